@@ -1,0 +1,200 @@
+/* daq/pool.h - a fixed arena of frame slots, and the frame-path allocator.
+ *
+ * One pool per camera.  At creation it maps one contiguous arena of
+ * slot_count * slot_bytes (page- or 2 MiB-aligned), prefaults it so the first
+ * frames do not page-fault, and keeps the free slots on a LIFO stack: the
+ * slot returned last is handed out first, so hot slots stay in cache and
+ * slots never used stay untouched.  Slot headers (struct daq_frame) live in a
+ * separate array; the arena is pure pixel data.
+ *
+ * Two layers:
+ *  - raw:  daq_pool_try_acquire() never blocks, daq_pool_acquire() waits with
+ *          a timeout.  They ignore use_pool and the exhaustion policy, and are
+ *          not counted as hits or misses (returns and occupancy are).
+ *  - frame path: daq_pool_alloc() is what acquisition threads call.  It honours
+ *          use_pool and the exhaustion policy, counts every outcome and
+ *          records its own latency per path (pool / heap) in log2-ns buckets.
+ *
+ * Thread safety: every function may be called from any thread, except that
+ * daq_pool_destroy() must not run concurrently with calls that take frames
+ * out of the pool (acquire/alloc); frames may still be unref'd from any
+ * thread after destroy -- the memory goes away with the last of them.
+ */
+#ifndef DAQ_POOL_H
+#define DAQ_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daq/frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct daq_pool daq_pool;
+
+/* What daq_pool_alloc does when no slot is free. */
+typedef enum daq_pool_policy {
+    DAQ_POOL_POLICY_HEAP = 0, /* fall back to a heap frame (default) */
+    DAQ_POOL_POLICY_DROP,     /* return NULL; the frame is dropped and counted */
+    DAQ_POOL_POLICY_WAIT,     /* wait up to wait_timeout_ms, then wait_fallback */
+} daq_pool_policy;
+
+/* Largest slot count (slot indices are 16 bit inside the free-list head). */
+#define DAQ_POOL_MAX_SLOTS 65534u
+
+typedef struct daq_pool_config {
+    const char *name;      /* copied; used in messages and metrics */
+    size_t slot_bytes;     /* pixel bytes per slot, > 0 */
+    uint32_t slot_count;   /* 1 .. DAQ_POOL_MAX_SLOTS */
+    size_t alignment;      /* of each slot's pixels: power of two, >= 64 */
+    bool prefault;         /* write every page at creation (default true) */
+    bool huge_pages;       /* 2 MiB-align the arena and madvise(MADV_HUGEPAGE) */
+    bool lock_memory;      /* mlock the arena; refusal is reported, not fatal */
+    bool use_pool;         /* false: every frame-path alloc goes to the heap */
+    daq_pool_policy policy;
+    uint32_t wait_timeout_ms;      /* for DAQ_POOL_POLICY_WAIT */
+    daq_pool_policy wait_fallback; /* HEAP or DROP, after a wait times out */
+} daq_pool_config;
+
+/* Fills defaults: alignment 4096, prefault on, use_pool on, policy heap,
+ * wait 10 ms then heap.  slot_bytes and slot_count must still be set. */
+void daq_pool_config_init(daq_pool_config *cfg);
+
+/* The environment's verdict on use_pool: 0 when DAQ_USE_POOL or (for
+ * rust-daq compatibility) PVCAM_USE_POOL says off ("0", "false", "no",
+ * "off"), 1 when one says on and none says off, -1 when neither is set.
+ * If which is not NULL it receives the name of the deciding variable
+ * (static storage). */
+int daq_pool_env_use_pool(const char **which);
+
+/* Creates a pool.  The environment (daq_pool_env_use_pool) overrides
+ * cfg->use_pool.  Returns NULL on failure with a one-line reason in err
+ * (if err_len > 0).  Caller owns the pool and releases it with
+ * daq_pool_destroy(). */
+daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len);
+
+/* Releases the caller's ownership.  Wakes waiters.  Frames still out stay
+ * valid; the arena is unmapped when the last of them is unref'd.  NULL ok. */
+void daq_pool_destroy(daq_pool *p);
+
+/* Pops the most recently returned free slot.  Never blocks.  Returns NULL
+ * when none is free.  Caller owns the returned reference (refcount 1). */
+daq_frame *daq_pool_try_acquire(daq_pool *p);
+
+/* Like try_acquire but waits up to timeout_ns (< 0: forever) for a slot to
+ * come home.  Returns NULL on timeout, flush or shutdown.  Caller owns the
+ * returned reference. */
+daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns);
+
+/* Wakes every thread waiting in acquire now; they return NULL.  Later
+ * waits behave normally. */
+void daq_pool_flush(daq_pool *p);
+
+/* Like flush, and permanently: from now on acquire does not wait and the
+ * WAIT policy behaves as its fallback.  try_acquire keeps working. */
+void daq_pool_shutdown(daq_pool *p);
+
+/* How a frame-path allocation ended. */
+typedef enum daq_alloc_outcome {
+    DAQ_ALLOC_POOL = 0,          /* a slot, at once */
+    DAQ_ALLOC_POOL_WAITED,       /* a slot, after waiting */
+    DAQ_ALLOC_HEAP_EXHAUSTED,    /* heap frame: no slot free */
+    DAQ_ALLOC_HEAP_DISABLED,     /* heap frame: use_pool is off */
+    DAQ_ALLOC_DROPPED,           /* NULL: no slot, policy says drop */
+    DAQ_ALLOC_FAILED,            /* NULL: the heap allocation failed */
+} daq_alloc_outcome;
+
+const char *daq_alloc_outcome_name(daq_alloc_outcome o);
+
+/* The frame-path entry point: a writable frame of slot_bytes, from the pool
+ * if use_pool is on and a slot is free, else as the policy says.  Counts the
+ * outcome and its latency.  Returns NULL only for DROPPED and FAILED.
+ * outcome may be NULL.  Caller owns the returned reference. */
+daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome);
+
+/* The run-time rollback lever; safe from any thread at any time. */
+void daq_pool_set_use_pool(daq_pool *p, bool on);
+bool daq_pool_use_pool(const daq_pool *p);
+
+/* Changes the exhaustion policy at run time.  fallback must be HEAP or
+ * DROP.  Returns 0, or -1 for an invalid combination (nothing changed). */
+int daq_pool_set_policy(daq_pool *p, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                        daq_pool_policy fallback);
+daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_timeout_ms,
+                                    daq_pool_policy *fallback);
+const char *daq_pool_policy_name(daq_pool_policy policy);
+/* Parses "heap", "drop", "wait"; returns 0 or -1. */
+int daq_pool_policy_parse(const char *s, daq_pool_policy *out);
+
+/* Static facts, borrowed for the pool's lifetime. */
+const char *daq_pool_name(const daq_pool *p);
+size_t daq_pool_slot_bytes(const daq_pool *p);
+uint32_t daq_pool_slot_count(const daq_pool *p);
+
+/* The frame whose pixels start at data.  For fill-mode drivers that get
+ * only a buffer pointer back from an SDK.  Aborts if data is not the start
+ * of a slot of this pool.  Borrowed: no reference is taken. */
+daq_frame *daq_pool_frame_of(daq_pool *p, const void *data);
+
+/* Latency histogram: bucket i counts allocations that took [2^i, 2^(i+1))
+ * ns (bucket 0 also holds 0 and 1 ns; the last one everything above). */
+#define DAQ_LAT_BUCKETS 32
+
+typedef struct daq_latency_hist {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t max_ns;
+    uint64_t buckets[DAQ_LAT_BUCKETS];
+} daq_latency_hist;
+
+/* Upper bound of bucket i in ns (2^(i+1)); the value at quantile q (0..1)
+ * estimated as the upper bound of the bucket holding it; 0 when empty. */
+uint64_t daq_latency_bucket_upper_ns(unsigned i);
+uint64_t daq_latency_quantile_ns(const daq_latency_hist *h, double q);
+
+/* A snapshot of one pool's figures.  Counters are monotonic between resets;
+ * each is read atomically, the set as a whole is not a single instant. */
+typedef struct daq_pool_metrics {
+    /* frame path (daq_pool_alloc) */
+    uint64_t allocs;         /* requests = hits + misses + disabled */
+    uint64_t hits;           /* served by a slot (at once or after a wait) */
+    uint64_t misses;         /* pool on, no slot (after any wait) */
+    uint64_t disabled;       /* pool off: went to the heap by choice */
+    uint64_t heap_exhausted; /* heap frames made because of a miss */
+    uint64_t heap_disabled;  /* heap frames made because use_pool is off */
+    uint64_t heap_failed;    /* heap allocation failed: frame dropped */
+    uint64_t drops;          /* frames not allocated (policy drop or failure) */
+    uint64_t waits;          /* requests that had to wait */
+    uint64_t wait_timeouts;  /* waits that ended without a slot */
+    /* releases, from any path */
+    uint64_t returns;      /* slot_returns + heap_frees */
+    uint64_t slot_returns; /* slots that came home */
+    uint64_t heap_frees;   /* heap frames freed */
+    /* occupancy */
+    uint32_t slot_count;
+    uint32_t in_use;         /* slots out now */
+    uint32_t heap_in_use;    /* heap frames alive now */
+    uint32_t high_water;     /* most slots out at once */
+    uint32_t low_water_free; /* fewest slots free at once */
+    size_t slot_bytes;
+    /* hits / (hits + misses + disabled); 0 while use_pool is off */
+    double hit_rate;
+    bool use_pool;
+    /* how creation went */
+    bool prefaulted, huge_pages, memory_locked;
+    daq_latency_hist alloc_pool; /* daq_pool_alloc latency, slot path */
+    daq_latency_hist alloc_heap; /* daq_pool_alloc latency, heap path */
+} daq_pool_metrics;
+
+void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *out);
+
+/* Zeroes the counters and histograms; high/low water restart from now. */
+void daq_pool_metrics_reset(daq_pool *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs the Debian packages daq needs to build, test and benchmark -- only
+# the ones that are missing, so running it again is cheap and changes nothing.
+# Works as root (CI) or through sudo. Packages come from apt only.
+set -eu
+
+PACKAGES="
+build-essential
+cmake
+ninja-build
+pkg-config
+libcmocka-dev
+libgstreamer1.0-dev
+"
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $p"
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all $(echo $PACKAGES | wc -w) packages present"
+    exit 0
+fi
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "install-deps: not root and no sudo; install as root:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A stale or empty package index makes 'install' fail; refresh it once.
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed, trying the cached index" >&2
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
+echo "install-deps: done"

@@ -1,0 +1,756 @@
+/* pool/pool.c - the slot arena, its LIFO free list and the frame-path
+ * allocator.
+ *
+ * The free list is a lock-free stack of slot indices whose whole state is one
+ * 64-bit word, changed only by compare-and-swap:
+ *
+ *     bits  0..15  index of the top free slot (EMPTY when none)
+ *     bits 16..31  number of free slots
+ *     bit  32      DEAD:    the owner destroyed the pool and no heap frame is
+ *                           alive; whoever makes it DEAD with every slot home
+ *                           unmaps the arena
+ *     bit  33      WAITING: a thread sleeps in acquire; returns then go
+ *                           through the mutex so the wake-up cannot be lost
+ *     bits 34..63  tag, +1 on every change (ABA guard: a pop can only succeed
+ *                  if nothing happened since it read the head)
+ *
+ * Keeping the free count, the lifetime bit and the waiter bit in the same
+ * word as the stack makes every decision a single atomic transition: exact
+ * occupancy for high-water, exactly one party frees the pool, and no return
+ * can slip past a sleeping waiter.  The uncontended cost is one CAS per pop
+ * and one per push (see daq-bench pool, which also times a mutex stack).
+ *
+ * Counters are per pool, updated with relaxed atomics by whoever does the
+ * counted thing.  Hit/miss accounting and latency histograms belong to the
+ * frame path (daq_pool_alloc), not to the raw try_acquire/acquire.
+ */
+#define _GNU_SOURCE
+#include "daq/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame/frame_impl.h"
+#include "util/fatal.h"
+
+#define HEAD_EMPTY 0xFFFFu
+#define HEAD_IDX(h) ((uint32_t)((h)&0xFFFFu))
+#define HEAD_FREE(h) ((uint32_t)(((h) >> 16) & 0xFFFFu))
+#define HEAD_DEAD (1ull << 32)
+#define HEAD_WAITING (1ull << 33)
+#define HEAD_TAG_ONE (1ull << 34)
+#define HEAD_TAG_MASK (~(HEAD_TAG_ONE - 1))
+#define HEAD_FLAGS (HEAD_DEAD | HEAD_WAITING)
+
+#define HUGE_PAGE_BYTES (2u << 20)
+
+/* The head that follows old: tag bumped (wrapping), flags kept. */
+static inline uint64_t head_next(uint64_t old, uint32_t free, uint32_t idx)
+{
+    return ((old & HEAD_TAG_MASK) + HEAD_TAG_ONE) | (old & HEAD_FLAGS) | ((uint64_t)free << 16) |
+           idx;
+}
+
+typedef struct lat_hist {
+    _Atomic uint64_t count, sum_ns, max_ns;
+    _Atomic uint64_t buckets[DAQ_LAT_BUCKETS];
+} lat_hist;
+
+struct daq_pool {
+    /* Written on every pop and push. */
+    _Alignas(64) _Atomic uint64_t head;
+    _Atomic uint64_t slot_returns;
+    _Atomic uint32_t high_water;
+
+    /* Read-mostly. */
+    _Alignas(64) daq_frame *frames; /* slot headers, count of them */
+    _Atomic uint32_t *next;         /* free-list links, by slot index */
+    unsigned char *arena;
+    size_t arena_bytes;
+    size_t stride; /* distance between slots' pixels */
+    size_t slot_bytes;
+    size_t alignment;
+    uint32_t count;
+    _Atomic bool use_pool;
+    _Atomic int policy;
+    _Atomic int wait_fallback;
+    _Atomic uint32_t wait_timeout_ms;
+    bool prefaulted, huge_pages, memory_locked;
+    char name[48];
+
+    /* Frame-path counters. */
+    _Alignas(64) _Atomic uint64_t hits, misses, disabled, heap_exhausted, heap_disabled,
+        heap_failed, drops, waits, wait_timeouts, heap_frees;
+    _Atomic uint32_t heap_in_use;
+    lat_hist lat_pool, lat_heap;
+
+    /* Lifetime: the owner's reference plus one per live heap frame.  Slots
+     * out are tracked by the head word instead. */
+    _Atomic uint32_t refs;
+
+    /* Sleeping in acquire. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t waiters;    /* under mu */
+    uint64_t flush_gen;  /* under mu; bumped by flush */
+    bool shut;           /* under mu; read racily only as a hint */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_err(char *err, size_t len, const char *fmt, ...) DAQ_PRINTF(3, 4);
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+    if (!err || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+static void count(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void max_update32(_Atomic uint32_t *m, uint32_t v)
+{
+    uint32_t cur = atomic_load_explicit(m, memory_order_relaxed);
+    while (v > cur &&
+           !atomic_compare_exchange_weak_explicit(m, &cur, v, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+static unsigned lat_bucket(uint64_t ns)
+{
+    if (ns < 2)
+        return 0;
+    unsigned b = 63u - (unsigned)__builtin_clzll(ns);
+    return b < DAQ_LAT_BUCKETS ? b : DAQ_LAT_BUCKETS - 1;
+}
+
+static void lat_record(lat_hist *h, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->buckets[lat_bucket(ns)], 1, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(&h->max_ns, memory_order_relaxed);
+    while (ns > cur && !atomic_compare_exchange_weak_explicit(
+                           &h->max_ns, &cur, ns, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+static void lat_read(const lat_hist *h, daq_latency_hist *out)
+{
+    out->count = atomic_load_explicit(&h->count, memory_order_relaxed);
+    out->sum_ns = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+    out->max_ns = atomic_load_explicit(&h->max_ns, memory_order_relaxed);
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++)
+        out->buckets[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+}
+
+static void lat_reset(lat_hist *h)
+{
+    atomic_store_explicit(&h->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->sum_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->max_ns, 0, memory_order_relaxed);
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++)
+        atomic_store_explicit(&h->buckets[i], 0, memory_order_relaxed);
+}
+
+uint64_t daq_latency_bucket_upper_ns(unsigned i)
+{
+    return i + 1 >= 64 ? UINT64_MAX : (2ull << i);
+}
+
+uint64_t daq_latency_quantile_ns(const daq_latency_hist *h, double q)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++)
+        total += h->buckets[i];
+    if (total == 0)
+        return 0;
+    double want = q * (double)total;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++) {
+        seen += h->buckets[i];
+        if ((double)seen >= want && h->buckets[i] > 0)
+            return daq_latency_bucket_upper_ns(i);
+    }
+    return daq_latency_bucket_upper_ns(DAQ_LAT_BUCKETS - 1);
+}
+
+/* ---- names and parsing ---------------------------------------------------- */
+
+const char *daq_pool_policy_name(daq_pool_policy policy)
+{
+    switch (policy) {
+    case DAQ_POOL_POLICY_HEAP: return "heap";
+    case DAQ_POOL_POLICY_DROP: return "drop";
+    case DAQ_POOL_POLICY_WAIT: return "wait";
+    }
+    return "?";
+}
+
+int daq_pool_policy_parse(const char *s, daq_pool_policy *out)
+{
+    for (int i = DAQ_POOL_POLICY_HEAP; i <= DAQ_POOL_POLICY_WAIT; i++)
+        if (s && strcmp(s, daq_pool_policy_name((daq_pool_policy)i)) == 0) {
+            *out = (daq_pool_policy)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *daq_alloc_outcome_name(daq_alloc_outcome o)
+{
+    static const char *const names[] = {"pool", "pool_waited", "heap_exhausted",
+                                        "heap_disabled", "dropped", "failed"};
+    return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
+}
+
+static int env_says(const char *var)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        return -1;
+    static const char *const off[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
+        if (strcasecmp(v, off[i]) == 0)
+            return 0;
+    return 1;
+}
+
+int daq_pool_env_use_pool(const char **which)
+{
+    static const char *const vars[] = {"DAQ_USE_POOL", "PVCAM_USE_POOL"};
+    int verdict = -1;
+    const char *by = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        int v = env_says(vars[i]);
+        if (v == 0 || (v == 1 && verdict == -1)) {
+            verdict = v;
+            by = vars[i];
+        }
+        if (v == 0)
+            break; /* off wins: it is the rollback lever */
+    }
+    if (which)
+        *which = by;
+    return verdict;
+}
+
+/* ---- creation and lifetime ------------------------------------------------ */
+
+void daq_pool_config_init(daq_pool_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->name = "pool";
+    cfg->alignment = 4096;
+    cfg->prefault = true;
+    cfg->use_pool = true;
+    cfg->policy = DAQ_POOL_POLICY_HEAP;
+    cfg->wait_timeout_ms = 10;
+    cfg->wait_fallback = DAQ_POOL_POLICY_HEAP;
+}
+
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+static bool valid_policy(daq_pool_policy policy, daq_pool_policy fallback)
+{
+    return (unsigned)policy <= DAQ_POOL_POLICY_WAIT &&
+           (fallback == DAQ_POOL_POLICY_HEAP || fallback == DAQ_POOL_POLICY_DROP);
+}
+
+/* Maps len bytes aligned to align (a multiple of the page size). */
+static void *map_aligned(size_t len, size_t align)
+{
+    size_t span = len + align;
+    unsigned char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    unsigned char *start = (unsigned char *)round_up((uintptr_t)raw, align);
+    if (start > raw)
+        munmap(raw, (size_t)(start - raw));
+    size_t tail = (size_t)(raw + span - (start + len));
+    if (tail)
+        munmap(start + len, tail);
+    return start;
+}
+
+static void pool_free(daq_pool *p)
+{
+    if (p->memory_locked)
+        munlock(p->arena, p->arena_bytes);
+    munmap(p->arena, p->arena_bytes);
+    free(p->frames);
+    free(p->next);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
+{
+    const char *name = cfg->name ? cfg->name : "pool";
+    if (cfg->slot_bytes == 0 || cfg->slot_count == 0 || cfg->slot_count > DAQ_POOL_MAX_SLOTS) {
+        set_err(err, err_len, "pool '%s': slot_bytes must be > 0 and slot_count in 1..%u", name,
+                DAQ_POOL_MAX_SLOTS);
+        return NULL;
+    }
+    if (cfg->alignment < 64 || (cfg->alignment & (cfg->alignment - 1))) {
+        set_err(err, err_len, "pool '%s': alignment %zu is not a power of two >= 64", name,
+                cfg->alignment);
+        return NULL;
+    }
+    if (!valid_policy(cfg->policy, cfg->wait_fallback)) {
+        set_err(err, err_len, "pool '%s': invalid exhaustion policy", name);
+        return NULL;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t stride = round_up(cfg->slot_bytes, cfg->alignment);
+    if (stride > SIZE_MAX / cfg->slot_count) {
+        set_err(err, err_len, "pool '%s': %u slots of %zu bytes overflow", name, cfg->slot_count,
+                cfg->slot_bytes);
+        return NULL;
+    }
+    size_t map_align = cfg->huge_pages ? HUGE_PAGE_BYTES : page;
+    if (cfg->alignment > map_align)
+        map_align = cfg->alignment;
+    size_t arena_bytes = round_up(stride * cfg->slot_count, map_align);
+
+    daq_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        set_err(err, err_len, "pool '%s': out of memory", name);
+        return NULL;
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->count = cfg->slot_count;
+    p->slot_bytes = cfg->slot_bytes;
+    p->alignment = cfg->alignment;
+    p->stride = stride;
+    p->arena_bytes = arena_bytes;
+    p->frames = aligned_alloc(64, round_up(sizeof(daq_frame) * p->count, 64));
+    p->next = calloc(p->count, sizeof *p->next);
+    p->arena = map_aligned(arena_bytes, map_align);
+    if (!p->frames || !p->next || !p->arena) {
+        int e = errno;
+        set_err(err, err_len, "pool '%s': cannot allocate %u x %zu bytes: %s", name, p->count,
+                cfg->slot_bytes, strerror(e));
+        if (p->arena)
+            munmap(p->arena, arena_bytes);
+        free(p->frames);
+        free(p->next);
+        free(p);
+        return NULL;
+    }
+    if (cfg->huge_pages)
+        p->huge_pages = madvise(p->arena, arena_bytes, MADV_HUGEPAGE) == 0;
+    if (cfg->prefault) {
+        /* One write per page makes the kernel back it now, not mid-stream. */
+        for (size_t off = 0; off < arena_bytes; off += page)
+            ((volatile unsigned char *)p->arena)[off] = 0;
+        p->prefaulted = true;
+    }
+    if (cfg->lock_memory)
+        p->memory_locked = mlock(p->arena, arena_bytes) == 0;
+
+    /* Slot 0 on top: the stack hands out low slots first. */
+    for (uint32_t i = 0; i < p->count; i++) {
+        daq_frame__init_slot(&p->frames[i], p, (int32_t)i, p->arena + (size_t)i * stride,
+                             cfg->slot_bytes);
+        atomic_init(&p->next[i], i + 1 < p->count ? i + 1 : HEAD_EMPTY);
+    }
+    atomic_init(&p->head, ((uint64_t)p->count << 16) | 0u);
+    atomic_init(&p->refs, 1);
+
+    int env = daq_pool_env_use_pool(NULL);
+    atomic_init(&p->use_pool, env >= 0 ? env == 1 : cfg->use_pool);
+    atomic_init(&p->policy, cfg->policy);
+    atomic_init(&p->wait_fallback, cfg->wait_fallback);
+    atomic_init(&p->wait_timeout_ms, cfg->wait_timeout_ms);
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&p->mu, NULL);
+    return p;
+}
+
+/* Sets DEAD; frees now if every slot is home, else the last return will. */
+static void pool_mark_dead(daq_pool *p)
+{
+    uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire);
+    uint64_t nu;
+    do {
+        nu = head_next(old | HEAD_DEAD, HEAD_FREE(old), HEAD_IDX(old));
+    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
+                                                    memory_order_acquire));
+    if (HEAD_FREE(nu) == p->count)
+        pool_free(p);
+}
+
+static void pool_unref(daq_pool *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        pool_mark_dead(p);
+}
+
+void daq_pool_destroy(daq_pool *p)
+{
+    if (!p)
+        return;
+    daq_pool_shutdown(p);
+    pool_unref(p);
+}
+
+/* ---- the free list -------------------------------------------------------- */
+
+
+static daq_frame *pool_pop(daq_pool *p)
+{
+    uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire);
+    uint64_t nu;
+    uint32_t idx;
+    do {
+        idx = HEAD_IDX(old);
+        if (idx == HEAD_EMPTY)
+            return NULL;
+        if (DAQ_UNLIKELY(old & HEAD_DEAD))
+            daq_fatal("acquire from destroyed pool '%s'", p->name);
+        uint32_t next = atomic_load_explicit(&p->next[idx], memory_order_relaxed);
+        nu = head_next(old, HEAD_FREE(old) - 1, next);
+    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
+                                                    memory_order_acquire));
+    daq_frame *f = &p->frames[idx];
+    if (DAQ_UNLIKELY(atomic_load_explicit(&f->refcount, memory_order_relaxed) != 0))
+        daq_fatal("pool '%s': free slot %u has refcount %u (a released frame was used)", p->name,
+                  idx, atomic_load_explicit(&f->refcount, memory_order_relaxed));
+    atomic_store_explicit(&f->refcount, 1, memory_order_relaxed);
+    max_update32(&p->high_water, p->count - HEAD_FREE(nu));
+    return f;
+}
+
+/* Pushes slot idx and returns the new head (never 0: the free count is at
+ * least 1).  Unless under_mutex, gives up and returns 0 when a waiter is
+ * registered, so the caller can push under the mutex and wake it. */
+static uint64_t pool_push(daq_pool *p, uint32_t idx, bool under_mutex)
+{
+    uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed);
+    for (;;) {
+        if ((old & HEAD_WAITING) && !under_mutex)
+            return 0;
+        atomic_store_explicit(&p->next[idx], HEAD_IDX(old), memory_order_relaxed);
+        uint64_t nu = head_next(old, HEAD_FREE(old) + 1, idx);
+        if (atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return nu;
+    }
+}
+
+void daq_pool__check_slot(const daq_pool *p, const daq_frame *f)
+{
+    if (DAQ_UNLIKELY(f->slot < 0 || (uint32_t)f->slot >= p->count || &p->frames[f->slot] != f))
+        daq_fatal("foreign pointer: frame %p claims slot %d of pool '%s' but is not that slot",
+                  (const void *)f, f->slot, p->name);
+}
+
+void daq_pool__slot_home(daq_pool *p, daq_frame *f)
+{
+    daq_pool__check_slot(p, f);
+    uint32_t idx = (uint32_t)f->slot;
+    count(&p->slot_returns); /* before the push: after it the pool may be gone */
+    uint64_t nu = pool_push(p, idx, false);
+    if (nu == 0) {
+        /* A waiter sleeps: push and wake it under the mutex it sleeps on. */
+        pthread_mutex_lock(&p->mu);
+        nu = pool_push(p, idx, true);
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if ((nu & HEAD_DEAD) && HEAD_FREE(nu) == p->count)
+        pool_free(p);
+}
+
+void daq_pool__heap_gone(daq_pool *p)
+{
+    count(&p->heap_frees);
+    atomic_fetch_sub_explicit(&p->heap_in_use, 1, memory_order_relaxed);
+    pool_unref(p);
+}
+
+/* ---- acquiring ------------------------------------------------------------ */
+
+daq_frame *daq_pool_try_acquire(daq_pool *p)
+{
+    return pool_pop(p);
+}
+
+static void set_waiting(daq_pool *p, bool on)
+{
+    uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed);
+    uint64_t nu;
+    do {
+        uint64_t flagged = on ? old | HEAD_WAITING : old & ~HEAD_WAITING;
+        nu = head_next(flagged, HEAD_FREE(old), HEAD_IDX(old));
+    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+}
+
+static struct timespec deadline_after(int64_t timeout_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + timeout_ns % 1000000000;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
+daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns)
+{
+    daq_frame *f = pool_pop(p);
+    if (f || timeout_ns == 0)
+        return f;
+    struct timespec dl = deadline_after(timeout_ns < 0 ? 0 : timeout_ns);
+    pthread_mutex_lock(&p->mu);
+    if (p->shut) {
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    uint64_t gen = p->flush_gen;
+    if (p->waiters++ == 0)
+        set_waiting(p, true);
+    /* From here every return takes the mutex, so a slot pushed after this
+     * pop failed is signalled to us while we sleep. */
+    for (;;) {
+        f = pool_pop(p);
+        if (f || p->shut || p->flush_gen != gen)
+            break;
+        int rc = timeout_ns < 0 ? pthread_cond_wait(&p->cv, &p->mu)
+                                : pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+        if (rc == ETIMEDOUT) {
+            f = pool_pop(p);
+            break;
+        }
+    }
+    if (--p->waiters == 0)
+        set_waiting(p, false);
+    pthread_mutex_unlock(&p->mu);
+    return f;
+}
+
+static void wake_all(daq_pool *p, bool permanent)
+{
+    pthread_mutex_lock(&p->mu);
+    p->flush_gen++;
+    if (permanent)
+        p->shut = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void daq_pool_flush(daq_pool *p)
+{
+    wake_all(p, false);
+}
+
+void daq_pool_shutdown(daq_pool *p)
+{
+    wake_all(p, true);
+}
+
+/* ---- the frame path ------------------------------------------------------- */
+
+static daq_frame *heap_frame(daq_pool *p, _Atomic uint64_t *reason, daq_alloc_outcome ok,
+                             daq_alloc_outcome *o)
+{
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    daq_frame *f = daq_frame__heap_new(p, p->slot_bytes, p->alignment);
+    if (!f) {
+        pool_unref(p);
+        count(&p->heap_failed);
+        count(&p->drops);
+        *o = DAQ_ALLOC_FAILED;
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&p->heap_in_use, 1, memory_order_relaxed);
+    count(reason);
+    *o = ok;
+    return f;
+}
+
+static daq_frame *exhausted(daq_pool *p, daq_alloc_outcome *o)
+{
+    daq_pool_policy policy = (daq_pool_policy)atomic_load_explicit(&p->policy, memory_order_relaxed);
+    if (policy == DAQ_POOL_POLICY_WAIT) {
+        count(&p->waits);
+        uint32_t ms = atomic_load_explicit(&p->wait_timeout_ms, memory_order_relaxed);
+        daq_frame *f = daq_pool_acquire(p, (int64_t)ms * 1000000);
+        if (f) {
+            count(&p->hits);
+            *o = DAQ_ALLOC_POOL_WAITED;
+            return f;
+        }
+        count(&p->wait_timeouts);
+        policy = (daq_pool_policy)atomic_load_explicit(&p->wait_fallback, memory_order_relaxed);
+    }
+    count(&p->misses);
+    if (policy == DAQ_POOL_POLICY_DROP) {
+        count(&p->drops);
+        *o = DAQ_ALLOC_DROPPED;
+        return NULL;
+    }
+    return heap_frame(p, &p->heap_exhausted, DAQ_ALLOC_HEAP_EXHAUSTED, o);
+}
+
+daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
+{
+    uint64_t t0 = now_ns();
+    daq_alloc_outcome o = DAQ_ALLOC_POOL;
+    daq_frame *f;
+    if (!atomic_load_explicit(&p->use_pool, memory_order_relaxed)) {
+        count(&p->disabled);
+        f = heap_frame(p, &p->heap_disabled, DAQ_ALLOC_HEAP_DISABLED, &o);
+    } else if ((f = pool_pop(p)) != NULL) {
+        count(&p->hits);
+    } else {
+        f = exhausted(p, &o);
+    }
+    if (f) {
+        daq_frame_meta_clear(&f->meta);
+        lat_record(f->slot == DAQ_FRAME_HEAP_SLOT ? &p->lat_heap : &p->lat_pool, now_ns() - t0);
+    }
+    if (outcome)
+        *outcome = o;
+    return f;
+}
+
+/* ---- settings and facts --------------------------------------------------- */
+
+void daq_pool_set_use_pool(daq_pool *p, bool on)
+{
+    atomic_store_explicit(&p->use_pool, on, memory_order_relaxed);
+}
+
+bool daq_pool_use_pool(const daq_pool *p)
+{
+    return atomic_load_explicit(&p->use_pool, memory_order_relaxed);
+}
+
+int daq_pool_set_policy(daq_pool *p, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                        daq_pool_policy fallback)
+{
+    if (!valid_policy(policy, fallback))
+        return -1;
+    atomic_store_explicit(&p->wait_timeout_ms, wait_timeout_ms, memory_order_relaxed);
+    atomic_store_explicit(&p->wait_fallback, fallback, memory_order_relaxed);
+    atomic_store_explicit(&p->policy, policy, memory_order_relaxed);
+    return 0;
+}
+
+daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_timeout_ms,
+                                    daq_pool_policy *fallback)
+{
+    if (wait_timeout_ms)
+        *wait_timeout_ms = atomic_load_explicit(&p->wait_timeout_ms, memory_order_relaxed);
+    if (fallback)
+        *fallback = (daq_pool_policy)atomic_load_explicit(&p->wait_fallback, memory_order_relaxed);
+    return (daq_pool_policy)atomic_load_explicit(&p->policy, memory_order_relaxed);
+}
+
+const char *daq_pool_name(const daq_pool *p)
+{
+    return p->name;
+}
+
+size_t daq_pool_slot_bytes(const daq_pool *p)
+{
+    return p->slot_bytes;
+}
+
+uint32_t daq_pool_slot_count(const daq_pool *p)
+{
+    return p->count;
+}
+
+daq_frame *daq_pool_frame_of(daq_pool *p, const void *data)
+{
+    uintptr_t a = (uintptr_t)data, base = (uintptr_t)p->arena;
+    if (a < base || a - base >= p->stride * p->count || (a - base) % p->stride != 0)
+        daq_fatal("foreign pointer: %p is not the start of a slot of pool '%s'", data, p->name);
+    return &p->frames[(a - base) / p->stride];
+}
+
+/* ---- metrics -------------------------------------------------------------- */
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->hits = LOAD(p->hits);
+    m->misses = LOAD(p->misses);
+    m->disabled = LOAD(p->disabled);
+    m->allocs = m->hits + m->misses + m->disabled;
+    m->heap_exhausted = LOAD(p->heap_exhausted);
+    m->heap_disabled = LOAD(p->heap_disabled);
+    m->heap_failed = LOAD(p->heap_failed);
+    m->drops = LOAD(p->drops);
+    m->waits = LOAD(p->waits);
+    m->wait_timeouts = LOAD(p->wait_timeouts);
+    m->slot_returns = LOAD(p->slot_returns);
+    m->heap_frees = LOAD(p->heap_frees);
+    m->returns = m->slot_returns + m->heap_frees;
+    m->slot_count = p->count;
+    m->in_use = p->count - HEAD_FREE(LOAD(p->head));
+    m->heap_in_use = LOAD(p->heap_in_use);
+    m->high_water = LOAD(p->high_water);
+    m->low_water_free = p->count - m->high_water;
+    m->slot_bytes = p->slot_bytes;
+    m->use_pool = LOAD(p->use_pool);
+    m->hit_rate = m->use_pool && m->allocs ? (double)m->hits / (double)m->allocs : 0.0;
+    m->prefaulted = p->prefaulted;
+    m->huge_pages = p->huge_pages;
+    m->memory_locked = p->memory_locked;
+    lat_read(&p->lat_pool, &m->alloc_pool);
+    lat_read(&p->lat_heap, &m->alloc_heap);
+}
+
+void daq_pool_metrics_reset(daq_pool *p)
+{
+    _Atomic uint64_t *const counters[] = {&p->hits,  &p->misses,        &p->disabled,
+                                          &p->heap_exhausted, &p->heap_disabled,
+                                          &p->heap_failed,    &p->drops, &p->waits,
+                                          &p->wait_timeouts,  &p->slot_returns,
+                                          &p->heap_frees};
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        atomic_store_explicit(counters[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&p->high_water, p->count - HEAD_FREE(LOAD(p->head)),
+                          memory_order_relaxed);
+    lat_reset(&p->lat_pool);
+    lat_reset(&p->lat_heap);
+}

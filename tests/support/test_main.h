@@ -1,0 +1,45 @@
+/* tests/support/test_main.h - run one named cmocka test, so that ctest lists
+ * and reports every test case on its own line.
+ *
+ *   test_binary            runs every test of the file
+ *   test_binary NAME       runs only NAME; an unknown NAME is an error, so a
+ *                          stale name in CMakeLists.txt cannot pass silently
+ *   test_binary --list     prints the names
+ */
+#ifndef DAQ_TEST_MAIN_H
+#define DAQ_TEST_MAIN_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static inline int daq_test_main(int argc, char **argv, const char *group,
+                                const struct CMUnitTest *tests, size_t n)
+{
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", tests[i].name);
+        return 0;
+    }
+    if (argc > 1) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(tests[i].name, argv[1]) == 0)
+                return _cmocka_run_group_tests(group, &tests[i], 1, NULL, NULL);
+        fprintf(stderr, "%s: no test named '%s'\n", group, argv[1]);
+        return 2;
+    }
+    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
+#define DAQ_TEST_MAIN(group, tests)                                                                \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return daq_test_main(argc, argv, group, tests, sizeof(tests) / sizeof((tests)[0]));        \
+    }
+
+#endif
