@@ -1,28 +1,24 @@
 /* pool/pool.c - the slot arena, its LIFO free list and the frame-path
  * allocator.
  *
- * The free list is a lock-free stack of slot indices whose whole state is one
- * 64-bit word, changed only by compare-and-swap:
+ * The free list is an array stack of slot indices under one mutex.  That
+ * was measured against a lock-free stack with a tagged 64-bit head (see
+ * docs/adr/0001-frame-pool.md and `daq-bench pool`, which times both): a
+ * lock-free pop or push is a load plus a dependent compare-and-swap, and on
+ * this machine class two of those cost more than two uncontended
+ * lock/unlock pairs, whose atomics need no prior load.  The mutex also
+ * makes every decision one critical section: exact occupancy and
+ * high-water, plain counters, no lost wake-up for waiters, and exactly one
+ * party unmapping the arena after destroy.  Critical sections are a few
+ * instructions; nothing in them blocks or allocates.
  *
- *     bits  0..15  index of the top free slot (EMPTY when none)
- *     bits 16..31  number of free slots
- *     bit  32      DEAD:    the owner destroyed the pool and no heap frame is
- *                           alive; whoever makes it DEAD with every slot home
- *                           unmaps the arena
- *     bit  33      WAITING: a thread sleeps in acquire; returns then go
- *                           through the mutex so the wake-up cannot be lost
- *     bits 34..63  tag, +1 on every change (ABA guard: a pop can only succeed
- *                  if nothing happened since it read the head)
+ * Lifetime: the owner's handle and every live heap frame hold a reference
+ * (refs); slots out are counted by the stack itself.  The pool is freed by
+ * whoever, under the mutex, sees both reach zero: the last reference drop
+ * or the last slot return.
  *
- * Keeping the free count, the lifetime bit and the waiter bit in the same
- * word as the stack makes every decision a single atomic transition: exact
- * occupancy for high-water, exactly one party frees the pool, and no return
- * can slip past a sleeping waiter.  The uncontended cost is one CAS per pop
- * and one per push (see daq-bench pool, which also times a mutex stack).
- *
- * Counters are per pool, updated with relaxed atomics by whoever does the
- * counted thing.  Hit/miss accounting and latency histograms belong to the
- * frame path (daq_pool_alloc), not to the raw try_acquire/acquire.
+ * Hit/miss accounting and latency histograms belong to the frame path
+ * (daq_pool_alloc), not to the raw try_acquire/acquire.
  */
 #define _GNU_SOURCE
 #include "daq/pool.h"
@@ -42,23 +38,7 @@
 #include "frame/frame_impl.h"
 #include "util/fatal.h"
 
-#define HEAD_EMPTY 0xFFFFu
-#define HEAD_IDX(h) ((uint32_t)((h)&0xFFFFu))
-#define HEAD_FREE(h) ((uint32_t)(((h) >> 16) & 0xFFFFu))
-#define HEAD_DEAD (1ull << 32)
-#define HEAD_WAITING (1ull << 33)
-#define HEAD_TAG_ONE (1ull << 34)
-#define HEAD_TAG_MASK (~(HEAD_TAG_ONE - 1))
-#define HEAD_FLAGS (HEAD_DEAD | HEAD_WAITING)
-
 #define HUGE_PAGE_BYTES (2u << 20)
-
-/* The head that follows old: tag bumped (wrapping), flags kept. */
-static inline uint64_t head_next(uint64_t old, uint32_t free, uint32_t idx)
-{
-    return ((old & HEAD_TAG_MASK) + HEAD_TAG_ONE) | (old & HEAD_FLAGS) | ((uint64_t)free << 16) |
-           idx;
-}
 
 typedef struct lat_hist {
     _Atomic uint64_t count, sum_ns, max_ns;
@@ -66,43 +46,43 @@ typedef struct lat_hist {
 } lat_hist;
 
 struct daq_pool {
-    /* Written on every pop and push. */
-    _Alignas(64) _Atomic uint64_t head;
-    _Atomic uint64_t slot_returns;
-    _Atomic uint32_t high_water;
+    pthread_mutex_t mu;
+    /* Under mu. */
+    uint32_t *stack;        /* free slot indices; stack[top - 1] is next out */
+    uint32_t top;           /* number of free slots */
+    uint32_t high_water;    /* most slots out at once since reset */
+    uint64_t hits;          /* frame-path pops (counted in the same section) */
+    uint64_t slot_returns;
+    uint32_t waiters;
+    uint64_t flush_gen;     /* bumped by flush: current waiters give up */
+    bool shut;              /* shutdown: no more waiting */
+    bool dead;              /* refs reached 0 */
+    pthread_cond_t cv;
 
-    /* Read-mostly. */
-    _Alignas(64) daq_frame *frames; /* slot headers, count of them */
-    _Atomic uint32_t *next;         /* free-list links, by slot index */
+    /* Immutable after creation. */
+    daq_frame *frames; /* slot headers, count of them */
     unsigned char *arena;
     size_t arena_bytes;
     size_t stride; /* distance between slots' pixels */
     size_t slot_bytes;
     size_t alignment;
     uint32_t count;
+    bool prefaulted, huge_pages, memory_locked;
+    char name[48];
+
+    /* Settings, changed at run time. */
     _Atomic bool use_pool;
     _Atomic int policy;
     _Atomic int wait_fallback;
     _Atomic uint32_t wait_timeout_ms;
-    bool prefaulted, huge_pages, memory_locked;
-    char name[48];
 
-    /* Frame-path counters. */
-    _Alignas(64) _Atomic uint64_t hits, misses, disabled, heap_exhausted, heap_disabled,
-        heap_failed, drops, waits, wait_timeouts, heap_frees;
+    /* Slow-path counters, relaxed atomics. */
+    _Atomic uint64_t misses, disabled, heap_exhausted, heap_disabled, heap_failed, drops, waits,
+        wait_timeouts, heap_frees;
     _Atomic uint32_t heap_in_use;
     lat_hist lat_pool, lat_heap;
 
-    /* Lifetime: the owner's reference plus one per live heap frame.  Slots
-     * out are tracked by the head word instead. */
-    _Atomic uint32_t refs;
-
-    /* Sleeping in acquire. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint32_t waiters;    /* under mu */
-    uint64_t flush_gen;  /* under mu; bumped by flush */
-    bool shut;           /* under mu; read racily only as a hint */
+    _Atomic uint32_t refs; /* owner + live heap frames */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -128,15 +108,6 @@ static void set_err(char *err, size_t len, const char *fmt, ...)
 static void count(_Atomic uint64_t *c)
 {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
-static void max_update32(_Atomic uint32_t *m, uint32_t v)
-{
-    uint32_t cur = atomic_load_explicit(m, memory_order_relaxed);
-    while (v > cur &&
-           !atomic_compare_exchange_weak_explicit(m, &cur, v, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-    }
 }
 
 static unsigned lat_bucket(uint64_t ns)
@@ -301,88 +272,94 @@ static void *map_aligned(size_t len, size_t align)
 
 static void pool_free(daq_pool *p)
 {
-    if (p->memory_locked)
-        munlock(p->arena, p->arena_bytes);
-    munmap(p->arena, p->arena_bytes);
+    if (p->arena) {
+        if (p->memory_locked)
+            munlock(p->arena, p->arena_bytes);
+        munmap(p->arena, p->arena_bytes);
+    }
     free(p->frames);
-    free(p->next);
+    free(p->stack);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
-daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
+static const char *check_config(const daq_pool_config *cfg)
 {
-    const char *name = cfg->name ? cfg->name : "pool";
-    if (cfg->slot_bytes == 0 || cfg->slot_count == 0 || cfg->slot_count > DAQ_POOL_MAX_SLOTS) {
-        set_err(err, err_len, "pool '%s': slot_bytes must be > 0 and slot_count in 1..%u", name,
-                DAQ_POOL_MAX_SLOTS);
-        return NULL;
-    }
-    if (cfg->alignment < 64 || (cfg->alignment & (cfg->alignment - 1))) {
-        set_err(err, err_len, "pool '%s': alignment %zu is not a power of two >= 64", name,
-                cfg->alignment);
-        return NULL;
-    }
-    if (!valid_policy(cfg->policy, cfg->wait_fallback)) {
-        set_err(err, err_len, "pool '%s': invalid exhaustion policy", name);
-        return NULL;
-    }
+    if (cfg->slot_bytes == 0 || cfg->slot_count == 0 || cfg->slot_count > DAQ_POOL_MAX_SLOTS)
+        return "slot_bytes must be > 0 and slot_count in 1..65534";
+    if (cfg->alignment < 64 || (cfg->alignment & (cfg->alignment - 1)))
+        return "alignment must be a power of two >= 64";
+    if (!valid_policy(cfg->policy, cfg->wait_fallback))
+        return "invalid exhaustion policy (wait_fallback must be heap or drop)";
+    if (round_up(cfg->slot_bytes, cfg->alignment) > SIZE_MAX / 2 / cfg->slot_count)
+        return "slot_bytes * slot_count overflows";
+    return NULL;
+}
+
+/* Maps, advises, prefaults and locks the arena as configured. */
+static bool arena_setup(daq_pool *p, const daq_pool_config *cfg)
+{
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t stride = round_up(cfg->slot_bytes, cfg->alignment);
-    if (stride > SIZE_MAX / cfg->slot_count) {
-        set_err(err, err_len, "pool '%s': %u slots of %zu bytes overflow", name, cfg->slot_count,
-                cfg->slot_bytes);
-        return NULL;
-    }
     size_t map_align = cfg->huge_pages ? HUGE_PAGE_BYTES : page;
     if (cfg->alignment > map_align)
         map_align = cfg->alignment;
-    size_t arena_bytes = round_up(stride * cfg->slot_count, map_align);
+    p->arena_bytes = round_up(p->stride * p->count, map_align);
+    p->arena = map_aligned(p->arena_bytes, map_align);
+    if (!p->arena)
+        return false;
+    if (cfg->huge_pages)
+        p->huge_pages = madvise(p->arena, p->arena_bytes, MADV_HUGEPAGE) == 0;
+    if (cfg->prefault) {
+        /* One write per page makes the kernel back it now, not mid-stream. */
+        for (size_t off = 0; off < p->arena_bytes; off += page)
+            ((volatile unsigned char *)p->arena)[off] = 0;
+        p->prefaulted = true;
+    }
+    if (cfg->lock_memory)
+        p->memory_locked = mlock(p->arena, p->arena_bytes) == 0;
+    return true;
+}
 
+daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
+{
+    const char *name = cfg->name ? cfg->name : "pool";
+    const char *bad = check_config(cfg);
+    if (bad) {
+        set_err(err, err_len, "pool '%s': %s", name, bad);
+        return NULL;
+    }
     daq_pool *p = calloc(1, sizeof *p);
     if (!p) {
         set_err(err, err_len, "pool '%s': out of memory", name);
         return NULL;
     }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->count = cfg->slot_count;
     p->slot_bytes = cfg->slot_bytes;
     p->alignment = cfg->alignment;
-    p->stride = stride;
-    p->arena_bytes = arena_bytes;
+    p->stride = round_up(cfg->slot_bytes, cfg->alignment);
     p->frames = aligned_alloc(64, round_up(sizeof(daq_frame) * p->count, 64));
-    p->next = calloc(p->count, sizeof *p->next);
-    p->arena = map_aligned(arena_bytes, map_align);
-    if (!p->frames || !p->next || !p->arena) {
-        int e = errno;
-        set_err(err, err_len, "pool '%s': cannot allocate %u x %zu bytes: %s", name, p->count,
-                cfg->slot_bytes, strerror(e));
-        if (p->arena)
-            munmap(p->arena, arena_bytes);
-        free(p->frames);
-        free(p->next);
-        free(p);
+    p->stack = calloc(p->count, sizeof *p->stack);
+    if (!p->frames || !p->stack || !arena_setup(p, cfg)) {
+        set_err(err, err_len, "pool '%s': cannot allocate %u slots of %zu bytes: %s", name,
+                p->count, cfg->slot_bytes, strerror(errno));
+        pool_free(p);
         return NULL;
     }
-    if (cfg->huge_pages)
-        p->huge_pages = madvise(p->arena, arena_bytes, MADV_HUGEPAGE) == 0;
-    if (cfg->prefault) {
-        /* One write per page makes the kernel back it now, not mid-stream. */
-        for (size_t off = 0; off < arena_bytes; off += page)
-            ((volatile unsigned char *)p->arena)[off] = 0;
-        p->prefaulted = true;
-    }
-    if (cfg->lock_memory)
-        p->memory_locked = mlock(p->arena, arena_bytes) == 0;
-
-    /* Slot 0 on top: the stack hands out low slots first. */
+    /* Slot 0 on top: a fresh pool hands out low slots first. */
     for (uint32_t i = 0; i < p->count; i++) {
-        daq_frame__init_slot(&p->frames[i], p, (int32_t)i, p->arena + (size_t)i * stride,
+        daq_frame__init_slot(&p->frames[i], p, (int32_t)i, p->arena + (size_t)i * p->stride,
                              cfg->slot_bytes);
-        atomic_init(&p->next[i], i + 1 < p->count ? i + 1 : HEAD_EMPTY);
+        p->stack[i] = p->count - 1 - i;
     }
-    atomic_init(&p->head, ((uint64_t)p->count << 16) | 0u);
+    p->top = p->count;
     atomic_init(&p->refs, 1);
 
     int env = daq_pool_env_use_pool(NULL);
@@ -390,33 +367,19 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     atomic_init(&p->policy, cfg->policy);
     atomic_init(&p->wait_fallback, cfg->wait_fallback);
     atomic_init(&p->wait_timeout_ms, cfg->wait_timeout_ms);
-
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&p->mu, NULL);
     return p;
-}
-
-/* Sets DEAD; frees now if every slot is home, else the last return will. */
-static void pool_mark_dead(daq_pool *p)
-{
-    uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire);
-    uint64_t nu;
-    do {
-        nu = head_next(old | HEAD_DEAD, HEAD_FREE(old), HEAD_IDX(old));
-    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
-                                                    memory_order_acquire));
-    if (HEAD_FREE(nu) == p->count)
-        pool_free(p);
 }
 
 static void pool_unref(daq_pool *p)
 {
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
-        pool_mark_dead(p);
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->dead = true;
+    bool last = p->top == p->count;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        pool_free(p);
 }
 
 void daq_pool_destroy(daq_pool *p)
@@ -429,46 +392,40 @@ void daq_pool_destroy(daq_pool *p)
 
 /* ---- the free list -------------------------------------------------------- */
 
-
-static daq_frame *pool_pop(daq_pool *p)
+/* Under mu: the most recently returned free slot, or NULL. */
+static daq_frame *pop_locked(daq_pool *p)
 {
-    uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire);
-    uint64_t nu;
-    uint32_t idx;
-    do {
-        idx = HEAD_IDX(old);
-        if (idx == HEAD_EMPTY)
-            return NULL;
-        if (DAQ_UNLIKELY(old & HEAD_DEAD))
-            daq_fatal("acquire from destroyed pool '%s'", p->name);
-        uint32_t next = atomic_load_explicit(&p->next[idx], memory_order_relaxed);
-        nu = head_next(old, HEAD_FREE(old) - 1, next);
-    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
-                                                    memory_order_acquire));
-    daq_frame *f = &p->frames[idx];
-    if (DAQ_UNLIKELY(atomic_load_explicit(&f->refcount, memory_order_relaxed) != 0))
-        daq_fatal("pool '%s': free slot %u has refcount %u (a released frame was used)", p->name,
-                  idx, atomic_load_explicit(&f->refcount, memory_order_relaxed));
-    atomic_store_explicit(&f->refcount, 1, memory_order_relaxed);
-    max_update32(&p->high_water, p->count - HEAD_FREE(nu));
+    if (DAQ_UNLIKELY(p->dead))
+        daq_fatal("acquire from destroyed pool '%s'", p->name);
+    if (p->top == 0)
+        return NULL;
+    daq_frame *f = &p->frames[p->stack[--p->top]];
+    uint32_t out = p->count - p->top;
+    if (out > p->high_water)
+        p->high_water = out;
     return f;
 }
 
-/* Pushes slot idx and returns the new head (never 0: the free count is at
- * least 1).  Unless under_mutex, gives up and returns 0 when a waiter is
- * registered, so the caller can push under the mutex and wake it. */
-static uint64_t pool_push(daq_pool *p, uint32_t idx, bool under_mutex)
+/* Hands out a popped slot: refcount 0 -> 1, checked. */
+static daq_frame *slot_out(daq_pool *p, daq_frame *f)
 {
-    uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed);
-    for (;;) {
-        if ((old & HEAD_WAITING) && !under_mutex)
-            return 0;
-        atomic_store_explicit(&p->next[idx], HEAD_IDX(old), memory_order_relaxed);
-        uint64_t nu = head_next(old, HEAD_FREE(old) + 1, idx);
-        if (atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return nu;
-    }
+    if (!f)
+        return NULL;
+    if (DAQ_UNLIKELY(atomic_load_explicit(&f->refcount, memory_order_relaxed) != 0))
+        daq_fatal("pool '%s': free slot %d has refcount %u (a released frame was used)", p->name,
+                  f->slot, atomic_load_explicit(&f->refcount, memory_order_relaxed));
+    atomic_store_explicit(&f->refcount, 1, memory_order_relaxed);
+    return f;
+}
+
+static daq_frame *pool_pop(daq_pool *p, bool count_hit)
+{
+    pthread_mutex_lock(&p->mu);
+    daq_frame *f = pop_locked(p);
+    if (f && count_hit)
+        p->hits++;
+    pthread_mutex_unlock(&p->mu);
+    return slot_out(p, f);
 }
 
 void daq_pool__check_slot(const daq_pool *p, const daq_frame *f)
@@ -481,23 +438,23 @@ void daq_pool__check_slot(const daq_pool *p, const daq_frame *f)
 void daq_pool__slot_home(daq_pool *p, daq_frame *f)
 {
     daq_pool__check_slot(p, f);
-    uint32_t idx = (uint32_t)f->slot;
-    count(&p->slot_returns); /* before the push: after it the pool may be gone */
-    uint64_t nu = pool_push(p, idx, false);
-    if (nu == 0) {
-        /* A waiter sleeps: push and wake it under the mutex it sleeps on. */
-        pthread_mutex_lock(&p->mu);
-        nu = pool_push(p, idx, true);
+    pthread_mutex_lock(&p->mu);
+    if (DAQ_UNLIKELY(p->top == p->count))
+        daq_fatal("double return: pool '%s' got slot %d back with every slot already free",
+                  p->name, f->slot);
+    p->stack[p->top++] = (uint32_t)f->slot;
+    p->slot_returns++;
+    if (p->waiters)
         pthread_cond_signal(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    if ((nu & HEAD_DEAD) && HEAD_FREE(nu) == p->count)
+    bool last = p->dead && p->top == p->count;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
         pool_free(p);
 }
 
 void daq_pool__heap_gone(daq_pool *p)
 {
-    count(&p->heap_frees);
+    atomic_fetch_add_explicit(&p->heap_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&p->heap_in_use, 1, memory_order_relaxed);
     pool_unref(p);
 }
@@ -506,18 +463,7 @@ void daq_pool__heap_gone(daq_pool *p)
 
 daq_frame *daq_pool_try_acquire(daq_pool *p)
 {
-    return pool_pop(p);
-}
-
-static void set_waiting(daq_pool *p, bool on)
-{
-    uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed);
-    uint64_t nu;
-    do {
-        uint64_t flagged = on ? old | HEAD_WAITING : old & ~HEAD_WAITING;
-        nu = head_next(flagged, HEAD_FREE(old), HEAD_IDX(old));
-    } while (!atomic_compare_exchange_weak_explicit(&p->head, &old, nu, memory_order_acq_rel,
-                                                    memory_order_relaxed));
+    return pool_pop(p, false);
 }
 
 static struct timespec deadline_after(int64_t timeout_ns)
@@ -530,37 +476,32 @@ static struct timespec deadline_after(int64_t timeout_ns)
     return ts;
 }
 
-daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns)
+/* Waits for a slot; count_hit as in pool_pop. */
+static daq_frame *pool_wait(daq_pool *p, int64_t timeout_ns, bool count_hit)
 {
-    daq_frame *f = pool_pop(p);
-    if (f || timeout_ns == 0)
-        return f;
     struct timespec dl = deadline_after(timeout_ns < 0 ? 0 : timeout_ns);
     pthread_mutex_lock(&p->mu);
-    if (p->shut) {
-        pthread_mutex_unlock(&p->mu);
-        return NULL;
-    }
     uint64_t gen = p->flush_gen;
-    if (p->waiters++ == 0)
-        set_waiting(p, true);
-    /* From here every return takes the mutex, so a slot pushed after this
-     * pop failed is signalled to us while we sleep. */
-    for (;;) {
-        f = pool_pop(p);
-        if (f || p->shut || p->flush_gen != gen)
-            break;
+    daq_frame *f;
+    while (!(f = pop_locked(p)) && !p->shut && p->flush_gen == gen && timeout_ns != 0) {
+        p->waiters++;
         int rc = timeout_ns < 0 ? pthread_cond_wait(&p->cv, &p->mu)
                                 : pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+        p->waiters--;
         if (rc == ETIMEDOUT) {
-            f = pool_pop(p);
+            f = pop_locked(p);
             break;
         }
     }
-    if (--p->waiters == 0)
-        set_waiting(p, false);
+    if (f && count_hit)
+        p->hits++;
     pthread_mutex_unlock(&p->mu);
-    return f;
+    return slot_out(p, f);
+}
+
+daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns)
+{
+    return pool_wait(p, timeout_ns, false);
 }
 
 static void wake_all(daq_pool *p, bool permanent)
@@ -609,9 +550,8 @@ static daq_frame *exhausted(daq_pool *p, daq_alloc_outcome *o)
     if (policy == DAQ_POOL_POLICY_WAIT) {
         count(&p->waits);
         uint32_t ms = atomic_load_explicit(&p->wait_timeout_ms, memory_order_relaxed);
-        daq_frame *f = daq_pool_acquire(p, (int64_t)ms * 1000000);
+        daq_frame *f = pool_wait(p, (int64_t)ms * 1000000, true);
         if (f) {
-            count(&p->hits);
             *o = DAQ_ALLOC_POOL_WAITED;
             return f;
         }
@@ -635,9 +575,7 @@ daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
     if (!atomic_load_explicit(&p->use_pool, memory_order_relaxed)) {
         count(&p->disabled);
         f = heap_frame(p, &p->heap_disabled, DAQ_ALLOC_HEAP_DISABLED, &o);
-    } else if ((f = pool_pop(p)) != NULL) {
-        count(&p->hits);
-    } else {
+    } else if (!(f = pool_pop(p, true))) {
         f = exhausted(p, &o);
     }
     if (f) {
@@ -712,7 +650,13 @@ daq_frame *daq_pool_frame_of(daq_pool *p, const void *data)
 void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
 {
     memset(m, 0, sizeof *m);
-    m->hits = LOAD(p->hits);
+    daq_pool *mp = (daq_pool *)p; /* the mutex is not part of the value */
+    pthread_mutex_lock(&mp->mu);
+    m->hits = p->hits;
+    m->slot_returns = p->slot_returns;
+    m->in_use = p->count - p->top;
+    m->high_water = p->high_water;
+    pthread_mutex_unlock(&mp->mu);
     m->misses = LOAD(p->misses);
     m->disabled = LOAD(p->disabled);
     m->allocs = m->hits + m->misses + m->disabled;
@@ -722,13 +666,10 @@ void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
     m->drops = LOAD(p->drops);
     m->waits = LOAD(p->waits);
     m->wait_timeouts = LOAD(p->wait_timeouts);
-    m->slot_returns = LOAD(p->slot_returns);
     m->heap_frees = LOAD(p->heap_frees);
     m->returns = m->slot_returns + m->heap_frees;
     m->slot_count = p->count;
-    m->in_use = p->count - HEAD_FREE(LOAD(p->head));
     m->heap_in_use = LOAD(p->heap_in_use);
-    m->high_water = LOAD(p->high_water);
     m->low_water_free = p->count - m->high_water;
     m->slot_bytes = p->slot_bytes;
     m->use_pool = LOAD(p->use_pool);
@@ -742,15 +683,16 @@ void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
 
 void daq_pool_metrics_reset(daq_pool *p)
 {
-    _Atomic uint64_t *const counters[] = {&p->hits,  &p->misses,        &p->disabled,
-                                          &p->heap_exhausted, &p->heap_disabled,
-                                          &p->heap_failed,    &p->drops, &p->waits,
-                                          &p->wait_timeouts,  &p->slot_returns,
-                                          &p->heap_frees};
+    _Atomic uint64_t *const counters[] = {&p->misses,        &p->disabled,   &p->heap_exhausted,
+                                          &p->heap_disabled, &p->heap_failed, &p->drops,
+                                          &p->waits,         &p->wait_timeouts, &p->heap_frees};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         atomic_store_explicit(counters[i], 0, memory_order_relaxed);
-    atomic_store_explicit(&p->high_water, p->count - HEAD_FREE(LOAD(p->head)),
-                          memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    p->hits = 0;
+    p->slot_returns = 0;
+    p->high_water = p->count - p->top;
+    pthread_mutex_unlock(&p->mu);
     lat_reset(&p->lat_pool);
     lat_reset(&p->lat_heap);
 }

@@ -1,0 +1,35 @@
+/* bench/daq_bench.c - `daq-bench <suite> [--json]`: benchmark programs that
+ * print figures and ratios against baselines measured in the same run. */
+#include <stdio.h>
+#include <string.h>
+
+int bench_pool_main(int argc, char **argv);
+
+static const struct suite {
+    const char *name;
+    int (*main)(int, char **);
+    const char *what;
+} suites[] = {
+    {"pool", bench_pool_main, "frame slot bookkeeping and copies vs GstBufferPool, malloc, memcpy"},
+};
+
+static int usage(FILE *to)
+{
+    fprintf(to, "usage: daq-bench <suite> [--json] [suite options]\nsuites:\n");
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+        fprintf(to, "  %-8s %s\n", suites[i].name, suites[i].what);
+    return to == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return usage(stdout);
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+        if (strcmp(argv[1], suites[i].name) == 0)
+            return suites[i].main(argc - 2, argv + 2);
+    fprintf(stderr, "daq-bench: unknown suite '%s'\n", argv[1]);
+    return usage(stderr);
+}
