@@ -27,8 +27,8 @@
 #include "malloc_count.h"
 
 #define FRAME (8u << 20)
-#define PAGE 4096u
-#define ROT 16 /* rotating buffers / slots for the copy figures */
+#define PAGE  4096u
+#define ROT   16 /* rotating buffers / slots for the copy figures */
 
 /* ---- bookkeeping loops ---------------------------------------------------- */
 
@@ -76,8 +76,8 @@ static uint32_t lf_pop(struct lockfree_stack *s)
             return top;
         uint32_t next = __atomic_load_n(&s->next[top], __ATOMIC_RELAXED);
         nu = ((old >> 32) + 1) << 32 | next;
-    } while (!__atomic_compare_exchange_n(&s->head, &old, nu, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+    } while (
+        !__atomic_compare_exchange_n(&s->head, &old, nu, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     return (uint32_t)old;
 }
 
@@ -87,8 +87,8 @@ static void lf_push(struct lockfree_stack *s, uint32_t slot)
     do {
         __atomic_store_n(&s->next[slot], (uint32_t)old, __ATOMIC_RELAXED);
         nu = ((old >> 32) + 1) << 32 | slot;
-    } while (!__atomic_compare_exchange_n(&s->head, &old, nu, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_RELAXED));
+    } while (
+        !__atomic_compare_exchange_n(&s->head, &old, nu, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 }
 
 static void lockfree_pairs(void *ctx, unsigned n)
@@ -265,7 +265,8 @@ int bench_pool_main(int argc, char **argv)
         }
     }
     if (getenv("DAQ_USE_POOL") || getenv("PVCAM_USE_POOL"))
-        fprintf(stderr, "daq-bench: note: DAQ_USE_POOL/PVCAM_USE_POOL set; unset for pool figures\n");
+        fprintf(stderr,
+                "daq-bench: note: DAQ_USE_POOL/PVCAM_USE_POOL set; unset for pool figures\n");
     unsetenv("DAQ_USE_POOL");
     unsetenv("PVCAM_USE_POOL");
     int cpu = bench_pin();

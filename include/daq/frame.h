@@ -37,7 +37,7 @@ typedef struct daq_frame daq_frame;
 typedef enum daq_pixel_format {
     DAQ_PIXEL_UNKNOWN = 0,
     DAQ_PIXEL_MONO8,
-    DAQ_PIXEL_MONO12,  /* 12 bits stored in 16 */
+    DAQ_PIXEL_MONO12, /* 12 bits stored in 16 */
     DAQ_PIXEL_MONO16,
 } daq_pixel_format;
 

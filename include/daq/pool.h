@@ -46,14 +46,14 @@ typedef enum daq_pool_policy {
 #define DAQ_POOL_MAX_SLOTS 65534u
 
 typedef struct daq_pool_config {
-    const char *name;      /* copied; used in messages and metrics */
-    size_t slot_bytes;     /* pixel bytes per slot, > 0 */
-    uint32_t slot_count;   /* 1 .. DAQ_POOL_MAX_SLOTS */
-    size_t alignment;      /* of each slot's pixels: power of two, >= 64 */
-    bool prefault;         /* write every page at creation (default true) */
-    bool huge_pages;       /* 2 MiB-align the arena and madvise(MADV_HUGEPAGE) */
-    bool lock_memory;      /* mlock the arena; refusal is reported, not fatal */
-    bool use_pool;         /* false: every frame-path alloc goes to the heap */
+    const char *name;    /* copied; used in messages and metrics */
+    size_t slot_bytes;   /* pixel bytes per slot, > 0 */
+    uint32_t slot_count; /* 1 .. DAQ_POOL_MAX_SLOTS */
+    size_t alignment;    /* of each slot's pixels: power of two, >= 64 */
+    bool prefault;       /* write every page at creation (default true) */
+    bool huge_pages;     /* 2 MiB-align the arena and madvise(MADV_HUGEPAGE) */
+    bool lock_memory;    /* mlock the arena; refusal is reported, not fatal */
+    bool use_pool;       /* false: every frame-path alloc goes to the heap */
     daq_pool_policy policy;
     uint32_t wait_timeout_ms;      /* for DAQ_POOL_POLICY_WAIT */
     daq_pool_policy wait_fallback; /* HEAP or DROP, after a wait times out */
@@ -99,12 +99,12 @@ void daq_pool_shutdown(daq_pool *p);
 
 /* How a frame-path allocation ended. */
 typedef enum daq_alloc_outcome {
-    DAQ_ALLOC_POOL = 0,          /* a slot, at once */
-    DAQ_ALLOC_POOL_WAITED,       /* a slot, after waiting */
-    DAQ_ALLOC_HEAP_EXHAUSTED,    /* heap frame: no slot free */
-    DAQ_ALLOC_HEAP_DISABLED,     /* heap frame: use_pool is off */
-    DAQ_ALLOC_DROPPED,           /* NULL: no slot, policy says drop */
-    DAQ_ALLOC_FAILED,            /* NULL: the heap allocation failed */
+    DAQ_ALLOC_POOL = 0,       /* a slot, at once */
+    DAQ_ALLOC_POOL_WAITED,    /* a slot, after waiting */
+    DAQ_ALLOC_HEAP_EXHAUSTED, /* heap frame: no slot free */
+    DAQ_ALLOC_HEAP_DISABLED,  /* heap frame: use_pool is off */
+    DAQ_ALLOC_DROPPED,        /* NULL: no slot, policy says drop */
+    DAQ_ALLOC_FAILED,         /* NULL: the heap allocation failed */
 } daq_alloc_outcome;
 
 const char *daq_alloc_outcome_name(daq_alloc_outcome o);

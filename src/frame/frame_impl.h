@@ -14,7 +14,7 @@
 #include "daq/frame.h"
 #include "daq/pool.h"
 
-#define DAQ_FRAME_MAGIC 0x46514144u /* "DAQF" */
+#define DAQ_FRAME_MAGIC     0x46514144u /* "DAQF" */
 #define DAQ_FRAME_HEAP_SLOT (-1)
 
 struct daq_frame {
@@ -22,7 +22,7 @@ struct daq_frame {
     _Atomic uint32_t refcount; /* 0 while a slot is free */
     int32_t slot;              /* index in pool, or DAQ_FRAME_HEAP_SLOT */
     uint32_t reserved;
-    daq_pool *pool;            /* borrowed: a pool outlives its frames */
+    daq_pool *pool; /* borrowed: a pool outlives its frames */
     unsigned char *data;
     size_t capacity;
     daq_frame_meta meta;

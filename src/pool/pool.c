@@ -48,15 +48,15 @@ typedef struct lat_hist {
 struct daq_pool {
     pthread_mutex_t mu;
     /* Under mu. */
-    uint32_t *stack;        /* free slot indices; stack[top - 1] is next out */
-    uint32_t top;           /* number of free slots */
-    uint32_t high_water;    /* most slots out at once since reset */
-    uint64_t hits;          /* frame-path pops (counted in the same section) */
+    uint32_t *stack;     /* free slot indices; stack[top - 1] is next out */
+    uint32_t top;        /* number of free slots */
+    uint32_t high_water; /* most slots out at once since reset */
+    uint64_t hits;       /* frame-path pops (counted in the same section) */
     uint64_t slot_returns;
     uint32_t waiters;
-    uint64_t flush_gen;     /* bumped by flush: current waiters give up */
-    bool shut;              /* shutdown: no more waiting */
-    bool dead;              /* refs reached 0 */
+    uint64_t flush_gen; /* bumped by flush: current waiters give up */
+    bool shut;          /* shutdown: no more waiting */
+    bool dead;          /* refs reached 0 */
     pthread_cond_t cv;
 
     /* Immutable after creation. */
@@ -193,8 +193,8 @@ int daq_pool_policy_parse(const char *s, daq_pool_policy *out)
 
 const char *daq_alloc_outcome_name(daq_alloc_outcome o)
 {
-    static const char *const names[] = {"pool", "pool_waited", "heap_exhausted",
-                                        "heap_disabled", "dropped", "failed"};
+    static const char *const names[] = {"pool",          "pool_waited", "heap_exhausted",
+                                        "heap_disabled", "dropped",     "failed"};
     return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
 }
 
@@ -258,7 +258,8 @@ static bool valid_policy(daq_pool_policy policy, daq_pool_policy fallback)
 static void *map_aligned(size_t len, size_t align)
 {
     size_t span = len + align;
-    unsigned char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *raw =
+        mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
     unsigned char *start = (unsigned char *)round_up((uintptr_t)raw, align);
@@ -440,8 +441,8 @@ void daq_pool__slot_home(daq_pool *p, daq_frame *f)
     daq_pool__check_slot(p, f);
     pthread_mutex_lock(&p->mu);
     if (DAQ_UNLIKELY(p->top == p->count))
-        daq_fatal("double return: pool '%s' got slot %d back with every slot already free",
-                  p->name, f->slot);
+        daq_fatal("double return: pool '%s' got slot %d back with every slot already free", p->name,
+                  f->slot);
     p->stack[p->top++] = (uint32_t)f->slot;
     p->slot_returns++;
     if (p->waiters)
@@ -546,7 +547,8 @@ static daq_frame *heap_frame(daq_pool *p, _Atomic uint64_t *reason, daq_alloc_ou
 
 static daq_frame *exhausted(daq_pool *p, daq_alloc_outcome *o)
 {
-    daq_pool_policy policy = (daq_pool_policy)atomic_load_explicit(&p->policy, memory_order_relaxed);
+    daq_pool_policy policy =
+        (daq_pool_policy)atomic_load_explicit(&p->policy, memory_order_relaxed);
     if (policy == DAQ_POOL_POLICY_WAIT) {
         count(&p->waits);
         uint32_t ms = atomic_load_explicit(&p->wait_timeout_ms, memory_order_relaxed);
@@ -683,8 +685,8 @@ void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
 
 void daq_pool_metrics_reset(daq_pool *p)
 {
-    _Atomic uint64_t *const counters[] = {&p->misses,        &p->disabled,   &p->heap_exhausted,
-                                          &p->heap_disabled, &p->heap_failed, &p->drops,
+    _Atomic uint64_t *const counters[] = {&p->misses,        &p->disabled,      &p->heap_exhausted,
+                                          &p->heap_disabled, &p->heap_failed,   &p->drops,
                                           &p->waits,         &p->wait_timeouts, &p->heap_frees};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         atomic_store_explicit(counters[i], 0, memory_order_relaxed);

@@ -8,15 +8,15 @@
 #define DAQ_UTIL_FATAL_H
 
 #if defined(__GNUC__)
-#define DAQ_NORETURN __attribute__((noreturn))
+#define DAQ_NORETURN     __attribute__((noreturn))
 #define DAQ_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define DAQ_LIKELY(x) __builtin_expect(!!(x), 1)
-#define DAQ_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define DAQ_COLD __attribute__((cold, noinline))
+#define DAQ_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define DAQ_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define DAQ_COLD         __attribute__((cold, noinline))
 #else
 #define DAQ_NORETURN
 #define DAQ_PRINTF(a, b)
-#define DAQ_LIKELY(x) (x)
+#define DAQ_LIKELY(x)   (x)
 #define DAQ_UNLIKELY(x) (x)
 #define DAQ_COLD
 #endif

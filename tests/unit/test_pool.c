@@ -467,7 +467,7 @@ static void latency_buckets(void **state)
 {
     daq_latency_hist h;
     memset(&h, 0, sizeof h);
-    h.buckets[3] = 90; /* 8..15 ns */
+    h.buckets[3] = 90;  /* 8..15 ns */
     h.buckets[10] = 10; /* 1024..2047 ns */
     assert_int_equal(daq_latency_bucket_upper_ns(3), 16);
     assert_int_equal(daq_latency_quantile_ns(&h, 0.5), 16);

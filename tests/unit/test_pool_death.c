@@ -109,6 +109,15 @@ static void do_other_pool_data(void)
     daq_pool_frame_of(b, daq_frame_data(f));
 }
 
+static void do_acquire_after_destroy(void)
+{
+    daq_pool *p = small_pool("cam5");
+    daq_frame *f = daq_pool_try_acquire(p);
+    daq_pool_destroy(p); /* f keeps the memory alive, but the pool is closed */
+    daq_pool_try_acquire(p);
+    daq_frame_unref(f);
+}
+
 static void double_return(void **state)
 {
     expect_death(do_double_unref, "double return / refcount underflow");
@@ -129,10 +138,16 @@ static void foreign_pointer(void **state)
     expect_death(do_other_pool_data, "of pool 'b'");
 }
 
+static void acquire_after_destroy(void **state)
+{
+    expect_death(do_acquire_after_destroy, "acquire from destroyed pool 'cam5'");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(double_return),
     cmocka_unit_test(refcount_underflow),
     cmocka_unit_test(foreign_pointer),
+    cmocka_unit_test(acquire_after_destroy),
 };
 
 DAQ_TEST_MAIN("pool_death", tests)

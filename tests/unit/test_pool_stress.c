@@ -11,7 +11,7 @@
 #include "test_main.h"
 
 #define THREADS 16
-#define SLOTS 8
+#define SLOTS   8
 
 static unsigned iterations(void)
 {
