@@ -185,6 +185,7 @@ typedef struct daq_pool_metrics {
     bool use_pool;
     /* how creation went */
     bool prefaulted, huge_pages, memory_locked;
+    uint64_t last_alloc_ns;      /* latency of the most recent daq_pool_alloc */
     daq_latency_hist alloc_pool; /* daq_pool_alloc latency, slot path */
     daq_latency_hist alloc_heap; /* daq_pool_alloc latency, heap path */
 } daq_pool_metrics;

@@ -80,6 +80,7 @@ struct daq_pool {
     _Atomic uint64_t misses, disabled, heap_exhausted, heap_disabled, heap_failed, drops, waits,
         wait_timeouts, heap_frees;
     _Atomic uint32_t heap_in_use;
+    _Atomic uint64_t last_alloc_ns;
     lat_hist lat_pool, lat_heap;
 
     _Atomic uint32_t refs; /* owner + live heap frames */
@@ -582,7 +583,9 @@ daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
     }
     if (f) {
         daq_frame_meta_clear(&f->meta);
-        lat_record(f->slot == DAQ_FRAME_HEAP_SLOT ? &p->lat_heap : &p->lat_pool, now_ns() - t0);
+        uint64_t ns = now_ns() - t0;
+        atomic_store_explicit(&p->last_alloc_ns, ns, memory_order_relaxed);
+        lat_record(f->slot == DAQ_FRAME_HEAP_SLOT ? &p->lat_heap : &p->lat_pool, ns);
     }
     if (outcome)
         *outcome = o;
@@ -679,6 +682,7 @@ void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *m)
     m->prefaulted = p->prefaulted;
     m->huge_pages = p->huge_pages;
     m->memory_locked = p->memory_locked;
+    m->last_alloc_ns = LOAD(p->last_alloc_ns);
     lat_read(&p->lat_pool, &m->alloc_pool);
     lat_read(&p->lat_heap, &m->alloc_heap);
 }

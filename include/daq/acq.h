@@ -1,0 +1,142 @@
+/* daq/acq.h - the acquisition engine: one thread per camera moving frames
+ * from the driver through the pool onto the bus.
+ *
+ * The loop (architecture §7), for a COPY-mode driver:
+ *
+ *   wait (never sleeping while frames are pending) -> get_oldest ->
+ *   loss check on the hardware frame number (gap: lost += gap - 1;
+ *   same number again: duplicate, skipped; backwards: discontinuity) ->
+ *   all-zero sample check (skipped) -> pool alloc (policy) -> copy ->
+ *   release_oldest (only after the copy) -> metadata -> publish -> unref
+ *
+ * Duplicates and zero frames are recognised before a pool frame is taken,
+ * so skipping them costs no copy.  A FILL-mode driver replaces
+ * get_oldest/copy/release with fill_dequeue and keeps the driver's queue
+ * topped up with empty pool frames.
+ *
+ * Every trace_every frames a line under target "pvcam_alloc_trace" (DEBUG)
+ * carries frame total_allocated_mb avg_alloc_us last_alloc_us copy_bytes
+ * pool_hit_rate_pct pool_hits pool_misses dropped_frames used_pool
+ * frame_loss.  Pool exhaustion warns "Buffer pool exhausted" under target
+ * "pvcam_pool", the first 10 times and then every 100th.  Stopping logs a
+ * summary under "daq::acq".  A watchdog stops the stream with an error after
+ * watchdog_waits consecutive empty waits of wait_timeout_ms each.
+ *
+ * The pool is (re)created at start when the frame size or slot count
+ * changed; with slots = 0 ("auto") the count is
+ *     bus bound (sum of queue depth + 1) + frames the driver holds
+ *     + 1 in flight + dynamic_allowance + headroom
+ * An explicit smaller count is used as given, with a warning.
+ *
+ * Threading: start/stop/set_* and stats may be called from any thread; they
+ * are serialised internally.  Ownership: daq_acq_create takes the camera
+ * (destroyed with the engine) and borrows the bus (the caller keeps it
+ * alive longer than the engine).  daq_acq_pool returns a borrowed pool
+ * valid until the next start or destroy.
+ */
+#ifndef DAQ_ACQ_H
+#define DAQ_ACQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daq/bus.h"
+#include "daq/camera.h"
+#include "daq/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct daq_acq daq_acq;
+
+typedef struct daq_acq_config {
+    /* Pool.  slots 0 = auto.  name, slot_bytes and slot_count of pool are
+     * filled by the engine; the rest (policy, huge pages, ...) is used. */
+    daq_pool_config pool;
+    uint32_t slots;
+    uint32_t dynamic_allowance; /* auto: frames reserved for later subscribers */
+    uint32_t headroom;          /* auto: spare slots */
+    /* Loop. */
+    uint32_t wait_timeout_ms;    /* one driver wait; default 2000 */
+    uint32_t watchdog_waits;     /* empty waits in a row before error; default 5 */
+    uint32_t trace_every;        /* alloc-trace line period in frames; default 100 */
+    uint32_t zero_check_samples; /* pixels sampled for the all-zero check; 0 = off */
+} daq_acq_config;
+
+void daq_acq_config_init(daq_acq_config *cfg);
+
+/* Pure sizing formula (architecture §5). */
+uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held, uint32_t dynamic_allowance,
+                            uint32_t headroom);
+
+typedef enum daq_acq_state {
+    DAQ_ACQ_IDLE = 0,
+    DAQ_ACQ_STREAMING,
+    DAQ_ACQ_ERROR, /* stopped by a driver error or the watchdog; start clears it */
+} daq_acq_state;
+
+const char *daq_acq_state_name(daq_acq_state s);
+
+/* Takes ownership of cam (opened here if it is not yet).  Returns NULL with
+ * a message on failure, in which case cam has been destroyed. */
+daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
+                        size_t err_len);
+
+/* Stops if streaming, then frees the engine, its camera and its pool
+ * reference (frames still held by consumers stay valid).  NULL ok. */
+void daq_acq_destroy(daq_acq *acq);
+
+/* Starts streaming; frame_limit > 0 stops by itself after that many
+ * delivered frames.  Already streaming: returns 1 and changes nothing.
+ * 0 started; -1 failed (message in err, state unchanged). */
+int daq_acq_start(daq_acq *acq, uint64_t frame_limit, char *err, size_t err_len);
+
+/* Stops: halts the driver, joins the thread, ends the bus stream, logs the
+ * summary.  Idempotent; also cleans up after an error stop. */
+void daq_acq_stop(daq_acq *acq);
+
+/* Blocks until the stream has ended by itself (frame limit or error) or
+ * timeout_ms passes; true if it ended. */
+bool daq_acq_wait_idle(daq_acq *acq, uint32_t timeout_ms);
+
+daq_acq_state daq_acq_state_get(const daq_acq *acq);
+
+/* Switches the pool on or off now and for later pools. */
+void daq_acq_set_use_pool(daq_acq *acq, bool on);
+
+daq_camera *daq_acq_camera(daq_acq *acq); /* borrowed */
+daq_bus *daq_acq_bus(daq_acq *acq);       /* borrowed */
+daq_pool *daq_acq_pool(daq_acq *acq);     /* borrowed; NULL before the first start */
+
+typedef struct daq_acq_stats {
+    daq_acq_state state;
+    char error[256];  /* why the last stream ended in ERROR */
+    uint64_t streams; /* starts so far */
+    /* this stream (reset at start) */
+    uint64_t captured;        /* frames taken from the driver, skipped ones included */
+    uint64_t delivered;       /* frames published to the bus */
+    uint64_t lost;            /* frames missing from the hardware numbering */
+    uint64_t discontinuities; /* breaks in the numbering (gaps and backward jumps) */
+    uint64_t backwards;       /* of which backward jumps */
+    uint64_t duplicates;      /* same number again: skipped */
+    uint64_t zero_frames;     /* all-zero sample: skipped */
+    uint64_t alloc_dropped;   /* no pool frame and policy drop (or heap failure) */
+    uint64_t heap_fallbacks;  /* frames that went to the heap */
+    uint64_t last_hw_frame;
+    uint64_t bytes_copied;
+    uint64_t start_ns, last_frame_ns;
+    double fps; /* delivered frames / stream time so far */
+    uint32_t pool_slots;
+    bool pool_auto;
+    daq_pool_metrics pool;
+    daq_camera_stats driver;
+} daq_acq_stats;
+
+void daq_acq_stats_get(daq_acq *acq, daq_acq_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
