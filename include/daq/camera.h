@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "daq/frame.h"
 
 #ifdef __cplusplus
@@ -174,6 +176,10 @@ typedef struct daq_camera_ops {
      * < 0 the camera failed (daq_camera_error tells why).  get_oldest:
      * 1 with a borrowed buffer, 0 nothing ready after all, < 0 failed. */
     int (*wait)(daq_camera *cam, int64_t timeout_ns);
+    /* Any thread: makes a blocked wait/fill_dequeue return 0 promptly (and
+     * the next one too, if none is blocked).  Releases nothing; the engine
+     * calls it to stop its thread before it calls stop. */
+    void (*interrupt)(daq_camera *cam);
     int (*get_oldest)(daq_camera *cam, const void **pixels, daq_frame_info *info);
     void (*release_oldest)(daq_camera *cam);
 
@@ -202,8 +208,9 @@ struct daq_camera {
     const struct daq_driver *driver;
     void *priv;
     char id[64];
-    bool opened;
-    bool streaming;
+    pthread_mutex_t lock; /* serialises the control calls (open..stop, params) */
+    bool opened;          /* under lock */
+    bool streaming;       /* under lock */
 };
 
 typedef struct daq_driver {
@@ -249,6 +256,7 @@ void daq_camera_close(daq_camera *cam);                      /* idempotent */
 int daq_camera_format_get(daq_camera *cam, daq_camera_format *out, char *err, size_t len);
 int daq_camera_start(daq_camera *cam, char *err, size_t len);
 void daq_camera_stop(daq_camera *cam); /* idempotent, also after errors */
+void daq_camera_interrupt(daq_camera *cam); /* any thread, no lock taken */
 void daq_camera_stats_get(daq_camera *cam, daq_camera_stats *out);
 void daq_camera_error(daq_camera *cam, char *buf, size_t len);
 
