@@ -61,6 +61,7 @@ check: deps
 
 bench: deps build
 	$(REL)/bench/daq-bench pool
+	$(REL)/bench/daq-bench frames
 
 clean:
 	rm -rf $(BUILD)

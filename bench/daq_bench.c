@@ -4,6 +4,7 @@
 #include <string.h>
 
 int bench_pool_main(int argc, char **argv);
+int bench_frames_main(int argc, char **argv);
 
 static const struct suite {
     const char *name;
@@ -11,6 +12,7 @@ static const struct suite {
     const char *what;
 } suites[] = {
     {"pool", bench_pool_main, "frame slot bookkeeping and copies vs GstBufferPool, malloc, memcpy"},
+    {"frames", bench_frames_main, "sim -> engine -> pool -> bus at full speed vs memcpy and heap"},
 };
 
 static int usage(FILE *to)

@@ -1,0 +1,732 @@
+/* acq/acq.c - the acquisition engine: one thread per camera.
+ *
+ * The thread owns the stream: it alone talks to the driver's frame calls,
+ * writes the stream counters (single writer, so relaxed stores, no locked
+ * instructions) and, when the stream ends for any reason (stop request,
+ * frame limit, driver error, watchdog), halts the driver, ends the bus
+ * stream and logs the summary itself.  The control side (start/stop) only
+ * creates, interrupts and joins it, so an error stop and a requested stop
+ * leave the same clean state and a later start works either way.
+ *
+ * Per frame the loss check and the all-zero check look at the driver's
+ * buffer before a pool frame is taken: a duplicate or a zero frame is
+ * released without a copy.  The driver's buffer is released only after the
+ * copy into the pool frame (rust-daq released it before copying: a race
+ * with the SDK overwriting it).
+ */
+#define _GNU_SOURCE
+#include "daq/acq.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daq/log.h"
+
+#define LOG_ACQ "daq::acq"
+#define LOG_TRACE "pvcam_alloc_trace"
+#define LOG_POOL "pvcam_pool"
+
+/* Stream counters: written by the acquisition thread only. */
+typedef struct counters {
+    _Atomic uint64_t captured, delivered, lost, discontinuities, backwards, duplicates,
+        zero_frames, alloc_dropped, heap_fallbacks, last_hw_frame, bytes_copied, start_ns,
+        last_frame_ns, allocated_frames;
+} counters;
+
+struct daq_acq {
+    pthread_mutex_t mu; /* serialises start/stop/destroy and pool replacement */
+    daq_camera *cam;    /* owned */
+    daq_bus *bus;       /* borrowed */
+    daq_acq_config cfg;
+    char id[64];
+
+    daq_pool *pool; /* owned; replaced at start when the geometry changes */
+    uint32_t pool_slots;
+    bool pool_auto;
+    _Atomic bool use_pool;
+
+    pthread_t thread;
+    bool joinable;          /* under mu */
+    _Atomic bool stop_req;  /* set by stop, read by the thread */
+    _Atomic int state;      /* daq_acq_state */
+    uint64_t frame_limit;   /* fixed while the thread runs */
+    uint64_t streams;       /* under mu */
+    char error[256];        /* written by the thread before it publishes ERROR */
+    const char *end_reason; /* thread-private until it ends */
+
+    pthread_mutex_t idle_mu; /* with idle_cv: the thread has finished */
+    pthread_cond_t idle_cv;
+    bool running; /* under idle_mu */
+
+    counters c;
+    daq_log_ratelimit exhausted_rl;
+    /* thread-private loss-check state */
+    bool have_last;
+    uint64_t last_hw;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Single-writer counter updates: a plain load and store, no lock prefix. */
+static inline void bump(_Atomic uint64_t *c, uint64_t by)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+static inline void put(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static inline uint64_t get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+const char *daq_acq_state_name(daq_acq_state s)
+{
+    switch (s) {
+    case DAQ_ACQ_IDLE: return "idle";
+    case DAQ_ACQ_STREAMING: return "streaming";
+    case DAQ_ACQ_ERROR: return "error";
+    }
+    return "?";
+}
+
+void daq_acq_config_init(daq_acq_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    daq_pool_config_init(&cfg->pool);
+    cfg->slots = 0;
+    cfg->dynamic_allowance = 6; /* three latest-policy gRPC streams: 2 frames each */
+    cfg->headroom = 2;
+    cfg->wait_timeout_ms = 2000;
+    cfg->watchdog_waits = 5;
+    cfg->trace_every = 100;
+    cfg->zero_check_samples = 16;
+}
+
+uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held, uint32_t dynamic_allowance,
+                            uint32_t headroom)
+{
+    uint64_t n = (uint64_t)bus_bound + driver_held + 1 + dynamic_allowance + headroom;
+    return n > DAQ_POOL_MAX_SLOTS ? DAQ_POOL_MAX_SLOTS : (uint32_t)n;
+}
+
+/* ---- creation -------------------------------------------------------------- */
+
+daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
+                        size_t err_len)
+{
+    if (daq_camera_open(cam, err, err_len) != 0) {
+        daq_camera_destroy(cam);
+        return NULL;
+    }
+    daq_acq *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, err_len, "out of memory");
+        daq_camera_destroy(cam);
+        return NULL;
+    }
+    a->cam = cam;
+    a->bus = bus;
+    a->cfg = *cfg;
+    if (a->cfg.wait_timeout_ms == 0)
+        a->cfg.wait_timeout_ms = 2000;
+    if (a->cfg.watchdog_waits == 0)
+        a->cfg.watchdog_waits = 5;
+    snprintf(a->id, sizeof a->id, "%s", daq_camera_id(cam));
+    int env = daq_pool_env_use_pool(NULL);
+    atomic_init(&a->use_pool, env >= 0 ? env == 1 : cfg->pool.use_pool);
+    atomic_init(&a->state, DAQ_ACQ_IDLE);
+    a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->idle_mu, NULL);
+    pthread_cond_init(&a->idle_cv, NULL);
+    return a;
+}
+
+void daq_acq_destroy(daq_acq *a)
+{
+    if (!a)
+        return;
+    daq_acq_stop(a);
+    daq_camera_destroy(a->cam);
+    daq_pool_destroy(a->pool);
+    pthread_cond_destroy(&a->idle_cv);
+    pthread_mutex_destroy(&a->idle_mu);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+/* ---- the frame path ------------------------------------------------------------- */
+
+/* Updates the loss counters for hardware number hw; returns false for a
+ * duplicate (to be skipped).  flags receives DAQ_FRAME_FLAG_*. */
+static bool loss_check(daq_acq *a, uint64_t hw, uint32_t *flags)
+{
+    *flags = 0;
+    if (a->have_last) {
+        if (hw == a->last_hw) {
+            bump(&a->c.duplicates, 1);
+            return false;
+        }
+        if (hw > a->last_hw + 1) {
+            bump(&a->c.lost, hw - a->last_hw - 1);
+            bump(&a->c.discontinuities, 1);
+            *flags |= DAQ_FRAME_FLAG_AFTER_GAP;
+        } else if (hw < a->last_hw) {
+            bump(&a->c.discontinuities, 1);
+            bump(&a->c.backwards, 1);
+            *flags |= DAQ_FRAME_FLAG_DISCONTINUITY;
+        }
+    }
+    a->have_last = true;
+    a->last_hw = hw;
+    put(&a->c.last_hw_frame, hw);
+    return true;
+}
+
+/* true if every sampled 8-byte word of the buffer is zero. */
+static bool all_zero_sample(const void *px, size_t bytes, uint32_t samples)
+{
+    if (samples == 0 || bytes < 8)
+        return false;
+    const unsigned char *p = px;
+    size_t words = bytes / 8;
+    for (uint32_t i = 0; i < samples; i++) {
+        size_t w = samples > 1 ? (words - 1) * i / (samples - 1) : 0;
+        uint64_t v;
+        memcpy(&v, p + w * 8, 8);
+        if (v)
+            return false;
+    }
+    return true;
+}
+
+static void fill_meta(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32_t flags)
+{
+    daq_frame_meta *m = daq_frame_meta_mut(f);
+    m->hw_frame_number = info->hw_frame_number;
+    m->sequence = get(&a->c.delivered) + 1;
+    m->bof_ns = info->bof_ns;
+    m->eof_ns = info->eof_ns;
+    m->exposure_ns = info->exposure_ns;
+    m->payload_bytes = info->bytes;
+    m->width = info->width;
+    m->height = info->height;
+    m->stride_bytes = info->stride_bytes;
+    m->bit_depth = info->bit_depth;
+    m->bin_x = info->bin_x ? info->bin_x : 1;
+    m->bin_y = info->bin_y ? info->bin_y : 1;
+    m->pixel_format = info->pixel_format;
+    m->roi = info->roi;
+    m->temperature_c = info->temperature_c;
+    m->flags = flags;
+}
+
+static void warn_exhausted(daq_acq *a, daq_alloc_outcome o)
+{
+    uint64_t n;
+    if (!daq_log_ratelimit_pass(&a->exhausted_rl, &n))
+        return;
+    DAQ_LOG(DAQ_LOG_WARN, LOG_POOL, "Buffer pool exhausted", DAQ_F_STR("device", a->id),
+            DAQ_F_U64("occurrence", n), DAQ_F_STR("outcome", daq_alloc_outcome_name(o)),
+            DAQ_F_U64("pool_slots", a->pool_slots));
+}
+
+static void trace_line(daq_acq *a, const daq_frame *f, size_t copy_bytes)
+{
+    if (!daq_log_enabled(LOG_TRACE, DAQ_LOG_DEBUG))
+        return;
+    daq_pool_metrics m;
+    daq_pool_metrics_snapshot(a->pool, &m);
+    uint64_t n = m.alloc_pool.count + m.alloc_heap.count;
+    double avg_us = n ? (double)(m.alloc_pool.sum_ns + m.alloc_heap.sum_ns) / (double)n / 1e3 : 0;
+    double total_mb = (double)get(&a->c.allocated_frames) * (double)m.slot_bytes / 1048576.0;
+    DAQ_LOG(DAQ_LOG_DEBUG, LOG_TRACE, "Frame allocation trace",
+            DAQ_F_U64("frame", get(&a->c.delivered)), DAQ_F_F64("total_allocated_mb", total_mb),
+            DAQ_F_F64("avg_alloc_us", avg_us),
+            DAQ_F_F64("last_alloc_us", (double)m.last_alloc_ns / 1e3),
+            DAQ_F_U64("copy_bytes", copy_bytes),
+            DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate), DAQ_F_U64("pool_hits", m.hits),
+            DAQ_F_U64("pool_misses", m.misses),
+            DAQ_F_U64("dropped_frames", get(&a->c.alloc_dropped)),
+            DAQ_F_BOOL("used_pool", daq_frame_used_pool(f)),
+            DAQ_F_U64("frame_loss", get(&a->c.lost)));
+}
+
+/* A frame-path allocation with its accounting; NULL when dropped. */
+static daq_frame *take_frame(daq_acq *a)
+{
+    daq_alloc_outcome o;
+    daq_frame *f = daq_pool_alloc(a->pool, &o);
+    if (o == DAQ_ALLOC_HEAP_EXHAUSTED || o == DAQ_ALLOC_HEAP_DISABLED)
+        bump(&a->c.heap_fallbacks, 1);
+    if (o == DAQ_ALLOC_HEAP_EXHAUSTED || o == DAQ_ALLOC_DROPPED || o == DAQ_ALLOC_FAILED)
+        warn_exhausted(a, o);
+    if (f)
+        bump(&a->c.allocated_frames, 1);
+    else
+        bump(&a->c.alloc_dropped, 1);
+    return f;
+}
+
+/* Publishes a filled frame and drops the producer's reference.  Returns
+ * false when the frame limit is reached. */
+static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32_t flags)
+{
+    fill_meta(a, f, info, flags);
+    daq_bus_publish(a->bus, f);
+    bump(&a->c.delivered, 1);
+    bump(&a->c.bytes_copied, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
+    put(&a->c.last_frame_ns, now_ns());
+    uint64_t d = get(&a->c.delivered);
+    if (a->cfg.trace_every && d % a->cfg.trace_every == 0)
+        trace_line(a, f, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
+    daq_frame_unref(f);
+    if (a->frame_limit && d >= a->frame_limit) {
+        a->end_reason = "frame limit";
+        return false;
+    }
+    return true;
+}
+
+static void fail(daq_acq *a, const char *what)
+{
+    char why[192] = "";
+    daq_camera_error(a->cam, why, sizeof why);
+    snprintf(a->error, sizeof a->error, "%s%s%s", what, why[0] ? ": " : "", why);
+    a->end_reason = "error";
+}
+
+/* One frame from a COPY-mode driver.  Returns false to end the stream. */
+static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
+{
+    const daq_camera_ops *ops = a->cam->ops;
+    bump(&a->c.captured, 1);
+    uint32_t flags;
+    if (!loss_check(a, info->hw_frame_number, &flags)) {
+        ops->release_oldest(a->cam);
+        return true;
+    }
+    if (all_zero_sample(px, info->bytes, a->cfg.zero_check_samples)) {
+        bump(&a->c.zero_frames, 1);
+        ops->release_oldest(a->cam);
+        return true;
+    }
+    if (info->bytes > daq_pool_slot_bytes(a->pool)) {
+        ops->release_oldest(a->cam);
+        snprintf(a->error, sizeof a->error, "frame of %zu bytes does not fit the %zu-byte pool slots",
+                 info->bytes, daq_pool_slot_bytes(a->pool));
+        a->end_reason = "error";
+        return false;
+    }
+    daq_frame *f = take_frame(a);
+    if (!f) {
+        ops->release_oldest(a->cam);
+        return true;
+    }
+    memcpy(daq_frame_data(f), px, info->bytes);
+    ops->release_oldest(a->cam); /* only now: the copy is complete */
+    return deliver(a, f, info, flags);
+}
+
+/* Drains every ready frame; false ends the stream. */
+static bool drain_copy(daq_acq *a)
+{
+    const daq_camera_ops *ops = a->cam->ops;
+    while (!atomic_load_explicit(&a->stop_req, memory_order_relaxed)) {
+        const void *px = NULL;
+        daq_frame_info info;
+        memset(&info, 0, sizeof info);
+        int g = ops->get_oldest(a->cam, &px, &info);
+        if (g < 0) {
+            fail(a, "camera readout failed");
+            return false;
+        }
+        if (g == 0)
+            return true;
+        if (!copy_one(a, px, &info))
+            return false;
+    }
+    return true;
+}
+
+/* Keeps the FILL-mode driver supplied with empty frames. */
+static bool fill_top_up(daq_acq *a, uint32_t want, uint32_t *queued)
+{
+    while (*queued < want) {
+        daq_frame *f = take_frame(a);
+        if (!f)
+            return true; /* counted; retried after the next frame */
+        if (a->cam->ops->fill_queue(a->cam, f) != 0) {
+            fail(a, "camera refused a buffer");
+            return false;
+        }
+        (*queued)++;
+    }
+    return true;
+}
+
+/* Waits for and handles one FILL-mode frame; < 0 ends, 0 timeout, 1 frame. */
+static int fill_one(daq_acq *a, uint32_t *queued)
+{
+    daq_frame *f = NULL;
+    daq_frame_info info;
+    memset(&info, 0, sizeof info);
+    int r = a->cam->ops->fill_dequeue(a->cam, (int64_t)a->cfg.wait_timeout_ms * 1000000, &f, &info);
+    if (r < 0) {
+        fail(a, "camera readout failed");
+        return -1;
+    }
+    if (r == 0)
+        return 0;
+    (*queued)--;
+    bump(&a->c.captured, 1);
+    uint32_t flags;
+    bool keep = loss_check(a, info.hw_frame_number, &flags);
+    if (keep && all_zero_sample(daq_frame_cdata(f), info.bytes, a->cfg.zero_check_samples)) {
+        bump(&a->c.zero_frames, 1);
+        keep = false;
+    }
+    if (!keep) {
+        daq_frame_unref(f);
+        return 1;
+    }
+    return deliver(a, f, &info, flags) ? 1 : -1;
+}
+
+static bool stop_requested(daq_acq *a)
+{
+    return atomic_load_explicit(&a->stop_req, memory_order_relaxed);
+}
+
+/* The watchdog: counts empty waits; true when it trips. */
+static bool watchdog(daq_acq *a, uint32_t *empty)
+{
+    if (++*empty < a->cfg.watchdog_waits)
+        return false;
+    snprintf(a->error, sizeof a->error, "watchdog: no frame for %u waits of %u ms",
+             a->cfg.watchdog_waits, a->cfg.wait_timeout_ms);
+    a->end_reason = "error";
+    DAQ_LOG(DAQ_LOG_ERROR, LOG_ACQ, "acquisition stalled", DAQ_F_STR("device", a->id),
+            DAQ_F_U64("waits", a->cfg.watchdog_waits),
+            DAQ_F_U64("wait_timeout_ms", a->cfg.wait_timeout_ms));
+    return true;
+}
+
+static void run_copy(daq_acq *a)
+{
+    uint32_t empty = 0;
+    int64_t timeout = (int64_t)a->cfg.wait_timeout_ms * 1000000;
+    while (!stop_requested(a)) {
+        int r = a->cam->ops->wait(a->cam, timeout);
+        if (stop_requested(a))
+            return;
+        if (r < 0) {
+            fail(a, "camera wait failed");
+            return;
+        }
+        if (r == 0) {
+            if (watchdog(a, &empty))
+                return;
+            continue;
+        }
+        empty = 0;
+        if (!drain_copy(a))
+            return;
+    }
+}
+
+static void run_fill(daq_acq *a)
+{
+    uint32_t want = a->cam->ops->fill_held ? a->cam->ops->fill_held(a->cam) : 4;
+    uint32_t queued = 0, empty = 0;
+    if (!fill_top_up(a, want, &queued))
+        return;
+    while (!stop_requested(a)) {
+        int r = fill_one(a, &queued);
+        if (r < 0 || stop_requested(a))
+            return;
+        if (r == 0) {
+            if (watchdog(a, &empty))
+                return;
+            continue;
+        }
+        empty = 0;
+        if (!fill_top_up(a, want, &queued))
+            return;
+    }
+}
+
+static void consumer_drops(daq_acq *a, char *buf, size_t len)
+{
+    daq_sub_stats st[16];
+    unsigned n = daq_bus_stats(a->bus, st, 16);
+    size_t off = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < n && off < len; i++) {
+        int w = snprintf(buf + off, len - off, "%s%s:%" PRIu64, i ? "," : "", st[i].name,
+                         st[i].dropped);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static void log_summary(daq_acq *a)
+{
+    char drops[512];
+    consumer_drops(a, drops, sizeof drops);
+    daq_pool_metrics m;
+    daq_pool_metrics_snapshot(a->pool, &m);
+    DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "acquisition stopped", DAQ_F_STR("device", a->id),
+            DAQ_F_STR("reason", a->end_reason ? a->end_reason : "stopped"),
+            DAQ_F_U64("captured", get(&a->c.captured)),
+            DAQ_F_U64("delivered", get(&a->c.delivered)), DAQ_F_U64("lost", get(&a->c.lost)),
+            DAQ_F_U64("discontinuities", get(&a->c.discontinuities)),
+            DAQ_F_U64("duplicates", get(&a->c.duplicates)),
+            DAQ_F_U64("zero_frames", get(&a->c.zero_frames)),
+            DAQ_F_U64("heap_fallbacks", get(&a->c.heap_fallbacks)),
+            DAQ_F_U64("alloc_dropped", get(&a->c.alloc_dropped)),
+            DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate),
+            DAQ_F_STR("consumer_drops", drops),
+            DAQ_F_STR("error", a->end_reason && strcmp(a->end_reason, "error") == 0 ? a->error : ""));
+}
+
+static void *acq_thread(void *arg)
+{
+    daq_acq *a = arg;
+    if (a->cam->ops->mode == DAQ_CAMERA_FILL)
+        run_fill(a);
+    else
+        run_copy(a);
+    /* Whatever ended the stream, leave the driver halted and tell consumers. */
+    daq_camera_stop(a->cam);
+    daq_bus_end_stream(a->bus);
+    log_summary(a);
+    bool failed = a->end_reason && strcmp(a->end_reason, "error") == 0;
+    atomic_store_explicit(&a->state, failed ? DAQ_ACQ_ERROR : DAQ_ACQ_IDLE, memory_order_release);
+    pthread_mutex_lock(&a->idle_mu);
+    a->running = false;
+    pthread_cond_broadcast(&a->idle_cv);
+    pthread_mutex_unlock(&a->idle_mu);
+    return NULL;
+}
+
+/* ---- control ------------------------------------------------------------------ */
+
+/* Joins a thread that has ended (or been asked to); under a->mu. */
+static void reap(daq_acq *a)
+{
+    if (!a->joinable)
+        return;
+    atomic_store(&a->stop_req, true);
+    daq_camera_interrupt(a->cam);
+    pthread_join(a->thread, NULL);
+    a->joinable = false;
+}
+
+/* Sizes and (re)creates the pool for this stream; under a->mu. */
+static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, size_t err_len)
+{
+    uint32_t held = a->cam->ops->mode == DAQ_CAMERA_FILL && a->cam->ops->fill_held
+                        ? a->cam->ops->fill_held(a->cam)
+                        : 0;
+    uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus), held,
+                                          a->cfg.dynamic_allowance, a->cfg.headroom);
+    uint32_t slots = a->cfg.slots ? a->cfg.slots : formula;
+    a->pool_auto = a->cfg.slots == 0;
+    if (a->cfg.slots && a->cfg.slots < formula)
+        DAQ_LOG(DAQ_LOG_WARN, LOG_ACQ, "pool smaller than the sizing formula: expect exhaustion",
+                DAQ_F_STR("device", a->id), DAQ_F_U64("slots", slots),
+                DAQ_F_U64("formula", formula));
+    if (a->pool && daq_pool_slot_count(a->pool) == slots &&
+        daq_pool_slot_bytes(a->pool) == fmt->frame_bytes) {
+        daq_pool_metrics_reset(a->pool);
+        return 0;
+    }
+    daq_pool_config pc = a->cfg.pool;
+    pc.name = a->id;
+    pc.slot_bytes = fmt->frame_bytes;
+    pc.slot_count = slots;
+    daq_pool *p = daq_pool_create(&pc, err, err_len);
+    if (!p)
+        return -1;
+    daq_pool_set_use_pool(p, atomic_load(&a->use_pool));
+    daq_pool_destroy(a->pool); /* frames still out keep the old one alive */
+    a->pool = p;
+    a->pool_slots = slots;
+    return 0;
+}
+
+static void reset_stream(daq_acq *a, uint64_t frame_limit)
+{
+    _Atomic uint64_t *all[] = {&a->c.captured,      &a->c.delivered,     &a->c.lost,
+                               &a->c.discontinuities, &a->c.backwards,   &a->c.duplicates,
+                               &a->c.zero_frames,   &a->c.alloc_dropped, &a->c.heap_fallbacks,
+                               &a->c.last_hw_frame, &a->c.bytes_copied,  &a->c.last_frame_ns,
+                               &a->c.allocated_frames};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        put(all[i], 0);
+    put(&a->c.start_ns, now_ns());
+    a->have_last = false;
+    a->last_hw = 0;
+    a->frame_limit = frame_limit;
+    a->end_reason = NULL;
+    a->error[0] = '\0';
+    __atomic_store_n(&a->exhausted_rl.count, 0, __ATOMIC_RELAXED);
+}
+
+int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->joinable && atomic_load(&a->state) == DAQ_ACQ_STREAMING) {
+        pthread_mutex_unlock(&a->mu);
+        return 1;
+    }
+    reap(a); /* a stream that ended by itself */
+    daq_camera_format fmt;
+    int rc = daq_camera_open(a->cam, err, err_len);
+    if (rc == 0)
+        rc = daq_camera_format_get(a->cam, &fmt, err, err_len);
+    if (rc == 0)
+        rc = prepare_pool(a, &fmt, err, err_len);
+    if (rc == 0) {
+        reset_stream(a, frame_limit);
+        rc = daq_camera_start(a->cam, err, err_len);
+    }
+    if (rc == 0) {
+        atomic_store(&a->stop_req, false);
+        atomic_store(&a->state, DAQ_ACQ_STREAMING);
+        pthread_mutex_lock(&a->idle_mu);
+        a->running = true;
+        pthread_mutex_unlock(&a->idle_mu);
+        if (pthread_create(&a->thread, NULL, acq_thread, a) != 0) {
+            snprintf(err, err_len, "cannot start the acquisition thread: %s", strerror(errno));
+            daq_camera_stop(a->cam);
+            atomic_store(&a->state, DAQ_ACQ_IDLE);
+            pthread_mutex_lock(&a->idle_mu);
+            a->running = false;
+            pthread_mutex_unlock(&a->idle_mu);
+            rc = -1;
+        } else {
+            a->joinable = true;
+            a->streams++;
+        }
+    }
+    if (rc == 0)
+        DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "acquisition started", DAQ_F_STR("device", a->id),
+                DAQ_F_U64("width", fmt.width), DAQ_F_U64("height", fmt.height),
+                DAQ_F_U64("bit_depth", fmt.bit_depth), DAQ_F_U64("frame_bytes", fmt.frame_bytes),
+                DAQ_F_U64("pool_slots", a->pool_slots), DAQ_F_BOOL("pool_auto", a->pool_auto),
+                DAQ_F_BOOL("use_pool", daq_pool_use_pool(a->pool)),
+                DAQ_F_U64("frame_limit", frame_limit));
+    pthread_mutex_unlock(&a->mu);
+    return rc == 0 ? 0 : -1;
+}
+
+void daq_acq_stop(daq_acq *a)
+{
+    pthread_mutex_lock(&a->mu);
+    reap(a);
+    daq_camera_stop(a->cam); /* idempotent: covers a start that failed half-way */
+    pthread_mutex_unlock(&a->mu);
+}
+
+bool daq_acq_wait_idle(daq_acq *a, uint32_t timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&a->idle_mu);
+    int rc = 0;
+    while (a->running && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&a->idle_cv, &a->idle_mu, &dl);
+    bool idle = !a->running;
+    pthread_mutex_unlock(&a->idle_mu);
+    return idle;
+}
+
+daq_acq_state daq_acq_state_get(const daq_acq *a)
+{
+    return (daq_acq_state)atomic_load_explicit(&a->state, memory_order_acquire);
+}
+
+void daq_acq_set_use_pool(daq_acq *a, bool on)
+{
+    pthread_mutex_lock(&a->mu);
+    bool was = atomic_exchange(&a->use_pool, on);
+    if (a->pool)
+        daq_pool_set_use_pool(a->pool, on);
+    pthread_mutex_unlock(&a->mu);
+    if (was != on)
+        DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "use_pool changed", DAQ_F_STR("device", a->id),
+                DAQ_F_BOOL("use_pool", on));
+}
+
+daq_camera *daq_acq_camera(daq_acq *a)
+{
+    return a->cam;
+}
+
+daq_bus *daq_acq_bus(daq_acq *a)
+{
+    return a->bus;
+}
+
+daq_pool *daq_acq_pool(daq_acq *a)
+{
+    return a->pool;
+}
+
+void daq_acq_stats_get(daq_acq *a, daq_acq_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_lock(&a->mu);
+    s->state = daq_acq_state_get(a);
+    if (s->state == DAQ_ACQ_ERROR)
+        snprintf(s->error, sizeof s->error, "%s", a->error);
+    s->streams = a->streams;
+    s->captured = get(&a->c.captured);
+    s->delivered = get(&a->c.delivered);
+    s->lost = get(&a->c.lost);
+    s->discontinuities = get(&a->c.discontinuities);
+    s->backwards = get(&a->c.backwards);
+    s->duplicates = get(&a->c.duplicates);
+    s->zero_frames = get(&a->c.zero_frames);
+    s->alloc_dropped = get(&a->c.alloc_dropped);
+    s->heap_fallbacks = get(&a->c.heap_fallbacks);
+    s->last_hw_frame = get(&a->c.last_hw_frame);
+    s->bytes_copied = get(&a->c.bytes_copied);
+    s->start_ns = get(&a->c.start_ns);
+    s->last_frame_ns = get(&a->c.last_frame_ns);
+    uint64_t end = s->state == DAQ_ACQ_STREAMING ? now_ns() : s->last_frame_ns;
+    if (end > s->start_ns && s->delivered)
+        s->fps = (double)s->delivered * 1e9 / (double)(end - s->start_ns);
+    s->pool_slots = a->pool_slots;
+    s->pool_auto = a->pool_auto;
+    if (a->pool)
+        daq_pool_metrics_snapshot(a->pool, &s->pool);
+    pthread_mutex_unlock(&a->mu);
+    daq_camera_stats_get(a->cam, &s->driver);
+}
