@@ -51,6 +51,10 @@
 
 #define DEFAULT_TARGET "daq" /* for a NULL target */
 
+_Static_assert(DAQ_LOG_LINE_MAX >= DAQ_LOG_LINE_MIN,
+               "a line buffer must hold a line's fixed parts");
+_Static_assert(DAQ_LOG_LINE_MAX <= 4096, "one write(2) of a line must stay atomic on a pipe");
+
 typedef struct log_directive {
     const char *target; /* a slice of the filter's copy of the spec: not NUL-ended */
     size_t len;

@@ -34,8 +34,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define TEXT_RESERVE 4 /* "...\n" */
-#define JSON_RESERVE 8 /* "...\"" + "}}" + "\n", one spare */
+#define TEXT_RESERVE 4  /* "...\n" */
+#define JSON_RESERVE 8  /* "...\"" + "}}" + "\n", one spare */
 #define TS_LEN       27 /* 2026-11-26T18:09:30.123456Z */
 
 typedef struct line_buf {

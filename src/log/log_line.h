@@ -14,10 +14,10 @@
 #define DAQ_LOG_LINE_MIN 128
 
 typedef struct daq_log_record {
-    struct timespec time; /* CLOCK_REALTIME */
-    daq_log_level level;  /* TRACE .. ERROR */
-    const char *target;   /* not NULL */
-    const char *message;  /* not NULL */
+    struct timespec time;        /* CLOCK_REALTIME */
+    daq_log_level level;         /* TRACE .. ERROR */
+    const char *target;          /* not NULL */
+    const char *message;         /* not NULL */
     const daq_log_field *fields; /* ended by DAQ_F_END, or NULL */
 } daq_log_record;
 

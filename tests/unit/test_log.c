@@ -293,15 +293,15 @@ static void json_parser_rejects_bad_lines(void **state)
 {
     /* The checker itself must be able to say no. */
     assert_true(json_line_valid("{\"a\":[1,-2.5e3,true,null,\"\\u00e9\"],\"b\":{}}\n"));
-    assert_false(json_line_valid("{\"a\":1}"));             /* no newline */
-    assert_false(json_line_valid("{\"a\":1}}\n"));          /* extra brace */
-    assert_false(json_line_valid("{\"a\":\"x\ny\"}\n"));    /* raw control */
-    assert_false(json_line_valid("{\"a\":\"\\x\"}\n"));     /* bad escape */
-    assert_false(json_line_valid("{\"a\":\"\xff\"}\n"));    /* not UTF-8 */
-    assert_false(json_line_valid("{\"a\":NaN}\n"));         /* not a number */
-    assert_false(json_line_valid("{\"a\":12.}\n"));         /* not a number */
-    assert_false(json_line_valid("{\"a\":\"unclosed}\n"));  /* open string */
-    assert_false(json_line_valid("{\"a\":1,}\n"));          /* trailing comma */
+    assert_false(json_line_valid("{\"a\":1}"));            /* no newline */
+    assert_false(json_line_valid("{\"a\":1}}\n"));         /* extra brace */
+    assert_false(json_line_valid("{\"a\":\"x\ny\"}\n"));   /* raw control */
+    assert_false(json_line_valid("{\"a\":\"\\x\"}\n"));    /* bad escape */
+    assert_false(json_line_valid("{\"a\":\"\xff\"}\n"));   /* not UTF-8 */
+    assert_false(json_line_valid("{\"a\":NaN}\n"));        /* not a number */
+    assert_false(json_line_valid("{\"a\":12.}\n"));        /* not a number */
+    assert_false(json_line_valid("{\"a\":\"unclosed}\n")); /* open string */
+    assert_false(json_line_valid("{\"a\":1,}\n"));         /* trailing comma */
 }
 
 /* ---- levels and filter parsing --------------------------------------------- */
@@ -624,8 +624,9 @@ static void json_line_shape(void **state)
     daq_log_write(DAQ_LOG_ERROR, NULL, NULL, NULL);
     one_line(&c, buf, sizeof buf);
     assert_true(json_line_valid(buf));
-    assert_string_equal(buf + strlen(head) + TS_LEN,
-                        "\",\"level\":\"ERROR\",\"target\":\"daq\",\"fields\":{\"message\":\"\"}}\n");
+    assert_string_equal(
+        buf + strlen(head) + TS_LEN,
+        "\",\"level\":\"ERROR\",\"target\":\"daq\",\"fields\":{\"message\":\"\"}}\n");
     cap_close(&c);
 }
 
@@ -676,8 +677,9 @@ static void json_escaping_round_trip(void **state)
     assert_non_null(strstr(buf, "~\\u007f"));
 
     /* Bytes that are not UTF-8 become U+FFFD; the line still parses. */
-    daq_log_write(DAQ_LOG_INFO, "t", "a\xff"
-                                     "b\xc3(\xe2\x82",
+    daq_log_write(DAQ_LOG_INFO, "t",
+                  "a\xff"
+                  "b\xc3(\xe2\x82",
                   NULL);
     one_line(&c, buf, sizeof buf);
     assert_true(json_line_valid(buf));
@@ -832,8 +834,8 @@ static void ratelimit_first_then_every(void **state)
         }
         assert_int_equal(occ, k);
     }
-    static const uint64_t want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 110, 210, 310, 410, 510, 610,
-                                    710, 810, 910};
+    static const uint64_t want[] = {1,   2,   3,   4,   5,   6,   7,   8,   9,  10,
+                                    110, 210, 310, 410, 510, 610, 710, 810, 910};
     assert_int_equal(np, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < np; i++)
         assert_int_equal(passed[i], want[i]);
@@ -905,9 +907,9 @@ static void log_burst(int n)
     big[sizeof big - 1] = '\0';
     for (int i = 0; i < n; i++) {
         daq_log_set_format(i % 2 ? DAQ_LOG_JSON : DAQ_LOG_TEXT);
-        DAQ_LOG(DAQ_LOG_INFO, "daq::acq", "frame", DAQ_F_U64("n", (uint64_t)i),
-                DAQ_F_I64("d", -i), DAQ_F_F64("ms", i * 0.25), DAQ_F_F64("big", 1e300),
-                DAQ_F_BOOL("ok", i % 3 == 0), DAQ_F_STR("dev", "cam\"0\"\n"));
+        DAQ_LOG(DAQ_LOG_INFO, "daq::acq", "frame", DAQ_F_U64("n", (uint64_t)i), DAQ_F_I64("d", -i),
+                DAQ_F_F64("ms", i * 0.25), DAQ_F_F64("big", 1e300), DAQ_F_BOOL("ok", i % 3 == 0),
+                DAQ_F_STR("dev", "cam\"0\"\n"));
         daq_logf(DAQ_LOG_WARN, "daq::acq", "frame %d of %s %.3f", i, "cam0", i * 0.5);
         daq_log_write(DAQ_LOG_ERROR, "daq::acq", big, NULL); /* truncated */
         assert_false(daq_log_enabled("quiet", DAQ_LOG_ERROR));
@@ -990,8 +992,8 @@ static void check_line(const char *line, size_t len, bool seen[LINE_THREADS][LIN
     unsigned long t = strtoul(t_at + 3, NULL, 10), s = strtoul(s_at + 5, NULL, 10);
     assert_true(t < LINE_THREADS && s < LINES);
     char want[256];
-    int n = snprintf(want, sizeof want, "  INFO daq::conc: line t=%lu seq=%lu pad=\"%s\"", t, s,
-                     PAD);
+    int n =
+        snprintf(want, sizeof want, "  INFO daq::conc: line t=%lu seq=%lu pad=\"%s\"", t, s, PAD);
     assert_int_equal(len, TS_LEN + (size_t)n);
     assert_memory_equal(line + TS_LEN, want, (size_t)n);
     assert_false(seen[t][s]);
