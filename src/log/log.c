@@ -4,13 +4,15 @@
  * lock nor allocate.  The filter is therefore an immutable object reached
  * through one atomic pointer: daq_log_set_filter() parses a whole new
  * filter off to the side (that may allocate), then publishes it with one
- * atomic exchange (release; readers load with acquire), and a reader sees either the old filter or
- * the new one, never a mix.  The old filter is not freed: a reader may have loaded the pointer an
- * instant before the swap and still be walking it, and knowing when all such readers are gone would
- * cost every reader an atomic read-modify-write (a reference count or hazard pointer) on a shared
- * cache line.  Filters change a handful of times in a process' life (start-up, an operator's
- * request), and each is a few hundred bytes, so replaced filters are kept on a list - reachable, so
- * LeakSanitizer does not count them - for the life of the process.
+ * atomic exchange (release; readers load with acquire), and a reader sees
+ * either the old filter or the new one, never a mix.  The old filter is
+ * not freed: a reader may have loaded the pointer an instant before the
+ * swap and still be walking it, and knowing when all such readers are gone
+ * would cost every reader an atomic read-modify-write (a reference count or
+ * hazard pointer) on a shared cache line.  Filters change a handful of
+ * times in a process' life (start-up, an operator's request), and each is
+ * a few hundred bytes, so replaced filters are kept on a list - reachable,
+ * so LeakSanitizer does not count them - for the life of the process.
  *
  * Each filter carries the lowest and highest level any of its directives
  * lets through, so most calls are decided by one compare (a trace line
