@@ -36,6 +36,22 @@
  * frame; an evicted frame hands its count on to the next entry (or to
  * eos_tail), so eviction never loses or reorders a marker.
  *
+ * Close marks a subscription closed under its mutex and wakes both of its
+ * condvars: a consumer in next returns DAQ_SUB_CLOSED, a producer in a
+ * LOSSLESS wait gives up on it, publishes skip it.  Its queued frames stay
+ * (counted in `queued`) until unsubscribe drops them.  With several full
+ * LOSSLESS subscriptions the producer waits up to each one's bound in turn.
+ *
+ * Gates, per subscription, decimation first.  Decimation by N passes the
+ * 1st, (1+N)th, (1+2N)th ... frame published while subscribed (counted
+ * from subscription, whatever the other gates or the queue then do).  The
+ * max_fps gate passes a frame whose timestamp (eof_ns, or CLOCK_MONOTONIC
+ * now when that is 0) is at least ceil(1e9 / max_fps) ns after that of the
+ * last frame that passed it; the first always passes, and so does one
+ * stamped earlier than the last (a clock or stream restart re-anchors the
+ * gate instead of closing it).  A frame that passed is the new anchor even
+ * if the queue policy then drops it.
+ *
  * Counting.  For every frame offered to a subscription exactly one outcome
  * is counted together with `offered`: enqueued, dropped_full,
  * dropped_timeout, skipped_decimate or skipped_rate.  dropped_oldest counts

@@ -586,6 +586,13 @@ static void max_fps_exact(void **state)
     pub(b, p, 13, last + 20 * MS - 1);
     pub(b, p, 14, last + 20 * MS);
     EXPECT_SEQ(s, 12, 14);
+    /* A timestamp before the anchor (a restarted clock) passes and becomes
+     * the anchor: 16 is then only 6 ms after 15. */
+    uint64_t anchor = last + 20 * MS;
+    pub(b, p, 15, anchor - 5 * MS);
+    pub(b, p, 16, anchor + 1 * MS);
+    pub(b, p, 17, anchor + 5 * MS);
+    EXPECT_SEQ(s, 15, 17);
     daq_bus_destroy(b);
 
     /* Fractional: 3 fps is 333 333 333.3 ns, so "at least" means 333 333 334. */
