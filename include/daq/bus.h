@@ -89,6 +89,12 @@ void daq_bus_unsubscribe(daq_bus *bus, daq_sub *sub);
  * number of queues it entered. */
 unsigned daq_bus_publish(daq_bus *bus, daq_frame *f);
 
+/* Makes a publish that is waiting on a full LOSSLESS queue give up now (the
+ * frame is dropped for that subscription and counted as dropped_timeout).
+ * Any thread; for stopping a producer promptly.  Later publishes wait as
+ * usual. */
+void daq_bus_interrupt(daq_bus *bus);
+
 /* Marks the end of a stream: each subscription's daq_sub_next returns
  * DAQ_SUB_EOS once, after the frames already queued.  Later frames flow as
  * usual. */

@@ -537,6 +537,7 @@ static void reap(daq_acq *a)
         return;
     atomic_store(&a->stop_req, true);
     daq_camera_interrupt(a->cam);
+    daq_bus_interrupt(a->bus); /* a lossless consumer may hold the thread in publish */
     pthread_join(a->thread, NULL);
     a->joinable = false;
 }

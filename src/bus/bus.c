@@ -83,6 +83,7 @@ typedef struct entry {
 
 struct daq_sub {
     _Atomic uint32_t refs; /* the bus's array + publishers holding a copy */
+    const _Atomic uint64_t *interrupts; /* the bus's daq_bus_interrupt count */
     pthread_mutex_t mu;
     pthread_cond_t not_empty; /* consumers wait here */
     pthread_cond_t not_full;  /* a LOSSLESS producer waits here */
@@ -109,6 +110,7 @@ struct daq_sub {
 
 struct daq_bus {
     pthread_mutex_t mu;
+    _Atomic uint64_t interrupts; /* bumped by daq_bus_interrupt */
     unsigned n;                  /* under mu */
     daq_sub *subs[BUS_MAX_SUBS]; /* under mu; subs[0..n) */
     char name[48];
@@ -388,9 +390,10 @@ static enum offer sub_offer_wait(daq_sub *s, daq_frame *f)
     if (!s->closed && s->count >= s->depth) {
         uint64_t t0 = now_ns();
         struct timespec dl = deadline_after((int64_t)s->lossless_timeout_ms * 1000000);
+        uint64_t gen = atomic_load(s->interrupts);
         s->st.lossless_waits++;
         s->producers_waiting++;
-        while (!s->closed && s->count >= s->depth)
+        while (!s->closed && s->count >= s->depth && atomic_load(s->interrupts) == gen)
             if (pthread_cond_timedwait(&s->not_full, &s->mu, &dl) == ETIMEDOUT)
                 break;
         s->producers_waiting--;
@@ -426,6 +429,7 @@ daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, s
         return NULL;
     }
     atomic_init(&s->refs, 1); /* the bus's array */
+    s->interrupts = &bus->interrupts;
     pthread_mutex_init(&s->mu, NULL);
     cond_init_monotonic(&s->not_empty);
     cond_init_monotonic(&s->not_full);
@@ -522,6 +526,21 @@ unsigned daq_bus_publish(daq_bus *bus, daq_frame *f)
     for (unsigned i = 0; i < n; i++)
         sub_release(subs[i]);
     return entered;
+}
+
+void daq_bus_interrupt(daq_bus *bus)
+{
+    atomic_fetch_add(&bus->interrupts, 1);
+    daq_sub *subs[BUS_MAX_SUBS];
+    unsigned n = hold_all(bus, subs);
+    for (unsigned i = 0; i < n; i++) {
+        /* Under the sub's mutex: a waiter either saw the new count before it
+         * slept or is asleep now and gets this broadcast. */
+        pthread_mutex_lock(&subs[i]->mu);
+        pthread_cond_broadcast(&subs[i]->not_full);
+        pthread_mutex_unlock(&subs[i]->mu);
+        sub_release(subs[i]);
+    }
 }
 
 void daq_bus_end_stream(daq_bus *bus)

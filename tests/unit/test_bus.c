@@ -847,6 +847,42 @@ static void close_wakes_lossless_producer(void **state)
     daq_pool_destroy(p);
 }
 
+static void interrupt_releases_lossless_producer(void **state)
+{
+    /* How the engine stops promptly while a lossless consumer is stuck: the
+     * waiting publish gives up, the frame counts as a timeout drop, and the
+     * subscription keeps working. */
+    daq_pool *p = make_pool(8);
+    daq_bus *b = daq_bus_create("interrupt");
+    daq_sub_config c;
+    daq_sub_config_init(&c);
+    c.policy = DAQ_SUB_LOSSLESS;
+    c.queue_depth = 1;
+    c.lossless_timeout_ms = 60000;
+    daq_sub *s = sub_cfg(b, &c);
+    assert_int_equal(pub(b, p, 1, 0), 1);
+    struct producer pr = {b, p, 2, 99, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, publish_one, &pr);
+    await_lossless_wait(s, 1);
+    daq_bus_interrupt(b);
+    pthread_join(t, NULL);
+    assert_int_equal(pr.entered, 0);
+    assert_true(pr.ns < 30 * SEC);
+    daq_sub_stats st = stats_of(s);
+    assert_int_equal(st.dropped_timeout, 1);
+    assert_int_equal(st.queued, 1);
+    check_consistent(&st);
+    daq_frame *f;
+    assert_int_equal(daq_sub_next(s, 0, &f), DAQ_SUB_FRAME);
+    daq_frame_unref(f);
+    assert_int_equal(pub(b, p, 3, 0), 1); /* later publishes are queued as usual */
+    daq_bus_unsubscribe(b, s);
+    assert_int_equal(pool_metrics(p).in_use, 0);
+    daq_bus_destroy(b);
+    daq_pool_destroy(p);
+}
+
 static void unsubscribe_during_lossless_wait(void **state)
 {
     /* The producer holds its own reference on the sub: unsubscribe wakes
@@ -1378,6 +1414,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(next_wakes_on_frame_eos_and_times_out),
     cmocka_unit_test(close_wakes_blocked_next),
     cmocka_unit_test(close_wakes_lossless_producer),
+    cmocka_unit_test(interrupt_releases_lossless_producer),
     cmocka_unit_test(unsubscribe_during_lossless_wait),
     cmocka_unit_test(unsubscribe_returns_queued_frames),
     cmocka_unit_test(destroy_frees_subs_and_frames),
