@@ -233,7 +233,7 @@ static void eof_callback(sim *s, uint32_t slot, const daq_frame_info *info)
     s->ring.slots[slot].pending++;
     atomic_fetch_add_explicit(&s->pending, 1, memory_order_release);
     atomic_fetch_add_explicit(&s->callbacks, 1, memory_order_relaxed);
-    pthread_cond_signal(&s->ready_cv);
+    pthread_cond_broadcast(&s->ready_cv);
     pthread_mutex_unlock(&s->mu);
 }
 
