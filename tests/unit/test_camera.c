@@ -3,6 +3,7 @@
  * validation and state rules, driven through the sim driver. */
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "daq/camera.h"
@@ -534,6 +535,125 @@ static void wrapper_error_and_stats_fresh(void **state)
     daq_camera_destroy(cam);
 }
 
+/* A spy in front of the sim's ops: counts what reaches the driver and
+ * records the last value set, so the wrapper's own rules are tested apart
+ * from the driver's (the sim checks some of them again). */
+static const daq_camera_ops *real_ops;
+static daq_camera_ops spy_ops;
+static int spy_set, spy_open, spy_close, spy_start, spy_stop;
+static bool spy_fail_start;
+static daq_param_value spy_value;
+
+static int spy_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
+                         size_t len)
+{
+    spy_set++;
+    spy_value = *v;
+    return real_ops->set_param(cam, name, v, err, len);
+}
+
+static int spy_open_fn(daq_camera *cam, char *err, size_t len)
+{
+    spy_open++;
+    return real_ops->open(cam, err, len);
+}
+
+static void spy_close_fn(daq_camera *cam)
+{
+    spy_close++;
+    real_ops->close(cam);
+}
+
+static int spy_start_fn(daq_camera *cam, char *err, size_t len)
+{
+    spy_start++;
+    if (spy_fail_start) {
+        snprintf(err, len, "spy: start refused");
+        return -1;
+    }
+    return real_ops->start(cam, err, len);
+}
+
+static void spy_stop_fn(daq_camera *cam)
+{
+    spy_stop++;
+    real_ops->stop(cam);
+}
+
+static void wrapper_calls_driver_as_documented(void **state)
+{
+    daq_camera *cam = make_cam();
+    real_ops = cam->ops;
+    spy_ops = *real_ops;
+    spy_ops.set_param = spy_set_param;
+    spy_ops.open = spy_open_fn;
+    spy_ops.close = spy_close_fn;
+    spy_ops.start = spy_start_fn;
+    spy_ops.stop = spy_stop_fn;
+    cam->ops = &spy_ops;
+    spy_set = spy_open = spy_close = spy_start = spy_stop = 0;
+    spy_fail_start = false;
+    char err[256];
+
+    /* The driver sees only coerced, valid values. */
+    daq_param_value v = daq_param_int(7);
+    assert_int_equal(daq_camera_set_param(cam, "exposure_ms", &v, err, sizeof err), 0);
+    assert_int_equal(spy_set, 1);
+    assert_true(spy_value.type == DAQ_PARAM_FLOAT && spy_value.f == 7.0);
+    assert_int_equal(daq_camera_set_param_text(cam, "timing", "chaos", err, sizeof err), 0);
+    assert_true(spy_value.type == DAQ_PARAM_ENUM && strcmp(spy_value.s, "chaos") == 0);
+    assert_int_equal(daq_camera_set_param_text(cam, "timing", "instant", err, sizeof err), 0);
+    spy_set = 0;
+    v = daq_param_int(99999);
+    assert_int_equal(daq_camera_set_param(cam, "width", &v, err, sizeof err), -1);
+    assert_int_equal(daq_camera_set_param(cam, "temperature_c", &v, err, sizeof err), -1);
+    assert_int_equal(daq_camera_set_param(cam, "bogus", &v, err, sizeof err), -1);
+    assert_int_equal(daq_camera_set_param_text(cam, "width", "wide", err, sizeof err), -1);
+    assert_int_equal(spy_set, 0);
+
+    /* open once; start opens implicitly and only once. */
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_open(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    assert_int_equal(spy_open, 1);
+    assert_int_equal(spy_start, 1);
+    /* Not LIVE while streaming: refused before the driver is asked. */
+    v = daq_param_int(32);
+    assert_int_equal(daq_camera_set_param(cam, "width", &v, err, sizeof err), -1);
+    assert_string_equal(err, "width: cannot change while streaming");
+    assert_int_equal(daq_camera_set_param_text(cam, "binning", "2", err, sizeof err), -1);
+    assert_string_equal(err, "binning: cannot change while streaming");
+    assert_int_equal(spy_set, 0);
+    v = daq_param_float(3);
+    assert_int_equal(daq_camera_set_param(cam, "frame_rate_hz", &v, err, sizeof err), 0);
+    assert_int_equal(spy_set, 1);
+
+    /* stop reaches the driver once however often it is called. */
+    daq_camera_stop(cam);
+    daq_camera_stop(cam);
+    assert_int_equal(spy_stop, 1);
+
+    /* A failed start is cleaned up with a driver stop and leaves the
+     * camera stopped. */
+    spy_fail_start = true;
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), -1);
+    assert_string_equal(err, "spy: start refused");
+    assert_int_equal(spy_stop, 2);
+    assert_false(daq_camera_streaming(cam));
+    daq_camera_stop(cam);
+    assert_int_equal(spy_stop, 2);
+    spy_fail_start = false;
+
+    /* close stops a stream first, closes once; destroy does the rest. */
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    daq_camera_close(cam);
+    daq_camera_close(cam);
+    assert_int_equal(spy_stop, 3);
+    assert_int_equal(spy_close, 1);
+    daq_camera_destroy(cam);
+    assert_int_equal(spy_close, 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(param_constructors),
     cmocka_unit_test(coerce_numbers),
@@ -546,6 +666,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(wrapper_param_validation),
     cmocka_unit_test(wrapper_streaming_rules),
     cmocka_unit_test(wrapper_error_and_stats_fresh),
+    cmocka_unit_test(wrapper_calls_driver_as_documented),
 };
 
 DAQ_TEST_MAIN("camera", tests)
