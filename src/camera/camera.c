@@ -67,8 +67,7 @@ daq_camera *daq_camera_create(const char *type, const char *id, char *err, size_
     if (!drv) {
         char known[256];
         known_drivers(known, sizeof known);
-        cam_fail(err, len, "unknown camera driver '%s' (known: %s)", type ? type : "(null)",
-                 known);
+        cam_fail(err, len, "unknown camera driver '%s' (known: %s)", type ? type : "(null)", known);
         return NULL;
     }
     daq_camera *cam = calloc(1, sizeof *cam);

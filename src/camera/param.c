@@ -154,8 +154,8 @@ static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_para
         /* Exact only up to 2^53; beyond that the double may differ. */
         if (f >= TWO_POW_63 || (int64_t)f != in->i) {
             fmt_value(in, got, sizeof got);
-            return param_fail(err, len, "%s: %s cannot be represented exactly as a float",
-                              d->name, got);
+            return param_fail(err, len, "%s: %s cannot be represented exactly as a float", d->name,
+                              got);
         }
         *out = daq_param_float(f);
         return 0;

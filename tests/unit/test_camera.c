@@ -39,8 +39,7 @@ static int coerce(const char *name, daq_param_value *v, char *err, size_t len)
     return daq_param_coerce(desc(name), v, err, len);
 }
 
-static int parse(const char *name, const char *text, daq_param_value *out, char *err,
-                 size_t len)
+static int parse(const char *name, const char *text, daq_param_value *out, char *err, size_t len)
 {
     err[0] = '\0';
     return daq_param_parse(desc(name), text, out, err, len);
@@ -419,9 +418,8 @@ static void wrapper_param_validation(void **state)
     assert_int_equal(daq_camera_set_param_text(cam, "exposure_ms", "5", err, sizeof err), 0);
     assert_int_equal(daq_camera_get_param(cam, "exposure_ms", &v, err, sizeof err), 0);
     assert_true(v.type == DAQ_PARAM_FLOAT && v.f == 5.0);
-    assert_int_equal(daq_camera_set_param_text(cam, "buffer_mode", "\"overwrite\"", err,
-                                               sizeof err),
-                     0);
+    assert_int_equal(
+        daq_camera_set_param_text(cam, "buffer_mode", "\"overwrite\"", err, sizeof err), 0);
     assert_int_equal(daq_camera_get_param(cam, "buffer_mode", &v, err, sizeof err), 0);
     assert_true(v.type == DAQ_PARAM_ENUM && strcmp(v.s, "overwrite") == 0);
     char json[64];

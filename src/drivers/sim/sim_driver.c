@@ -121,10 +121,10 @@ static void reset_ring_state(sim *s)
 
 static void reset_counters(sim *s)
 {
-    _Atomic uint64_t *c[] = {&s->frames_generated, &s->callbacks, &s->overruns,
-                             &s->readout_errors,   &s->jumps,     &s->skipped_numbers,
-                             &s->backwards,        &s->duplicates, &s->zero_frames,
-                             &s->stalls,           &s->last_number,    &s->sequence_complete};
+    _Atomic uint64_t *c[] = {&s->frames_generated, &s->callbacks,   &s->overruns,
+                             &s->readout_errors,   &s->jumps,       &s->skipped_numbers,
+                             &s->backwards,        &s->duplicates,  &s->zero_frames,
+                             &s->stalls,           &s->last_number, &s->sequence_complete};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         atomic_store(c[i], 0);
 }

@@ -75,15 +75,15 @@ static const daq_param_desc table[P_COUNT] = {
                        "no_overwrite: a full ring loses new frames; overwrite: new frames "
                        "replace unread ones and get_oldest returns the newest",
                        "", DAQ_PARAM_ENUM, W, 0, 0, buffer_names},
-    [P_RING_FRAMES] = {"ring_frames", "frame buffers in the camera's ring (rounded up to a "
-                                      "multiple of 4)",
+    [P_RING_FRAMES] = {"ring_frames",
+                       "frame buffers in the camera's ring (rounded up to a "
+                       "multiple of 4)",
                        "frames", DAQ_PARAM_INT, W | R, 4, 1024, NULL},
     [P_FRAME_COUNT] = {"frame_count", "frames to produce per start, then idle (0 = unlimited)",
                        "frames", DAQ_PARAM_INT, W | R, 0, BIG, NULL},
     [P_ROI_X] = {"roi.x", "ROI left edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 16383,
                  NULL},
-    [P_ROI_Y] = {"roi.y", "ROI top edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 16383,
-                 NULL},
+    [P_ROI_Y] = {"roi.y", "ROI top edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 16383, NULL},
     [P_ROI_WIDTH] = {"roi.width", "ROI width on the sensor (0 = to the sensor's edge)", "px",
                      DAQ_PARAM_INT, W | R, 0, 16384, NULL},
     [P_ROI_HEIGHT] = {"roi.height", "ROI height on the sensor (0 = to the sensor's edge)", "px",
@@ -92,11 +92,11 @@ static const daq_param_desc table[P_COUNT] = {
                    NULL},
     [P_TEMPERATURE_C] = {"temperature_c", "sensor temperature", "degC", DAQ_PARAM_FLOAT, 0, 0, 0,
                          NULL},
-    [P_FAULT_SEED] = {"fault.seed", "seed of the fault and jitter generator", "", DAQ_PARAM_INT,
-                      W, 0, 0, NULL},
+    [P_FAULT_SEED] = {"fault.seed", "seed of the fault and jitter generator", "", DAQ_PARAM_INT, W,
+                      0, 0, NULL},
     [P_FAULT_JUMP_PROB] = {"fault.jump_prob",
-                           "per frame: the hardware number jumps forward by 2..fault.jump_max",
-                           "", DAQ_PARAM_FLOAT, W | R, 0, 1, NULL},
+                           "per frame: the hardware number jumps forward by 2..fault.jump_max", "",
+                           DAQ_PARAM_FLOAT, W | R, 0, 1, NULL},
     [P_FAULT_JUMP_MAX] = {"fault.jump_max", "largest forward jump (skips up to jump_max - 1)", "",
                           DAQ_PARAM_INT, W | R, 2, 1000000, NULL},
     [P_FAULT_BACKWARDS_PROB] = {"fault.backwards_prob",
@@ -109,10 +109,10 @@ static const daq_param_desc table[P_COUNT] = {
     [P_FAULT_ZERO_PROB] = {"fault.zero_prob", "per frame: the frame is all zeros", "",
                            DAQ_PARAM_FLOAT, W | R, 0, 1, NULL},
     [P_FAULT_STALL_AFTER] = {"fault.stall_after",
-                             "the sensor pauses once after this many frames (0 = never)",
-                             "frames", DAQ_PARAM_INT, W | R, 0, BIG, NULL},
-    [P_FAULT_STALL_MS] = {"fault.stall_ms", "length of the pause", "ms", DAQ_PARAM_FLOAT, W | R,
-                          0, 3600000, NULL},
+                             "the sensor pauses once after this many frames (0 = never)", "frames",
+                             DAQ_PARAM_INT, W | R, 0, BIG, NULL},
+    [P_FAULT_STALL_MS] = {"fault.stall_ms", "length of the pause", "ms", DAQ_PARAM_FLOAT, W | R, 0,
+                          3600000, NULL},
     [P_FAULT_FAIL_AFTER] = {"fault.fail_after",
                             "the readout fails after this many frames (0 = never)", "frames",
                             DAQ_PARAM_INT, W | R, 0, BIG, NULL},
@@ -314,8 +314,7 @@ int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t len)
         snprintf(err, len,
                  "output %" PRIu32 "x%" PRIu32 " (roi %" PRIu32 "x%" PRIu32 " binned %" PRIu32
                  "x) is too small: the width must be at least %u",
-                 g->width, g->height, g->roi.width, g->roi.height, g->bin,
-                 DAQ_SIM_MIN_WIDTH);
+                 g->width, g->height, g->roi.width, g->roi.height, g->bin, DAQ_SIM_MIN_WIDTH);
         return -1;
     }
     g->bit_depth = (unsigned)s->bit_depth;

@@ -147,7 +147,8 @@ uint64_t daq_sim_stamp_read(const void *pixels, uint32_t width, uint32_t height)
 {
     const unsigned char *p = pixels;
     uint64_t n = get_le(p, 8);
-    if (get_le(p + 8, 4) != DAQ_SIM_STAMP_MAGIC || get_le(p + 12, 4) != stamp_check(n, width, height))
+    if (get_le(p + 8, 4) != DAQ_SIM_STAMP_MAGIC ||
+        get_le(p + 12, 4) != stamp_check(n, width, height))
         return 0;
     return n;
 }
@@ -229,8 +230,9 @@ int daq_sim_verify(const void *pixels, uint32_t width, uint32_t height, unsigned
             uint64_t g = get_le(row + (size_t)x * bpp, bpp);
             uint64_t w = get_le(col + (size_t)x * bpp, bpp) ^ get_le(k.b, bpp);
             if (g != w) {
-                snprintf(why, why_len, "pixel (%" PRIu32 ", %" PRIu32 "): got %" PRIu64
-                         " want %" PRIu64, x, y, g, w);
+                snprintf(why, why_len,
+                         "pixel (%" PRIu32 ", %" PRIu32 "): got %" PRIu64 " want %" PRIu64, x, y, g,
+                         w);
                 break;
             }
         }
