@@ -226,6 +226,13 @@ static void parse_text(void **state)
     assert_string_equal(v.s, "C:\\dir");
     assert_int_equal(parse("label", "\"a\\\"b\\n\\u00e9\\\\\"", &v, err, sizeof err), 0);
     assert_string_equal(v.s, "a\"b\n\xc3\xa9\\");
+    assert_int_equal(parse("label", "\"gr\xc3\xbc\xc3\x9f\"", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "gr\xc3\xbc\xc3\x9f"); /* raw UTF-8 passes through */
+    assert_int_equal(parse("label", "\"\\u20ac\"", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "\xe2\x82\xac");
+    assert_int_equal(parse("label", "\"\\u12\"", &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad \\u escape"));
+    assert_int_equal(parse("label", "\"a\"b\"", &v, err, sizeof err), -1);
     assert_int_equal(parse("label", "\"\"", &v, err, sizeof err), 0);
     assert_string_equal(v.s, "");
     assert_int_equal(parse("label", "\"open", &v, err, sizeof err), -1);
