@@ -1,0 +1,414 @@
+/* drivers/sim/sim_driver.c - the "sim" camera driver (alias "mock_camera",
+ * the name rust-daq configs use): a COPY-mode driver that behaves like a
+ * camera SDK so the engine's real path is exercised without hardware.
+ *
+ * This file is the SDK's API face: open/close, start/stop of the sensor
+ * thread (sim_sensor.c), and the reader side of the ring -- wait,
+ * get_oldest, release_oldest.  The reader and the sensor meet under one
+ * mutex; wait's fast path is a single atomic load of the pending count, so
+ * a reader that is behind never sleeps.
+ *
+ * Reader semantics (documented for the engine and the tests):
+ *  - wait: > 0 (frames announced) at once while any are pending, even
+ *    after a failure or an interrupt (the frames already in the ring stay
+ *    readable); else < 0 after a readout failure; else 0 after interrupt
+ *    (consumed by the wait that reports it), after stop, or on timeout.
+ *  - get_oldest, no_overwrite: the oldest announcement.  overwrite: the
+ *    newest; all older announcements are dropped, and each dropped frame
+ *    that was never delivered counts as one overrun (a duplicate
+ *    announcement of a delivered frame is dropped silently).  One frame may
+ *    be borrowed at a time; the slot stays locked until release_oldest.
+ *    A duplicate announcement is a second FIFO entry for the same slot:
+ *    the slot is reused only after both were consumed (and released).
+ *  - overruns counts frames generated but never delivered because of the
+ *    ring: lost when the ring was full or the target locked, overwritten
+ *    or dropped while undelivered.  So, once a stream is drained,
+ *    frames_generated = distinct frames delivered + overruns, and the gaps
+ *    a reader sees add up to overruns + injected_skipped_numbers minus
+ *    the frames lost after the last one it read.
+ *
+ * Counters and the error text are reset by start; stop keeps them for a
+ * final stats/error call.  stop keeps the ring (and its pre-rendered base
+ * frames) when the next start has the same geometry; close frees it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daq/sim.h"
+#include "drivers/drivers.h"
+#include "drivers/sim/sim_impl.h"
+
+static sim *sim_of(daq_camera *cam)
+{
+    return cam->priv;
+}
+
+static size_t sim_params(daq_camera *cam, const daq_param_desc **table)
+{
+    return sim_params_table(table);
+}
+
+static int sim_get_param(daq_camera *cam, const char *name, daq_param_value *out, char *err,
+                         size_t len)
+{
+    return sim_param_get(sim_of(cam), name, out, err, len);
+}
+
+static int sim_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
+                         size_t len)
+{
+    return sim_param_set(sim_of(cam), name, v, err, len);
+}
+
+static int sim_open(daq_camera *cam, char *err, size_t len)
+{
+    sim_of(cam)->opened = true;
+    return 0;
+}
+
+static void sim_stop(daq_camera *cam);
+
+static void sim_close(daq_camera *cam)
+{
+    sim *s = sim_of(cam);
+    sim_stop(cam);
+    sim_ring_free(&s->ring);
+    free(s->fifo);
+    s->fifo = NULL;
+    s->fifo_cap = 0;
+    s->opened = false;
+}
+
+static int sim_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+{
+    sim *s = sim_of(cam);
+    sim_geom g;
+    if (sim_geom_compute(&s->set, &g, err, len) < 0)
+        return -1;
+    double exposure_ms = atomic_load(&s->exposure_ms);
+    double rate = atomic_load(&s->frame_rate_hz);
+    if (rate > 1000.0 / exposure_ms)
+        rate = 1000.0 / exposure_ms; /* the period is at least the exposure */
+    *out = (daq_camera_format){
+        .width = g.width,
+        .height = g.height,
+        .stride_bytes = g.stride,
+        .bit_depth = (uint16_t)g.bit_depth,
+        .pixel_format = g.pixel_format,
+        .frame_bytes = g.frame_bytes,
+        .exposure_ms = exposure_ms,
+        .frame_rate_hz = s->set.timing == SIM_TIMING_INSTANT ? 0.0 : rate,
+    };
+    return 0;
+}
+
+/* Under mu: an empty FIFO and every slot free (nothing announced, locked
+ * or being written). */
+static void reset_ring_state(sim *s)
+{
+    s->fifo_head = s->fifo_len = 0;
+    atomic_store(&s->pending, 0);
+    s->locked_slot = -1;
+    s->write_index = 0;
+    for (uint32_t i = 0; i < s->ring.count; i++) {
+        sim_slot *sl = &s->ring.slots[i];
+        sl->pending = 0;
+        sl->locked = sl->writing = false;
+        sl->accounted = true;
+    }
+}
+
+static void reset_counters(sim *s)
+{
+    _Atomic uint64_t *c[] = {&s->frames_generated, &s->callbacks,   &s->overruns,
+                             &s->readout_errors,   &s->jumps,       &s->skipped_numbers,
+                             &s->backwards,        &s->duplicates,  &s->zero_frames,
+                             &s->stalls,           &s->last_number, &s->sequence_complete};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        atomic_store(c[i], 0);
+}
+
+static int sim_start(daq_camera *cam, char *err, size_t len)
+{
+    sim *s = sim_of(cam);
+    if (!s->opened) {
+        snprintf(err, len, "sim: camera '%s' is not open", cam->id);
+        return -1;
+    }
+    if (s->thread_live) {
+        snprintf(err, len, "sim: camera '%s' is already streaming", cam->id);
+        return -1;
+    }
+    sim_geom g;
+    if (sim_geom_compute(&s->set, &g, err, len) < 0)
+        return -1;
+    uint32_t count = (uint32_t)s->set.ring_frames;
+    if (sim_ring_prepare(&s->ring, &g, count, err, len) < 0)
+        return -1;
+    if (s->fifo_cap != 2 * count) { /* each slot is announced at most twice */
+        free(s->fifo);
+        s->fifo = calloc(2 * (size_t)count, sizeof *s->fifo);
+        s->fifo_cap = s->fifo ? 2 * count : 0;
+        if (!s->fifo) {
+            snprintf(err, len, "sim: out of memory for the ready FIFO");
+            return -1;
+        }
+    }
+    s->geom = g;
+    s->run = s->set;
+    atomic_store(&s->ring_frames, count);
+    reset_counters(s);
+    pthread_mutex_lock(&s->mu);
+    reset_ring_state(s);
+    s->running = true;
+    s->stop_req = false;
+    s->failed = false;
+    s->interrupted = false;
+    s->error[0] = '\0';
+    pthread_mutex_unlock(&s->mu);
+    int rc = pthread_create(&s->thread, NULL, sim_sensor_main, s);
+    if (rc != 0) {
+        pthread_mutex_lock(&s->mu);
+        s->running = false;
+        pthread_mutex_unlock(&s->mu);
+        snprintf(err, len, "sim: cannot start the sensor thread: %s", strerror(rc));
+        return -1;
+    }
+    s->thread_live = true;
+    return 0;
+}
+
+static void sim_stop(daq_camera *cam)
+{
+    sim *s = sim_of(cam);
+    pthread_mutex_lock(&s->mu);
+    s->stop_req = true;
+    pthread_cond_broadcast(&s->sensor_cv);
+    pthread_cond_broadcast(&s->ready_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->thread_live) {
+        pthread_join(s->thread, NULL);
+        s->thread_live = false;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->running = false;
+    reset_ring_state(s);
+    pthread_cond_broadcast(&s->ready_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int sim_wait(daq_camera *cam, int64_t timeout_ns)
+{
+    sim *s = sim_of(cam);
+    uint32_t n = atomic_load_explicit(&s->pending, memory_order_acquire);
+    if (n > 0)
+        return n > (uint32_t)INT32_MAX ? INT32_MAX : (int)n;
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sim_now_ns() + (uint64_t)timeout_ns;
+    int r;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->fifo_len > 0) {
+            r = (int)s->fifo_len;
+            break;
+        }
+        if (s->failed) {
+            r = -1;
+            break;
+        }
+        if (s->interrupted) {
+            s->interrupted = false;
+            r = 0;
+            break;
+        }
+        if (!s->running || sim_now_ns() >= deadline) {
+            r = 0;
+            break;
+        }
+        if (deadline == UINT64_MAX)
+            pthread_cond_wait(&s->ready_cv, &s->mu);
+        else
+            sim_cond_wait_until(&s->ready_cv, &s->mu, deadline);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+static void sim_interrupt(daq_camera *cam)
+{
+    sim *s = sim_of(cam);
+    pthread_mutex_lock(&s->mu);
+    s->interrupted = true;
+    pthread_cond_broadcast(&s->ready_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Under mu: takes the FIFO's oldest (head) or newest (tail) entry. */
+static sim_entry *fifo_take(sim *s, bool newest)
+{
+    uint32_t k = newest ? (s->fifo_head + s->fifo_len - 1) % s->fifo_cap : s->fifo_head;
+    sim_entry *e = &s->fifo[k];
+    if (!newest)
+        s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
+    s->fifo_len--;
+    s->ring.slots[e->slot].pending--;
+    atomic_fetch_sub_explicit(&s->pending, 1, memory_order_relaxed);
+    return e;
+}
+
+/* Under mu, overwrite mode: drops every announcement older than the one
+ * just taken for slot keep. */
+static void drop_older(sim *s, uint32_t keep)
+{
+    while (s->fifo_len > 0) {
+        sim_entry *e = fifo_take(s, false);
+        sim_slot *sl = &s->ring.slots[e->slot];
+        if (e->slot != keep && !sl->accounted) {
+            sl->accounted = true;
+            atomic_fetch_add_explicit(&s->overruns, 1, memory_order_relaxed);
+        }
+    }
+}
+
+static int sim_get_oldest(daq_camera *cam, const void **pixels, daq_frame_info *info)
+{
+    sim *s = sim_of(cam);
+    int r = 1;
+    pthread_mutex_lock(&s->mu);
+    if (s->locked_slot >= 0) {
+        snprintf(s->error, sizeof s->error,
+                 "sim: get_oldest called again before release_oldest of slot %d",
+                 (int)s->locked_slot);
+        r = -1;
+    } else if (s->fifo_len == 0) {
+        r = s->failed ? -1 : 0;
+    } else {
+        bool overwrite = s->run.buffer_mode == SIM_OVERWRITE;
+        sim_entry *e = fifo_take(s, overwrite);
+        uint32_t slot = e->slot;
+        *info = e->info; /* copy before drop_older may reuse the entry */
+        if (overwrite)
+            drop_older(s, slot);
+        sim_slot *sl = &s->ring.slots[slot];
+        sl->locked = true;
+        sl->accounted = true;
+        s->locked_slot = (int32_t)slot;
+        *pixels = sl->pixels;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+static void sim_release_oldest(daq_camera *cam)
+{
+    sim *s = sim_of(cam);
+    pthread_mutex_lock(&s->mu);
+    if (s->locked_slot >= 0) {
+        s->ring.slots[s->locked_slot].locked = false;
+        s->locked_slot = -1;
+        pthread_cond_signal(&s->sensor_cv); /* an instant sensor may wait for it */
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sim_stats(daq_camera *cam, daq_camera_stats *out)
+{
+    sim *s = sim_of(cam);
+    memset(out, 0, sizeof *out);
+    out->frames_generated = atomic_load(&s->frames_generated);
+    out->callbacks = atomic_load(&s->callbacks);
+    out->overruns = atomic_load(&s->overruns);
+    out->readout_errors = atomic_load(&s->readout_errors);
+    struct {
+        const char *name;
+        uint64_t value;
+    } extra[] = {
+        {"injected_jumps", atomic_load(&s->jumps)},
+        {"injected_skipped_numbers", atomic_load(&s->skipped_numbers)},
+        {"injected_backwards", atomic_load(&s->backwards)},
+        {"injected_duplicates", atomic_load(&s->duplicates)},
+        {"injected_zero_frames", atomic_load(&s->zero_frames)},
+        {"stalls", atomic_load(&s->stalls)},
+        {"ring_frames", atomic_load(&s->ring_frames)},
+        {"last_frame_number", atomic_load(&s->last_number)},
+        {"pending", atomic_load(&s->pending)},
+        {"sequence_complete", atomic_load(&s->sequence_complete)},
+    };
+    _Static_assert(sizeof extra / sizeof extra[0] <= DAQ_CAMERA_EXTRA_MAX, "too many extras");
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        out->extra[i].name = extra[i].name;
+        out->extra[i].value = extra[i].value;
+    }
+    out->n_extra = sizeof extra / sizeof extra[0];
+}
+
+static void sim_error(daq_camera *cam, char *buf, size_t len)
+{
+    sim *s = sim_of(cam);
+    pthread_mutex_lock(&s->mu);
+    snprintf(buf, len, "%s", s->error);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sim_destroy(daq_camera *cam)
+{
+    sim *s = sim_of(cam);
+    if (!s)
+        return;
+    sim_close(cam);
+    pthread_cond_destroy(&s->ready_cv);
+    pthread_cond_destroy(&s->sensor_cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    cam->priv = NULL;
+}
+
+static const daq_camera_ops sim_ops = {
+    .mode = DAQ_CAMERA_COPY,
+    .destroy = sim_destroy,
+    .params = sim_params,
+    .get_param = sim_get_param,
+    .set_param = sim_set_param,
+    .open = sim_open,
+    .close = sim_close,
+    .format = sim_format,
+    .start = sim_start,
+    .stop = sim_stop,
+    .wait = sim_wait,
+    .interrupt = sim_interrupt,
+    .get_oldest = sim_get_oldest,
+    .release_oldest = sim_release_oldest,
+    .stats = sim_stats,
+    .error = sim_error,
+};
+
+/* Allocates the driver state (owned by cam->priv, freed by sim_destroy). */
+static int sim_create(daq_camera *cam, char *err, size_t len)
+{
+    sim *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, len, "sim: out of memory");
+        return -1;
+    }
+    s->cam = cam;
+    sim_settings_default(&s->set);
+    atomic_init(&s->exposure_ms, 10.0);
+    atomic_init(&s->frame_rate_hz, 100.0);
+    s->locked_slot = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    sim_cond_init(&s->ready_cv);
+    sim_cond_init(&s->sensor_cv);
+    cam->priv = s;
+    cam->ops = &sim_ops;
+    return 0;
+}
+
+static const char *const sim_aliases[] = {"mock_camera", NULL};
+
+const daq_driver daq_sim_driver = {
+    .type = "sim",
+    .aliases = sim_aliases,
+    .description = "simulated camera: SDK-like ring, sensor thread, verifiable pattern, "
+                   "seeded fault injection",
+    .create = sim_create,
+};

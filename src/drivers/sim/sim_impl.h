@@ -1,0 +1,175 @@
+/* drivers/sim/sim_impl.h - the simulated camera's private state, shared by
+ * the files of the sim driver only.
+ *
+ * The sim is split the way a real SDK is: settings (sim_params.c), a ring
+ * of frame buffers with pre-rendered base frames (sim_ring.c), a sensor
+ * thread that paces, injects faults, writes frames and fires an
+ * end-of-frame callback (sim_sensor.c), and the driver ops the engine
+ * calls (sim_driver.c).
+ *
+ * Threads: the control thread (under cam->lock) owns `set`, `geom`, `run`
+ * and the ring's allocation; the sensor thread and the acquisition thread
+ * meet only under `mu` (slot states, the ready FIFO) and through the atomic
+ * pending count and counters.  Pixel memory of a slot is written by the
+ * sensor only while the slot is marked `writing`, and read by the reader
+ * only while it is `locked`; both flags change under mu, which orders the
+ * accesses.
+ */
+#ifndef DAQ_SIM_IMPL_H
+#define DAQ_SIM_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daq/camera.h"
+
+/* ---- settings (sim_params.c) ------------------------------------------------- */
+
+enum sim_timing { SIM_TIMING_INSTANT = 0, SIM_TIMING_REALISTIC, SIM_TIMING_CHAOS };
+enum sim_buffer_mode { SIM_NO_OVERWRITE = 0, SIM_OVERWRITE };
+
+/* Static settings: changed only by the control thread while not streaming. */
+typedef struct sim_settings {
+    int64_t width, height, bit_depth;
+    int timing, buffer_mode;
+    int64_t ring_frames; /* a multiple of 4 */
+    int64_t frame_count; /* 0 = unlimited */
+    int64_t roi_x, roi_y, roi_w, roi_h, binning;
+    uint64_t seed;
+    double jump_prob, backwards_prob, duplicate_prob, zero_prob;
+    int64_t jump_max;
+    int64_t stall_after, fail_after;
+    double stall_ms;
+} sim_settings;
+
+/* What the settings produce. */
+typedef struct sim_geom {
+    daq_roi roi; /* on the sensor, zeros resolved */
+    uint32_t bin;
+    uint32_t width, height, stride; /* output */
+    unsigned bit_depth, bpp;
+    daq_pixel_format pixel_format;
+    size_t frame_bytes;
+} sim_geom;
+
+#define SIM_TEMPERATURE_C (-20.0f)
+
+void sim_settings_default(sim_settings *s);
+/* Resolves ROI and binning; -1 with a message if they do not fit. */
+int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t len);
+
+/* ---- the ring (sim_ring.c) ----------------------------------------------------- */
+
+#define SIM_CLASS_DIRTY 0xFFu
+
+typedef struct sim_slot {
+    unsigned char *pixels; /* into the ring's mapping */
+    uint8_t cls;           /* n % 4 of the base frame it holds, or DIRTY; sensor only */
+    /* under sim.mu */
+    uint8_t pending; /* ready-FIFO entries announcing it (2 after a duplicate) */
+    bool locked;     /* borrowed by the reader (get_oldest .. release_oldest) */
+    bool writing;    /* being written by the sensor */
+    bool accounted;  /* its frame was delivered or counted as an overrun */
+} sim_slot;
+
+typedef struct sim_ring {
+    unsigned char *map; /* owned: bases then slots, page-aligned */
+    size_t map_bytes;
+    size_t slot_stride;
+    unsigned char *base[4]; /* pre-rendered frames for n % 4 = 0..3 */
+    sim_slot *slots;        /* owned, count of them */
+    uint32_t count;
+    sim_geom geom; /* what the ring was built for */
+} sim_ring;
+
+/* Makes the ring fit g and count slots, reusing it when it already does.
+ * A new ring is prefaulted by filling slot k with the base frame of the
+ * hardware number it will first receive (k + 1). */
+int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, size_t len);
+void sim_ring_free(sim_ring *r);
+/* Writes frame n (or an all-zero frame) into slot i.  Sensor thread, slot
+ * marked writing. */
+void sim_ring_write(sim_ring *r, uint32_t i, uint64_t n, bool zero);
+
+/* ---- the driver state (sim_driver.c) --------------------------------------- */
+
+/* One ready-FIFO entry: what an EOF callback announces. */
+typedef struct sim_entry {
+    uint32_t slot;
+    daq_frame_info info;
+} sim_entry;
+
+typedef struct sim {
+    daq_camera *cam; /* borrowed back-pointer */
+
+    /* Control thread. */
+    sim_settings set;
+    bool opened;
+    bool thread_live; /* a sensor thread was created and not yet joined */
+    pthread_t thread;
+    sim_geom geom;    /* of the current stream */
+    sim_settings run; /* snapshot for the sensor thread, fixed while streaming */
+    sim_ring ring;
+
+    /* LIVE settings: any thread. */
+    _Atomic double exposure_ms;
+    _Atomic double frame_rate_hz;
+
+    pthread_mutex_t mu;
+    pthread_cond_t ready_cv;  /* reader: a frame was announced, interrupt, failure */
+    pthread_cond_t sensor_cv; /* sensor: a slot came free, stop, a LIVE change */
+    /* Under mu. */
+    bool running;  /* between start and stop */
+    bool stop_req; /* the sensor must exit */
+    bool failed;   /* simulated readout failure */
+    bool interrupted;
+    char error[256];
+    sim_entry *fifo; /* owned, fifo_cap entries */
+    uint32_t fifo_cap, fifo_head, fifo_len;
+    int32_t locked_slot; /* -1 when none */
+    uint64_t write_index;
+
+    _Atomic uint32_t pending; /* == fifo_len; read without mu by wait */
+
+    /* Counters of the current stream, relaxed atomics. */
+    _Atomic uint64_t frames_generated, callbacks, overruns, readout_errors;
+    _Atomic uint64_t jumps, skipped_numbers, backwards, duplicates, zero_frames, stalls;
+    _Atomic uint64_t last_number;
+    _Atomic uint64_t ring_frames;       /* slots of the current/last stream */
+    _Atomic uint64_t sequence_complete; /* 1 once frame_count frames were announced */
+} sim;
+
+/* sim_params.c: the parameter table (static storage) and get/set of one
+ * coerced, range-checked value. */
+size_t sim_params_table(const daq_param_desc **table);
+int sim_param_get(sim *s, const char *name, daq_param_value *out, char *err, size_t len);
+int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err, size_t len);
+
+/* sim_sensor.c: the sensor thread's body; arg is the sim. */
+void *sim_sensor_main(void *arg);
+
+/* sim_clock.c: CLOCK_MONOTONIC ns; condition variables on that clock; one
+ * wait that ends at deadline_ns at the latest (or earlier on a signal). */
+uint64_t sim_now_ns(void);
+void sim_cond_init(pthread_cond_t *cv);
+void sim_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
+
+/* ---- a small seeded PRNG (splitmix64) -------------------------------------------- */
+
+static inline uint64_t sim_rand_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static inline double sim_rand_unit(uint64_t *state)
+{
+    return (double)(sim_rand_next(state) >> 11) * 0x1p-53;
+}
+
+#endif

@@ -1,0 +1,330 @@
+/* drivers/sim/sim_sensor.c - the simulated sensor: one thread per stream
+ * that paces frames, injects faults, writes frames into the ring and fires
+ * the end-of-frame callback, like the DMA and callback threads of an SDK.
+ *
+ * Timing.  realistic: frame k's beginning of frame is on an absolute grid,
+ * BOF(k) = BOF(k-1) + period with period = max(1/frame_rate, exposure), and
+ * the frame is ready at EOF = BOF + exposure.  Deadlines are absolute so
+ * the rate does not drift with scheduling delays; a frame more than one
+ * period late is produced at once and the grid re-anchored there, so the
+ * sensor never bursts to catch up.  chaos: the same grid plus a seeded
+ * jitter of up to +-50 % of the period per frame (not accumulated).
+ * instant: no waiting at all; BOF = EOF = now.  LIVE changes of exposure or
+ * rate wake the sensor, which re-plans the frame it is waiting for.
+ *
+ * Faults are drawn from a splitmix64 stream seeded by fault.seed, a fixed
+ * number of draws per frame whatever happens to the frame, so a seed gives
+ * the same fault sequence whatever the timing or the reader does.  Jitter
+ * has its own stream for the same reason.  Number faults (jump, backwards)
+ * change the hardware number of every frame, written or lost; duplicate
+ * and zero faults are counted only for frames that reach the ring, so the
+ * counters equal what a reader can observe.
+ *
+ * Buffer modes, at the moment a frame is ready: the target is always slot
+ * write_index % R (frames are written round-robin, write_index counts
+ * written frames).  no_overwrite: a target still announced or locked means
+ * the ring is full (FIFO reading frees slots in write order); the frame is
+ * lost, its number consumed, overruns++ -- except that the instant sensor
+ * waits for the slot instead (a source paced by its reader).  overwrite: a
+ * target locked by the reader loses the frame (overruns++); a target still
+ * announced loses its old frame instead (its entries leave the FIFO, and
+ * overruns++ if it had not been delivered).
+ *
+ * The callback only appends (slot, info) to the ready FIFO, bumps the
+ * atomic pending count and signals, as a PVCAM EOF handler should.
+ */
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "drivers/sim/sim_impl.h"
+#include "util/fatal.h"
+
+typedef struct sensor {
+    sim *s;
+    const sim_settings *c;
+    uint64_t fault_rng, jitter_rng;
+    uint64_t prev_n;    /* last hardware number, 0 before the first */
+    uint64_t generated; /* frames produced (written or lost) */
+    bool stalled;
+    bool have_last;
+    uint64_t t0, last_nominal; /* grid of BOFs */
+} sensor;
+
+typedef struct frame_time {
+    uint64_t bof, eof, exposure;
+} frame_time;
+
+static uint64_t exposure_ns(sim *s)
+{
+    return (uint64_t)llround(atomic_load(&s->exposure_ms) * 1e6);
+}
+
+static uint64_t period_ns(sim *s, uint64_t exposure)
+{
+    uint64_t p = (uint64_t)llround(1e9 / atomic_load(&s->frame_rate_hz));
+    return p > exposure ? p : exposure;
+}
+
+/* Waits until the next frame is due; false when stopped. */
+static bool pace(sensor *t, frame_time *ft)
+{
+    sim *s = t->s;
+    if (t->c->timing == SIM_TIMING_INSTANT) {
+        ft->bof = ft->eof = sim_now_ns();
+        ft->exposure = exposure_ns(s);
+        return true;
+    }
+    double jit = t->c->timing == SIM_TIMING_CHAOS ? sim_rand_unit(&t->jitter_rng) - 0.5 : 0.0;
+    uint64_t exp, period, nominal, now;
+    int64_t off;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->stop_req) {
+            pthread_mutex_unlock(&s->mu);
+            return false;
+        }
+        exp = exposure_ns(s);
+        period = period_ns(s, exp);
+        nominal = t->have_last ? t->last_nominal + period : t->t0;
+        off = (int64_t)(jit * (double)period);
+        if (off < 0 && (uint64_t)-off > nominal)
+            off = -(int64_t)nominal;
+        ft->bof = (uint64_t)((int64_t)nominal + off);
+        ft->eof = ft->bof + exp;
+        now = sim_now_ns();
+        if (now >= ft->eof)
+            break;
+        sim_cond_wait_until(&s->sensor_cv, &s->mu, ft->eof);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (now > ft->eof + period) { /* far behind: this frame now, the grid from here */
+        ft->eof = now;
+        ft->bof = now - exp;
+        nominal = (uint64_t)((int64_t)ft->bof - off);
+    }
+    ft->exposure = exp;
+    t->last_nominal = nominal;
+    t->have_last = true;
+    return true;
+}
+
+/* The one injected pause; false when stopped during it. */
+static bool stall(sensor *t)
+{
+    sim *s = t->s;
+    uint64_t until = sim_now_ns() + (uint64_t)llround(t->c->stall_ms * 1e6);
+    atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop_req && sim_now_ns() < until)
+        sim_cond_wait_until(&s->sensor_cv, &s->mu, until);
+    bool stopped = s->stop_req;
+    pthread_mutex_unlock(&s->mu);
+    return !stopped;
+}
+
+static void fail(sensor *t)
+{
+    sim *s = t->s;
+    pthread_mutex_lock(&s->mu);
+    s->failed = true;
+    snprintf(s->error, sizeof s->error, "simulated readout failure after %llu frames",
+             (unsigned long long)t->generated);
+    atomic_fetch_add_explicit(&s->readout_errors, 1, memory_order_relaxed);
+    pthread_cond_broadcast(&s->ready_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct frame_faults {
+    bool zero, duplicate;
+} frame_faults;
+
+/* Draws this frame's faults and returns its hardware number. */
+static uint64_t next_number(sensor *t, frame_faults *f)
+{
+    const sim_settings *c = t->c;
+    sim *s = t->s;
+    double u_back = sim_rand_unit(&t->fault_rng);
+    double u_jump = sim_rand_unit(&t->fault_rng);
+    double u_dup = sim_rand_unit(&t->fault_rng);
+    double u_zero = sim_rand_unit(&t->fault_rng);
+    uint64_t r_back = sim_rand_next(&t->fault_rng);
+    uint64_t r_jump = sim_rand_next(&t->fault_rng);
+    f->duplicate = u_dup < c->duplicate_prob;
+    f->zero = u_zero < c->zero_prob;
+
+    uint64_t n;
+    if (t->prev_n == 0) {
+        n = 1;
+    } else if (u_back < c->backwards_prob && t->prev_n >= 2) {
+        uint64_t back = 1 + r_back % 3;
+        if (back > t->prev_n - 1)
+            back = t->prev_n - 1;
+        n = t->prev_n - back;
+        atomic_fetch_add_explicit(&s->backwards, 1, memory_order_relaxed);
+    } else if (u_jump < c->jump_prob) {
+        uint64_t jump = 2 + r_jump % (uint64_t)(c->jump_max - 1); /* 2 .. jump_max */
+        n = t->prev_n + jump;
+        atomic_fetch_add_explicit(&s->jumps, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->skipped_numbers, jump - 1, memory_order_relaxed);
+    } else {
+        n = t->prev_n + 1;
+    }
+    t->prev_n = n;
+    return n;
+}
+
+/* Removes slot i's announcements (they are the oldest entries: frames are
+ * announced in write order and i was written longest ago).  Under mu. */
+static void evict(sim *s, uint32_t i)
+{
+    sim_slot *sl = &s->ring.slots[i];
+    while (s->fifo_len > 0 && s->fifo[s->fifo_head].slot == i) {
+        s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
+        s->fifo_len--;
+        sl->pending--;
+        atomic_fetch_sub_explicit(&s->pending, 1, memory_order_relaxed);
+    }
+    if (sl->pending != 0)
+        daq_fatal("sim: slot %u still announced %u times after eviction", i, sl->pending);
+    if (!sl->accounted) {
+        sl->accounted = true;
+        atomic_fetch_add_explicit(&s->overruns, 1, memory_order_relaxed);
+    }
+}
+
+enum { CLAIM_LOST = -1, CLAIM_STOP = -2 };
+
+/* The slot frame goes to, CLAIM_LOST or CLAIM_STOP.  Under mu. */
+static int64_t claim(sensor *t)
+{
+    sim *s = t->s;
+    for (;;) {
+        if (s->stop_req)
+            return CLAIM_STOP;
+        uint32_t i = (uint32_t)(s->write_index % s->ring.count);
+        sim_slot *sl = &s->ring.slots[i];
+        if (t->c->buffer_mode == SIM_NO_OVERWRITE) {
+            if (sl->pending == 0 && !sl->locked)
+                return i;
+            if (t->c->timing != SIM_TIMING_INSTANT)
+                return CLAIM_LOST;
+            pthread_cond_wait(&s->sensor_cv, &s->mu);
+            continue;
+        }
+        if (sl->locked)
+            return CLAIM_LOST;
+        evict(s, i);
+        return i;
+    }
+}
+
+/* The EOF handler: announce and signal, nothing else. */
+static void eof_callback(sim *s, uint32_t slot, const daq_frame_info *info)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->fifo_len == s->fifo_cap)
+        daq_fatal("sim: ready FIFO overflow (%u entries)", s->fifo_cap);
+    sim_entry *e = &s->fifo[(s->fifo_head + s->fifo_len) % s->fifo_cap];
+    e->slot = slot;
+    e->info = *info;
+    s->fifo_len++;
+    s->ring.slots[slot].pending++;
+    atomic_fetch_add_explicit(&s->pending, 1, memory_order_release);
+    atomic_fetch_add_explicit(&s->callbacks, 1, memory_order_relaxed);
+    pthread_cond_broadcast(&s->ready_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Produces one frame that is due; false when stopping. */
+static bool produce(sensor *t, const frame_time *ft)
+{
+    sim *s = t->s;
+    const sim_geom *g = &s->geom;
+    frame_faults f;
+    uint64_t n = next_number(t, &f);
+    t->generated++;
+    atomic_fetch_add_explicit(&s->frames_generated, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->last_number, n, memory_order_relaxed);
+
+    pthread_mutex_lock(&s->mu);
+    int64_t slot = claim(t);
+    if (slot >= 0)
+        s->ring.slots[slot].writing = true;
+    else if (slot == CLAIM_LOST)
+        atomic_fetch_add_explicit(&s->overruns, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    if (slot == CLAIM_STOP)
+        return false;
+    if (slot == CLAIM_LOST) {
+        if (t->c->timing == SIM_TIMING_INSTANT)
+            sched_yield(); /* a free-running sensor leaves the reader some CPU */
+        return true;
+    }
+
+    sim_ring_write(&s->ring, (uint32_t)slot, n, f.zero);
+    daq_frame_info info = {
+        .hw_frame_number = n,
+        .bof_ns = ft->bof,
+        .eof_ns = ft->eof,
+        .exposure_ns = ft->exposure,
+        .bytes = g->frame_bytes,
+        .width = g->width,
+        .height = g->height,
+        .stride_bytes = g->stride,
+        .bit_depth = (uint16_t)g->bit_depth,
+        .bin_x = (uint16_t)g->bin,
+        .bin_y = (uint16_t)g->bin,
+        .pixel_format = g->pixel_format,
+        .roi = g->roi,
+        .temperature_c = SIM_TEMPERATURE_C,
+    };
+    if (f.zero)
+        atomic_fetch_add_explicit(&s->zero_frames, 1, memory_order_relaxed);
+    if (f.duplicate)
+        atomic_fetch_add_explicit(&s->duplicates, 1, memory_order_relaxed);
+
+    /* The transfer is complete: the SDK's own bookkeeping, then the EOF
+     * handler (twice for an injected duplicate callback). */
+    pthread_mutex_lock(&s->mu);
+    s->ring.slots[slot].writing = false;
+    s->ring.slots[slot].accounted = false;
+    s->write_index++;
+    pthread_mutex_unlock(&s->mu);
+    eof_callback(s, (uint32_t)slot, &info);
+    if (f.duplicate)
+        eof_callback(s, (uint32_t)slot, &info);
+    return true;
+}
+
+void *sim_sensor_main(void *arg)
+{
+    sim *s = arg;
+    sensor t = {.s = s, .c = &s->run};
+    t.fault_rng = s->run.seed;
+    t.jitter_rng = s->run.seed ^ 0x6A09E667F3BCC909ull;
+    t.t0 = sim_now_ns();
+    const sim_settings *c = t.c;
+    for (;;) {
+        if (c->frame_count > 0 && t.generated >= (uint64_t)c->frame_count) {
+            atomic_store(&s->sequence_complete, 1); /* after the last callback */
+            break;
+        }
+        if (c->stall_after > 0 && !t.stalled && t.generated >= (uint64_t)c->stall_after) {
+            t.stalled = true;
+            if (!stall(&t))
+                break;
+        }
+        frame_time ft;
+        if (!pace(&t, &ft))
+            break;
+        if (c->fail_after > 0 && t.generated >= (uint64_t)c->fail_after) {
+            fail(&t);
+            break;
+        }
+        if (!produce(&t, &ft))
+            break;
+    }
+    return NULL;
+}
