@@ -417,7 +417,8 @@ static void small_pool(daq_pool_policy policy, daq_acq_stats *s, consumer *c, ch
     log_capture("info,pvcam_pool=warn");
     daq_bus *bus = daq_bus_create("tiny");
     daq_acq *a = engine(sim("tiny", 256, 256, "400", "realistic"), bus, 2, policy);
-    consumer_start(c, bus, "holder", DAQ_SUB_LOSSLESS, 64, true, 8);
+    /* A deep queue: the consumer holds frames without ever blocking the producer. */
+    consumer_start(c, bus, "holder", DAQ_SUB_LOSSLESS, 1024, true, 8);
     run_to_limit(a, 400, 30000);
     consumer_join(c, bus);
     daq_acq_stats_get(a, s);
@@ -455,7 +456,8 @@ static void explicit_small_pool_drop_ratelimited(void **state)
     assert_true(n > 110);
     assert_int_equal(lines, want);
     assert_int_equal(count_lines(log, "pvcam_pool"), want);
-    assert_int_equal(c.frames + n, 400);
+    assert_int_equal(c.frames, 400); /* the limit counts delivered frames */
+    assert_int_equal(s.captured, 400 + n);
     assert_int_equal(c.verify_failures, 0);
     free(log);
 }
@@ -478,7 +480,7 @@ static void env_off_traces_heap(const char *var)
     unsetenv(var);
     assert_int_equal(count_lines(log, "pvcam_alloc_trace"), 3);
     assert_int_equal(count_lines(log, "used_pool=false"), 3);
-    assert_int_equal(count_lines(log, "pool_hit_rate_pct=0.000"), 3);
+    assert_int_equal(count_lines(log, "pool_hit_rate_pct=0.0 pool_hits=0 "), 3);
     assert_int_equal(count_lines(log, "pool_hits=0"), 3);
     assert_non_null(strstr(log, "frame=300 "));
     assert_int_equal(s.pool.disabled, 300);
@@ -697,11 +699,14 @@ static void no_overwrite_overruns_are_lost(void **state)
     consumer_join(&c, bus);
     daq_acq_stats s;
     daq_acq_stats_get(a, &s);
-    printf("overruns=%lu lost=%lu\n", (unsigned long)s.driver.overruns, (unsigned long)s.lost);
+    uint64_t last_generated = extra(&s.driver, "last_frame_number");
+    printf("overruns=%lu lost=%lu last delivered %lu of %lu\n", (unsigned long)s.driver.overruns,
+           (unsigned long)s.lost, (unsigned long)s.last_hw_frame, (unsigned long)last_generated);
     assert_true(s.driver.overruns > 20);
-    /* Overruns after the last delivered frame are not yet visible as a gap. */
+    /* Every gap the engine saw is an overrun; overruns after the last
+     * delivered frame are not visible as a gap (the stream stopped). */
     assert_true(s.lost <= s.driver.overruns);
-    assert_true(s.lost + 8 >= s.driver.overruns);
+    assert_true(s.driver.overruns <= s.lost + (last_generated - s.last_hw_frame));
     assert_int_equal(c.gap_sum, s.lost);
     assert_int_equal(c.verify_failures, 0);
     daq_acq_destroy(a);
