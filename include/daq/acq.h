@@ -126,8 +126,8 @@ typedef struct daq_acq_stats {
     uint64_t heap_fallbacks;  /* frames that went to the heap */
     uint64_t last_hw_frame;
     uint64_t bytes_copied;
-    uint64_t start_ns, last_frame_ns;
-    double fps; /* delivered frames / stream time so far */
+    uint64_t start_ns, first_frame_ns, last_frame_ns; /* CLOCK_MONOTONIC */
+    double fps; /* delivery rate between the first and the last frame */
     uint32_t pool_slots;
     bool pool_auto;
     daq_pool_metrics pool;

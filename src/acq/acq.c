@@ -37,7 +37,7 @@
 typedef struct counters {
     _Atomic uint64_t captured, delivered, lost, discontinuities, backwards, duplicates,
         zero_frames, alloc_dropped, heap_fallbacks, last_hw_frame, bytes_copied, start_ns,
-        last_frame_ns, allocated_frames;
+        first_frame_ns, last_frame_ns, allocated_frames;
 } counters;
 
 struct daq_acq {
@@ -293,8 +293,10 @@ static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32
     daq_bus_publish(a->bus, f);
     bump(&a->c.delivered, 1);
     bump(&a->c.bytes_copied, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
-    put(&a->c.last_frame_ns, now_ns());
-    uint64_t d = get(&a->c.delivered);
+    uint64_t d = get(&a->c.delivered), t = now_ns();
+    if (d == 1)
+        put(&a->c.first_frame_ns, t);
+    put(&a->c.last_frame_ns, t);
     if (a->cfg.trace_every && d % a->cfg.trace_every == 0)
         trace_line(a, f, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
     daq_frame_unref(f);
@@ -581,7 +583,7 @@ static void reset_stream(daq_acq *a, uint64_t frame_limit)
                                &a->c.discontinuities, &a->c.backwards,   &a->c.duplicates,
                                &a->c.zero_frames,   &a->c.alloc_dropped, &a->c.heap_fallbacks,
                                &a->c.last_hw_frame, &a->c.bytes_copied,  &a->c.last_frame_ns,
-                               &a->c.allocated_frames};
+                               &a->c.first_frame_ns, &a->c.allocated_frames};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         put(all[i], 0);
     put(&a->c.start_ns, now_ns());
@@ -720,10 +722,10 @@ void daq_acq_stats_get(daq_acq *a, daq_acq_stats *s)
     s->last_hw_frame = get(&a->c.last_hw_frame);
     s->bytes_copied = get(&a->c.bytes_copied);
     s->start_ns = get(&a->c.start_ns);
+    s->first_frame_ns = get(&a->c.first_frame_ns);
     s->last_frame_ns = get(&a->c.last_frame_ns);
-    uint64_t end = s->state == DAQ_ACQ_STREAMING ? now_ns() : s->last_frame_ns;
-    if (end > s->start_ns && s->delivered)
-        s->fps = (double)s->delivered * 1e9 / (double)(end - s->start_ns);
+    if (s->delivered > 1 && s->last_frame_ns > s->first_frame_ns)
+        s->fps = (double)(s->delivered - 1) * 1e9 / (double)(s->last_frame_ns - s->first_frame_ns);
     s->pool_slots = a->pool_slots;
     s->pool_auto = a->pool_auto;
     if (a->pool)
