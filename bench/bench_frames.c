@@ -20,11 +20,11 @@
 #include "daq/log.h"
 #include "malloc_count.h"
 
-#define W 2048u
-#define H 2048u
-#define FRAME ((size_t)W * H * 2)
-#define RING 32u
-#define DST 16u
+#define W       2048u
+#define H       2048u
+#define FRAME   ((size_t)W * H * 2)
+#define RING    32u
+#define DST     16u
 #define WINDOWS 9u
 
 struct null_consumer {
@@ -196,8 +196,10 @@ int bench_frames_main(int argc, char **argv)
     bench_result("fps", pool.fps, "1/s",
                  "sim instant, 2048x2048x16, 3 null consumers, pool on; median of 9 windows");
     bench_result("gbps", pool.fps * (double)FRAME / 1e9, "GB/s", "payload copied per second");
-    bench_result("faults_per_frame", pool.faults_per_frame, "", "minor faults / frame, whole process");
-    bench_result("mallocs_per_frame", pool.mallocs_per_frame, "", "heap allocations / frame (interposer)");
+    bench_result("faults_per_frame", pool.faults_per_frame, "",
+                 "minor faults / frame, whole process");
+    bench_result("mallocs_per_frame", pool.mallocs_per_frame, "",
+                 "heap allocations / frame (interposer)");
     bench_result("pool_hit_rate", pool.hit_rate, "", "");
     bench_result("frames", (double)pool.frames, "", "measured after 200 warm-up frames");
     bench_result("lost", (double)pool.lost, "", "");

@@ -255,7 +255,7 @@ int daq_camera_open(daq_camera *cam, char *err, size_t len); /* idempotent */
 void daq_camera_close(daq_camera *cam);                      /* idempotent */
 int daq_camera_format_get(daq_camera *cam, daq_camera_format *out, char *err, size_t len);
 int daq_camera_start(daq_camera *cam, char *err, size_t len);
-void daq_camera_stop(daq_camera *cam); /* idempotent, also after errors */
+void daq_camera_stop(daq_camera *cam);      /* idempotent, also after errors */
 void daq_camera_interrupt(daq_camera *cam); /* any thread, no lock taken */
 void daq_camera_stats_get(daq_camera *cam, daq_camera_stats *out);
 void daq_camera_error(daq_camera *cam, char *buf, size_t len);

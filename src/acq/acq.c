@@ -28,16 +28,17 @@
 #include <time.h>
 
 #include "daq/log.h"
+#include "util/clock.h"
 
-#define LOG_ACQ "daq::acq"
+#define LOG_ACQ   "daq::acq"
 #define LOG_TRACE "pvcam_alloc_trace"
-#define LOG_POOL "pvcam_pool"
+#define LOG_POOL  "pvcam_pool"
 
 /* Stream counters: written by the acquisition thread only. */
 typedef struct counters {
-    _Atomic uint64_t captured, delivered, lost, discontinuities, backwards, duplicates,
-        zero_frames, alloc_dropped, heap_fallbacks, last_hw_frame, bytes_copied, start_ns,
-        first_frame_ns, last_frame_ns, allocated_frames;
+    _Atomic uint64_t captured, delivered, lost, discontinuities, backwards, duplicates, zero_frames,
+        alloc_dropped, heap_fallbacks, last_hw_frame, bytes_copied, start_ns, first_frame_ns,
+        last_frame_ns, allocated_frames;
 } counters;
 
 struct daq_acq {
@@ -71,13 +72,6 @@ struct daq_acq {
     bool have_last;
     uint64_t last_hw;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Single-writer counter updates: a plain load and store, no lock prefix. */
 static inline void bump(_Atomic uint64_t *c, uint64_t by)
@@ -155,7 +149,7 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->idle_mu, NULL);
-    pthread_cond_init(&a->idle_cv, NULL);
+    daq_cond_init_monotonic(&a->idle_cv);
     return a;
 }
 
@@ -261,9 +255,8 @@ static void trace_line(daq_acq *a, const daq_frame *f, size_t copy_bytes)
             DAQ_F_U64("frame", get(&a->c.delivered)), DAQ_F_F64("total_allocated_mb", total_mb),
             DAQ_F_F64("avg_alloc_us", avg_us),
             DAQ_F_F64("last_alloc_us", (double)m.last_alloc_ns / 1e3),
-            DAQ_F_U64("copy_bytes", copy_bytes),
-            DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate), DAQ_F_U64("pool_hits", m.hits),
-            DAQ_F_U64("pool_misses", m.misses),
+            DAQ_F_U64("copy_bytes", copy_bytes), DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate),
+            DAQ_F_U64("pool_hits", m.hits), DAQ_F_U64("pool_misses", m.misses),
             DAQ_F_U64("dropped_frames", get(&a->c.alloc_dropped)),
             DAQ_F_BOOL("used_pool", daq_frame_used_pool(f)),
             DAQ_F_U64("frame_loss", get(&a->c.lost)));
@@ -293,7 +286,7 @@ static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32
     daq_bus_publish(a->bus, f);
     bump(&a->c.delivered, 1);
     bump(&a->c.bytes_copied, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
-    uint64_t d = get(&a->c.delivered), t = now_ns();
+    uint64_t d = get(&a->c.delivered), t = daq_now_ns();
     if (d == 1)
         put(&a->c.first_frame_ns, t);
     put(&a->c.last_frame_ns, t);
@@ -332,8 +325,9 @@ static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
     }
     if (info->bytes > daq_pool_slot_bytes(a->pool)) {
         ops->release_oldest(a->cam);
-        snprintf(a->error, sizeof a->error, "frame of %zu bytes does not fit the %zu-byte pool slots",
-                 info->bytes, daq_pool_slot_bytes(a->pool));
+        snprintf(a->error, sizeof a->error,
+                 "frame of %zu bytes does not fit the %zu-byte pool slots", info->bytes,
+                 daq_pool_slot_bytes(a->pool));
         a->end_reason = "error";
         return false;
     }
@@ -496,18 +490,18 @@ static void log_summary(daq_acq *a)
     consumer_drops(a, drops, sizeof drops);
     daq_pool_metrics m;
     daq_pool_metrics_snapshot(a->pool, &m);
-    DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "acquisition stopped", DAQ_F_STR("device", a->id),
-            DAQ_F_STR("reason", a->end_reason ? a->end_reason : "stopped"),
-            DAQ_F_U64("captured", get(&a->c.captured)),
-            DAQ_F_U64("delivered", get(&a->c.delivered)), DAQ_F_U64("lost", get(&a->c.lost)),
-            DAQ_F_U64("discontinuities", get(&a->c.discontinuities)),
-            DAQ_F_U64("duplicates", get(&a->c.duplicates)),
-            DAQ_F_U64("zero_frames", get(&a->c.zero_frames)),
-            DAQ_F_U64("heap_fallbacks", get(&a->c.heap_fallbacks)),
-            DAQ_F_U64("alloc_dropped", get(&a->c.alloc_dropped)),
-            DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate),
-            DAQ_F_STR("consumer_drops", drops),
-            DAQ_F_STR("error", a->end_reason && strcmp(a->end_reason, "error") == 0 ? a->error : ""));
+    DAQ_LOG(
+        DAQ_LOG_INFO, LOG_ACQ, "acquisition stopped", DAQ_F_STR("device", a->id),
+        DAQ_F_STR("reason", a->end_reason ? a->end_reason : "stopped"),
+        DAQ_F_U64("captured", get(&a->c.captured)), DAQ_F_U64("delivered", get(&a->c.delivered)),
+        DAQ_F_U64("lost", get(&a->c.lost)),
+        DAQ_F_U64("discontinuities", get(&a->c.discontinuities)),
+        DAQ_F_U64("duplicates", get(&a->c.duplicates)),
+        DAQ_F_U64("zero_frames", get(&a->c.zero_frames)),
+        DAQ_F_U64("heap_fallbacks", get(&a->c.heap_fallbacks)),
+        DAQ_F_U64("alloc_dropped", get(&a->c.alloc_dropped)),
+        DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate), DAQ_F_STR("consumer_drops", drops),
+        DAQ_F_STR("error", a->end_reason && strcmp(a->end_reason, "error") == 0 ? a->error : ""));
 }
 
 static void *acq_thread(void *arg)
@@ -579,14 +573,14 @@ static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, siz
 
 static void reset_stream(daq_acq *a, uint64_t frame_limit)
 {
-    _Atomic uint64_t *all[] = {&a->c.captured,      &a->c.delivered,     &a->c.lost,
-                               &a->c.discontinuities, &a->c.backwards,   &a->c.duplicates,
-                               &a->c.zero_frames,   &a->c.alloc_dropped, &a->c.heap_fallbacks,
-                               &a->c.last_hw_frame, &a->c.bytes_copied,  &a->c.last_frame_ns,
-                               &a->c.first_frame_ns, &a->c.allocated_frames};
+    _Atomic uint64_t *all[] = {&a->c.captured,        &a->c.delivered,       &a->c.lost,
+                               &a->c.discontinuities, &a->c.backwards,       &a->c.duplicates,
+                               &a->c.zero_frames,     &a->c.alloc_dropped,   &a->c.heap_fallbacks,
+                               &a->c.last_hw_frame,   &a->c.bytes_copied,    &a->c.last_frame_ns,
+                               &a->c.first_frame_ns,  &a->c.allocated_frames};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         put(all[i], 0);
-    put(&a->c.start_ns, now_ns());
+    put(&a->c.start_ns, daq_now_ns());
     a->have_last = false;
     a->last_hw = 0;
     a->frame_limit = frame_limit;
@@ -653,18 +647,11 @@ void daq_acq_stop(daq_acq *a)
 
 bool daq_acq_wait_idle(daq_acq *a, uint32_t timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
+    uint64_t deadline = daq_now_ns() + (uint64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&a->idle_mu);
     int rc = 0;
     while (a->running && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&a->idle_cv, &a->idle_mu, &dl);
+        rc = daq_cond_wait_until(&a->idle_cv, &a->idle_mu, deadline);
     bool idle = !a->running;
     pthread_mutex_unlock(&a->idle_mu);
     return idle;

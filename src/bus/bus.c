@@ -71,6 +71,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
+#include "util/err.h"
 #include "util/fatal.h"
 
 /* Most subscriptions on one bus; publish keeps a copy of them on its stack. */
@@ -82,7 +84,7 @@ typedef struct entry {
 } entry;
 
 struct daq_sub {
-    _Atomic uint32_t refs; /* the bus's array + publishers holding a copy */
+    _Atomic uint32_t refs;              /* the bus's array + publishers holding a copy */
     const _Atomic uint64_t *interrupts; /* the bus's daq_bus_interrupt count */
     pthread_mutex_t mu;
     pthread_cond_t not_empty; /* consumers wait here */
@@ -118,46 +120,9 @@ struct daq_bus {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static struct timespec deadline_after(int64_t timeout_ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + timeout_ns % 1000000000;
-    ts.tv_sec += (time_t)(timeout_ns / 1000000000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
-static void set_err(char *err, size_t len, const char *fmt, ...) DAQ_PRINTF(3, 4);
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 static void copy_name(char *dst, size_t cap, const char *src, const char *dflt)
 {
     snprintf(dst, cap, "%s", src && *src ? src : dflt);
-}
-
-static void cond_init_monotonic(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
 }
 
 /* ---- names and config ----------------------------------------------------- */
@@ -205,22 +170,22 @@ static bool config_ok(const daq_sub_config *cfg, uint32_t *depth, uint64_t *inte
                       size_t err_len)
 {
     if (!cfg) {
-        set_err(err, err_len, "subscribe: no config");
+        daq_err(err, err_len, "subscribe: no config");
         return false;
     }
     if ((unsigned)cfg->policy > DAQ_SUB_LATEST) {
-        set_err(err, err_len, "subscribe '%s': unknown policy %d", cfg->name ? cfg->name : "",
+        daq_err(err, err_len, "subscribe '%s': unknown policy %d", cfg->name ? cfg->name : "",
                 (int)cfg->policy);
         return false;
     }
     *depth = cfg->policy == DAQ_SUB_LATEST ? 1 : cfg->queue_depth;
     if (*depth < 1 || *depth > DAQ_SUB_MAX_DEPTH) {
-        set_err(err, err_len, "subscribe '%s': queue_depth %u is not in 1..%u",
+        daq_err(err, err_len, "subscribe '%s': queue_depth %u is not in 1..%u",
                 cfg->name ? cfg->name : "", cfg->queue_depth, DAQ_SUB_MAX_DEPTH);
         return false;
     }
     if (!(cfg->max_fps >= 0)) { /* also NaN */
-        set_err(err, err_len, "subscribe '%s': max_fps %g is not >= 0", cfg->name ? cfg->name : "",
+        daq_err(err, err_len, "subscribe '%s': max_fps %g is not >= 0", cfg->name ? cfg->name : "",
                 cfg->max_fps);
         return false;
     }
@@ -325,7 +290,7 @@ static bool gates_pass_locked(daq_sub *s, const daq_frame *f, uint64_t *ts)
         if (!*ts) {
             *ts = daq_frame_meta_get(f)->eof_ns;
             if (!*ts)
-                *ts = now_ns();
+                *ts = daq_now_ns();
         }
         /* A timestamp before the last pass (a clock or stream restart)
          * passes and re-anchors the gate rather than closing it. */
@@ -388,8 +353,8 @@ static enum offer sub_offer_wait(daq_sub *s, daq_frame *f)
     enum offer r = OFFER_OUT;
     pthread_mutex_lock(&s->mu);
     if (!s->closed && s->count >= s->depth) {
-        uint64_t t0 = now_ns();
-        struct timespec dl = deadline_after((int64_t)s->lossless_timeout_ms * 1000000);
+        uint64_t t0 = daq_now_ns();
+        struct timespec dl = daq_deadline_after((int64_t)s->lossless_timeout_ms * 1000000);
         uint64_t gen = atomic_load(s->interrupts);
         s->st.lossless_waits++;
         s->producers_waiting++;
@@ -397,7 +362,7 @@ static enum offer sub_offer_wait(daq_sub *s, daq_frame *f)
             if (pthread_cond_timedwait(&s->not_full, &s->mu, &dl) == ETIMEDOUT)
                 break;
         s->producers_waiting--;
-        s->st.lossless_wait_ns += now_ns() - t0;
+        s->st.lossless_wait_ns += daq_now_ns() - t0;
     }
     if (s->closed) {
         r = OFFER_OUT; /* closed while we waited: no outcome, not a drop */
@@ -425,14 +390,14 @@ daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, s
     if (!s || !ring) {
         free(s);
         free(ring);
-        set_err(err, err_len, "subscribe '%s': out of memory", cfg->name ? cfg->name : "");
+        daq_err(err, err_len, "subscribe '%s': out of memory", cfg->name ? cfg->name : "");
         return NULL;
     }
     atomic_init(&s->refs, 1); /* the bus's array */
     s->interrupts = &bus->interrupts;
     pthread_mutex_init(&s->mu, NULL);
-    cond_init_monotonic(&s->not_empty);
-    cond_init_monotonic(&s->not_full);
+    daq_cond_init_monotonic(&s->not_empty);
+    daq_cond_init_monotonic(&s->not_full);
     s->ring = ring;
     s->depth = depth;
     s->policy = cfg->policy;
@@ -447,7 +412,7 @@ daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, s
         bus->subs[bus->n++] = s;
     pthread_mutex_unlock(&bus->mu);
     if (full) {
-        set_err(err, err_len, "subscribe '%s': bus '%s' already has %u subscriptions, the most",
+        daq_err(err, err_len, "subscribe '%s': bus '%s' already has %u subscriptions, the most",
                 s->name, bus->name, BUS_MAX_SUBS);
         sub_free(s);
         return NULL;
@@ -618,7 +583,7 @@ int daq_sub_next(daq_sub *s, int64_t timeout_ns, daq_frame **out)
             rc = pthread_cond_wait(&s->not_empty, &s->mu);
         } else {
             if (!have_dl) {
-                dl = deadline_after(timeout_ns);
+                dl = daq_deadline_after(timeout_ns);
                 have_dl = true;
             }
             rc = pthread_cond_timedwait(&s->not_empty, &s->mu, &dl);

@@ -25,18 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/err.h"
 #include "util/fatal.h"
-
-DAQ_PRINTF(3, 4) static int cam_fail(char *err, size_t len, const char *fmt, ...)
-{
-    if (err && len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* The lock of a camera reached through a const pointer (accessors). */
 static pthread_mutex_t *cam_lock_of(const daq_camera *cam)
@@ -67,12 +57,12 @@ daq_camera *daq_camera_create(const char *type, const char *id, char *err, size_
     if (!drv) {
         char known[256];
         known_drivers(known, sizeof known);
-        cam_fail(err, len, "unknown camera driver '%s' (known: %s)", type ? type : "(null)", known);
+        daq_err(err, len, "unknown camera driver '%s' (known: %s)", type ? type : "(null)", known);
         return NULL;
     }
     daq_camera *cam = calloc(1, sizeof *cam);
     if (!cam) {
-        cam_fail(err, len, "out of memory creating camera '%s'", id ? id : drv->type);
+        daq_err(err, len, "out of memory creating camera '%s'", id ? id : drv->type);
         return NULL;
     }
     cam->driver = drv;
@@ -80,7 +70,7 @@ daq_camera *daq_camera_create(const char *type, const char *id, char *err, size_
     pthread_mutex_init(&cam->lock, NULL);
     if (drv->create(cam, err, len) < 0 || !cam->ops) {
         if (!cam->ops)
-            cam_fail(err, len, "driver '%s' did not set up camera '%s'", drv->type, cam->id);
+            daq_err(err, len, "driver '%s' did not set up camera '%s'", drv->type, cam->id);
         pthread_mutex_destroy(&cam->lock);
         free(cam);
         return NULL;
@@ -138,7 +128,7 @@ static const daq_param_desc *find_locked(daq_camera *cam, const char *name, char
     size_t n = cam->ops->params(cam, &table);
     const daq_param_desc *d = daq_param_find(table, n, name);
     if (!d)
-        cam_fail(err, len, "unknown parameter '%s'", name ? name : "(null)");
+        daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
     return d;
 }
 
@@ -157,9 +147,9 @@ int daq_camera_get_param(daq_camera *cam, const char *name, daq_param_value *out
 static int writable_locked(daq_camera *cam, const daq_param_desc *d, char *err, size_t len)
 {
     if (!(d->flags & DAQ_PARAM_WRITABLE))
-        return cam_fail(err, len, "%s: parameter is read-only", d->name);
+        return daq_err(err, len, "%s: parameter is read-only", d->name);
     if (cam->streaming && !(d->flags & DAQ_PARAM_LIVE))
-        return cam_fail(err, len, "%s: cannot change while streaming", d->name);
+        return daq_err(err, len, "%s: cannot change while streaming", d->name);
     return 0;
 }
 
@@ -167,7 +157,7 @@ int daq_camera_set_param(daq_camera *cam, const char *name, const daq_param_valu
                          size_t len)
 {
     if (!v)
-        return cam_fail(err, len, "%s: no value", name ? name : "(null)");
+        return daq_err(err, len, "%s: no value", name ? name : "(null)");
     pthread_mutex_lock(&cam->lock);
     int r = -1;
     const daq_param_desc *d = find_locked(cam, name, err, len);

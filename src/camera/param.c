@@ -23,18 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/err.h"
 #include "util/fatal.h"
-
-DAQ_PRINTF(3, 4) static int param_fail(char *err, size_t len, const char *fmt, ...)
-{
-    if (err && len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 const char *daq_param_type_name(daq_param_type t)
 {
@@ -130,11 +120,11 @@ static int to_int(const daq_param_desc *d, const daq_param_value *in, daq_param_
             return 0;
         }
         fmt_value(in, got, sizeof got);
-        return param_fail(err, len, "%s: %s is not an integer", d->name, got);
+        return daq_err(err, len, "%s: %s is not an integer", d->name, got);
     }
     fmt_value(in, got, sizeof got);
-    return param_fail(err, len, "%s: expected int, got %s %s", d->name,
-                      daq_param_type_name(in->type), got);
+    return daq_err(err, len, "%s: expected int, got %s %s", d->name, daq_param_type_name(in->type),
+                   got);
 }
 
 static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_param_value *out,
@@ -144,7 +134,7 @@ static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_para
     if (in->type == DAQ_PARAM_FLOAT) {
         if (!isfinite(in->f)) {
             fmt_value(in, got, sizeof got);
-            return param_fail(err, len, "%s: %s is not a finite number", d->name, got);
+            return daq_err(err, len, "%s: %s is not a finite number", d->name, got);
         }
         *out = *in;
         return 0;
@@ -154,15 +144,15 @@ static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_para
         /* Exact only up to 2^53; beyond that the double may differ. */
         if (f >= TWO_POW_63 || (int64_t)f != in->i) {
             fmt_value(in, got, sizeof got);
-            return param_fail(err, len, "%s: %s cannot be represented exactly as a float", d->name,
-                              got);
+            return daq_err(err, len, "%s: %s cannot be represented exactly as a float", d->name,
+                           got);
         }
         *out = daq_param_float(f);
         return 0;
     }
     fmt_value(in, got, sizeof got);
-    return param_fail(err, len, "%s: expected float, got %s %s", d->name,
-                      daq_param_type_name(in->type), got);
+    return daq_err(err, len, "%s: expected float, got %s %s", d->name,
+                   daq_param_type_name(in->type), got);
 }
 
 static int check_range(const daq_param_desc *d, const daq_param_value *v, char *err, size_t len)
@@ -180,21 +170,21 @@ static int check_range(const daq_param_desc *d, const daq_param_value *v, char *
     fmt_value(v, got, sizeof got);
     fmt_double(lo, sizeof lo, d->min);
     fmt_double(hi, sizeof hi, d->max);
-    return param_fail(err, len, "%s: %s is out of range [%s, %s]", d->name, got, lo, hi);
+    return daq_err(err, len, "%s: %s is out of range [%s, %s]", d->name, got, lo, hi);
 }
 
 int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, size_t len)
 {
     if (!d || !v)
-        return param_fail(err, len, "daq_param_coerce: no descriptor or value");
+        return daq_err(err, len, "daq_param_coerce: no descriptor or value");
     daq_param_value out;
     char got[DAQ_PARAM_STR_MAX + 8];
     switch (d->type) {
     case DAQ_PARAM_BOOL:
         if (v->type != DAQ_PARAM_BOOL) {
             fmt_value(v, got, sizeof got);
-            return param_fail(err, len, "%s: expected bool, got %s %s", d->name,
-                              daq_param_type_name(v->type), got);
+            return daq_err(err, len, "%s: expected bool, got %s %s", d->name,
+                           daq_param_type_name(v->type), got);
         }
         out = *v;
         break;
@@ -209,8 +199,8 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
     case DAQ_PARAM_STRING:
         if (v->type != DAQ_PARAM_STRING && v->type != DAQ_PARAM_ENUM) {
             fmt_value(v, got, sizeof got);
-            return param_fail(err, len, "%s: expected string, got %s %s", d->name,
-                              daq_param_type_name(v->type), got);
+            return daq_err(err, len, "%s: expected string, got %s %s", d->name,
+                           daq_param_type_name(v->type), got);
         }
         out = *v;
         out.type = DAQ_PARAM_STRING;
@@ -220,21 +210,20 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
         fmt_enum_list(d, list, sizeof list);
         if (v->type != DAQ_PARAM_STRING && v->type != DAQ_PARAM_ENUM) {
             fmt_value(v, got, sizeof got);
-            return param_fail(err, len, "%s: expected one of %s, got %s %s", d->name, list,
-                              daq_param_type_name(v->type), got);
+            return daq_err(err, len, "%s: expected one of %s, got %s %s", d->name, list,
+                           daq_param_type_name(v->type), got);
         }
         bool found = false;
         for (size_t i = 0; d->enum_values && d->enum_values[i]; i++)
             if (strcmp(d->enum_values[i], v->s) == 0)
                 found = true;
         if (!found)
-            return param_fail(err, len, "%s: '%s' is not one of %s", d->name, v->s, list);
+            return daq_err(err, len, "%s: '%s' is not one of %s", d->name, v->s, list);
         out = *v;
         out.type = DAQ_PARAM_ENUM;
         break;
     }
-    default:
-        return param_fail(err, len, "%s: descriptor has unknown type %d", d->name, (int)d->type);
+    default: return daq_err(err, len, "%s: descriptor has unknown type %d", d->name, (int)d->type);
     }
     *v = out;
     return 0;
@@ -262,16 +251,16 @@ static int parse_quoted(const daq_param_desc *d, const char *s, const char *end,
 {
     char q = *s;
     if (end - s < 2 || end[-1] != q)
-        return param_fail(err, len, "%s: unterminated string", d->name);
+        return daq_err(err, len, "%s: unterminated string", d->name);
     char buf[4 * DAQ_PARAM_STR_MAX];
     size_t n = 0;
     for (const char *p = s + 1; p < end - 1; p++) {
         unsigned long cp = (unsigned char)*p;
         if (q == '"' && *p == '"')
-            return param_fail(err, len, "%s: unescaped quote inside string", d->name);
+            return daq_err(err, len, "%s: unescaped quote inside string", d->name);
         if (q == '"' && *p == '\\') {
             if (++p >= end - 1)
-                return param_fail(err, len, "%s: string ends in a backslash", d->name);
+                return daq_err(err, len, "%s: string ends in a backslash", d->name);
             switch (*p) {
             case '"': cp = '"'; break;
             case '\\': cp = '\\'; break;
@@ -286,11 +275,11 @@ static int parse_quoted(const daq_param_desc *d, const char *s, const char *end,
                 for (int k = 0; k < 4; k++) {
                     int h = (p + 1 < end - 1) ? hex_digit(*++p) : -1;
                     if (h < 0)
-                        return param_fail(err, len, "%s: bad \\u escape", d->name);
+                        return daq_err(err, len, "%s: bad \\u escape", d->name);
                     cp = cp << 4 | (unsigned long)h;
                 }
                 break;
-            default: return param_fail(err, len, "%s: unknown escape '\\%c'", d->name, *p);
+            default: return daq_err(err, len, "%s: unknown escape '\\%c'", d->name, *p);
             }
             /* Encode cp as UTF-8 (surrogate pairs are not joined). */
             if (cp >= 0x80 && n + 3 < sizeof buf) {
@@ -309,8 +298,7 @@ static int parse_quoted(const daq_param_desc *d, const char *s, const char *end,
     }
     buf[n] = '\0';
     if (n >= DAQ_PARAM_STR_MAX)
-        return param_fail(err, len, "%s: string longer than %d bytes", d->name,
-                          DAQ_PARAM_STR_MAX - 1);
+        return daq_err(err, len, "%s: string longer than %d bytes", d->name, DAQ_PARAM_STR_MAX - 1);
     *out = daq_param_string(buf);
     return 0;
 }
@@ -360,7 +348,7 @@ int daq_param_parse(const daq_param_desc *d, const char *text, daq_param_value *
                     size_t err_len)
 {
     if (!d || !out)
-        return param_fail(err, err_len, "daq_param_parse: no descriptor or output");
+        return daq_err(err, err_len, "daq_param_parse: no descriptor or output");
     if (!text)
         text = "";
     const char *s = text, *end = text + strlen(text);
@@ -375,8 +363,8 @@ int daq_param_parse(const daq_param_desc *d, const char *text, daq_param_value *
             return -1;
     } else if (d->type == DAQ_PARAM_STRING || d->type == DAQ_PARAM_ENUM) {
         if (n >= DAQ_PARAM_STR_MAX)
-            return param_fail(err, err_len, "%s: string longer than %d bytes", d->name,
-                              DAQ_PARAM_STR_MAX - 1);
+            return daq_err(err, err_len, "%s: string longer than %d bytes", d->name,
+                           DAQ_PARAM_STR_MAX - 1);
         char buf[DAQ_PARAM_STR_MAX];
         memcpy(buf, s, n);
         buf[n] = '\0';
@@ -386,8 +374,8 @@ int daq_param_parse(const daq_param_desc *d, const char *text, daq_param_value *
     } else if (n == 5 && memcmp(s, "false", 5) == 0) {
         v = daq_param_bool(false);
     } else if (parse_number(s, n, &v) < 0) {
-        return param_fail(err, err_len, "%s: cannot parse '%.*s' as %s", d->name,
-                          (int)(n > 64 ? 64 : n), s, daq_param_type_name(d->type));
+        return daq_err(err, err_len, "%s: cannot parse '%.*s' as %s", d->name,
+                       (int)(n > 64 ? 64 : n), s, daq_param_type_name(d->type));
     }
     if (daq_param_coerce(d, &v, err, err_len) < 0)
         return -1;

@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "frame/frame_impl.h"
+#include "util/clock.h"
+#include "util/err.h"
 #include "util/fatal.h"
 
 #define HUGE_PAGE_BYTES (2u << 20)
@@ -87,24 +89,6 @@ struct daq_pool {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void set_err(char *err, size_t len, const char *fmt, ...) DAQ_PRINTF(3, 4);
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-    if (!err || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
 
 static void count(_Atomic uint64_t *c)
 {
@@ -328,20 +312,16 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     const char *name = cfg->name ? cfg->name : "pool";
     const char *bad = check_config(cfg);
     if (bad) {
-        set_err(err, err_len, "pool '%s': %s", name, bad);
+        daq_err(err, err_len, "pool '%s': %s", name, bad);
         return NULL;
     }
     daq_pool *p = calloc(1, sizeof *p);
     if (!p) {
-        set_err(err, err_len, "pool '%s': out of memory", name);
+        daq_err(err, err_len, "pool '%s': out of memory", name);
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    daq_cond_init_monotonic(&p->cv);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->count = cfg->slot_count;
     p->slot_bytes = cfg->slot_bytes;
@@ -350,7 +330,7 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     p->frames = aligned_alloc(64, round_up(sizeof(daq_frame) * p->count, 64));
     p->stack = calloc(p->count, sizeof *p->stack);
     if (!p->frames || !p->stack || !arena_setup(p, cfg)) {
-        set_err(err, err_len, "pool '%s': cannot allocate %u slots of %zu bytes: %s", name,
+        daq_err(err, err_len, "pool '%s': cannot allocate %u slots of %zu bytes: %s", name,
                 p->count, cfg->slot_bytes, strerror(errno));
         pool_free(p);
         return NULL;
@@ -468,20 +448,10 @@ daq_frame *daq_pool_try_acquire(daq_pool *p)
     return pool_pop(p, false);
 }
 
-static struct timespec deadline_after(int64_t timeout_ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + timeout_ns % 1000000000;
-    ts.tv_sec += (time_t)(timeout_ns / 1000000000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
 /* Waits for a slot; count_hit as in pool_pop. */
 static daq_frame *pool_wait(daq_pool *p, int64_t timeout_ns, bool count_hit)
 {
-    struct timespec dl = deadline_after(timeout_ns < 0 ? 0 : timeout_ns);
+    struct timespec dl = daq_deadline_after(timeout_ns < 0 ? 0 : timeout_ns);
     pthread_mutex_lock(&p->mu);
     uint64_t gen = p->flush_gen;
     daq_frame *f;
@@ -572,7 +542,7 @@ static daq_frame *exhausted(daq_pool *p, daq_alloc_outcome *o)
 
 daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = daq_now_ns();
     daq_alloc_outcome o = DAQ_ALLOC_POOL;
     daq_frame *f;
     if (!atomic_load_explicit(&p->use_pool, memory_order_relaxed)) {
@@ -583,7 +553,7 @@ daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
     }
     if (f) {
         daq_frame_meta_clear(&f->meta);
-        uint64_t ns = now_ns() - t0;
+        uint64_t ns = daq_now_ns() - t0;
         atomic_store_explicit(&p->last_alloc_ns, ns, memory_order_relaxed);
         lat_record(f->slot == DAQ_FRAME_HEAP_SLOT ? &p->lat_heap : &p->lat_pool, ns);
     }

@@ -222,8 +222,8 @@ static void checkpoint_smoke_200_frames(void **state)
 {
     /* CP2/CP3 in process: 200 frames at 100 FPS, 2048x2048x16, three consumers. */
     daq_bus *bus = daq_bus_create("cam0");
-    daq_acq *a = engine(sim("cam0", side(), side(), "100", "realistic"), bus, 0,
-                        DAQ_POOL_POLICY_HEAP);
+    daq_acq *a =
+        engine(sim("cam0", side(), side(), "100", "realistic"), bus, 0, DAQ_POOL_POLICY_HEAP);
     consumer c[3];
     consumer_start(&c[0], bus, "recorder", DAQ_SUB_LOSSLESS, 16, true, 0);
     consumer_start(&c[1], bus, "stats", DAQ_SUB_DROP_OLDEST, 4, true, 0);
@@ -334,8 +334,8 @@ static void injected_zero_frames_skipped(void **state)
     uint64_t zeros = extra(&d, "injected_zero_frames");
     assert_true(zeros > 10);
     assert_int_equal(s.zero_frames, zeros);
-    assert_int_equal(s.lost, 0);           /* a skipped zero frame is not a gap */
-    assert_int_equal(c.gap_sum, zeros);    /* but consumers see its number missing */
+    assert_int_equal(s.lost, 0);        /* a skipped zero frame is not a gap */
+    assert_int_equal(c.gap_sum, zeros); /* but consumers see its number missing */
 }
 
 static void injected_backwards_counted(void **state)
@@ -575,7 +575,7 @@ static void stall_trips_watchdog_then_restart(void **state)
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "watchdog"));
     assert_int_equal(s.delivered, 20);
-    assert_true(secs < 2.0); /* 20 frames (0.1 s) + 5 x 100 ms, with slack */
+    assert_true(secs < 2.0);                 /* 20 frames (0.1 s) + 5 x 100 ms, with slack */
     assert_false(daq_camera_streaming(cam)); /* the driver was halted */
     /* A later start works. */
     set(cam, "fault.stall_after", "0");

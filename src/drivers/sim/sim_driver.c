@@ -204,7 +204,7 @@ static int sim_wait(daq_camera *cam, int64_t timeout_ns)
     uint32_t n = atomic_load_explicit(&s->pending, memory_order_acquire);
     if (n > 0)
         return n > (uint32_t)INT32_MAX ? INT32_MAX : (int)n;
-    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : sim_now_ns() + (uint64_t)timeout_ns;
+    uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : daq_now_ns() + (uint64_t)timeout_ns;
     int r;
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -221,14 +221,14 @@ static int sim_wait(daq_camera *cam, int64_t timeout_ns)
             r = 0;
             break;
         }
-        if (!s->running || sim_now_ns() >= deadline) {
+        if (!s->running || daq_now_ns() >= deadline) {
             r = 0;
             break;
         }
         if (deadline == UINT64_MAX)
             pthread_cond_wait(&s->ready_cv, &s->mu);
         else
-            sim_cond_wait_until(&s->ready_cv, &s->mu, deadline);
+            daq_cond_wait_until(&s->ready_cv, &s->mu, deadline);
     }
     pthread_mutex_unlock(&s->mu);
     return r;
@@ -396,8 +396,8 @@ static int sim_create(daq_camera *cam, char *err, size_t len)
     atomic_init(&s->frame_rate_hz, 100.0);
     s->locked_slot = -1;
     pthread_mutex_init(&s->mu, NULL);
-    sim_cond_init(&s->ready_cv);
-    sim_cond_init(&s->sensor_cv);
+    daq_cond_init_monotonic(&s->ready_cv);
+    daq_cond_init_monotonic(&s->sensor_cv);
     cam->priv = s;
     cam->ops = &sim_ops;
     return 0;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "daq/camera.h"
+#include "util/clock.h"
 
 /* ---- settings (sim_params.c) ------------------------------------------------- */
 
@@ -149,12 +150,6 @@ int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err,
 
 /* sim_sensor.c: the sensor thread's body; arg is the sim. */
 void *sim_sensor_main(void *arg);
-
-/* sim_clock.c: CLOCK_MONOTONIC ns; condition variables on that clock; one
- * wait that ends at deadline_ns at the latest (or earlier on a signal). */
-uint64_t sim_now_ns(void);
-void sim_cond_init(pthread_cond_t *cv);
-void sim_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
 
 /* ---- a small seeded PRNG (splitmix64) -------------------------------------------- */
 

@@ -72,7 +72,7 @@ static bool pace(sensor *t, frame_time *ft)
 {
     sim *s = t->s;
     if (t->c->timing == SIM_TIMING_INSTANT) {
-        ft->bof = ft->eof = sim_now_ns();
+        ft->bof = ft->eof = daq_now_ns();
         ft->exposure = exposure_ns(s);
         return true;
     }
@@ -93,10 +93,10 @@ static bool pace(sensor *t, frame_time *ft)
             off = -(int64_t)nominal;
         ft->bof = (uint64_t)((int64_t)nominal + off);
         ft->eof = ft->bof + exp;
-        now = sim_now_ns();
+        now = daq_now_ns();
         if (now >= ft->eof)
             break;
-        sim_cond_wait_until(&s->sensor_cv, &s->mu, ft->eof);
+        daq_cond_wait_until(&s->sensor_cv, &s->mu, ft->eof);
     }
     pthread_mutex_unlock(&s->mu);
     if (now > ft->eof + period) { /* far behind: this frame now, the grid from here */
@@ -114,11 +114,11 @@ static bool pace(sensor *t, frame_time *ft)
 static bool stall(sensor *t)
 {
     sim *s = t->s;
-    uint64_t until = sim_now_ns() + (uint64_t)llround(t->c->stall_ms * 1e6);
+    uint64_t until = daq_now_ns() + (uint64_t)llround(t->c->stall_ms * 1e6);
     atomic_fetch_add_explicit(&s->stalls, 1, memory_order_relaxed);
     pthread_mutex_lock(&s->mu);
-    while (!s->stop_req && sim_now_ns() < until)
-        sim_cond_wait_until(&s->sensor_cv, &s->mu, until);
+    while (!s->stop_req && daq_now_ns() < until)
+        daq_cond_wait_until(&s->sensor_cv, &s->mu, until);
     bool stopped = s->stop_req;
     pthread_mutex_unlock(&s->mu);
     return !stopped;
@@ -304,7 +304,7 @@ void *sim_sensor_main(void *arg)
     sensor t = {.s = s, .c = &s->run};
     t.fault_rng = s->run.seed;
     t.jitter_rng = s->run.seed ^ 0x6A09E667F3BCC909ull;
-    t.t0 = sim_now_ns();
+    t.t0 = daq_now_ns();
     const sim_settings *c = t.c;
     for (;;) {
         if (c->frame_count > 0 && t.generated >= (uint64_t)c->frame_count) {
