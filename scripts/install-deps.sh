@@ -4,6 +4,9 @@
 # Works as root (CI) or through sudo. Packages come from apt only.
 set -eu
 
+# build + unit tests; the GstBufferPool baseline of daq-bench; the metrics
+# endpoint and its checkers (promtool, prometheus_client under /usr/bin/python3);
+# clang's libFuzzer for the config parser's fuzz target.
 PACKAGES="
 build-essential
 cmake
@@ -11,6 +14,13 @@ ninja-build
 pkg-config
 libcmocka-dev
 libgstreamer1.0-dev
+libmicrohttpd-dev
+prometheus
+python3
+python3-prometheus-client
+curl
+clang
+libclang-rt-14-dev
 "
 
 missing=""
