@@ -1,0 +1,45 @@
+/* daq/metrics.h - Prometheus text exposition of daq's figures.
+ *
+ * Renders, per device (label device="<id>"), the engine's stream counters,
+ * the pool's counters, occupancy and alloc-latency histograms, each bus
+ * subscription's delivered/dropped counters, the driver's counters and the
+ * streaming state, plus process figures (resident memory, start time,
+ * uptime).  Names follow Prometheus conventions: a daq_ prefix, _total on
+ * counters, base units (seconds, bytes).  Output is text format 0.0.4 and
+ * passes `promtool check metrics`.
+ *
+ * The views are read-only: rendering takes the same snapshots any caller
+ * can take (daq_acq_stats_get, daq_bus_stats) and never touches the frame
+ * path beyond their short locks.
+ */
+#ifndef DAQ_METRICS_H
+#define DAQ_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daq/acq.h"
+#include "daq/bus.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct daq_metrics_device {
+    const char *id;     /* label "device"; borrowed */
+    const char *driver; /* label "driver" on daq_device_info; borrowed */
+    daq_acq *acq;       /* borrowed; NULL: the device failed to come up (daq_device_up 0) */
+    daq_bus *bus;       /* borrowed; may be NULL with acq */
+} daq_metrics_device;
+
+/* Renders the exposition for n devices.  process_start_ns is the
+ * CLOCK_MONOTONIC time the process started (for daq_uptime_seconds).
+ * Returns a NUL-terminated buffer the caller frees, its length in *len; NULL
+ * only when out of memory. */
+char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t process_start_ns,
+                         size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
