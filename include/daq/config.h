@@ -1,0 +1,149 @@
+/* daq/config.h - the hardware configuration file: rust-daq's schema plus
+ * daq's own tables, loaded into plain structs.
+ *
+ *   plugin_paths = [...]          # rust-daq; accepted and ignored
+ *
+ *   [[devices]]                   # rust-daq: one entry per device
+ *   id = "cam0"
+ *   name = "Simulated camera"
+ *   autostart = true              # daq: start acquiring at launch
+ *   [devices.driver]
+ *   type = "sim"                  # camera drivers: sim, mock_camera, ...
+ *   width = 2048                  # every other key is a driver parameter
+ *   [[devices.consumers]]         # daq: built-in consumers on the bus
+ *   name = "stats"
+ *   kind = "stats"                # "stats" or "null"
+ *   policy = "drop-oldest"
+ *   queue_depth = 4
+ *
+ *   [pool]  [acquisition]  [server]  [log]     # daq; see config/example.toml
+ *
+ * Devices whose driver type is not a camera driver of this build (rust-daq's
+ * stages, power meters, lasers, ...) are skipped with one warning naming the
+ * device.  Everything else is checked: unknown keys, wrong types and
+ * out-of-range values are errors "FILE:LINE:COL: key.path: message".
+ * Driver parameters are kept as written, with their positions; the devices
+ * module checks them against the driver's parameter table when it builds the
+ * camera (daq_devices_check), with the same kind of message.
+ *
+ * The module knows only the TOML reader and the vocabulary of the modules
+ * it configures (policy names of pool and bus, the driver registry's type
+ * names); it creates nothing.
+ *
+ * Ownership: daq_config is a plain value the caller owns (it can live on
+ * the stack); no pointers into the TOML document survive loading.
+ */
+#ifndef DAQ_CONFIG_H
+#define DAQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daq/bus.h"
+#include "daq/pool.h"
+#include "daq/toml.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DAQ_CONFIG_MAX_DEVICES 16
+#define DAQ_CONFIG_MAX_PARAMS 48
+#define DAQ_CONFIG_MAX_CONSUMERS 8
+#define DAQ_CONFIG_MAX_WARNINGS 32
+
+typedef enum daq_config_vtype {
+    DAQ_CONFIG_BOOL = 0,
+    DAQ_CONFIG_INT,
+    DAQ_CONFIG_FLOAT,
+    DAQ_CONFIG_STRING,
+} daq_config_vtype;
+
+/* A driver parameter as written in [devices.driver]. */
+typedef struct daq_config_param {
+    char key[64];
+    daq_config_vtype type;
+    bool b;
+    int64_t i;
+    double f;
+    char s[128];
+    daq_toml_pos pos;
+} daq_config_param;
+
+typedef enum daq_consumer_kind {
+    DAQ_CONSUMER_NULL = 0, /* takes frames and drops them (bus load, sizing) */
+    DAQ_CONSUMER_STATS,    /* per-frame intensity statistics */
+} daq_consumer_kind;
+
+typedef struct daq_config_consumer {
+    char name[64];
+    daq_consumer_kind kind;
+    daq_sub_config sub; /* sub.name points into name */
+    daq_toml_pos pos;
+} daq_config_consumer;
+
+typedef struct daq_config_device {
+    char id[64];
+    char name[128];
+    char type[32]; /* as written, e.g. "mock_camera" */
+    daq_toml_pos pos;
+    bool autostart;
+    size_t n_params;
+    daq_config_param params[DAQ_CONFIG_MAX_PARAMS];
+    size_t n_consumers;
+    daq_config_consumer consumers[DAQ_CONFIG_MAX_CONSUMERS];
+} daq_config_device;
+
+typedef struct daq_config {
+    char path[256];
+    size_t n_devices; /* camera devices only */
+    daq_config_device devices[DAQ_CONFIG_MAX_DEVICES];
+    size_t n_skipped; /* devices of other kinds */
+    size_t n_warnings;
+    char warnings[DAQ_CONFIG_MAX_WARNINGS][256];
+
+    /* [pool] */
+    uint32_t pool_slots; /* 0 = "auto" */
+    bool use_pool;
+    daq_pool_policy pool_policy;
+    uint32_t pool_wait_timeout_ms;
+    daq_pool_policy pool_wait_fallback;
+    bool pool_huge_pages, pool_prefault, pool_mlock;
+    uint32_t pool_dynamic_allowance, pool_headroom;
+
+    /* [acquisition] */
+    uint32_t wait_timeout_ms, watchdog_waits, trace_every;
+
+    /* [server] */
+    char bind[64];
+    uint16_t port, metrics_port;
+    uint32_t max_streams_per_client;
+    bool compression_lz4;
+
+    /* [log] */
+    char log_filter[256]; /* "" = DAQ_LOG or "info" */
+    bool log_json;
+} daq_config;
+
+/* The defaults every key has when absent. */
+void daq_config_defaults(daq_config *cfg);
+
+/* Loads and checks a file.  0, or -1 with one line "FILE:LINE:COL: ..." in
+ * err (or "FILE: reason" when it cannot be read). */
+int daq_config_load(const char *path, daq_config *cfg, char *err, size_t err_len);
+
+/* The same for text in memory; name is used in messages. */
+int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
+                         char *err, size_t err_len);
+
+/* The device with this id, or NULL. */
+const daq_config_device *daq_config_device_find(const daq_config *cfg, const char *id);
+
+/* Writes "FILE:LINE:COL: " for pos into buf; returns buf. */
+char *daq_config_where(const daq_config *cfg, daq_toml_pos pos, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

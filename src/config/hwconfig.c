@@ -1,0 +1,546 @@
+/* config/hwconfig.c - the hardware-config schema on top of the TOML reader.
+ *
+ * One function per table walks its keys in file order; each key is looked
+ * up in that table's small list of known keys, converted with a checked
+ * getter, or refused as unknown.  Every error names the file position of
+ * the offending key or value and its dotted path, so a user can jump to it.
+ * The result is a plain value struct: nothing points into the TOML tree,
+ * which is freed before returning.
+ */
+#define _GNU_SOURCE
+#include "daq/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daq/camera.h"
+#include "util/err.h"
+
+typedef struct ctx {
+    daq_config *cfg;
+    char *err;
+    size_t err_len;
+} ctx;
+
+char *daq_config_where(const daq_config *cfg, daq_toml_pos pos, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%u:%u: ", cfg->path, pos.line, pos.col);
+    return buf;
+}
+
+DAQ_PRINTF(4, 5)
+static int fail(ctx *c, daq_toml_pos pos, const char *path, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return daq_err(c->err, c->err_len, "%s:%u:%u: %s: %s", c->cfg->path, pos.line, pos.col, path,
+                   msg);
+}
+
+static void warn(ctx *c, daq_toml_pos pos, const char *fmt, const char *arg)
+{
+    if (c->cfg->n_warnings == DAQ_CONFIG_MAX_WARNINGS)
+        return;
+    char *w = c->cfg->warnings[c->cfg->n_warnings++];
+    int n = snprintf(w, 256, "%s:%u:%u: ", c->cfg->path, pos.line, pos.col);
+    snprintf(w + n, 256 - (size_t)n, fmt, arg);
+}
+
+/* ---- typed getters ----------------------------------------------------------- */
+
+static int want(ctx *c, const char *path, const daq_toml *v, daq_toml_type t)
+{
+    if (daq_toml_type_of(v) == t)
+        return 0;
+    return fail(c, daq_toml_pos_of(v), path, "expected %s, found %s", daq_toml_type_name(t),
+                daq_toml_type_name(daq_toml_type_of(v)));
+}
+
+static int get_bool(ctx *c, const char *path, const daq_toml *v, bool *out)
+{
+    if (want(c, path, v, DAQ_TOML_BOOL))
+        return -1;
+    *out = daq_toml_bool(v);
+    return 0;
+}
+
+static int get_int(ctx *c, const char *path, const daq_toml *v, int64_t lo, int64_t hi,
+                   int64_t *out)
+{
+    if (want(c, path, v, DAQ_TOML_INTEGER))
+        return -1;
+    int64_t x = daq_toml_integer(v);
+    if (x < lo || x > hi)
+        return fail(c, daq_toml_pos_of(v), path, "%lld is out of range [%lld, %lld]",
+                    (long long)x, (long long)lo, (long long)hi);
+    *out = x;
+    return 0;
+}
+
+static int get_u32(ctx *c, const char *path, const daq_toml *v, uint32_t lo, uint32_t hi,
+                   uint32_t *out)
+{
+    int64_t x;
+    if (get_int(c, path, v, lo, hi, &x))
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int get_u16(ctx *c, const char *path, const daq_toml *v, uint16_t *out)
+{
+    int64_t x;
+    if (get_int(c, path, v, 0, 65535, &x))
+        return -1;
+    *out = (uint16_t)x;
+    return 0;
+}
+
+static int get_str(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)
+{
+    if (want(c, path, v, DAQ_TOML_STRING))
+        return -1;
+    size_t len;
+    const char *s = daq_toml_string(v, &len);
+    if (len >= cap || memchr(s, '\0', len))
+        return fail(c, daq_toml_pos_of(v), path, "string too long (at most %zu bytes) or contains NUL",
+                    cap - 1);
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
+/* A string that must be one of a NULL-terminated list; returns its index. */
+static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *const *names,
+                      int *out)
+{
+    char buf[64];
+    if (get_str(c, path, v, buf, sizeof buf))
+        return -1;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(buf, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; names[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
+                 names[i]);
+    return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not one of %s", buf, list);
+}
+
+static int get_policy(ctx *c, const char *path, const daq_toml *v, bool fallback_only,
+                      daq_pool_policy *out)
+{
+    static const char *const all[] = {"heap", "drop", "wait", NULL};
+    static const char *const fallback[] = {"heap", "drop", NULL};
+    int i;
+    if (get_choice(c, path, v, fallback_only ? fallback : all, &i))
+        return -1;
+    *out = (daq_pool_policy)i; /* the lists follow daq_pool_policy's order */
+    return 0;
+}
+
+static int get_sub_policy(ctx *c, const char *path, const daq_toml *v, daq_sub_policy *out)
+{
+    char buf[32];
+    if (get_str(c, path, v, buf, sizeof buf))
+        return -1;
+    if (daq_sub_policy_parse(buf, out) == 0)
+        return 0;
+    return fail(c, daq_toml_pos_of(v), path,
+                "\"%s\" is not one of \"lossless\", \"drop-newest\", \"drop-oldest\", \"latest\"",
+                buf);
+}
+
+static int get_ipv4(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)
+{
+    if (get_str(c, path, v, out, cap))
+        return -1;
+    unsigned a, b, d, e;
+    char tail;
+    if (sscanf(out, "%u.%u.%u.%u%c", &a, &b, &d, &e, &tail) != 4 || a > 255 || b > 255 ||
+        d > 255 || e > 255)
+        return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not an IPv4 address", out);
+    return 0;
+}
+
+/* ---- walking tables ------------------------------------------------------------ */
+
+/* Joins path + "." + key into buf. */
+static const char *subpath(char *buf, size_t len, const char *path, const char *key)
+{
+    snprintf(buf, len, "%s%s%s", path, *path ? "." : "", key);
+    return buf;
+}
+
+static int unknown(ctx *c, daq_toml_pos pos, const char *path)
+{
+    return fail(c, pos, path, "unknown key");
+}
+
+typedef int (*key_fn)(ctx *c, const char *key, const char *path, const daq_toml *v, void *dst);
+
+/* Calls fn for every key of table t (path names t). */
+static int walk(ctx *c, const daq_toml *t, const char *path, key_fn fn, void *dst)
+{
+    for (size_t i = 0; i < daq_toml_table_size(t); i++) {
+        daq_toml_pos kp;
+        const char *key = daq_toml_table_key(t, i, &kp);
+        char sp[192];
+        subpath(sp, sizeof sp, path, key);
+        int rc = fn(c, key, sp, daq_toml_table_value(t, i), dst);
+        if (rc == 1)
+            rc = unknown(c, kp, sp);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int pool_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config *g = dst;
+    if (strcmp(k, "slots") == 0) {
+        if (daq_toml_type_of(v) == DAQ_TOML_STRING) {
+            const char *s = daq_toml_string(v, NULL);
+            if (strcmp(s, "auto") != 0)
+                return fail(c, daq_toml_pos_of(v), p, "expected a slot count or \"auto\"");
+            g->pool_slots = 0;
+            return 0;
+        }
+        return get_u32(c, p, v, 1, DAQ_POOL_MAX_SLOTS, &g->pool_slots);
+    }
+    if (strcmp(k, "use_pool") == 0)
+        return get_bool(c, p, v, &g->use_pool);
+    if (strcmp(k, "policy") == 0)
+        return get_policy(c, p, v, false, &g->pool_policy);
+    if (strcmp(k, "wait_timeout_ms") == 0)
+        return get_u32(c, p, v, 0, 600000, &g->pool_wait_timeout_ms);
+    if (strcmp(k, "wait_fallback") == 0)
+        return get_policy(c, p, v, true, &g->pool_wait_fallback);
+    if (strcmp(k, "huge_pages") == 0)
+        return get_bool(c, p, v, &g->pool_huge_pages);
+    if (strcmp(k, "prefault") == 0)
+        return get_bool(c, p, v, &g->pool_prefault);
+    if (strcmp(k, "mlock") == 0)
+        return get_bool(c, p, v, &g->pool_mlock);
+    if (strcmp(k, "dynamic_allowance") == 0)
+        return get_u32(c, p, v, 0, 1024, &g->pool_dynamic_allowance);
+    if (strcmp(k, "headroom") == 0)
+        return get_u32(c, p, v, 0, 1024, &g->pool_headroom);
+    return 1;
+}
+
+static int acq_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config *g = dst;
+    if (strcmp(k, "wait_timeout_ms") == 0)
+        return get_u32(c, p, v, 1, 600000, &g->wait_timeout_ms);
+    if (strcmp(k, "watchdog_waits") == 0)
+        return get_u32(c, p, v, 1, 1000, &g->watchdog_waits);
+    if (strcmp(k, "trace_every") == 0)
+        return get_u32(c, p, v, 0, 1000000, &g->trace_every);
+    return 1;
+}
+
+static int server_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config *g = dst;
+    if (strcmp(k, "bind") == 0)
+        return get_ipv4(c, p, v, g->bind, sizeof g->bind);
+    if (strcmp(k, "port") == 0)
+        return get_u16(c, p, v, &g->port);
+    if (strcmp(k, "metrics_port") == 0)
+        return get_u16(c, p, v, &g->metrics_port);
+    if (strcmp(k, "max_streams_per_client") == 0)
+        return get_u32(c, p, v, 1, 64, &g->max_streams_per_client);
+    if (strcmp(k, "compression") == 0) {
+        static const char *const names[] = {"none", "lz4", NULL};
+        int i;
+        if (get_choice(c, p, v, names, &i))
+            return -1;
+        g->compression_lz4 = i == 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int log_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config *g = dst;
+    if (strcmp(k, "filter") == 0 || strcmp(k, "level") == 0)
+        return get_str(c, p, v, g->log_filter, sizeof g->log_filter);
+    if (strcmp(k, "format") == 0) {
+        static const char *const names[] = {"text", "json", NULL};
+        int i;
+        if (get_choice(c, p, v, names, &i))
+            return -1;
+        g->log_json = i == 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int consumer_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_consumer *cs = dst;
+    if (strcmp(k, "name") == 0)
+        return get_str(c, p, v, cs->name, sizeof cs->name);
+    if (strcmp(k, "kind") == 0) {
+        static const char *const names[] = {"null", "stats", NULL};
+        int i;
+        if (get_choice(c, p, v, names, &i))
+            return -1;
+        cs->kind = (daq_consumer_kind)i;
+        return 0;
+    }
+    if (strcmp(k, "policy") == 0)
+        return get_sub_policy(c, p, v, &cs->sub.policy);
+    if (strcmp(k, "queue_depth") == 0)
+        return get_u32(c, p, v, 1, DAQ_SUB_MAX_DEPTH, &cs->sub.queue_depth);
+    if (strcmp(k, "lossless_timeout_ms") == 0)
+        return get_u32(c, p, v, 0, 600000, &cs->sub.lossless_timeout_ms);
+    if (strcmp(k, "decimate") == 0)
+        return get_u32(c, p, v, 1, 1000000, &cs->sub.decimate);
+    if (strcmp(k, "max_fps") == 0) {
+        double f;
+        if (daq_toml_type_of(v) == DAQ_TOML_INTEGER)
+            f = (double)daq_toml_integer(v);
+        else if (daq_toml_type_of(v) == DAQ_TOML_FLOAT)
+            f = daq_toml_float(v);
+        else
+            return want(c, p, v, DAQ_TOML_FLOAT);
+        if (!(f >= 0 && f <= 1e6))
+            return fail(c, daq_toml_pos_of(v), p, "%g is out of range [0, 1e6]", f);
+        cs->sub.max_fps = f;
+        return 0;
+    }
+    return 1;
+}
+
+static int driver_param(ctx *c, const char *p, const char *key, const daq_toml *v,
+                        daq_config_device *d)
+{
+    if (d->n_params == DAQ_CONFIG_MAX_PARAMS)
+        return fail(c, daq_toml_pos_of(v), p, "too many driver parameters (at most %d)",
+                    DAQ_CONFIG_MAX_PARAMS);
+    daq_config_param *q = &d->params[d->n_params];
+    memset(q, 0, sizeof *q);
+    if (strlen(key) >= sizeof q->key)
+        return fail(c, daq_toml_pos_of(v), p, "parameter name too long");
+    strcpy(q->key, key);
+    q->pos = daq_toml_pos_of(v);
+    switch (daq_toml_type_of(v)) {
+    case DAQ_TOML_BOOL:
+        q->type = DAQ_CONFIG_BOOL;
+        q->b = daq_toml_bool(v);
+        break;
+    case DAQ_TOML_INTEGER:
+        q->type = DAQ_CONFIG_INT;
+        q->i = daq_toml_integer(v);
+        break;
+    case DAQ_TOML_FLOAT:
+        q->type = DAQ_CONFIG_FLOAT;
+        q->f = daq_toml_float(v);
+        break;
+    case DAQ_TOML_STRING:
+        q->type = DAQ_CONFIG_STRING;
+        if (get_str(c, p, v, q->s, sizeof q->s))
+            return -1;
+        break;
+    default:
+        return fail(c, q->pos, p, "expected a boolean, number or string, found %s",
+                    daq_toml_type_name(daq_toml_type_of(v)));
+    }
+    d->n_params++;
+    return 0;
+}
+
+static int driver_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    if (strcmp(k, "type") == 0)
+        return 0; /* read before the walk */
+    return driver_param(c, p, k, v, dst);
+}
+
+static int consumers(ctx *c, const char *path, const daq_toml *v, daq_config_device *d)
+{
+    if (want(c, path, v, DAQ_TOML_ARRAY))
+        return -1;
+    for (size_t i = 0; i < daq_toml_array_size(v); i++) {
+        const daq_toml *t = daq_toml_array_get(v, i);
+        char p[192];
+        snprintf(p, sizeof p, "%s[%zu]", path, i);
+        if (want(c, p, t, DAQ_TOML_TABLE))
+            return -1;
+        if (d->n_consumers == DAQ_CONFIG_MAX_CONSUMERS)
+            return fail(c, daq_toml_pos_of(t), p, "too many consumers (at most %d)",
+                        DAQ_CONFIG_MAX_CONSUMERS);
+        daq_config_consumer *cs = &d->consumers[d->n_consumers];
+        memset(cs, 0, sizeof *cs);
+        daq_sub_config_init(&cs->sub);
+        cs->pos = daq_toml_pos_of(t);
+        snprintf(cs->name, sizeof cs->name, "%s-%zu", d->id, i);
+        if (walk(c, t, p, consumer_key, cs))
+            return -1;
+        cs->sub.name = NULL; /* set by the user of the struct: it may be copied */
+        for (size_t k = 0; k < d->n_consumers; k++)
+            if (strcmp(d->consumers[k].name, cs->name) == 0)
+                return fail(c, cs->pos, p, "duplicate consumer name \"%s\"", cs->name);
+        d->n_consumers++;
+    }
+    return 0;
+}
+
+static int device_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_device *d = dst;
+    if (strcmp(k, "id") == 0 || strcmp(k, "driver") == 0)
+        return 0; /* read before the walk */
+    if (strcmp(k, "name") == 0)
+        return get_str(c, p, v, d->name, sizeof d->name);
+    if (strcmp(k, "autostart") == 0)
+        return get_bool(c, p, v, &d->autostart);
+    if (strcmp(k, "consumers") == 0)
+        return consumers(c, p, v, d);
+    return 1;
+}
+
+/* A string key a table must have. */
+static const daq_toml *required(ctx *c, const daq_toml *t, const char *key, const char *path)
+{
+    const daq_toml *v = daq_toml_table_get(t, key);
+    if (!v)
+        fail(c, daq_toml_pos_of(t), path, "missing required key '%s'", key);
+    return v;
+}
+
+static int device(ctx *c, const daq_toml *t, size_t index)
+{
+    char path[64];
+    snprintf(path, sizeof path, "devices[%zu]", index);
+    if (want(c, path, t, DAQ_TOML_TABLE))
+        return -1;
+    daq_config_device tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.pos = daq_toml_pos_of(t);
+    char p[96];
+    const daq_toml *id = required(c, t, "id", path);
+    if (!id || get_str(c, subpath(p, sizeof p, path, "id"), id, tmp.id, sizeof tmp.id))
+        return -1;
+    if (!tmp.id[0])
+        return fail(c, daq_toml_pos_of(id), p, "device id must not be empty");
+    snprintf(path, sizeof path, "devices.%s", tmp.id);
+    const daq_toml *drv = required(c, t, "driver", path);
+    if (!drv || want(c, subpath(p, sizeof p, path, "driver"), drv, DAQ_TOML_TABLE))
+        return -1;
+    const daq_toml *type = required(c, drv, "type", p);
+    char tp[128];
+    if (!type || get_str(c, subpath(tp, sizeof tp, p, "type"), type, tmp.type, sizeof tmp.type))
+        return -1;
+    if (!daq_driver_find(tmp.type)) {
+        /* rust-daq's other devices: stages, meters, lasers.  Not ours. */
+        char what[160];
+        snprintf(what, sizeof what, "%s (driver \"%s\")", tmp.id, tmp.type);
+        warn(c, tmp.pos, "device %s is not a camera this build drives: skipped", what);
+        c->cfg->n_skipped++;
+        return 0;
+    }
+    if (daq_config_device_find(c->cfg, tmp.id))
+        return fail(c, daq_toml_pos_of(id), path, "duplicate device id \"%s\"", tmp.id);
+    if (c->cfg->n_devices == DAQ_CONFIG_MAX_DEVICES)
+        return fail(c, tmp.pos, path, "too many camera devices (at most %d)",
+                    DAQ_CONFIG_MAX_DEVICES);
+    snprintf(tmp.name, sizeof tmp.name, "%s", tmp.id);
+    if (walk(c, t, path, device_key, &tmp) || walk(c, drv, p, driver_key, &tmp))
+        return -1;
+    c->cfg->devices[c->cfg->n_devices++] = tmp;
+    return 0;
+}
+
+static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    (void)dst;
+    if (strcmp(k, "devices") == 0) {
+        if (want(c, p, v, DAQ_TOML_ARRAY))
+            return -1;
+        for (size_t i = 0; i < daq_toml_array_size(v); i++)
+            if (device(c, daq_toml_array_get(v, i), i))
+                return -1;
+        return 0;
+    }
+    if (strcmp(k, "plugin_paths") == 0)
+        return want(c, p, v, DAQ_TOML_ARRAY); /* rust-daq's YAML plugins: not used */
+    static const struct {
+        const char *name;
+        key_fn fn;
+    } tables[] = {{"pool", pool_key}, {"acquisition", acq_key}, {"server", server_key},
+                  {"log", log_key}};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (strcmp(k, tables[i].name) == 0)
+            return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
+    return 1;
+}
+
+/* ---- entry points ------------------------------------------------------------------ */
+
+void daq_config_defaults(daq_config *g)
+{
+    memset(g, 0, sizeof *g);
+    g->pool_slots = 0;
+    g->use_pool = true;
+    g->pool_policy = DAQ_POOL_POLICY_HEAP;
+    g->pool_wait_timeout_ms = 10;
+    g->pool_wait_fallback = DAQ_POOL_POLICY_HEAP;
+    g->pool_prefault = true;
+    g->pool_dynamic_allowance = 6;
+    g->pool_headroom = 2;
+    g->wait_timeout_ms = 2000;
+    g->watchdog_waits = 5;
+    g->trace_every = 100;
+    snprintf(g->bind, sizeof g->bind, "127.0.0.1");
+    g->port = 50051;
+    g->metrics_port = 9091;
+    g->max_streams_per_client = 3;
+    g->compression_lz4 = true;
+}
+
+static int load_doc(daq_toml *doc, daq_config *cfg, char *err, size_t err_len)
+{
+    ctx c = {cfg, err, err_len};
+    int rc = walk(&c, doc, "", top_key, NULL);
+    daq_toml_free(doc);
+    return rc;
+}
+
+int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
+                         char *err, size_t err_len)
+{
+    daq_config_defaults(cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", name ? name : "<config>");
+    daq_toml *doc = daq_toml_parse(text, len, cfg->path, err, err_len);
+    return doc ? load_doc(doc, cfg, err, err_len) : -1;
+}
+
+int daq_config_load(const char *path, daq_config *cfg, char *err, size_t err_len)
+{
+    daq_config_defaults(cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
+    daq_toml *doc = daq_toml_parse_file(path, err, err_len);
+    return doc ? load_doc(doc, cfg, err, err_len) : -1;
+}
+
+const daq_config_device *daq_config_device_find(const daq_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        if (strcmp(cfg->devices[i].id, id) == 0)
+            return &cfg->devices[i];
+    return NULL;
+}

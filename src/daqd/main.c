@@ -1,0 +1,115 @@
+/* daqd/main.c - the command line: daemon, check-config, validate.
+ *
+ * The CLI keeps rust-daq's shape (`daqd daemon --port 50051
+ * --hardware-config FILE`) so the two daemons are interchangeable in
+ * scripts and unit files.  Usage errors exit 64 so they never look like a
+ * checkpoint verdict (validate uses 0, 1 and 2).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daqd/daqd.h"
+
+#ifndef DAQ_VERSION
+#define DAQ_VERSION "0.0.0"
+#endif
+
+static const char usage_text[] =
+    "usage: daqd <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  daemon --hardware-config FILE [--port N] [--bind ADDR] [--metrics-port N]\n"
+    "        run the acquisition daemon (gRPC on --port, default 50051; Prometheus\n"
+    "        metrics on --metrics-port or $METRICS_PORT, default 9091)\n"
+    "  check-config FILE\n"
+    "        load and check a hardware config; exit 0 if every camera device is valid\n"
+    "  validate --hardware-config FILE --device ID --checkpoint smoke|soak\n"
+    "           [--duration 10m] [--report out.json] [threshold options]\n"
+    "        run a rollback-plan checkpoint; exit 0 PASS, 1 FAIL, 2 ROLLBACK\n"
+    "        (daqd validate --help lists the thresholds)\n"
+    "\n"
+    "options: --help, --version\n"
+    "environment: DAQ_LOG (log filter, e.g. \"info,pvcam_alloc_trace=debug\"),\n"
+    "  METRICS_PORT, DAQ_USE_POOL=0 / PVCAM_USE_POOL=0 (frames go to the heap)\n";
+
+static int usage(FILE *to, int code)
+{
+    fputs(usage_text, to);
+    return code;
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "daqd: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see daqd --help)\n");
+    return DAQD_EXIT_USAGE;
+}
+
+/* Parses a port number 0..65535; -1 if malformed. */
+static int port_arg(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= 0 && v <= 65535 ? (int)v : -1;
+}
+
+static int cmd_daemon(int argc, char **argv)
+{
+    daqd_daemon_opts o = {.port = -1, .metrics_port = -1};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return usage(stdout, 0);
+        if (!v && (strcmp(a, "--hardware-config") == 0 || strcmp(a, "--port") == 0 ||
+                   strcmp(a, "--bind") == 0 || strcmp(a, "--metrics-port") == 0))
+            return bad("%s needs a value", a);
+        if (strcmp(a, "--hardware-config") == 0) {
+            o.config = v;
+            i++;
+        } else if (strcmp(a, "--port") == 0) {
+            if ((o.port = port_arg(v)) < 0)
+                return bad("--port: '%s' is not a port number", v);
+            i++;
+        } else if (strcmp(a, "--metrics-port") == 0) {
+            if ((o.metrics_port = port_arg(v)) < 0)
+                return bad("--metrics-port: '%s' is not a port number", v);
+            i++;
+        } else if (strcmp(a, "--bind") == 0) {
+            o.bind = v;
+            i++;
+        } else {
+            return bad("daemon: unknown option '%s'", a);
+        }
+    }
+    if (!o.config)
+        return bad("daemon: %s is required", "--hardware-config FILE");
+    return daqd_daemon(&o);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr, DAQD_EXIT_USAGE);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+        return usage(stdout, 0);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("daqd %s\n", DAQ_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "daemon") == 0)
+        return cmd_daemon(argc - 2, argv + 2);
+    if (strcmp(cmd, "check-config") == 0) {
+        if (argc == 3 && strcmp(argv[2], "--help") == 0)
+            return usage(stdout, 0);
+        if (argc != 3)
+            return bad("check-config needs exactly one %s", "FILE");
+        return daqd_check_config(argv[2]);
+    }
+    if (strcmp(cmd, "validate") == 0)
+        return daqd_validate(argc - 2, argv + 2);
+    return bad("unknown command '%s'", cmd);
+}

@@ -1,0 +1,327 @@
+/* devices/devices.c - turns a daq_config into running devices.
+ *
+ * Configuration errors (a driver parameter the driver does not have, a value
+ * out of its range) are found here, where the driver's parameter table is
+ * known, and reported at the parameter's file position.  Failures to reach
+ * the hardware are not configuration errors: such a device stays in the
+ * table, down, with its reason, so one missing camera does not take the
+ * others with it.
+ */
+#define _GNU_SOURCE
+#include "daq/devices.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daq/log.h"
+#include "daq/sink.h"
+#include "util/err.h"
+
+#define LOG_DEV "daq::devices"
+
+struct daq_device {
+    char id[64], name[128], driver[32];
+    char error[256];
+    daq_camera *cam; /* owned by acq once the engine exists */
+    daq_bus *bus;
+    daq_acq *acq;
+    bool autostart;
+    size_t n_sinks;
+    daq_sink *sinks[DAQ_CONFIG_MAX_CONSUMERS];
+};
+
+struct daq_devices {
+    size_t n;
+    daq_device dev[DAQ_CONFIG_MAX_DEVICES];
+};
+
+/* ---- building a camera ------------------------------------------------------ */
+
+static daq_param_value param_value(const daq_config_param *p)
+{
+    switch (p->type) {
+    case DAQ_CONFIG_BOOL: return daq_param_bool(p->b);
+    case DAQ_CONFIG_INT: return daq_param_int(p->i);
+    case DAQ_CONFIG_FLOAT: return daq_param_float(p->f);
+    case DAQ_CONFIG_STRING: break;
+    }
+    return daq_param_string(p->s);
+}
+
+static bool has_param(const daq_config_device *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_params; i++)
+        if (strcmp(d->params[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Sets one parameter; errors at the parameter's position. */
+static int set_one(const daq_config *cfg, const daq_config_device *d, daq_camera *cam,
+                   const char *key, daq_param_value v, daq_toml_pos pos, char *err,
+                   size_t err_len)
+{
+    char why[256];
+    if (daq_camera_set_param(cam, key, &v, why, sizeof why) == 0)
+        return 0;
+    /* Camera messages start with "key: "; the path below already names it. */
+    size_t kl = strlen(key);
+    const char *msg = strncmp(why, key, kl) == 0 && strncmp(why + kl, ": ", 2) == 0 ? why + kl + 2
+                                                                                 : why;
+    char where[300];
+    return daq_err(err, err_len, "%sdevices.%s.driver.%s: %s",
+                   daq_config_where(cfg, pos, where, sizeof where), d->id, key, msg);
+}
+
+/* Creates the camera of d with its parameters set (not opened). */
+static daq_camera *make_camera(const daq_config *cfg, const daq_config_device *d, char *err,
+                               size_t err_len)
+{
+    char why[256];
+    daq_camera *cam = daq_camera_create(d->type, d->id, why, sizeof why);
+    if (!cam) {
+        char where[300];
+        daq_err(err, err_len, "%sdevices.%s.driver.type: %s",
+                daq_config_where(cfg, d->pos, where, sizeof where), d->id, why);
+        return NULL;
+    }
+    /* rust-daq's mock_camera is 640x480 unless the file says otherwise. */
+    if (strcmp(d->type, "mock_camera") == 0) {
+        if (!has_param(d, "width") &&
+            set_one(cfg, d, cam, "width", daq_param_int(640), d->pos, err, err_len))
+            goto fail;
+        if (!has_param(d, "height") &&
+            set_one(cfg, d, cam, "height", daq_param_int(480), d->pos, err, err_len))
+            goto fail;
+    }
+    for (size_t i = 0; i < d->n_params; i++) {
+        const daq_config_param *p = &d->params[i];
+        if (set_one(cfg, d, cam, p->key, param_value(p), p->pos, err, err_len))
+            goto fail;
+    }
+    return cam;
+fail:
+    daq_camera_destroy(cam);
+    return NULL;
+}
+
+int daq_devices_check(const daq_config *cfg, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        daq_camera *cam = make_camera(cfg, &cfg->devices[i], err, err_len);
+        if (!cam)
+            return -1;
+        daq_camera_destroy(cam);
+    }
+    return 0;
+}
+
+/* ---- building a device ---------------------------------------------------------- */
+
+static void acq_config(const daq_config *cfg, daq_acq_config *a)
+{
+    daq_acq_config_init(a);
+    a->slots = cfg->pool_slots;
+    a->dynamic_allowance = cfg->pool_dynamic_allowance;
+    a->headroom = cfg->pool_headroom;
+    a->wait_timeout_ms = cfg->wait_timeout_ms;
+    a->watchdog_waits = cfg->watchdog_waits;
+    a->trace_every = cfg->trace_every;
+    a->pool.use_pool = cfg->use_pool;
+    a->pool.policy = cfg->pool_policy;
+    a->pool.wait_timeout_ms = cfg->pool_wait_timeout_ms;
+    a->pool.wait_fallback = cfg->pool_wait_fallback;
+    a->pool.huge_pages = cfg->pool_huge_pages;
+    a->pool.prefault = cfg->pool_prefault;
+    a->pool.lock_memory = cfg->pool_mlock;
+}
+
+static void device_down(daq_device *d, const char *why)
+{
+    snprintf(d->error, sizeof d->error, "%s", why);
+    DAQ_LOG(DAQ_LOG_ERROR, LOG_DEV, "device unavailable", DAQ_F_STR("device", d->id),
+            DAQ_F_STR("driver", d->driver), DAQ_F_STR("error", why));
+}
+
+static int start_sinks(daq_device *d, const daq_config_device *cd, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < cd->n_consumers; i++) {
+        daq_sub_config sc = cd->consumers[i].sub;
+        sc.name = cd->consumers[i].name;
+        d->sinks[i] = daq_sink_start(d->bus, cd->consumers[i].kind, &sc, err, err_len);
+        if (!d->sinks[i])
+            return -1;
+        d->n_sinks++;
+    }
+    return 0;
+}
+
+/* Returns -1 only for configuration errors. */
+static int device_build(daq_device *d, const daq_config *cfg, const daq_config_device *cd,
+                        char *err, size_t err_len)
+{
+    snprintf(d->id, sizeof d->id, "%s", cd->id);
+    snprintf(d->name, sizeof d->name, "%s", cd->name);
+    snprintf(d->driver, sizeof d->driver, "%s", cd->type);
+    d->autostart = cd->autostart;
+    daq_camera *cam = make_camera(cfg, cd, err, err_len);
+    if (!cam)
+        return -1;
+    d->bus = daq_bus_create(cd->id);
+    if (!d->bus || start_sinks(d, cd, err, err_len) != 0) {
+        daq_camera_destroy(cam);
+        return -1;
+    }
+    daq_acq_config ac;
+    acq_config(cfg, &ac);
+    char why[256];
+    d->acq = daq_acq_create(cam, d->bus, &ac, why, sizeof why); /* takes cam */
+    if (!d->acq)
+        device_down(d, why);
+    else
+        d->cam = cam;
+    return 0;
+}
+
+static void device_free(daq_device *d)
+{
+    daq_acq_destroy(d->acq); /* stops the stream first */
+    for (size_t i = 0; i < d->n_sinks; i++)
+        daq_sink_stop(d->sinks[i]);
+    daq_bus_destroy(d->bus);
+}
+
+daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
+                                size_t err_len)
+{
+    if (only_id && !daq_config_device_find(cfg, only_id)) {
+        daq_err(err, err_len, "%s: no camera device with id \"%s\"", cfg->path, only_id);
+        return NULL;
+    }
+    daq_devices *ds = calloc(1, sizeof *ds);
+    if (!ds) {
+        daq_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const daq_config_device *cd = &cfg->devices[i];
+        if (only_id && strcmp(cd->id, only_id) != 0)
+            continue;
+        if (device_build(&ds->dev[ds->n++], cfg, cd, err, err_len) != 0) {
+            daq_devices_destroy(ds);
+            return NULL;
+        }
+    }
+    return ds;
+}
+
+void daq_devices_destroy(daq_devices *ds)
+{
+    if (!ds)
+        return;
+    for (size_t i = 0; i < ds->n; i++)
+        device_free(&ds->dev[i]);
+    free(ds);
+}
+
+/* ---- using them ------------------------------------------------------------------- */
+
+size_t daq_devices_count(const daq_devices *ds)
+{
+    return ds->n;
+}
+
+size_t daq_devices_up(const daq_devices *ds)
+{
+    size_t up = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        up += ds->dev[i].acq != NULL;
+    return up;
+}
+
+daq_device *daq_devices_get(daq_devices *ds, size_t i)
+{
+    return i < ds->n ? &ds->dev[i] : NULL;
+}
+
+daq_device *daq_devices_find(daq_devices *ds, const char *id)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        if (strcmp(ds->dev[i].id, id) == 0)
+            return &ds->dev[i];
+    return NULL;
+}
+
+unsigned daq_devices_autostart(daq_devices *ds)
+{
+    unsigned failed = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        daq_device *d = &ds->dev[i];
+        if (!d->autostart || !d->acq)
+            continue;
+        char why[256];
+        if (daq_acq_start(d->acq, 0, why, sizeof why) < 0) {
+            DAQ_LOG(DAQ_LOG_ERROR, LOG_DEV, "autostart failed", DAQ_F_STR("device", d->id),
+                    DAQ_F_STR("error", why));
+            failed++;
+        }
+    }
+    return failed;
+}
+
+void daq_devices_stop_all(daq_devices *ds)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->dev[i].acq)
+            daq_acq_stop(ds->dev[i].acq);
+}
+
+size_t daq_devices_metrics(daq_devices *ds, daq_metrics_device *out, size_t max)
+{
+    size_t n = ds->n < max ? ds->n : max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (daq_metrics_device){ds->dev[i].id, ds->dev[i].driver, ds->dev[i].acq,
+                                      ds->dev[i].bus};
+    return n;
+}
+
+const char *daq_device_id(const daq_device *d)
+{
+    return d->id;
+}
+
+const char *daq_device_name(const daq_device *d)
+{
+    return d->name;
+}
+
+const char *daq_device_driver(const daq_device *d)
+{
+    return d->driver;
+}
+
+bool daq_device_is_up(const daq_device *d)
+{
+    return d->acq != NULL;
+}
+
+const char *daq_device_error(const daq_device *d)
+{
+    return d->error;
+}
+
+daq_acq *daq_device_acq(daq_device *d)
+{
+    return d->acq;
+}
+
+daq_bus *daq_device_bus(daq_device *d)
+{
+    return d->bus;
+}
+
+daq_camera *daq_device_camera(daq_device *d)
+{
+    return d->acq ? d->cam : NULL;
+}
