@@ -2,7 +2,8 @@
 # only names the three builds and the commands people type.
 #
 #   make          build (release, with debug info) into build/release
-#   make run      install missing Debian packages, build, run the demo
+#   make run      install missing Debian packages, build, run daqd on config/demo.toml
+#   make install  daqd, libdaq + headers + pkg-config, configs, systemd unit (PREFIX=/usr/local)
 #   make check    the full suite: plain, ASan+UBSan, and TSan (concurrency)
 #   make bench    build and run the benchmarks
 #   make clean
@@ -22,7 +23,9 @@ export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=1:strict_string_checks=1:de
 export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS  = halt_on_error=1:second_deadlock_stack=1:exitcode=66
 
-.PHONY: all build run check check-release check-asan check-tsan bench deps clean
+PREFIX   ?= /usr/local
+
+.PHONY: all build run check check-release check-asan check-tsan bench deps clean install
 
 all: build
 
@@ -40,14 +43,17 @@ build: $(REL)/build.ninja
 	$(CMAKE) --build $(REL) -j $(JOBS)
 
 run: deps build
-	$(REL)/daq-demo
+	$(REL)/daqd daemon --hardware-config config/demo.toml
+
+install: build
+	$(CMAKE) --install $(REL) --prefix $(PREFIX)
 
 check-release: build
 	cd $(REL) && $(CTEST)
 
 check-asan: $(ASAN)/build.ninja
 	$(CMAKE) --build $(ASAN) -j $(JOBS)
-	cd $(ASAN) && $(CTEST)
+	cd $(ASAN) && $(CTEST) -LE soak
 
 check-tsan: $(TSAN)/build.ninja
 	$(CMAKE) --build $(TSAN) -j $(JOBS)
