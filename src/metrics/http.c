@@ -79,8 +79,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         msg[--n] = '\0';
     if (!atomic_load(&h->started)) {
         pthread_mutex_lock(&h->log_mu);
-        if (!h->start_msg[0])
-            snprintf(h->start_msg, sizeof h->start_msg, "%s", msg);
+        if (!h->start_msg[0]) {
+            size_t k = n < sizeof h->start_msg - 1 ? n : sizeof h->start_msg - 1;
+            memcpy(h->start_msg, msg, k);
+            h->start_msg[k] = '\0';
+        }
         pthread_mutex_unlock(&h->log_mu);
         return;
     }

@@ -507,15 +507,15 @@ static void counters_match_stats_after_stream(void **state)
     assert_series_u64(text, "daq_camera_readout_errors_total" DEV, s.driver.readout_errors);
     assert_true(s.driver.n_extra > 0);
     for (unsigned i = 0; i < s.driver.n_extra; i++)
-        assert_series_u64(text,
-                          S("daq_camera_events_total{device=\"cam0\",event=\"%s\"}",
-                            s.driver.extra[i].name),
-                          s.driver.extra[i].value);
+        assert_series_u64(
+            text,
+            S("daq_camera_events_total{device=\"cam0\",event=\"%s\"}", s.driver.extra[i].name),
+            s.driver.extra[i].value);
 #undef DEV
 
     /* the pool-path histogram holds exactly the hits */
-    uint64_t count = check_histogram(text, "daq_pool_alloc_latency_seconds",
-                                     "device=\"cam0\",path=\"pool\"");
+    uint64_t count =
+        check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"cam0\",path=\"pool\"");
     assert_int_equal(count, s.pool.hits);
     assert_true(count >= 300);
     check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"cam0\",path=\"heap\"");
@@ -563,12 +563,11 @@ static void heap_paths_by_reason(void **state)
     assert_series_u64(text, "daq_pool_heap_allocations_total{device=\"off\",reason=\"disabled\"}",
                       s.pool.heap_disabled);
     assert_true(s.pool.heap_disabled >= 100);
-    assert_int_equal(check_histogram(text, "daq_pool_alloc_latency_seconds",
-                                     "device=\"off\",path=\"heap\""),
-                     s.pool.heap_disabled);
-    assert_int_equal(check_histogram(text, "daq_pool_alloc_latency_seconds",
-                                     "device=\"off\",path=\"pool\""),
-                     0);
+    assert_int_equal(
+        check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"off\",path=\"heap\""),
+        s.pool.heap_disabled);
+    assert_int_equal(
+        check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"off\",path=\"pool\""), 0);
     free(text);
     rig_destroy(&r);
 
@@ -585,9 +584,9 @@ static void heap_paths_by_reason(void **state)
     assert_series_u64(text, "daq_pool_misses_total{device=\"tiny\"}", s.pool.misses);
     assert_series_u64(text, "daq_acquisition_heap_fallbacks_total{device=\"tiny\"}",
                       s.heap_fallbacks);
-    assert_int_equal(check_histogram(text, "daq_pool_alloc_latency_seconds",
-                                     "device=\"tiny\",path=\"heap\""),
-                     s.pool.heap_exhausted);
+    assert_int_equal(
+        check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"tiny\",path=\"heap\""),
+        s.pool.heap_exhausted);
     free(text);
     rig_destroy(&r);
 }
@@ -617,9 +616,8 @@ static void label_values_escaped(void **state)
     assert_true(has_series(text, S("daq_consumer_info{%s,consumer=\"q\\\"uote (2)\",policy=\"drop-"
                                    "oldest\"}",
                                    dev_l)));
-    assert_true(
-        has_series(text, S("daq_consumer_frames_delivered_total{%s,consumer=\"back\\\\slash\"}",
-                           dev_l)));
+    assert_true(has_series(
+        text, S("daq_consumer_frames_delivered_total{%s,consumer=\"back\\\\slash\"}", dev_l)));
     /* no raw line feed or unescaped quote leaked: every line still parses */
     check_layout(text);
     for (const char *p = text; (p = strstr(p, "{")); p++)
@@ -776,7 +774,8 @@ static const char *http_header(const http_reply *r, const char *name, char *out,
     return NULL;
 }
 
-/* ---- the server's handler for these tests ------------------------------------------------------ */
+/* ---- the server's handler for these tests ------------------------------------------------------
+ */
 
 typedef struct server_ctx {
     const daq_metrics_device *devs;
@@ -844,7 +843,8 @@ static daq_http *server_start(server_ctx *c)
     return h;
 }
 
-/* ---- server tests ------------------------------------------------------------------------------- */
+/* ---- server tests -------------------------------------------------------------------------------
+ */
 
 static void http_get_metrics(void **state)
 {
