@@ -1,0 +1,795 @@
+/* metrics/metrics.c - Prometheus text exposition (format 0.0.4) of daq's
+ * figures.  See daq/metrics.h.
+ *
+ * Two phases.  First every device is snapshotted once (daq_acq_stats_get,
+ * which carries the pool and driver snapshots, and daq_bus_stats), so that
+ * all families of one scrape describe the same instant per device and the
+ * engine's locks are taken once per device, not once per family.  Then the
+ * text is written family-major, device-minor: the format (and promtool)
+ * wants each family's # HELP and # TYPE exactly once with all its samples
+ * right after them, whatever the number of devices.
+ *
+ * Most families are one number per device read from daq_acq_stats, so they
+ * are rows of a table (name, type, help, offset, width) rendered by one
+ * loop; the families with their own labels (state, reasons, paths,
+ * consumers, driver events) and the histograms have small functions.
+ *
+ * Conventions: daq_ prefix (process_* as every Prometheus client names
+ * them), _total on counters, base units (seconds, bytes).  Durations that
+ * are integer nanoseconds are written as exact decimal seconds; other
+ * floats in the shortest form that reads back to the same double.
+ *
+ * The stream counters of the engine and the driver restart at zero when a
+ * stream starts (as do the pool's when the engine replaces its pool);
+ * Prometheus treats a counter going down as a reset, so rate() stays right.
+ *
+ * The latency histograms come from daq_pool's log2 buckets: bucket i holds
+ * [2^i, 2^(i+1)) ns, so its upper bound 2^(i+1) ns becomes `le` in seconds
+ * (a value exactly on a bound lands one bucket higher: immaterial at ns
+ * resolution).  The last bucket is open-ended and only feeds +Inf.  _count
+ * is the bucket total, not the snapshot's separate count, so +Inf == _count
+ * even though the snapshot is not one atomic instant.
+ *
+ * Memory: one growable buffer (doubling), plus the per-device snapshots;
+ * the caller frees the returned text.  Out of memory anywhere gives NULL.
+ * This is the scrape path, never the frame path, so allocating is fine.
+ */
+#define _GNU_SOURCE
+#include "daq/metrics.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+/* ---- growable text buffer ------------------------------------------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom; /* sticky: once set, writes are ignored and render returns NULL */
+} sbuf;
+
+static bool sb_reserve(sbuf *sb, size_t more)
+{
+    if (sb->oom)
+        return false;
+    if (sb->len + more + 1 <= sb->cap)
+        return true;
+    size_t cap = sb->cap ? sb->cap : 4096;
+    while (cap < sb->len + more + 1)
+        cap *= 2;
+    char *p = realloc(sb->p, cap);
+    if (!p) {
+        sb->oom = true;
+        return false;
+    }
+    sb->p = p;
+    sb->cap = cap;
+    return true;
+}
+
+static void sb_put(sbuf *sb, const char *s, size_t n)
+{
+    if (!sb_reserve(sb, n))
+        return;
+    memcpy(sb->p + sb->len, s, n);
+    sb->len += n;
+    sb->p[sb->len] = '\0';
+}
+
+static void sb_puts(sbuf *sb, const char *s)
+{
+    sb_put(sb, s, strlen(s));
+}
+
+/* A label value: backslash, double quote and line feed escaped (the
+ * format's three escapes). */
+static void sb_put_label_value(sbuf *sb, const char *v)
+{
+    for (const char *s = v; *s; s++) {
+        switch (*s) {
+        case '\\': sb_put(sb, "\\\\", 2); break;
+        case '"': sb_put(sb, "\\\"", 2); break;
+        case '\n': sb_put(sb, "\\n", 2); break;
+        default: sb_put(sb, s, 1);
+        }
+    }
+}
+
+/* ---- number formatting ------------------------------------------------------ */
+
+/* Large enough for any value written below. */
+#define NUM_MAX 48
+
+static const char *fmt_u64(char *buf, uint64_t v)
+{
+    snprintf(buf, NUM_MAX, "%" PRIu64, v);
+    return buf;
+}
+
+/* The shortest %g form that reads back as the same double; the format's
+ * spellings for the non-finite values. */
+static const char *fmt_double(char *buf, double v)
+{
+    if (isnan(v))
+        return strcpy(buf, "NaN");
+    if (isinf(v))
+        return strcpy(buf, v > 0 ? "+Inf" : "-Inf");
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, NUM_MAX, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+/* Integer nanoseconds as exact decimal seconds ("0.000123", "2", "1.5"). */
+static const char *fmt_ns_seconds(char *buf, uint64_t ns)
+{
+    uint64_t sec = ns / 1000000000u, frac = ns % 1000000000u;
+    if (!frac) {
+        snprintf(buf, NUM_MAX, "%" PRIu64, sec);
+        return buf;
+    }
+    int digits = 9;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    snprintf(buf, NUM_MAX, "%" PRIu64 ".%0*" PRIu64, sec, digits, frac);
+    return buf;
+}
+
+/* ---- families and samples ---------------------------------------------------- */
+
+typedef enum family_type {
+    COUNTER,
+    GAUGE,
+    HISTOGRAM,
+} family_type;
+
+static const char *const family_type_names[] = {"counter", "gauge", "histogram"};
+
+typedef struct label {
+    const char *name, *value;
+} label;
+
+static void family_begin(sbuf *sb, const char *name, family_type type, const char *help)
+{
+    /* Help texts are constants here without backslashes or line feeds, so
+     * they need no escaping. */
+    sb_puts(sb, "# HELP ");
+    sb_puts(sb, name);
+    sb_puts(sb, " ");
+    sb_puts(sb, help);
+    sb_puts(sb, "\n# TYPE ");
+    sb_puts(sb, name);
+    sb_puts(sb, " ");
+    sb_puts(sb, family_type_names[type]);
+    sb_puts(sb, "\n");
+}
+
+/* name[suffix]{l0="v0",...} value */
+static void sample(sbuf *sb, const char *name, const char *suffix, const label *labels, size_t n,
+                   const char *value)
+{
+    sb_puts(sb, name);
+    if (suffix)
+        sb_puts(sb, suffix);
+    if (n) {
+        sb_puts(sb, "{");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_puts(sb, ",");
+            sb_puts(sb, labels[i].name);
+            sb_puts(sb, "=\"");
+            sb_put_label_value(sb, labels[i].value ? labels[i].value : "");
+            sb_puts(sb, "\"");
+        }
+        sb_puts(sb, "}");
+    }
+    sb_puts(sb, " ");
+    sb_puts(sb, value);
+    sb_puts(sb, "\n");
+}
+
+/* ---- per-device snapshots ------------------------------------------------------ */
+
+/* A consumer label unique within its device: a repeated subscription name
+ * gets " (2)", " (3)", ... so that no two series collide. */
+#define CONSUMER_LABEL_MAX 96
+
+typedef struct consumer_snap {
+    daq_sub_stats st;
+    char label[CONSUMER_LABEL_MAX];
+} consumer_snap;
+
+typedef struct dev_snap {
+    const char *id;     /* never NULL */
+    const char *driver; /* never NULL */
+    bool up;            /* acq != NULL */
+    bool has_pool;      /* the engine has a pool (after its first start) */
+    daq_acq_stats st;   /* zero when !up */
+    consumer_snap *subs;
+    unsigned n_subs;
+} dev_snap;
+
+/* Every subscription of bus, however many were added meanwhile. */
+static bool snap_consumers(daq_bus *bus, dev_snap *ds)
+{
+    unsigned max = daq_bus_sub_count(bus) + 4;
+    daq_sub_stats *st = NULL;
+    unsigned n;
+    for (;;) {
+        daq_sub_stats *grown = realloc(st, max * sizeof *st);
+        if (!grown) {
+            free(st);
+            return false;
+        }
+        st = grown;
+        n = daq_bus_stats(bus, st, max);
+        if (n < max)
+            break;
+        max *= 2; /* perhaps more than max: ask again with room to spare */
+    }
+    ds->subs = calloc(n ? n : 1, sizeof *ds->subs);
+    if (!ds->subs) {
+        free(st);
+        return false;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        consumer_snap *c = &ds->subs[i];
+        c->st = st[i];
+        unsigned same = 0;
+        for (unsigned j = 0; j < i; j++)
+            same += strcmp(st[j].name, st[i].name) == 0;
+        if (same)
+            snprintf(c->label, sizeof c->label, "%s (%u)", st[i].name, same + 1);
+        else
+            snprintf(c->label, sizeof c->label, "%s", st[i].name);
+    }
+    ds->n_subs = n;
+    free(st);
+    return true;
+}
+
+/* ---- per-device scalar families ---------------------------------------------------- */
+
+typedef enum value_kind {
+    V_U64,
+    V_U32,
+    V_SIZE,
+    V_DOUBLE,
+    V_BOOL,
+} value_kind;
+
+typedef enum need {
+    NEED_ACQ,  /* devices that are up */
+    NEED_POOL, /* devices whose engine has a pool */
+} need;
+
+typedef struct scalar_family {
+    const char *name;
+    family_type type;
+    need need;
+    size_t off; /* into daq_acq_stats */
+    value_kind kind;
+    const char *help;
+} scalar_family;
+
+#define ACQ(field) offsetof(daq_acq_stats, field)
+
+static const char *scalar_value(char *buf, const daq_acq_stats *st, size_t off, value_kind kind)
+{
+    const char *p = (const char *)st + off;
+    switch (kind) {
+    case V_U64: {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return fmt_u64(buf, v);
+    }
+    case V_U32: {
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return fmt_u64(buf, v);
+    }
+    case V_SIZE: {
+        size_t v;
+        memcpy(&v, p, sizeof v);
+        return fmt_u64(buf, (uint64_t)v);
+    }
+    case V_DOUBLE: {
+        double v;
+        memcpy(&v, p, sizeof v);
+        return fmt_double(buf, v);
+    }
+    case V_BOOL: {
+        bool v;
+        memcpy(&v, p, sizeof v);
+        return strcpy(buf, v ? "1" : "0");
+    }
+    }
+    return strcpy(buf, "NaN");
+}
+
+static bool snap_has(const dev_snap *ds, need n)
+{
+    return n == NEED_POOL ? ds->up && ds->has_pool : ds->up;
+}
+
+static void render_scalars(sbuf *sb, const dev_snap *ds, size_t n, const scalar_family *fams,
+                           size_t nf)
+{
+    char num[NUM_MAX];
+    for (size_t f = 0; f < nf; f++) {
+        family_begin(sb, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t d = 0; d < n; d++) {
+            if (!snap_has(&ds[d], fams[f].need))
+                continue;
+            label l = {"device", ds[d].id};
+            sample(sb, fams[f].name, NULL, &l, 1,
+                   scalar_value(num, &ds[d].st, fams[f].off, fams[f].kind));
+        }
+    }
+}
+
+static const scalar_family acq_families[] = {
+    {"daq_acquisition_streams_started_total", COUNTER, NEED_ACQ, ACQ(streams), V_U64,
+     "Streams started since the engine was created."},
+    {"daq_acquisition_frames_captured_total", COUNTER, NEED_ACQ, ACQ(captured), V_U64,
+     "Frames taken from the driver, skipped ones included (resets when a stream starts)."},
+    {"daq_acquisition_frames_delivered_total", COUNTER, NEED_ACQ, ACQ(delivered), V_U64,
+     "Frames published to the bus (resets when a stream starts)."},
+    {"daq_acquisition_frames_lost_total", COUNTER, NEED_ACQ, ACQ(lost), V_U64,
+     "Frames missing from the hardware frame numbering (resets when a stream starts)."},
+    {"daq_acquisition_discontinuities_total", COUNTER, NEED_ACQ, ACQ(discontinuities), V_U64,
+     "Breaks in the hardware frame numbering, gaps and backward jumps (resets when a stream "
+     "starts)."},
+    {"daq_acquisition_backward_jumps_total", COUNTER, NEED_ACQ, ACQ(backwards), V_U64,
+     "Backward jumps in the hardware frame numbering (resets when a stream starts)."},
+    {"daq_acquisition_duplicate_frames_total", COUNTER, NEED_ACQ, ACQ(duplicates), V_U64,
+     "Frames skipped because their hardware number repeated (resets when a stream starts)."},
+    {"daq_acquisition_zero_frames_total", COUNTER, NEED_ACQ, ACQ(zero_frames), V_U64,
+     "Frames skipped because their sampled pixels were all zero (resets when a stream starts)."},
+    {"daq_acquisition_alloc_dropped_frames_total", COUNTER, NEED_ACQ, ACQ(alloc_dropped), V_U64,
+     "Frames dropped because no frame could be allocated (resets when a stream starts)."},
+    {"daq_acquisition_heap_fallbacks_total", COUNTER, NEED_ACQ, ACQ(heap_fallbacks), V_U64,
+     "Frames that went to the heap instead of a pool slot (resets when a stream starts)."},
+    {"daq_acquisition_copied_bytes_total", COUNTER, NEED_ACQ, ACQ(bytes_copied), V_U64,
+     "Pixel bytes copied from the driver into frames (resets when a stream starts)."},
+    {"daq_acquisition_delivery_fps", GAUGE, NEED_ACQ, ACQ(fps), V_DOUBLE,
+     "Delivery rate of the current or last stream between its first and last frame, in frames "
+     "per second."},
+    {"daq_acquisition_last_hw_frame_number", GAUGE, NEED_ACQ, ACQ(last_hw_frame), V_U64,
+     "Hardware frame number of the last frame taken from the driver."},
+};
+
+static const scalar_family pool_families[] = {
+    {"daq_pool_hits_total", COUNTER, NEED_POOL, ACQ(pool.hits), V_U64,
+     "Frame allocations served by a pool slot, at once or after a wait."},
+    {"daq_pool_misses_total", COUNTER, NEED_POOL, ACQ(pool.misses), V_U64,
+     "Frame allocations that found no free slot with the pool on."},
+    {"daq_pool_disabled_total", COUNTER, NEED_POOL, ACQ(pool.disabled), V_U64,
+     "Frame allocations that bypassed the pool because use_pool was off."},
+    {"daq_pool_heap_failures_total", COUNTER, NEED_POOL, ACQ(pool.heap_failed), V_U64,
+     "Heap frame allocations that failed (the frame was dropped)."},
+    {"daq_pool_drops_total", COUNTER, NEED_POOL, ACQ(pool.drops), V_U64,
+     "Frame allocations that returned no frame (drop policy or heap failure)."},
+    {"daq_pool_waits_total", COUNTER, NEED_POOL, ACQ(pool.waits), V_U64,
+     "Frame allocations that waited for a slot (wait policy)."},
+    {"daq_pool_wait_timeouts_total", COUNTER, NEED_POOL, ACQ(pool.wait_timeouts), V_U64,
+     "Waits for a slot that ended without one."},
+    {"daq_pool_returns_total", COUNTER, NEED_POOL, ACQ(pool.returns), V_U64,
+     "Frames released for good: slots returned plus heap frames freed."},
+    {"daq_pool_slots", GAUGE, NEED_POOL, ACQ(pool.slot_count), V_U32, "Slots in the pool."},
+    {"daq_pool_slots_in_use", GAUGE, NEED_POOL, ACQ(pool.in_use), V_U32,
+     "Slots out of the pool now."},
+    {"daq_pool_heap_frames_in_use", GAUGE, NEED_POOL, ACQ(pool.heap_in_use), V_U32,
+     "Heap frames alive now."},
+    {"daq_pool_slots_high_water", GAUGE, NEED_POOL, ACQ(pool.high_water), V_U32,
+     "Most slots out of the pool at once."},
+    {"daq_pool_slots_free_low_water", GAUGE, NEED_POOL, ACQ(pool.low_water_free), V_U32,
+     "Fewest slots free at once."},
+    {"daq_pool_hit_ratio", GAUGE, NEED_POOL, ACQ(pool.hit_rate), V_DOUBLE,
+     "Hits over all frame allocations, 0 to 1 (0 while use_pool is off)."},
+    {"daq_pool_use_pool", GAUGE, NEED_POOL, ACQ(pool.use_pool), V_BOOL,
+     "1 when frames come from the pool, 0 when use_pool is off (the rollback lever)."},
+    {"daq_pool_slot_size_bytes", GAUGE, NEED_POOL, ACQ(pool.slot_bytes), V_SIZE,
+     "Pixel bytes per pool slot."},
+};
+
+static const scalar_family camera_families[] = {
+    {"daq_camera_frames_generated_total", COUNTER, NEED_ACQ, ACQ(driver.frames_generated), V_U64,
+     "Frames the sensor or SDK produced (driver counter, resets when a stream starts)."},
+    {"daq_camera_callbacks_total", COUNTER, NEED_ACQ, ACQ(driver.callbacks), V_U64,
+     "End-of-frame notifications from the sensor or SDK (driver counter)."},
+    {"daq_camera_overruns_total", COUNTER, NEED_ACQ, ACQ(driver.overruns), V_U64,
+     "Frames the driver's ring could not keep (driver counter)."},
+    {"daq_camera_readout_errors_total", COUNTER, NEED_ACQ, ACQ(driver.readout_errors), V_U64,
+     "Readout errors reported by the driver (driver counter)."},
+};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- families with their own labels ------------------------------------------------------ */
+
+static void render_device(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    family_begin(sb, "daq_device_info", GAUGE, "Configured devices and their drivers; always 1.");
+    for (size_t d = 0; d < n; d++) {
+        label l[] = {{"device", ds[d].id}, {"driver", ds[d].driver}};
+        sample(sb, "daq_device_info", NULL, l, 2, "1");
+    }
+    family_begin(sb, "daq_device_up", GAUGE,
+                 "1 when the device's acquisition engine is up, 0 when it failed to come up.");
+    for (size_t d = 0; d < n; d++) {
+        label l = {"device", ds[d].id};
+        sample(sb, "daq_device_up", NULL, &l, 1, ds[d].up ? "1" : "0");
+    }
+}
+
+static void render_state(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    family_begin(sb, "daq_acquisition_streaming", GAUGE, "1 while the device streams, else 0.");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up)
+            continue;
+        label l = {"device", ds[d].id};
+        sample(sb, "daq_acquisition_streaming", NULL, &l, 1,
+               ds[d].st.state == DAQ_ACQ_STREAMING ? "1" : "0");
+    }
+    static const daq_acq_state states[] = {DAQ_ACQ_IDLE, DAQ_ACQ_STREAMING, DAQ_ACQ_ERROR};
+    family_begin(sb, "daq_acquisition_state", GAUGE,
+                 "Acquisition engine state: 1 for the current state, 0 for the others.");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up)
+            continue;
+        for (size_t i = 0; i < COUNT_OF(states); i++) {
+            label l[] = {{"device", ds[d].id}, {"state", daq_acq_state_name(states[i])}};
+            sample(sb, "daq_acquisition_state", NULL, l, 2,
+                   ds[d].st.state == states[i] ? "1" : "0");
+        }
+    }
+}
+
+static void render_pool_heap(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_pool_heap_allocations_total", COUNTER,
+                 "Heap frames made instead of pool slots, by reason: no free slot (exhausted) "
+                 "or use_pool off (disabled).");
+    for (size_t d = 0; d < n; d++) {
+        if (!snap_has(&ds[d], NEED_POOL))
+            continue;
+        label l[] = {{"device", ds[d].id}, {"reason", "exhausted"}};
+        sample(sb, "daq_pool_heap_allocations_total", NULL, l, 2,
+               fmt_u64(num, ds[d].st.pool.heap_exhausted));
+        l[1].value = "disabled";
+        sample(sb, "daq_pool_heap_allocations_total", NULL, l, 2,
+               fmt_u64(num, ds[d].st.pool.heap_disabled));
+    }
+}
+
+static void render_histogram(sbuf *sb, const char *name, const char *device, const char *path,
+                             const daq_latency_hist *h)
+{
+    char num[NUM_MAX], le[NUM_MAX];
+    label l[] = {{"device", device}, {"path", path}, {"le", le}};
+    uint64_t cum = 0;
+    for (unsigned i = 0; i + 1 < DAQ_LAT_BUCKETS; i++) {
+        cum += h->buckets[i];
+        fmt_double(le, (double)daq_latency_bucket_upper_ns(i) / 1e9);
+        sample(sb, name, "_bucket", l, 3, fmt_u64(num, cum));
+    }
+    cum += h->buckets[DAQ_LAT_BUCKETS - 1];
+    strcpy(le, "+Inf");
+    sample(sb, name, "_bucket", l, 3, fmt_u64(num, cum));
+    sample(sb, name, "_sum", l, 2, fmt_ns_seconds(num, h->sum_ns));
+    sample(sb, name, "_count", l, 2, fmt_u64(num, cum));
+}
+
+static void render_pool_latency(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    const char *name = "daq_pool_alloc_latency_seconds";
+    family_begin(sb, name, HISTOGRAM,
+                 "Latency of frame allocations on the frame path, by path (pool slot or heap).");
+    for (size_t d = 0; d < n; d++) {
+        if (!snap_has(&ds[d], NEED_POOL))
+            continue;
+        render_histogram(sb, name, ds[d].id, "pool", &ds[d].st.pool.alloc_pool);
+        render_histogram(sb, name, ds[d].id, "heap", &ds[d].st.pool.alloc_heap);
+    }
+}
+
+/* ---- consumers (bus subscriptions) --------------------------------------------------------- */
+
+typedef struct consumer_family {
+    const char *name;
+    family_type type;
+    size_t off; /* into daq_sub_stats */
+    value_kind kind;
+    const char *help;
+} consumer_family;
+
+#define SUB(field) offsetof(daq_sub_stats, field)
+
+static const consumer_family consumer_families[] = {
+    {"daq_consumer_frames_offered_total", COUNTER, SUB(offered), V_U64,
+     "Frames published while the consumer was subscribed."},
+    {"daq_consumer_frames_enqueued_total", COUNTER, SUB(enqueued), V_U64,
+     "Frames that entered the consumer's queue."},
+    {"daq_consumer_frames_delivered_total", COUNTER, SUB(delivered), V_U64,
+     "Frames the consumer took from its queue."},
+    {"daq_consumer_lossless_waits_total", COUNTER, SUB(lossless_waits), V_U64,
+     "Times the producer waited for room in the consumer's lossless queue."},
+    {"daq_consumer_queued_frames", GAUGE, SUB(queued), V_U32,
+     "Frames in the consumer's queue now."},
+    {"daq_consumer_queue_high_water_frames", GAUGE, SUB(queue_high_water), V_U32,
+     "Most frames in the consumer's queue at once."},
+    {"daq_consumer_queue_depth_frames", GAUGE, SUB(queue_depth), V_U32,
+     "Capacity of the consumer's queue."},
+};
+
+typedef struct reason_value {
+    const char *reason;
+    size_t off; /* into daq_sub_stats */
+} reason_value;
+
+static const reason_value drop_reasons[] = {
+    {"full", SUB(dropped_full)},
+    {"oldest", SUB(dropped_oldest)},
+    {"timeout", SUB(dropped_timeout)},
+};
+
+static const reason_value skip_reasons[] = {
+    {"decimate", SUB(skipped_decimate)},
+    {"max_fps", SUB(skipped_rate)},
+};
+
+static void render_consumer_reasons(sbuf *sb, const dev_snap *ds, size_t n, const char *name,
+                                    const char *help, const reason_value *rv, size_t nr)
+{
+    char num[NUM_MAX];
+    family_begin(sb, name, COUNTER, help);
+    for (size_t d = 0; d < n; d++) {
+        for (unsigned s = 0; s < ds[d].n_subs; s++) {
+            const consumer_snap *c = &ds[d].subs[s];
+            for (size_t r = 0; r < nr; r++) {
+                label l[] = {
+                    {"device", ds[d].id}, {"consumer", c->label}, {"reason", rv[r].reason}};
+                uint64_t v;
+                memcpy(&v, (const char *)&c->st + rv[r].off, sizeof v);
+                sample(sb, name, NULL, l, 3, fmt_u64(num, v));
+            }
+        }
+    }
+}
+
+static void render_consumers(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_consumer_info", GAUGE,
+                 "Bus subscriptions (consumers) and their queue policies; always 1.");
+    for (size_t d = 0; d < n; d++) {
+        for (unsigned s = 0; s < ds[d].n_subs; s++) {
+            const consumer_snap *c = &ds[d].subs[s];
+            label l[] = {{"device", ds[d].id},
+                         {"consumer", c->label},
+                         {"policy", daq_sub_policy_name(c->st.policy)}};
+            sample(sb, "daq_consumer_info", NULL, l, 3, "1");
+        }
+    }
+    for (size_t f = 0; f < COUNT_OF(consumer_families); f++) {
+        const consumer_family *cf = &consumer_families[f];
+        family_begin(sb, cf->name, cf->type, cf->help);
+        for (size_t d = 0; d < n; d++) {
+            for (unsigned s = 0; s < ds[d].n_subs; s++) {
+                const consumer_snap *c = &ds[d].subs[s];
+                label l[] = {{"device", ds[d].id}, {"consumer", c->label}};
+                const char *p = (const char *)&c->st + cf->off;
+                uint64_t v;
+                if (cf->kind == V_U32) {
+                    uint32_t v32;
+                    memcpy(&v32, p, sizeof v32);
+                    v = v32;
+                } else {
+                    memcpy(&v, p, sizeof v);
+                }
+                sample(sb, cf->name, NULL, l, 2, fmt_u64(num, v));
+            }
+        }
+    }
+    family_begin(sb, "daq_consumer_lossless_wait_seconds_total", COUNTER,
+                 "Time the producer spent waiting for room in the consumer's lossless queue.");
+    for (size_t d = 0; d < n; d++) {
+        for (unsigned s = 0; s < ds[d].n_subs; s++) {
+            const consumer_snap *c = &ds[d].subs[s];
+            label l[] = {{"device", ds[d].id}, {"consumer", c->label}};
+            sample(sb, "daq_consumer_lossless_wait_seconds_total", NULL, l, 2,
+                   fmt_ns_seconds(num, c->st.lossless_wait_ns));
+        }
+    }
+    render_consumer_reasons(sb, ds, n, "daq_consumer_frames_dropped_total",
+                            "Frames dropped for the consumer, by reason: queue full (drop-newest), "
+                            "oldest evicted (drop-oldest, latest), lossless wait timed out.",
+                            drop_reasons, COUNT_OF(drop_reasons));
+    render_consumer_reasons(sb, ds, n, "daq_consumer_frames_skipped_total",
+                            "Frames not offered to the consumer's queue, by gate: decimation or "
+                            "maximum rate.",
+                            skip_reasons, COUNT_OF(skip_reasons));
+}
+
+/* ---- driver events ------------------------------------------------------------------------- */
+
+static void render_camera_events(sbuf *sb, const dev_snap *ds, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_camera_events_total", COUNTER,
+                 "Driver-specific named counters of the camera driver, by event.");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up)
+            continue;
+        const daq_camera_stats *cs = &ds[d].st.driver;
+        unsigned ne = cs->n_extra < DAQ_CAMERA_EXTRA_MAX ? cs->n_extra : DAQ_CAMERA_EXTRA_MAX;
+        for (unsigned i = 0; i < ne; i++) {
+            if (!cs->extra[i].name)
+                continue;
+            label l[] = {{"device", ds[d].id}, {"event", cs->extra[i].name}};
+            sample(sb, "daq_camera_events_total", NULL, l, 2, fmt_u64(num, cs->extra[i].value));
+        }
+    }
+}
+
+/* ---- process --------------------------------------------------------------------------------- */
+
+static double process_start_unix;
+
+/* The process start as every Prometheus client reports it: the kernel's
+ * start time of the process (field 22 of /proc/self/stat, in clock ticks
+ * after boot) plus the boot time (btime in /proc/stat).  Stable across
+ * scrapes, unlike anything derived from "now".  0 if /proc says nothing. */
+static void process_start_read(void)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return;
+    unsigned long long ticks = 0;
+    int field = 2;
+    char *save = NULL;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (++field == 22) {
+            ticks = strtoull(tok, NULL, 10);
+            break;
+        }
+    }
+    unsigned long long btime = 0;
+    f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime && ticks && hz > 0)
+        process_start_unix = (double)btime + (double)ticks / (double)hz;
+}
+
+static void render_process(sbuf *sb, uint64_t process_start_ns)
+{
+    char num[NUM_MAX];
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long vm_pages = 0, rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &vm_pages, &rss_pages) != 2)
+            vm_pages = rss_pages = 0;
+        fclose(f);
+    }
+    family_begin(sb, "process_resident_memory_bytes", GAUGE, "Resident memory size in bytes.");
+    sample(sb, "process_resident_memory_bytes", NULL, NULL, 0,
+           fmt_u64(num, (uint64_t)rss_pages * (uint64_t)page));
+    family_begin(sb, "process_virtual_memory_bytes", GAUGE, "Virtual memory size in bytes.");
+    sample(sb, "process_virtual_memory_bytes", NULL, NULL, 0,
+           fmt_u64(num, (uint64_t)vm_pages * (uint64_t)page));
+
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, process_start_read);
+    uint64_t now = daq_now_ns();
+    uint64_t up_ns = now > process_start_ns ? now - process_start_ns : 0;
+    double start = process_start_unix;
+    if (start <= 0) { /* no /proc: from the caller's monotonic start */
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        start = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - (double)up_ns / 1e9;
+    }
+    family_begin(sb, "process_start_time_seconds", GAUGE,
+                 "Start time of the process since the Unix epoch in seconds.");
+    sample(sb, "process_start_time_seconds", NULL, NULL, 0, fmt_double(num, start));
+
+    struct rusage ru;
+    uint64_t cpu_us = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                 (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+    family_begin(sb, "process_cpu_seconds_total", COUNTER,
+                 "Total user and system CPU time spent in seconds.");
+    sample(sb, "process_cpu_seconds_total", NULL, NULL, 0, fmt_ns_seconds(num, cpu_us * 1000u));
+
+    family_begin(sb, "daq_uptime_seconds", GAUGE, "Seconds since the daq process started.");
+    sample(sb, "daq_uptime_seconds", NULL, NULL, 0, fmt_ns_seconds(num, up_ns));
+}
+
+/* ---- the whole exposition ----------------------------------------------------------------------
+ */
+
+static void snaps_free(dev_snap *ds, size_t n)
+{
+    for (size_t d = 0; d < n; d++)
+        free(ds[d].subs);
+    free(ds);
+}
+
+char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t process_start_ns,
+                         size_t *len)
+{
+    if (len)
+        *len = 0;
+    dev_snap *ds = calloc(n ? n : 1, sizeof *ds);
+    if (!ds)
+        return NULL;
+    for (size_t d = 0; d < n; d++) {
+        ds[d].id = devs[d].id ? devs[d].id : "";
+        ds[d].driver = devs[d].driver ? devs[d].driver : "";
+        ds[d].up = devs[d].acq != NULL;
+        if (ds[d].up) {
+            daq_acq_stats_get(devs[d].acq, &ds[d].st);
+            ds[d].has_pool = ds[d].st.pool.slot_count > 0;
+        }
+        if (devs[d].bus && !snap_consumers(devs[d].bus, &ds[d])) {
+            snaps_free(ds, n);
+            return NULL;
+        }
+    }
+
+    sbuf sb = {0};
+    render_device(&sb, ds, n);
+    render_state(&sb, ds, n);
+    render_scalars(&sb, ds, n, acq_families, COUNT_OF(acq_families));
+    render_scalars(&sb, ds, n, pool_families, COUNT_OF(pool_families));
+    render_pool_heap(&sb, ds, n);
+    render_pool_latency(&sb, ds, n);
+    render_consumers(&sb, ds, n);
+    render_scalars(&sb, ds, n, camera_families, COUNT_OF(camera_families));
+    render_camera_events(&sb, ds, n);
+    render_process(&sb, process_start_ns);
+    snaps_free(ds, n);
+
+    if (sb.oom || !sb.p) {
+        free(sb.p);
+        return NULL;
+    }
+    if (len)
+        *len = sb.len;
+    return sb.p;
+}
