@@ -56,7 +56,7 @@ static daq_camera *sim(const char *id, uint32_t w, uint32_t h, const char *fps, 
     set(cam, "timing", timing);
     /* A deep ring absorbs scheduling hiccups of a loaded (or sanitized)
      * machine; tests about overruns set their own. */
-    set(cam, "ring_frames", w * h <= 512 * 512 ? "64" : "16");
+    set(cam, "ring_frames", w * h <= 512 * 512 ? "256" : "16");
     return cam;
 }
 
