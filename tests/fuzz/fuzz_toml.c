@@ -21,7 +21,7 @@
 #define CHECK(x)                                                                                   \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "fuzz_toml: check failed: %s (line %d)\n", #x, __LINE__);            \
+            fprintf(stderr, "fuzz_toml: check failed: %s (line %d)\n", #x, __LINE__);              \
             __builtin_trap();                                                                      \
         }                                                                                          \
     } while (0)
