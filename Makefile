@@ -6,6 +6,8 @@
 #   make install  daqd, libdaq + headers + pkg-config, configs, systemd unit (PREFIX=/usr/local)
 #   make check    the full suite: plain, ASan+UBSan, and TSan (concurrency)
 #   make bench    build and run the benchmarks
+#   make fuzz     fuzz the TOML parser (clang/libFuzzer) for FUZZ_SECONDS
+#   make fuzz-smoke   the same for 20 s (part of make check)
 #   make clean
 
 BUILD    ?= build
@@ -17,6 +19,12 @@ CTEST     = ctest --output-on-failure -j$(JOBS) --timeout 600
 REL  = $(BUILD)/release
 ASAN = $(BUILD)/asan
 TSAN = $(BUILD)/tsan
+FUZZ = $(BUILD)/fuzz
+
+FUZZ_SECONDS ?= 300
+# New inputs go to $(FUZZ)/corpus; the seed corpus in the tree is read only.
+FUZZ_RUN = $(FUZZ)/fuzz_toml -dict=tests/fuzz/toml.dict -max_len=4096 -timeout=10 \
+           -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus tests/fuzz/corpus/toml
 
 # Sanitizer reports are failures, never warnings.
 export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
@@ -25,7 +33,8 @@ export TSAN_OPTIONS  = halt_on_error=1:second_deadlock_stack=1:exitcode=66
 
 PREFIX   ?= /usr/local
 
-.PHONY: all build run check check-release check-asan check-tsan bench deps clean install
+.PHONY: all build run check check-release check-asan check-tsan bench deps clean install \
+        fuzz-build fuzz-smoke fuzz
 
 all: build
 
@@ -63,7 +72,22 @@ check: deps
 	$(MAKE) --no-print-directory check-release
 	$(MAKE) --no-print-directory check-asan
 	$(MAKE) --no-print-directory check-tsan
-	@echo "make check: all suites passed (release, asan+ubsan, tsan)"
+	$(MAKE) --no-print-directory fuzz-smoke
+	@echo "make check: all suites passed (release, asan+ubsan, tsan, fuzz-smoke)"
+
+# The fuzz target is a separate clang project (tests/fuzz/CMakeLists.txt).
+$(FUZZ)/build.ninja:
+	$(CMAKE) -S tests/fuzz -B $(FUZZ) $(GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+fuzz-build: $(FUZZ)/build.ninja
+	$(CMAKE) --build $(FUZZ) -j $(JOBS)
+	@mkdir -p $(FUZZ)/corpus
+
+fuzz-smoke: fuzz-build
+	$(FUZZ_RUN) -max_total_time=20
+
+fuzz: fuzz-build
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
 
 bench: deps build
 	$(REL)/bench/daq-bench pool

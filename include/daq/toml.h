@@ -79,6 +79,9 @@ size_t daq_toml_table_size(const daq_toml *t);
 /* Key i (NUL-terminated; keys cannot contain NUL in daq's use, but a quoted
  * key with \u0000 is truncated there) and where the key was written. */
 const char *daq_toml_table_key(const daq_toml *t, size_t i, daq_toml_pos *key_pos);
+/* The full length in bytes of key i, NULs included (a generic consumer such
+ * as the toml-test decoder needs every key exactly). */
+size_t daq_toml_table_key_len(const daq_toml *t, size_t i);
 const daq_toml *daq_toml_table_value(const daq_toml *t, size_t i);
 /* By key; NULL if absent. */
 const daq_toml *daq_toml_table_get(const daq_toml *t, const char *key);

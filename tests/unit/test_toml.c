@@ -1,0 +1,701 @@
+/* Unit tests of the TOML parser (daq/toml.h): the accessor API (types,
+ * values, exact key and value positions, definition order, lookup, NUL in
+ * strings and keys, date-time fields and text), the exact one-line errors of
+ * typical config mistakes, the depth cap, and empty and large documents.
+ * Conformance to the whole TOML 1.0 grammar is the toml.suite test's job
+ * (tests/toml/run_toml_test.py against the official toml-test cases). */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "daq/toml.h"
+#include "test_main.h"
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static daq_toml *parse_len(const char *text, size_t len)
+{
+    char err[256] = "";
+    daq_toml *root = daq_toml_parse(text, len, "cfg.toml", err, sizeof err);
+    if (!root)
+        fail_msg("rejected: %s", err);
+    return root;
+}
+
+static daq_toml *parse(const char *text)
+{
+    return parse_len(text, strlen(text));
+}
+
+static void expect_error_len(const char *text, size_t len, const char *want)
+{
+    char err[256] = "";
+    daq_toml *root = daq_toml_parse(text, len, "cfg.toml", err, sizeof err);
+    if (root) {
+        daq_toml_free(root);
+        fail_msg("accepted, wanted \"%s\"", want);
+    }
+    assert_string_equal(err, want);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    expect_error_len(text, strlen(text), want);
+}
+
+/* The error's "message" part, for tests that care about it but not the place. */
+static void expect_error_containing(const char *text, const char *want)
+{
+    char err[256] = "";
+    daq_toml *root = daq_toml_parse(text, strlen(text), "cfg.toml", err, sizeof err);
+    if (root) {
+        daq_toml_free(root);
+        fail_msg("accepted, wanted \"%s\"", want);
+    }
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+}
+
+static void assert_pos(daq_toml_pos p, uint32_t line, uint32_t col)
+{
+    if (p.line != line || p.col != col)
+        fail_msg("position %u:%u, expected %u:%u", p.line, p.col, line, col);
+}
+
+static daq_toml_pos key_pos(const daq_toml *t, size_t i)
+{
+    daq_toml_pos p = {0, 0};
+    assert_non_null(daq_toml_table_key(t, i, &p));
+    return p;
+}
+
+static const daq_toml *get(const daq_toml *t, const char *key)
+{
+    const daq_toml *v = daq_toml_table_get(t, key);
+    if (!v)
+        fail_msg("no key '%s'", key);
+    return v;
+}
+
+/* ---- documents ---------------------------------------------------------------------- */
+
+static void empty_document(void **state)
+{
+    (void)state;
+    const char *empties[] = {"", "\n\n", "   \t\n", "# only a comment", "\r\n# x\r\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        daq_toml *root = parse(empties[i]);
+        assert_int_equal(daq_toml_type_of(root), DAQ_TOML_TABLE);
+        assert_int_equal(daq_toml_table_size(root), 0);
+        assert_null(daq_toml_table_get(root, "a"));
+        assert_null(daq_toml_table_key(root, 0, NULL));
+        daq_toml_free(root);
+    }
+    char err[64];
+    daq_toml *root = daq_toml_parse(NULL, 0, NULL, err, sizeof err);
+    assert_non_null(root);
+    daq_toml_free(root);
+    daq_toml_free(NULL);
+}
+
+static void scalar_types_and_values(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("s = \"text\"\n"
+                           "lit = 'C:\\dir'\n"
+                           "i = -42\n"
+                           "hex = 0xDEAD_beef\n"
+                           "oct = 0o755\n"
+                           "bin = 0b1010\n"
+                           "max = 9223372036854775807\n"
+                           "min = -9223372036854775808\n"
+                           "f = 6.5e-3\n"
+                           "neg0 = -0.0\n"
+                           "big = 1_000.5\n"
+                           "pinf = +inf\n"
+                           "ninf = -inf\n"
+                           "nan = nan\n"
+                           "t = true\n"
+                           "b = false\n");
+    assert_int_equal(daq_toml_type_of(get(root, "s")), DAQ_TOML_STRING);
+    assert_string_equal(daq_toml_string(get(root, "s"), NULL), "text");
+    assert_string_equal(daq_toml_string(get(root, "lit"), NULL), "C:\\dir");
+    assert_int_equal(daq_toml_type_of(get(root, "i")), DAQ_TOML_INTEGER);
+    assert_int_equal(daq_toml_integer(get(root, "i")), -42);
+    assert_int_equal(daq_toml_integer(get(root, "hex")), 0xDEADBEEF);
+    assert_int_equal(daq_toml_integer(get(root, "oct")), 0755);
+    assert_int_equal(daq_toml_integer(get(root, "bin")), 10);
+    assert_true(daq_toml_integer(get(root, "max")) == INT64_MAX);
+    assert_true(daq_toml_integer(get(root, "min")) == INT64_MIN);
+    assert_int_equal(daq_toml_type_of(get(root, "f")), DAQ_TOML_FLOAT);
+    assert_true(daq_toml_float(get(root, "f")) == 6.5e-3);
+    assert_true(daq_toml_float(get(root, "neg0")) == 0.0 &&
+                signbit(daq_toml_float(get(root, "neg0"))));
+    assert_true(daq_toml_float(get(root, "big")) == 1000.5);
+    assert_true(isinf(daq_toml_float(get(root, "pinf"))) && daq_toml_float(get(root, "pinf")) > 0);
+    assert_true(isinf(daq_toml_float(get(root, "ninf"))) && daq_toml_float(get(root, "ninf")) < 0);
+    assert_true(isnan(daq_toml_float(get(root, "nan"))));
+    assert_int_equal(daq_toml_type_of(get(root, "t")), DAQ_TOML_BOOL);
+    assert_true(daq_toml_bool(get(root, "t")));
+    assert_false(daq_toml_bool(get(root, "b")));
+    daq_toml_free(root);
+}
+
+static void type_names(void **state)
+{
+    (void)state;
+    const char *names[] = {"table", "array",    "string",         "integer",    "float",
+                           "bool",  "datetime", "datetime-local", "date-local", "time-local"};
+    for (int t = DAQ_TOML_TABLE; t <= DAQ_TOML_TIME_LOCAL; t++)
+        assert_string_equal(daq_toml_type_name((daq_toml_type)t), names[t]);
+}
+
+static void wrong_type_accessors(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("s = 'x'\ni = 7\nf = 1.5\nb = true\nd = 1979-05-27\na = [1]\n");
+    const daq_toml *s = get(root, "s"), *i = get(root, "i"), *f = get(root, "f");
+    const daq_toml *b = get(root, "b"), *d = get(root, "d"), *a = get(root, "a");
+    size_t len = 99;
+    assert_null(daq_toml_string(i, &len));
+    assert_int_equal(len, 0);
+    assert_int_equal(daq_toml_integer(s), 0);
+    assert_true(daq_toml_float(i) == 0.0); /* no conversion from integer */
+    assert_int_equal(daq_toml_integer(f), 0);
+    assert_false(daq_toml_bool(i));
+    assert_null(daq_toml_datetime_get(s));
+    assert_null(daq_toml_datetime_text(b));
+    assert_int_equal(daq_toml_table_size(a), 0);
+    assert_null(daq_toml_table_get(a, "x"));
+    assert_null(daq_toml_table_key(d, 0, NULL));
+    assert_null(daq_toml_table_value(a, 0));
+    assert_int_equal(daq_toml_array_size(root), 0);
+    assert_null(daq_toml_array_get(root, 0));
+    assert_null(daq_toml_array_get(a, 1));
+    assert_null(daq_toml_table_key(root, 6, NULL));
+    assert_null(daq_toml_table_get(root, NULL));
+    daq_toml_free(root);
+}
+
+static void positions_of_keys_and_values(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("# daq config\n"
+                           "title = \"x\"\n"
+                           "[server]\n"
+                           "  port = 50051  # comment\n"
+                           "  bind.host = '127.0.0.1'\n"
+                           "[[devices]]\n"
+                           "id = \"cam0\"\n"
+                           "driver = { type = \"sim\", size = [640, 480] }\n");
+    assert_pos(daq_toml_pos_of(root), 1, 1);
+    assert_pos(key_pos(root, 0), 2, 1); /* title */
+    assert_pos(daq_toml_pos_of(get(root, "title")), 2, 9);
+    const daq_toml *server = get(root, "server");
+    assert_pos(key_pos(root, 1), 3, 2);
+    assert_pos(daq_toml_pos_of(server), 3, 1); /* a header table starts at its '[' */
+    assert_pos(key_pos(server, 0), 4, 3);
+    assert_pos(daq_toml_pos_of(get(server, "port")), 4, 10);
+    const daq_toml *bind = get(server, "bind");
+    assert_pos(key_pos(server, 1), 5, 3);
+    assert_pos(daq_toml_pos_of(bind), 5, 3); /* a dotted-key table starts at its key */
+    assert_pos(key_pos(bind, 0), 5, 8);
+    assert_pos(daq_toml_pos_of(get(bind, "host")), 5, 15);
+
+    const daq_toml *devices = get(root, "devices");
+    assert_int_equal(daq_toml_type_of(devices), DAQ_TOML_ARRAY);
+    assert_pos(key_pos(root, 2), 6, 3);
+    assert_pos(daq_toml_pos_of(devices), 6, 1);
+    const daq_toml *dev = daq_toml_array_get(devices, 0);
+    assert_pos(daq_toml_pos_of(dev), 6, 1);
+    assert_pos(key_pos(dev, 0), 7, 1);
+    assert_pos(daq_toml_pos_of(get(dev, "id")), 7, 6);
+    const daq_toml *driver = get(dev, "driver");
+    assert_pos(key_pos(dev, 1), 8, 1);
+    assert_pos(daq_toml_pos_of(driver), 8, 10);
+    assert_pos(key_pos(driver, 0), 8, 12);
+    assert_pos(daq_toml_pos_of(get(driver, "type")), 8, 19);
+    assert_pos(key_pos(driver, 1), 8, 26);
+    const daq_toml *size = get(driver, "size");
+    assert_pos(daq_toml_pos_of(size), 8, 33);
+    assert_pos(daq_toml_pos_of(daq_toml_array_get(size, 0)), 8, 34);
+    assert_pos(daq_toml_pos_of(daq_toml_array_get(size, 1)), 8, 39);
+    daq_toml_free(root);
+}
+
+static void positions_after_crlf_bom_and_multiline(void **state)
+{
+    (void)state;
+    /* columns count bytes from the start of the line, after a byte order mark */
+    daq_toml *root = parse("\xEF\xBB\xBF"
+                           "a = 1\r\n"
+                           "s = \"\"\"\r\n"
+                           "two\r\n"
+                           "lines\"\"\"\r\n"
+                           "\"\xC3\xA9t\xC3\xA9\" = \"x\"\n"
+                           "'\xC3\xA9' = 2\n");
+    assert_pos(key_pos(root, 0), 1, 1);
+    assert_pos(daq_toml_pos_of(get(root, "a")), 1, 5);
+    assert_pos(daq_toml_pos_of(get(root, "s")), 2, 5);
+    assert_string_equal(daq_toml_string(get(root, "s"), NULL), "two\nlines"); /* CRLF -> LF */
+    assert_pos(key_pos(root, 2), 5, 1);
+    assert_pos(daq_toml_pos_of(daq_toml_table_value(root, 2)), 5, 11);
+    assert_pos(key_pos(root, 3), 6, 1);
+    assert_pos(daq_toml_pos_of(daq_toml_table_value(root, 3)), 6, 8);
+    daq_toml_free(root);
+    expect_error("\xC3\xA9 = 1\n", "cfg.toml:1:1: expected a key, found U+00E9"); /* not bare */
+}
+
+static void definition_order(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("zeta = 1\n"
+                           "alpha = 2\n"
+                           "m.z = 3\n"
+                           "m.a = 4\n"
+                           "[b.sub]\n"
+                           "[a]\n"
+                           "[b]\n"
+                           "later = 5\n");
+    const char *want[] = {"zeta", "alpha", "m", "b", "a"};
+    assert_int_equal(daq_toml_table_size(root), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(daq_toml_table_key(root, i, NULL), want[i]);
+    const daq_toml *m = get(root, "m");
+    assert_string_equal(daq_toml_table_key(m, 0, NULL), "z");
+    assert_string_equal(daq_toml_table_key(m, 1, NULL), "a");
+    const daq_toml *b = get(root, "b");
+    assert_string_equal(daq_toml_table_key(b, 0, NULL), "sub");
+    assert_string_equal(daq_toml_table_key(b, 1, NULL), "later");
+    daq_toml_free(root);
+}
+
+static void implicit_table_defined_later(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("[a.b]\n"
+                           "x = 1\n"
+                           "[a]\n"
+                           "y = 2\n");
+    /* 'a' was first named on line 1; its definition is the [a] on line 3 */
+    assert_pos(key_pos(root, 0), 3, 2);
+    const daq_toml *a = get(root, "a");
+    assert_pos(daq_toml_pos_of(a), 3, 1);
+    assert_int_equal(daq_toml_table_size(a), 2);
+    assert_int_equal(daq_toml_integer(get(get(a, "b"), "x")), 1);
+    assert_int_equal(daq_toml_integer(get(a, "y")), 2);
+    daq_toml_free(root);
+}
+
+static void arrays_of_tables(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("[[devices]]\n"
+                           "id = 'a'\n"
+                           "[devices.driver]\n"
+                           "type = 'sim'\n"
+                           "[[devices]]\n"
+                           "id = 'b'\n"
+                           "[devices.driver]\n"
+                           "type = 'pvcam'\n"
+                           "[[devices.driver.ports]]\n"
+                           "n = 1\n"
+                           "[[devices.driver.ports]]\n"
+                           "n = 2\n");
+    const daq_toml *devices = get(root, "devices");
+    assert_int_equal(daq_toml_array_size(devices), 2);
+    const daq_toml *d1 = daq_toml_array_get(devices, 1);
+    assert_string_equal(daq_toml_string(get(d1, "id"), NULL), "b");
+    assert_pos(daq_toml_pos_of(d1), 5, 1);
+    const daq_toml *drv = get(d1, "driver");
+    assert_string_equal(daq_toml_string(get(drv, "type"), NULL), "pvcam");
+    const daq_toml *ports = get(drv, "ports");
+    assert_int_equal(daq_toml_array_size(ports), 2);
+    assert_int_equal(daq_toml_integer(get(daq_toml_array_get(ports, 1), "n")), 2);
+    const daq_toml *d0 = daq_toml_array_get(devices, 0);
+    assert_string_equal(daq_toml_string(get(get(d0, "driver"), "type"), NULL), "sim");
+    assert_null(daq_toml_table_get(get(d0, "driver"), "ports"));
+    daq_toml_free(root);
+}
+
+static void mixed_and_nested_arrays(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("a = [1, 'two', 3.0, [4], {five = 5}, ]\n"
+                           "e = [\n"
+                           "  # comment\n"
+                           "]\n");
+    const daq_toml *a = get(root, "a");
+    assert_int_equal(daq_toml_array_size(a), 5);
+    assert_int_equal(daq_toml_type_of(daq_toml_array_get(a, 1)), DAQ_TOML_STRING);
+    assert_int_equal(daq_toml_type_of(daq_toml_array_get(a, 3)), DAQ_TOML_ARRAY);
+    assert_int_equal(daq_toml_integer(get(daq_toml_array_get(a, 4), "five")), 5);
+    assert_int_equal(daq_toml_array_size(get(root, "e")), 0);
+    daq_toml_free(root);
+}
+
+static void get_by_key(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("\"quoted key\" = 1\n"
+                           "'' = 2\n"
+                           "a.\"b.c\" = 3\n"
+                           "KEY = 4\n");
+    assert_int_equal(daq_toml_integer(get(root, "quoted key")), 1);
+    assert_int_equal(daq_toml_integer(get(root, "")), 2);
+    assert_int_equal(daq_toml_integer(get(get(root, "a"), "b.c")), 3);
+    assert_null(daq_toml_table_get(root, "key")); /* keys are case-sensitive */
+    assert_null(daq_toml_table_get(root, "a.b.c"));
+    daq_toml_free(root);
+}
+
+static void strings_with_nul_and_escapes(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("s = \"a\\u0000b\"\n"
+                           "\"k\\u0000ey\" = 1\n"
+                           "e = \"\\b\\t\\n\\f\\r\\\"\\\\\\u00e9\\U0001F600\"\n"
+                           "ml = \"\"\"\n"
+                           "one \\\n"
+                           "    two\"\"\"\n"
+                           "q = '''it's \"\"''''\n");
+    size_t len = 0;
+    const char *s = daq_toml_string(get(root, "s"), &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, "a\0b", 4); /* NUL-terminated after the length too */
+    assert_string_equal(daq_toml_table_key(root, 1, NULL), "k"); /* truncated at the NUL */
+    assert_int_equal(daq_toml_table_key_len(root, 1), 4);
+    assert_string_equal(daq_toml_string(get(root, "e"), &len),
+                        "\b\t\n\f\r\"\\\xC3\xA9\xF0\x9F\x98\x80");
+    assert_int_equal(len, 13);
+    assert_string_equal(daq_toml_string(get(root, "ml"), NULL), "one two");
+    assert_string_equal(daq_toml_string(get(root, "q"), NULL), "it's \"\"'");
+    daq_toml_free(root);
+}
+
+static void datetime_fields_and_text(void **state)
+{
+    (void)state;
+    daq_toml *root = parse("odt = 1979-05-27 07:32:00.999999999-07:30\n"
+                           "z = 1979-05-27t07:32:00z\n"
+                           "ldt = 2000-02-29T23:59:59.5\n"
+                           "ld = 2024-12-31\n"
+                           "lt = 07:32:00.1234567891\n"
+                           "leap = 2016-12-31T23:59:60Z\n");
+    const daq_toml *v = get(root, "odt");
+    assert_int_equal(daq_toml_type_of(v), DAQ_TOML_DATETIME);
+    const daq_toml_datetime *d = daq_toml_datetime_get(v);
+    assert_int_equal(d->year, 1979);
+    assert_int_equal(d->month, 5);
+    assert_int_equal(d->day, 27);
+    assert_int_equal(d->hour, 7);
+    assert_int_equal(d->minute, 32);
+    assert_int_equal(d->second, 0);
+    assert_int_equal(d->nanosecond, 999999999);
+    assert_true(d->has_offset);
+    assert_int_equal(d->offset_minutes, -450);
+    assert_string_equal(daq_toml_datetime_text(v), "1979-05-27 07:32:00.999999999-07:30");
+
+    d = daq_toml_datetime_get(get(root, "z"));
+    assert_true(d->has_offset);
+    assert_int_equal(d->offset_minutes, 0);
+    assert_string_equal(daq_toml_datetime_text(get(root, "z")), "1979-05-27t07:32:00z");
+
+    v = get(root, "ldt");
+    assert_int_equal(daq_toml_type_of(v), DAQ_TOML_DATETIME_LOCAL);
+    d = daq_toml_datetime_get(v);
+    assert_false(d->has_offset);
+    assert_int_equal(d->day, 29);
+    assert_int_equal(d->nanosecond, 500000000);
+
+    v = get(root, "ld");
+    assert_int_equal(daq_toml_type_of(v), DAQ_TOML_DATE_LOCAL);
+    d = daq_toml_datetime_get(v);
+    assert_int_equal(d->year, 2024);
+    assert_int_equal(d->hour + d->minute + d->second, 0);
+    assert_string_equal(daq_toml_datetime_text(v), "2024-12-31");
+
+    v = get(root, "lt");
+    assert_int_equal(daq_toml_type_of(v), DAQ_TOML_TIME_LOCAL);
+    d = daq_toml_datetime_get(v);
+    assert_int_equal(d->year + d->month + d->day, 0);
+    assert_int_equal(d->nanosecond, 123456789); /* truncated to ns */
+    assert_string_equal(daq_toml_datetime_text(v), "07:32:00.1234567891");
+
+    assert_int_equal(daq_toml_datetime_get(get(root, "leap"))->second, 60);
+    daq_toml_free(root);
+}
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static void error_duplicate_key(void **state)
+{
+    (void)state;
+    expect_error("[server]\n"
+                 "port = 50051\n"
+                 "bind = 'x'\n"
+                 "    port = 50052\n",
+                 "cfg.toml:4:5: duplicate key 'port' (first defined at 2:1)");
+    expect_error("a.b = 1\na.b = 2\n", "cfg.toml:2:3: duplicate key 'a.b' (first defined at 1:3)");
+    expect_error("t = { x = 1, x = 2 }\n",
+                 "cfg.toml:1:14: duplicate key 'x' (first defined at 1:7)");
+}
+
+static void error_missing_equals(void **state)
+{
+    (void)state;
+    expect_error("[server]\nport 8080\n", "cfg.toml:2:6: expected '=' after the key, found '8'");
+    expect_error("port\n", "cfg.toml:1:5: expected '=' after the key, found end of line");
+    expect_error("port =\n", "cfg.toml:1:7: expected a value, found end of line");
+}
+
+static void error_unterminated_string(void **state)
+{
+    (void)state;
+    expect_error("name = \"cam0\nid = 1\n",
+                 "cfg.toml:1:8: unterminated string (a basic string must end on its line)");
+    expect_error("a = 1\nb = '''\nno end\n", "cfg.toml:2:5: unterminated multi-line string");
+    expect_error("s = \"bad \\q\"\n", "cfg.toml:1:10: invalid escape sequence '\\q'");
+}
+
+static void error_bad_numbers(void **state)
+{
+    (void)state;
+    expect_error("fps = 0100\n",
+                 "cfg.toml:1:7: invalid number '0100': leading zeros are not allowed");
+    expect_error("n = 9223372036854775808\n",
+                 "cfg.toml:1:5: integer '9223372036854775808' is out of range (64-bit signed)");
+    expect_error("n = -9223372036854775809\n",
+                 "cfg.toml:1:5: integer '-9223372036854775809' is out of range (64-bit signed)");
+    expect_error("n = 0x1_0000_0000_0000_0000\n",
+                 "cfg.toml:1:5: integer '0x1_0000_0000_0000_0000' is out of range (64-bit signed)");
+    expect_error("n = 1__000\n",
+                 "cfg.toml:1:5: invalid number '1__000': '_' must stand between two digits");
+    expect_error("x = 1.\n",
+                 "cfg.toml:1:5: invalid number '1.': a decimal point needs digits on both sides");
+    expect_error("x = 1e999\n", "cfg.toml:1:5: float '1e999' is out of range");
+    expect_error("n = 42 ms\n", "cfg.toml:1:8: expected the end of the line, found 'm'");
+    expect_error("on = yes\n", "cfg.toml:1:6: expected a value, found 'y'");
+    expect_error("on = True\n", "cfg.toml:1:6: invalid value 'True' (booleans are true and false)");
+}
+
+static void error_bad_datetimes(void **state)
+{
+    (void)state;
+    expect_error("d = 2023-02-29\n", "cfg.toml:1:13: day 29 is out of range for 2023-02");
+    expect_error("d = 2023-13-01\n", "cfg.toml:1:10: month 13 is out of range (01-12)");
+    expect_error("t = 24:00:00\n", "cfg.toml:1:5: hour 24 is out of range (00-23)");
+    expect_error("t = 12:00\n", "cfg.toml:1:5: invalid time: expected HH:MM:SS");
+    expect_error("t = 2023-01-01T00:00:00+1:00\n",
+                 "cfg.toml:1:24: invalid time offset: expected Z, +HH:MM or -HH:MM");
+}
+
+static void error_table_redefinitions(void **state)
+{
+    (void)state;
+    expect_error("[server]\nport = 1\n[pool]\n[server]\n",
+                 "cfg.toml:4:2: table 'server' is defined twice (first at 1:1)");
+    expect_error("server.port = 1\n[server]\n",
+                 "cfg.toml:2:2: 'server' is already a table made by dotted keys (defined at 1:1); "
+                 "a [table] header cannot redefine it");
+    expect_error("[a.b]\n[a]\nb.c = 1\n", "cfg.toml:3:1: cannot add to table 'b' with dotted "
+                                          "keys: it is defined by its header at 1:1");
+    expect_error("driver = { type = 'sim' }\ndriver.width = 640\n",
+                 "cfg.toml:2:1: 'driver' is already an inline table (defined at 1:1); dotted keys "
+                 "cannot extend it");
+    expect_error("driver = { type = 'sim' }\n[driver.x]\n",
+                 "cfg.toml:2:2: 'driver' is already an inline table (defined at 1:1); a table "
+                 "header cannot extend it");
+    expect_error("devices = []\n[[devices]]\n",
+                 "cfg.toml:2:3: 'devices' is already an array (defined at 1:1); an [[array of "
+                 "tables]] header cannot append to it");
+    expect_error("[[devices]]\n[devices]\n",
+                 "cfg.toml:2:2: 'devices' is already an array of tables (defined at 1:3); a "
+                 "[table] header cannot redefine it");
+    expect_error("port = 1\n[port]\n", "cfg.toml:2:2: 'port' is already an integer (defined at "
+                                       "1:1); a [table] header cannot redefine it");
+    expect_error("t = { a = 1, }\n", "cfg.toml:1:14: trailing comma in an inline table");
+    expect_error("t = { a = 1,\n b = 2 }\n",
+                 "cfg.toml:1:13: an inline table must be on one line (newline before its '}')");
+}
+
+static void error_encoding_and_control(void **state)
+{
+    (void)state;
+    expect_error("a = \"\xFF\"\n", "cfg.toml:1:6: invalid UTF-8 (byte 0xFF)");
+    expect_error("a = \"\xED\xA0\x80\"\n",
+                 "cfg.toml:1:6: invalid UTF-8 (byte 0xED)"); /* surrogate */
+    expect_error("a = 1\rb = 2\n", "cfg.toml:1:6: carriage return not followed by a newline");
+    expect_error("a = 1 # bell \x07\n",
+                 "cfg.toml:1:14: control character U+0007 is not allowed in a comment");
+    expect_error_len("a = \"x\0y\"\n", 10,
+                     "cfg.toml:1:7: control character U+0000 is not allowed in a string (use an "
+                     "escape)");
+    expect_error("\xEF\xBB\xBF\xEF\xBB\xBF"
+                 "a = 1\n",
+                 "cfg.toml:1:1: expected a key, found U+FEFF");
+}
+
+static void error_file_name_and_buffer(void **state)
+{
+    (void)state;
+    char err[64];
+    assert_null(daq_toml_parse("a = ", 4, NULL, err, sizeof err));
+    assert_string_equal(err, "<input>:1:5: expected a value, found end of file");
+    char small[12];
+    assert_null(daq_toml_parse("a = ", 4, "cfg.toml", small, sizeof small));
+    assert_string_equal(small, "cfg.toml:1:");
+    assert_null(daq_toml_parse("a = ", 4, "cfg.toml", NULL, 0));
+    assert_null(daq_toml_parse_file("/", err, sizeof err));
+    assert_string_equal(err, "/: Is a directory");
+    assert_null(daq_toml_parse_file("/nonexistent/daq.toml", err, sizeof err));
+    assert_string_equal(err, "/nonexistent/daq.toml: No such file or directory");
+}
+
+static void parse_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/daq_test_toml_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "[server]\nport = 50051\nport = 1\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char err[256], want[256];
+    assert_null(daq_toml_parse_file(path, err, sizeof err));
+    snprintf(want, sizeof want, "%s:3:1: duplicate key 'port' (first defined at 2:1)", path);
+    assert_string_equal(err, want);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, 22), 22);
+    close(fd);
+    daq_toml *root = daq_toml_parse_file(path, err, sizeof err);
+    assert_non_null(root);
+    assert_int_equal(daq_toml_integer(get(get(root, "server"), "port")), 50051);
+    daq_toml_free(root);
+    unlink(path);
+}
+
+/* ---- limits -------------------------------------------------------------------------- */
+
+static char *repeat(const char *prefix, const char *unit, size_t n, const char *suffix_unit,
+                    const char *tail)
+{
+    size_t len = strlen(prefix) + n * (strlen(unit) + strlen(suffix_unit)) + strlen(tail) + 1;
+    char *s = malloc(len), *p = s;
+    p += sprintf(p, "%s", prefix);
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s", unit);
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s", suffix_unit);
+    sprintf(p, "%s", tail);
+    return s;
+}
+
+static void depth_limit(void **state)
+{
+    (void)state;
+    char *ok = repeat("a = ", "[", 128, "]", "\n");
+    daq_toml *root = parse(ok);
+    const daq_toml *v = get(root, "a");
+    for (int d = 1; d < 128; d++)
+        v = daq_toml_array_get(v, 0);
+    assert_int_equal(daq_toml_type_of(v), DAQ_TOML_ARRAY);
+    assert_int_equal(daq_toml_array_size(v), 0);
+    daq_toml_free(root);
+    free(ok);
+
+    char *deep = repeat("a = ", "[", 129, "]", "\n");
+    expect_error(deep, "cfg.toml:1:133: nesting deeper than 128 levels");
+    free(deep);
+
+    /* far deeper than any stack could take by recursion: still a plain error */
+    char *very = repeat("a = ", "{b = [", 100000, "]}", "\n");
+    expect_error_containing(very, "nesting deeper than 128 levels");
+    free(very);
+
+    char *header = repeat("[", "a.", 128, "", "a]\n");
+    expect_error_containing(header, "nesting deeper than 128 levels");
+    free(header);
+    char *header_ok = repeat("[", "a.", 127, "", "a]\n");
+    daq_toml_free(parse(header_ok));
+    free(header_ok);
+    /* 128 tables and an integer in the last */
+    char *dotted_ok = repeat("", "a.", 128, "", "a = 1\n");
+    daq_toml_free(parse(dotted_ok));
+    free(dotted_ok);
+    char *dotted = repeat("", "a.", 129, "", "a = 1\n");
+    expect_error_containing(dotted, "nesting deeper than 128 levels");
+    free(dotted);
+}
+
+static void large_document(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    size_t cap = (size_t)N * 40, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(text + len, cap - len, "key_%d = %d\n", i, i * 3);
+    len += (size_t)snprintf(text + len, cap - len, "[[t]]\nx = [");
+    for (int i = 0; i < N && len + 16 < cap; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%d,", i);
+    len += (size_t)snprintf(text + len, cap - len, "]\n");
+    daq_toml *root = parse_len(text, len);
+    assert_int_equal(daq_toml_table_size(root), N + 1);
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "key_%d", i);
+        assert_string_equal(daq_toml_table_key(root, (size_t)i, NULL), key);
+        assert_int_equal(daq_toml_integer(get(root, key)), i * 3);
+        assert_pos(key_pos(root, (size_t)i), (uint32_t)i + 1, 1);
+    }
+    const daq_toml *x = get(daq_toml_array_get(get(root, "t"), 0), "x");
+    assert_true(daq_toml_array_size(x) > 1000);
+    daq_toml_free(root);
+
+    /* the duplicate of key N/2 at the end is found, with both positions */
+    len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(text + len, cap - len, "key_%d = %d\n", i, i);
+    len += (size_t)snprintf(text + len, cap - len, "key_%d = 0\n", N / 2);
+    char want[128];
+    snprintf(want, sizeof want, "cfg.toml:%d:1: duplicate key 'key_%d' (first defined at %d:1)",
+             N + 1, N / 2, N / 2 + 1);
+    expect_error_len(text, len, want);
+    free(text);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(empty_document),
+        cmocka_unit_test(scalar_types_and_values),
+        cmocka_unit_test(type_names),
+        cmocka_unit_test(wrong_type_accessors),
+        cmocka_unit_test(positions_of_keys_and_values),
+        cmocka_unit_test(positions_after_crlf_bom_and_multiline),
+        cmocka_unit_test(definition_order),
+        cmocka_unit_test(implicit_table_defined_later),
+        cmocka_unit_test(arrays_of_tables),
+        cmocka_unit_test(mixed_and_nested_arrays),
+        cmocka_unit_test(get_by_key),
+        cmocka_unit_test(strings_with_nul_and_escapes),
+        cmocka_unit_test(datetime_fields_and_text),
+        cmocka_unit_test(error_duplicate_key),
+        cmocka_unit_test(error_missing_equals),
+        cmocka_unit_test(error_unterminated_string),
+        cmocka_unit_test(error_bad_numbers),
+        cmocka_unit_test(error_bad_datetimes),
+        cmocka_unit_test(error_table_redefinitions),
+        cmocka_unit_test(error_encoding_and_control),
+        cmocka_unit_test(error_file_name_and_buffer),
+        cmocka_unit_test(parse_file),
+        cmocka_unit_test(depth_limit),
+        cmocka_unit_test(large_document),
+    };
+    return daq_test_main(argc, argv, "toml", tests, sizeof tests / sizeof tests[0]);
+}
