@@ -95,7 +95,7 @@ static int validator_start(validator *v, daq_bus *bus, bool verify)
     daq_sub_config_init(&sc);
     sc.name = "validator";
     sc.policy = DAQ_SUB_LOSSLESS;
-    sc.queue_depth = 64;
+    sc.queue_depth = 16;
     sc.lossless_timeout_ms = 1000;
     char err[256];
     v->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
@@ -284,7 +284,7 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
          (double)(s->discontinuities - at_warm.discontinuities),
          s->discontinuities == at_warm.discontinuities);
     crit(r, "lost frames", "", "=", 0, (double)(s->lost - at_warm.lost), s->lost == at_warm.lost);
-    crit(r, "stream", "", "=", 0, errored ? 1 : 0, !errored && warm);
+    crit(r, "stream errors", "", "=", 0, errored ? 1 : 0, !errored && warm);
     return 0;
 }
 

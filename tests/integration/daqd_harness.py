@@ -32,7 +32,7 @@ class Daemon:
         self.proc = None
 
     def start(self, timeout=20.0):
-        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=self.env, text=True, bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
         if not self.ready.wait(timeout):
@@ -41,11 +41,12 @@ class Daemon:
         return self
 
     def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "daqd ready" in line:
-                self.fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
-                self.ready.set()
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.lines.append(line)
+                if "daqd ready" in line:
+                    self.fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+                    self.ready.set()
 
     def log(self):
         return "".join(self.lines)

@@ -66,12 +66,12 @@ class DaemonTest(unittest.TestCase):
             a = samples(first)
             time.sleep(1.0)
             b = samples(d.get("/metrics")[1])
-            for name in ("daq_frames_delivered_total", "daq_frames_captured_total",
+            for name in ("daq_acquisition_frames_delivered_total", "daq_acquisition_frames_captured_total",
                          "daq_pool_hits_total"):
                 before, after = value(a, name, device="cam0"), value(b, name, device="cam0")
                 self.assertGreater(after, before, name)
                 self.assertGreater(after - before, 100, name)  # ~200 FPS
-            self.assertEqual(value(b, "daq_frames_lost_total", device="cam0"), 0)
+            self.assertEqual(value(b, "daq_acquisition_frames_lost_total", device="cam0"), 0)
             self.assertEqual(value(b, "daq_acquisition_streaming", device="cam0"), 1)
             self.assertEqual(value(b, "daq_pool_use_pool", device="cam0"), 1)
             self.assertEqual(value(b, "daq_pool_hit_ratio", device="cam0"), 1.0)
