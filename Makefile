@@ -44,7 +44,7 @@ deps:
 $(REL)/build.ninja:
 	$(CMAKE) -S . -B $(REL) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 $(ASAN)/build.ninja:
-	$(CMAKE) -S . -B $(ASAN) $(GEN) -DCMAKE_BUILD_TYPE=Debug -DDAQ_SANITIZE=address -DDAQ_BENCH=OFF
+	$(CMAKE) -S . -B $(ASAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=address -DDAQ_BENCH=OFF
 $(TSAN)/build.ninja:
 	$(CMAKE) -S . -B $(TSAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=thread -DDAQ_BENCH=OFF
 

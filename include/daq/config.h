@@ -95,13 +95,18 @@ typedef struct daq_config_device {
     daq_config_consumer consumers[DAQ_CONFIG_MAX_CONSUMERS];
 } daq_config_device;
 
+typedef struct daq_config_warning {
+    daq_toml_pos pos;
+    char text[192];
+} daq_config_warning;
+
 typedef struct daq_config {
     char path[256];
     size_t n_devices; /* camera devices only */
     daq_config_device devices[DAQ_CONFIG_MAX_DEVICES];
     size_t n_skipped; /* devices of other kinds */
     size_t n_warnings;
-    char warnings[DAQ_CONFIG_MAX_WARNINGS][256];
+    daq_config_warning warnings[DAQ_CONFIG_MAX_WARNINGS]; /* print with path:line:col */
 
     /* [pool] */
     uint32_t pool_slots; /* 0 = "auto" */

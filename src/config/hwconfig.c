@@ -44,13 +44,15 @@ static int fail(ctx *c, daq_toml_pos pos, const char *path, const char *fmt, ...
                    msg);
 }
 
-static void warn(ctx *c, daq_toml_pos pos, const char *fmt, const char *arg)
+/* Records "device ID (driver "TYPE") is not a camera ...: skipped". */
+static void warn_skipped(ctx *c, daq_toml_pos pos, const char *id, const char *type)
 {
     if (c->cfg->n_warnings == DAQ_CONFIG_MAX_WARNINGS)
         return;
-    char *w = c->cfg->warnings[c->cfg->n_warnings++];
-    int n = snprintf(w, 256, "%s:%u:%u: ", c->cfg->path, pos.line, pos.col);
-    snprintf(w + n, 256 - (size_t)n, fmt, arg);
+    daq_config_warning *w = &c->cfg->warnings[c->cfg->n_warnings++];
+    w->pos = pos;
+    snprintf(w->text, sizeof w->text, "device %.63s (driver \"%.31s\") is not a camera this build drives: skipped",
+             id, type);
 }
 
 /* ---- typed getters ----------------------------------------------------------- */
@@ -387,7 +389,7 @@ static int consumers(ctx *c, const char *path, const daq_toml *v, daq_config_dev
         memset(cs, 0, sizeof *cs);
         daq_sub_config_init(&cs->sub);
         cs->pos = daq_toml_pos_of(t);
-        snprintf(cs->name, sizeof cs->name, "%s-%zu", d->id, i);
+        snprintf(cs->name, sizeof cs->name, "consumer%zu", i);
         if (walk(c, t, p, consumer_key, cs))
             return -1;
         cs->sub.name = NULL; /* set by the user of the struct: it may be copied */
@@ -424,14 +426,14 @@ static const daq_toml *required(ctx *c, const daq_toml *t, const char *key, cons
 
 static int device(ctx *c, const daq_toml *t, size_t index)
 {
-    char path[64];
+    char path[96];
     snprintf(path, sizeof path, "devices[%zu]", index);
     if (want(c, path, t, DAQ_TOML_TABLE))
         return -1;
     daq_config_device tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.pos = daq_toml_pos_of(t);
-    char p[96];
+    char p[128];
     const daq_toml *id = required(c, t, "id", path);
     if (!id || get_str(c, subpath(p, sizeof p, path, "id"), id, tmp.id, sizeof tmp.id))
         return -1;
@@ -442,14 +444,12 @@ static int device(ctx *c, const daq_toml *t, size_t index)
     if (!drv || want(c, subpath(p, sizeof p, path, "driver"), drv, DAQ_TOML_TABLE))
         return -1;
     const daq_toml *type = required(c, drv, "type", p);
-    char tp[128];
+    char tp[160];
     if (!type || get_str(c, subpath(tp, sizeof tp, p, "type"), type, tmp.type, sizeof tmp.type))
         return -1;
     if (!daq_driver_find(tmp.type)) {
         /* rust-daq's other devices: stages, meters, lasers.  Not ours. */
-        char what[160];
-        snprintf(what, sizeof what, "%s (driver \"%s\")", tmp.id, tmp.type);
-        warn(c, tmp.pos, "device %s is not a camera this build drives: skipped", what);
+        warn_skipped(c, tmp.pos, tmp.id, tmp.type);
         c->cfg->n_skipped++;
         return 0;
     }

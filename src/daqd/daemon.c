@@ -56,7 +56,8 @@ int daqd_check_config(const char *path)
         return DAQD_EXIT_FAIL;
     }
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
+        fprintf(stderr, "warning: %s:%u:%u: %s\n", cfg->path, cfg->warnings[i].pos.line,
+                cfg->warnings[i].pos.col, cfg->warnings[i].text);
     printf("%s: OK: %zu camera device%s", path, cfg->n_devices, cfg->n_devices == 1 ? "" : "s");
     for (size_t i = 0; i < cfg->n_devices; i++)
         printf("%s %s (%s)", i ? "," : ":", cfg->devices[i].id, cfg->devices[i].type);
@@ -179,7 +180,8 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     }
     daq_devices_autostart(st.devices);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        daq_logf(DAQ_LOG_WARN, "daq::config", "%s", cfg->warnings[i]);
+        daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path,
+                 cfg->warnings[i].pos.line, cfg->warnings[i].pos.col, cfg->warnings[i].text);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
             DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
             DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
