@@ -54,8 +54,10 @@ build: $(REL)/build.ninja
 run: deps build
 	$(REL)/daqd daemon --hardware-config config/demo.toml
 
-install: build
-	$(CMAKE) --install $(REL) --prefix $(PREFIX)
+install: $(REL)/build.ninja
+	$(CMAKE) -S . -B $(REL) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	$(CMAKE) --build $(REL) -j $(JOBS)
+	$(CMAKE) --install $(REL)
 
 check-release: build
 	cd $(REL) && $(CTEST)
