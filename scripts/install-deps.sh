@@ -6,7 +6,8 @@ set -eu
 
 # build + unit tests; the GstBufferPool baseline of daq-bench; the metrics
 # endpoint and its checkers (promtool, prometheus_client under /usr/bin/python3);
-# clang's libFuzzer for the config parser's fuzz target.
+# clang's libFuzzer for the config parser's fuzz target; the gRPC server (grpc
+# core, protobuf-c, lz4) and its Python clients (grpcio, protobuf, lz4, numpy).
 PACKAGES="
 build-essential
 cmake
@@ -21,6 +22,16 @@ python3-prometheus-client
 curl
 clang
 libclang-rt-14-dev
+libgrpc-dev
+libprotobuf-c-dev
+protobuf-c-compiler
+protobuf-compiler
+protobuf-compiler-grpc
+liblz4-dev
+python3-grpcio
+python3-protobuf
+python3-lz4
+python3-numpy
 "
 
 missing=""

@@ -1,0 +1,113 @@
+/* server/frame_encode.h - turning a daq_frame into a daq.FrameData message
+ * on the stream side: downsampling, LZ4 framing, the protobuf head, and a
+ * per-device cache so each frame is downsampled and compressed once per
+ * (quality, compression), however many streams want it.
+ *
+ * Rules kept from rust-daq (facts §7-§8):
+ *  - PREVIEW = 2x2 mean, FAST = 4x4 mean, u16 little-endian only, integer
+ *    truncating division, remainder rows/columns cropped, blocks from
+ *    (0,0); frames that are not 16-bit, too small, or whose byte length is
+ *    not w*h*2 are passed through unchanged.
+ *  - LZ4: a 4-byte little-endian uncompressed length, then one raw LZ4
+ *    block (no frame format), compression = COMPRESSION_LZ4 (1),
+ *    uncompressed_size = the raw length.
+ *
+ * FULL uncompressed frames are not copied at all: the encoded form
+ * references the frame's own pixels and holds a frame reference until the
+ * last stream is done with it.
+ */
+#ifndef DAQ_SERVER_FRAME_ENCODE_H
+#define DAQ_SERVER_FRAME_ENCODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daq/frame.h"
+
+typedef enum daq_quality {
+    DAQ_QUALITY_FULL = 0,
+    DAQ_QUALITY_PREVIEW = 1,
+    DAQ_QUALITY_FAST = 2,
+} daq_quality;
+
+/* ---- the pieces -------------------------------------------------------------- */
+
+/* Averages factor x factor blocks (2 or 4) of a u16 LE image of w x h
+ * pixels held in len bytes into dst ((w/factor)*(h/factor)*2 bytes).
+ * Returns false, touching nothing, when the rules say "unchanged". */
+bool daq_downsample_u16(const uint8_t *src, uint32_t w, uint32_t h, size_t len, unsigned factor,
+                        uint8_t *dst, uint32_t *out_w, uint32_t *out_h);
+
+/* Bytes needed to LZ4-frame n bytes. */
+size_t daq_lz4_frame_bound(size_t n);
+/* Writes the framed form of src into dst; returns its length, 0 on failure. */
+size_t daq_lz4_frame(const void *src, size_t n, void *dst, size_t cap);
+/* Decodes a framed buffer into dst (cap bytes); returns the decoded length
+ * or -1 when malformed or the declared length does not fit or match. */
+long daq_lz4_unframe(const void *src, size_t n, void *dst, size_t cap);
+
+/* ---- the encoded payload, shared by streams ------------------------------------- */
+
+typedef struct daq_encoded daq_encoded; /* refcounted, immutable once made */
+
+const void *daq_encoded_data(const daq_encoded *e); /* the FrameData.data bytes */
+size_t daq_encoded_len(const daq_encoded *e);
+uint32_t daq_encoded_width(const daq_encoded *e);  /* after downsampling */
+uint32_t daq_encoded_height(const daq_encoded *e);
+bool daq_encoded_lz4(const daq_encoded *e);
+size_t daq_encoded_uncompressed_size(const daq_encoded *e);
+/* The frame it was made from (borrowed; for metadata). */
+const daq_frame *daq_encoded_frame(const daq_encoded *e);
+
+daq_encoded *daq_encoded_ref(daq_encoded *e);
+void daq_encoded_unref(daq_encoded *e); /* NULL ok; the last unref frees it */
+
+/* A per-device cache of recent encodings (a few frames deep, per quality and
+ * compression).  Thread-safe; two streams asking for the same encoding at
+ * once wait for one computation. */
+typedef struct daq_encoder daq_encoder;
+
+daq_encoder *daq_encoder_create(void);
+void daq_encoder_destroy(daq_encoder *e); /* drops cached references */
+
+/* The encoded form of f (borrowed) for quality q, LZ4 or raw.  Frames are
+ * identified by their meta sequence number.  Caller owns the returned
+ * reference; NULL only when out of memory. */
+daq_encoded *daq_encoder_get(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4);
+
+/* Encodings actually computed (not served from the cache), for tests and
+ * metrics. */
+uint64_t daq_encoder_computed(const daq_encoder *e);
+
+/* ---- the message head ----------------------------------------------------------- */
+
+typedef struct daq_framedata_fields {
+    const char *device_id;
+    uint32_t width, height, bit_depth;
+    uint64_t frame_number, timestamp_ns;
+    bool has_exposure;
+    double exposure_ms;
+    uint32_t roi_x, roi_y;
+    bool has_temperature;
+    double temperature_c;
+    bool has_binning;
+    uint32_t binning_x, binning_y;
+    bool has_metrics;
+    double current_fps;
+    uint64_t frames_sent, frames_dropped;
+    double avg_latency_ms;
+    int compression; /* 0 none, 1 LZ4 */
+    uint32_t uncompressed_size;
+    size_t data_len;
+} daq_framedata_fields;
+
+#define DAQ_FRAMEDATA_HEAD_MAX 512
+
+/* Encodes every FrameData field of f as protobuf (proto3 rules: zero
+ * scalars omitted, optional fields with presence), ending with the tag and
+ * length of field 5 (data) so that data_len bytes of data can follow as a
+ * separate slice.  Returns the head length, 0 if cap is too small. */
+size_t daq_framedata_head(const daq_framedata_fields *f, uint8_t *buf, size_t cap);
+
+#endif

@@ -1,0 +1,141 @@
+/* server/rpc.h - a small gRPC server on the gRPC C core (libgrpc) for
+ * unary and server-streaming methods, carrying protobuf bytes.
+ *
+ * The core owns one completion queue and one thread that drives every call
+ * through its states (new -> reply | stream -> status -> closed).  Methods
+ * are registered by full path ("/daq.HardwareService/ListDevices"); a
+ * generic handler answers every other path UNIMPLEMENTED at once, so no
+ * client ever hangs on a method daqd does not serve.
+ *
+ * Unary handlers run on the completion-queue thread: they must be quick
+ * (tens of milliseconds at most) and never wait on the network.
+ *
+ * Streaming: the start handler receives a call reference and usually hands
+ * it to a thread of its own (the "stream side": downsampling, compression,
+ * rate gates live there, never on an acquisition thread).  That thread sends
+ * with daq_rpc_stream_send, which allows one write in flight per call and
+ * waits (bounded) for the previous one to complete; it learns that the
+ * client went away (cancel, disconnect, deadline, server shutdown) from
+ * the send result or daq_rpc_stream_closed, finishes with
+ * daq_rpc_stream_finish and drops its reference with daq_rpc_call_unref.
+ *
+ * Messages are sent as up to two parts: a small head (copied) and an
+ * optional body referenced zero-copy, released through its callback when
+ * gRPC no longer needs it -- so a full frame goes out without a copy.
+ *
+ * Ownership: the server owns calls; a start handler that accepts a stream
+ * owns one reference and must release it.  daq_rpc_server_stop cancels all
+ * calls and returns once every reference has been released.
+ */
+#ifndef DAQ_SERVER_RPC_H
+#define DAQ_SERVER_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* gRPC status codes used by daq (values of grpc_status_code). */
+enum {
+    DAQ_RPC_OK = 0,
+    DAQ_RPC_CANCELLED = 1,
+    DAQ_RPC_UNKNOWN = 2,
+    DAQ_RPC_INVALID_ARGUMENT = 3,
+    DAQ_RPC_DEADLINE_EXCEEDED = 4,
+    DAQ_RPC_NOT_FOUND = 5,
+    DAQ_RPC_FAILED_PRECONDITION = 9,
+    DAQ_RPC_RESOURCE_EXHAUSTED = 8,
+    DAQ_RPC_UNIMPLEMENTED = 12,
+    DAQ_RPC_INTERNAL = 13,
+    DAQ_RPC_UNAVAILABLE = 14,
+};
+
+typedef struct daq_rpc_server daq_rpc_server;
+typedef struct daq_rpc_call daq_rpc_call;
+
+/* A unary reply: status (DAQ_RPC_OK with a body, or an error with details).
+ * body is malloc'd by the handler and freed by the server. */
+typedef struct daq_rpc_reply {
+    int status;
+    char details[256];
+    uint8_t *body;
+    size_t len;
+} daq_rpc_reply;
+
+/* req/len: the request message (len may be 0 for an all-default message). */
+typedef void (*daq_rpc_unary_fn)(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *reply);
+
+/* Returns DAQ_RPC_OK to accept the stream -- the handler then owns one
+ * reference on call -- or an error status (details filled), which the server
+ * sends; the call is then not the handler's. */
+typedef int (*daq_rpc_stream_fn)(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
+                                 char *details, size_t details_len);
+
+typedef struct daq_rpc_method {
+    const char *path;         /* "/package.Service/Method" */
+    daq_rpc_unary_fn unary;   /* exactly one of unary, stream */
+    daq_rpc_stream_fn stream;
+    void *ctx;
+} daq_rpc_method;
+
+/* Listens on bind_addr:port (port 0: ephemeral) and serves methods (the
+ * array is copied).  max_message_bytes caps received and sent messages.
+ * NULL with a message ("127.0.0.1:50051: cannot bind (in use?)") on
+ * failure. */
+daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
+                                     const daq_rpc_method *methods, size_t n,
+                                     size_t max_message_bytes, char *err, size_t err_len);
+
+uint16_t daq_rpc_server_port(const daq_rpc_server *s);
+
+/* Stops accepting, cancels every call (streams see closed), waits until all
+ * references are released, frees.  NULL ok. */
+void daq_rpc_server_stop(daq_rpc_server *s);
+
+/* ---- streams --------------------------------------------------------------- */
+
+/* One message: head bytes are copied; body (may be NULL) is referenced and
+ * released with body_release(body_ctx) exactly once, when gRPC is done with
+ * it or the message is not sent. */
+typedef struct daq_rpc_msg {
+    const uint8_t *head;
+    size_t head_len;
+    const void *body;
+    size_t body_len;
+    void (*body_release)(void *body_ctx);
+    void *body_ctx;
+} daq_rpc_msg;
+
+enum {
+    DAQ_RPC_SENT = 0,     /* handed to gRPC */
+    DAQ_RPC_BUSY = 1,     /* the previous write did not complete within timeout; nothing sent */
+    DAQ_RPC_CLOSED = -1,  /* the call is over; nothing sent */
+};
+
+/* Sends m once the previous write on this call has completed, waiting up to
+ * timeout_ns (< 0: forever).  On DAQ_RPC_BUSY the caller still owns m (body
+ * not released); on SENT or CLOSED the body has been taken over (released
+ * by the server).  The first message also carries the initial metadata.
+ * Call from one thread per call. */
+int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_ns);
+
+/* true once the client cancelled, disconnected, the deadline passed or the
+ * server is stopping. */
+bool daq_rpc_stream_closed(const daq_rpc_call *c);
+
+/* Waits up to timeout_ns for the call to close; true if closed. */
+bool daq_rpc_stream_wait_closed(daq_rpc_call *c, int64_t timeout_ns);
+
+/* Ends the stream with a status after the write in flight (once; later
+ * calls are ignored; harmless on a closed call). */
+void daq_rpc_stream_finish(daq_rpc_call *c, int status, const char *details);
+
+/* The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:54312";
+ * and just the host part ("127.0.0.1"), for per-client limits.  Borrowed,
+ * valid while the caller holds a reference. */
+const char *daq_rpc_call_peer(const daq_rpc_call *c);
+const char *daq_rpc_call_peer_host(const daq_rpc_call *c);
+
+void daq_rpc_call_ref(daq_rpc_call *c);
+void daq_rpc_call_unref(daq_rpc_call *c);
+
+#endif
