@@ -105,6 +105,13 @@ daq_acq_state daq_acq_state_get(const daq_acq *acq);
 
 /* Switches the pool on or off now and for later pools. */
 void daq_acq_set_use_pool(daq_acq *acq, bool on);
+bool daq_acq_use_pool(const daq_acq *acq);
+
+/* Changes the exhaustion policy now and for later pools (see
+ * daq_pool_set_policy); -1 for an invalid combination. */
+int daq_acq_set_policy(daq_acq *acq, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                       daq_pool_policy fallback);
+daq_pool_policy daq_acq_policy(daq_acq *acq);
 
 daq_camera *daq_acq_camera(daq_acq *acq); /* borrowed */
 daq_bus *daq_acq_bus(daq_acq *acq);       /* borrowed */

@@ -674,6 +674,38 @@ void daq_acq_set_use_pool(daq_acq *a, bool on)
                 DAQ_F_BOOL("use_pool", on));
 }
 
+bool daq_acq_use_pool(const daq_acq *a)
+{
+    return atomic_load(&a->use_pool);
+}
+
+int daq_acq_set_policy(daq_acq *a, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                       daq_pool_policy fallback)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = 0;
+    if (a->pool)
+        rc = daq_pool_set_policy(a->pool, policy, wait_timeout_ms, fallback);
+    else if (policy > DAQ_POOL_POLICY_WAIT ||
+             (fallback != DAQ_POOL_POLICY_HEAP && fallback != DAQ_POOL_POLICY_DROP))
+        rc = -1;
+    if (rc == 0) {
+        a->cfg.pool.policy = policy;
+        a->cfg.pool.wait_timeout_ms = wait_timeout_ms;
+        a->cfg.pool.wait_fallback = fallback;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+daq_pool_policy daq_acq_policy(daq_acq *a)
+{
+    pthread_mutex_lock(&a->mu);
+    daq_pool_policy p = a->cfg.pool.policy;
+    pthread_mutex_unlock(&a->mu);
+    return p;
+}
+
 daq_camera *daq_acq_camera(daq_acq *a)
 {
     return a->cam;

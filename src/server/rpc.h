@@ -118,6 +118,13 @@ enum {
  * Call from one thread per call. */
 int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_ns);
 
+/* Waits up to timeout_ns (< 0: forever) until a message could be sent at
+ * once (no write in flight).  Returns DAQ_RPC_SENT (= writable now),
+ * DAQ_RPC_BUSY or DAQ_RPC_CLOSED.  Lets a producer take the newest frame
+ * only when it can go out, so a stream holds its in-flight frame and no
+ * other. */
+int daq_rpc_stream_wait_writable(daq_rpc_call *c, int64_t timeout_ns);
+
 /* true once the client cancelled, disconnected, the deadline passed or the
  * server is stopping. */
 bool daq_rpc_stream_closed(const daq_rpc_call *c);

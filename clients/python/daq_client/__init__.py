@@ -1,0 +1,211 @@
+"""A small Python client for daqd (and rust-daq's daemon): list devices,
+start and stop acquisition, stream frames as numpy arrays, get and set
+parameters.
+
+Uses Debian's python3-grpcio, python3-protobuf, python3-lz4 and python3-numpy
+(run it with /usr/bin/python3).  The message stubs are generated from the
+project's proto files with protoc and grpc_python_plugin on first use and
+cached (see stubs()).
+
+    from daq_client import Client
+    with Client("127.0.0.1:50051") as c:
+        print(c.list_devices())
+        c.start_stream("cam0")
+        for frame in c.frames("cam0", max_frames=10):
+            print(frame.number, frame.pixels.shape, frame.pixels.mean())
+        c.stop_stream("cam0")
+"""
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import namedtuple
+
+import grpc
+import lz4.block
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "proto"))
+MAX_MESSAGE = 100 * 1024 * 1024  # as rust-daq's client
+
+_stubs = None
+
+
+def stubs(proto_dir=None, cache_dir=None):
+    """Generates (once) and imports daq_pb2, daq_pb2_grpc, health_pb2,
+    health_pb2_grpc; returns them as a namespace tuple."""
+    global _stubs
+    if _stubs is not None:
+        return _stubs
+    proto_dir = proto_dir or os.environ.get("DAQ_PROTO_DIR", DEFAULT_PROTO_DIR)
+    files = ["daq.proto", "health.proto"]
+    digest = hashlib.sha256()
+    for f in files:
+        with open(os.path.join(proto_dir, f), "rb") as fh:
+            digest.update(fh.read())
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(),
+                                          "daq-client-stubs-" + digest.hexdigest()[:16])
+    if not os.path.exists(os.path.join(cache_dir, "health_pb2_grpc.py")):
+        plugin = shutil.which("grpc_python_plugin")
+        if not plugin:
+            raise RuntimeError("grpc_python_plugin not found (Debian: protobuf-compiler-grpc)")
+        tmp = tempfile.mkdtemp(prefix="daq-stubs-")
+        subprocess.run(["protoc", "-I", proto_dir, "--python_out", tmp, "--grpc_out", tmp,
+                        "--plugin=protoc-gen-grpc=" + plugin] + files, check=True)
+        os.makedirs(os.path.dirname(cache_dir), exist_ok=True)
+        try:
+            os.rename(tmp, cache_dir)
+        except OSError:  # another process won the race
+            shutil.rmtree(tmp, ignore_errors=True)
+    if cache_dir not in sys.path:
+        sys.path.insert(0, cache_dir)
+    mods = [importlib.import_module(m) for m in
+            ("daq_pb2", "daq_pb2_grpc", "health_pb2", "health_pb2_grpc")]
+    _stubs = namedtuple("Stubs", "daq daq_grpc health health_grpc")(*mods)
+    return _stubs
+
+
+Frame = namedtuple("Frame", "device_id number width height bit_depth timestamp_ns "
+                            "exposure_ms pixels metrics compressed_bytes")
+
+QUALITY = {"full": 0, "preview": 1, "fast": 2}
+
+
+def decode_pixels(msg):
+    """FrameData.data -> numpy array (height, width), LZ4 undone."""
+    data = msg.data
+    if msg.compression == 1:
+        n = int.from_bytes(data[:4], "little")
+        data = lz4.block.decompress(data[4:], uncompressed_size=n)
+        if len(data) != msg.uncompressed_size:
+            raise ValueError("Decompressed size mismatch")
+    elif msg.compression != 0:
+        raise ValueError("unknown compression %d" % msg.compression)
+    dtype = np.uint8 if msg.bit_depth <= 8 else np.dtype("<u2")
+    return np.frombuffer(data, dtype=dtype).reshape(msg.height, msg.width)
+
+
+class Client:
+    def __init__(self, address="127.0.0.1:50051", timeout=10.0):
+        s = stubs()
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE)])
+        self.pb = s.daq
+        self.hw = s.daq_grpc.HardwareServiceStub(self.channel)
+        self.control = s.daq_grpc.ControlServiceStub(self.channel)
+        self.health = s.health_grpc.HealthStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def daemon_info(self):
+        return self.control.GetDaemonInfo(self.pb.DaemonInfoRequest(), timeout=self.timeout)
+
+    def list_devices(self, capability=None):
+        req = self.pb.ListDevicesRequest()
+        if capability is not None:
+            req.capability_filter = capability
+        return list(self.hw.ListDevices(req, timeout=self.timeout).devices)
+
+    def device_state(self, device_id):
+        return self.hw.GetDeviceState(self.pb.DeviceStateRequest(device_id=device_id),
+                                      timeout=self.timeout)
+
+    def set_exposure(self, device_id, ms):
+        return self.hw.SetExposure(self.pb.SetExposureRequest(device_id=device_id,
+                                                              exposure_ms=ms),
+                                   timeout=self.timeout).actual_exposure_ms
+
+    def exposure(self, device_id):
+        return self.hw.GetExposure(self.pb.GetExposureRequest(device_id=device_id),
+                                   timeout=self.timeout).exposure_ms
+
+    def start_stream(self, device_id, frame_count=None):
+        req = self.pb.StartStreamRequest(device_id=device_id)
+        if frame_count is not None:
+            req.frame_count = frame_count
+        return self.hw.StartStream(req, timeout=self.timeout)
+
+    def stop_stream(self, device_id):
+        return self.hw.StopStream(self.pb.StopStreamRequest(device_id=device_id),
+                                  timeout=self.timeout).frames_captured
+
+    def parameters(self, device_id):
+        return list(self.hw.ListParameters(
+            self.pb.ListParametersRequest(device_id=device_id), timeout=self.timeout).parameters)
+
+    def get(self, device_id, name):
+        v = self.hw.GetParameter(self.pb.GetParameterRequest(device_id=device_id,
+                                                             parameter_name=name),
+                                 timeout=self.timeout)
+        return json.loads(v.value)
+
+    def set(self, device_id, name, value):
+        r = self.hw.SetParameter(self.pb.SetParameterRequest(
+            device_id=device_id, parameter_name=name, value=json.dumps(value)),
+            timeout=self.timeout)
+        if not r.success:
+            raise RuntimeError(r.error_message)
+        return json.loads(r.actual_value)
+
+    def frame_stream(self, device_id, max_fps=0, quality="full"):
+        """The raw gRPC stream of FrameData (cancel() it to stop)."""
+        return self.hw.StreamFrames(self.pb.StreamFramesRequest(
+            device_id=device_id, max_fps=max_fps, quality=QUALITY[quality]))
+
+    def frames(self, device_id, max_fps=0, quality="full", max_frames=None):
+        """Yields Frame tuples with numpy pixels until the stream ends or
+        max_frames were received (then the call is cancelled)."""
+        call = self.frame_stream(device_id, max_fps, quality)
+        try:
+            for i, msg in enumerate(call):
+                yield Frame(msg.device_id, msg.frame_number, msg.width, msg.height,
+                            msg.bit_depth, msg.timestamp_ns,
+                            msg.exposure_ms if msg.HasField("exposure_ms") else None,
+                            decode_pixels(msg), msg.metrics, len(msg.data))
+                if max_frames is not None and i + 1 >= max_frames:
+                    break
+        finally:
+            call.cancel()
+
+
+# ---- the simulated camera's pattern (include/daq/sim.h), for checking frames ----
+
+def sim_pattern(width, height, n, bit_depth=16):
+    """The sim's frame n as a numpy array, stamp included."""
+    x = np.arange(width, dtype=np.uint64)[None, :]
+    y = np.arange(height, dtype=np.uint64)[:, None]
+    m32 = np.uint64(0xFFFFFFFF)
+    h = ((x * np.uint64(2654435761)) & m32) ^ ((y * np.uint64(2246822519)) & m32) \
+        ^ np.uint64(((n % 4) * 3266489917) & 0xFFFFFFFF)
+    h ^= h >> np.uint64(15)
+    h &= np.uint64((1 << bit_depth) - 1)
+    dtype = np.uint8 if bit_depth <= 8 else np.dtype("<u2")
+    img = h.astype(dtype)
+    stamp = (n.to_bytes(8, "little") + (0x53514144).to_bytes(4, "little")
+             + (((n * 2654435761) & 0xFFFFFFFF) ^ width ^ (height << 16) & 0xFFFFFFFF)
+             .to_bytes(4, "little"))
+    raw = bytearray(img.tobytes())
+    raw[:16] = stamp
+    return np.frombuffer(bytes(raw), dtype=dtype).reshape(height, width)
+
+
+def mean_downsample(img, factor):
+    """rust-daq's PREVIEW (2) / FAST (4): truncating block means, remainder cropped."""
+    h, w = img.shape[0] // factor, img.shape[1] // factor
+    blocks = img[:h * factor, :w * factor].astype(np.uint32)
+    blocks = blocks.reshape(h, factor, w, factor).sum(axis=(1, 3))
+    return (blocks // (factor * factor)).astype(np.dtype("<u2"))

@@ -1,0 +1,508 @@
+/* server/params_service.c - ListParameters, GetParameter, SetParameter and
+ * StreamParameterChanges over the drivers' parameter tables, plus the
+ * daemon's own per-device parameters under "acquisition.":
+ *
+ *   acquisition.use_pool           rw  the live rollback toggle
+ *   acquisition.exhaustion_policy  rw  heap | drop | wait
+ *   acquisition.streaming, pool_slots, pool_in_use, pool_hit_rate,
+ *   pool_misses, heap_fallbacks, frames_delivered, frames_lost   read-only
+ *
+ * Values travel as JSON text, as in rust-daq: a SetParameter value is
+ * parsed as JSON and, failing that, taken as a string.  Every successful
+ * set is published to the StreamParameterChanges subscribers (source
+ * "user"), each served by its own thread with a bounded queue (the oldest
+ * change is dropped, and counted, if a subscriber stops reading).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daq_c.pb-c.h"
+#include "server/service.h"
+#include "server/stream_set.h"
+#include "util/clock.h"
+
+/* ---- the daemon's parameters -------------------------------------------------------- */
+
+static const char *const policy_names[] = {"heap", "drop", "wait", NULL};
+
+static const daq_param_desc daemon_params[] = {
+    {"acquisition.use_pool", "frames go to the pre-allocated pool (false: every frame on the heap; the rollback lever)", "", DAQ_PARAM_BOOL, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, NULL},
+    {"acquisition.exhaustion_policy", "what a frame gets when no pool slot is free", "", DAQ_PARAM_ENUM, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, policy_names},
+    {"acquisition.streaming", "acquisition is running", "", DAQ_PARAM_BOOL, 0, 0, 0, NULL},
+    {"acquisition.pool_slots", "slots in the frame pool", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.pool_in_use", "pool slots held by consumers now", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.pool_hit_rate", "hits / (hits + misses + disabled) this stream", "", DAQ_PARAM_FLOAT, 0, 0, 0, NULL},
+    {"acquisition.pool_misses", "frames that found no free slot this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.heap_fallbacks", "frames that went to the heap this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.frames_delivered", "frames published this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.frames_lost", "frames missing from the hardware numbering this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+};
+#define N_DAEMON (sizeof daemon_params / sizeof daemon_params[0])
+
+static int daemon_get(daq_acq *a, const char *name, daq_param_value *v)
+{
+    daq_acq_stats s;
+    daq_acq_stats_get(a, &s);
+    if (strcmp(name, "acquisition.use_pool") == 0)
+        *v = daq_param_bool(daq_acq_use_pool(a));
+    else if (strcmp(name, "acquisition.exhaustion_policy") == 0) {
+        *v = daq_param_string(daq_pool_policy_name(daq_acq_policy(a)));
+        v->type = DAQ_PARAM_ENUM;
+    } else if (strcmp(name, "acquisition.streaming") == 0)
+        *v = daq_param_bool(s.state == DAQ_ACQ_STREAMING);
+    else if (strcmp(name, "acquisition.pool_slots") == 0)
+        *v = daq_param_int(s.pool_slots);
+    else if (strcmp(name, "acquisition.pool_in_use") == 0)
+        *v = daq_param_int(s.pool.in_use);
+    else if (strcmp(name, "acquisition.pool_hit_rate") == 0)
+        *v = daq_param_float(s.pool.hit_rate);
+    else if (strcmp(name, "acquisition.pool_misses") == 0)
+        *v = daq_param_int((int64_t)s.pool.misses);
+    else if (strcmp(name, "acquisition.heap_fallbacks") == 0)
+        *v = daq_param_int((int64_t)s.heap_fallbacks);
+    else if (strcmp(name, "acquisition.frames_delivered") == 0)
+        *v = daq_param_int((int64_t)s.delivered);
+    else if (strcmp(name, "acquisition.frames_lost") == 0)
+        *v = daq_param_int((int64_t)s.lost);
+    else
+        return -1;
+    return 0;
+}
+
+/* v is coerced to the descriptor already. */
+static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, char *err,
+                      size_t len)
+{
+    if (strcmp(name, "acquisition.use_pool") == 0) {
+        daq_acq_set_use_pool(a, v->b);
+        return 0;
+    }
+    daq_pool_policy p;
+    if (daq_pool_policy_parse(v->s, &p) != 0 || daq_acq_set_policy(a, p, 10, DAQ_POOL_POLICY_HEAP)) {
+        snprintf(err, len, "%s: cannot set \"%s\"", name, v->s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- one lookup for both kinds ---------------------------------------------------------- */
+
+typedef struct target {
+    daq_device *dev;
+    daq_camera *cam;
+    daq_acq *acq;
+    const daq_param_desc *desc;
+    bool daemon;
+} target;
+
+/* Finds device and parameter, or fails r (NOT_FOUND) and returns false. */
+static bool find_param(daq_service *s, const char *dev_id, const char *name, target *t,
+                       daq_rpc_reply *r)
+{
+    memset(t, 0, sizeof *t);
+    t->dev = daq_devices_find(daq_service_devices(s), dev_id);
+    if (!t->dev) {
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found", dev_id);
+        return false;
+    }
+    t->cam = daq_device_camera(t->dev);
+    t->acq = daq_device_acq(t->dev);
+    if (t->acq && (t->desc = daq_param_find(daemon_params, N_DAEMON, name)))
+        t->daemon = true;
+    else if (t->cam) {
+        const daq_param_desc *table;
+        size_t n = daq_camera_params(t->cam, &table);
+        t->desc = daq_param_find(table, n, name);
+    }
+    if (!t->desc)
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' does not support parameter '%s'",
+                         dev_id, name);
+    return t->desc != NULL;
+}
+
+static int get_value(target *t, daq_param_value *v, char *err, size_t len)
+{
+    if (t->daemon)
+        return daemon_get(t->acq, t->desc->name, v);
+    return daq_camera_get_param(t->cam, t->desc->name, v, err, len);
+}
+
+/* ---- the unary methods ---------------------------------------------------------------------- */
+
+static const char *dtype(daq_param_type t)
+{
+    switch (t) {
+    case DAQ_PARAM_BOOL: return "bool";
+    case DAQ_PARAM_INT: return "int";
+    case DAQ_PARAM_FLOAT: return "float";
+    case DAQ_PARAM_STRING:
+    case DAQ_PARAM_ENUM: break;
+    }
+    return "string"; /* enums are strings with enum_values, as rust-daq declares them */
+}
+
+static void describe(Daq__ParameterDescriptor *p, const char *dev, const daq_param_desc *d,
+                     char **enums, size_t max_enums)
+{
+    daq__parameter_descriptor__init(p);
+    p->device_id = (char *)dev;
+    p->name = (char *)d->name;
+    p->description = (char *)(d->description ? d->description : "");
+    p->dtype = (char *)dtype(d->type);
+    p->units = (char *)(d->units ? d->units : "");
+    p->readable = 1;
+    p->writable = (d->flags & DAQ_PARAM_WRITABLE) != 0;
+    if (d->flags & DAQ_PARAM_HAS_RANGE) {
+        p->_min_value_case = DAQ__PARAMETER_DESCRIPTOR___MIN_VALUE_MIN_VALUE;
+        p->min_value = d->min;
+        p->_max_value_case = DAQ__PARAMETER_DESCRIPTOR___MAX_VALUE_MAX_VALUE;
+        p->max_value = d->max;
+    }
+    size_t n = 0;
+    for (const char *const *e = d->enum_values; e && *e && n < max_enums; e++)
+        enums[n++] = (char *)*e;
+    p->n_enum_values = n;
+    p->enum_values = enums;
+}
+
+void daq_params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    Daq__ListParametersRequest *in = daq__list_parameters_request__unpack(NULL, len, req);
+    if (!in) {
+        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed ListParametersRequest message");
+        return;
+    }
+    daq_device *d = daq_devices_find(daq_service_devices(s), in->device_id);
+    if (!d) {
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found", in->device_id);
+        daq__list_parameters_request__free_unpacked(in, NULL);
+        return;
+    }
+    const daq_param_desc *table = NULL;
+    size_t n = daq_device_camera(d) ? daq_camera_params(daq_device_camera(d), &table) : 0;
+    size_t nd = daq_device_acq(d) ? N_DAEMON : 0, total = n + nd;
+    Daq__ParameterDescriptor *p = calloc(total + 1, sizeof *p);
+    Daq__ParameterDescriptor **pp = calloc(total + 1, sizeof *pp);
+    char **enums = calloc((total + 1) * 16, sizeof *enums);
+    if (!p || !pp || !enums) {
+        daq_service_fail(r, DAQ_RPC_INTERNAL, "out of memory");
+    } else {
+        for (size_t i = 0; i < total; i++) {
+            describe(&p[i], in->device_id, i < n ? &table[i] : &daemon_params[i - n],
+                     enums + i * 16, 16);
+            pp[i] = &p[i];
+        }
+        Daq__ListParametersResponse out = DAQ__LIST_PARAMETERS_RESPONSE__INIT;
+        out.n_parameters = total;
+        out.parameters = pp;
+        daq_service_reply(r, &out.base);
+    }
+    free(p);
+    free(pp);
+    free(enums);
+    daq__list_parameters_request__free_unpacked(in, NULL);
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void daq_params_get(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    Daq__GetParameterRequest *in = daq__get_parameter_request__unpack(NULL, len, req);
+    if (!in) {
+        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed GetParameterRequest message");
+        return;
+    }
+    target t;
+    daq_param_value v;
+    char err[256], json[2 * DAQ_PARAM_STR_MAX];
+    if (find_param(s, in->device_id, in->parameter_name, &t, r)) {
+        if (get_value(&t, &v, err, sizeof err) != 0) {
+            daq_service_fail(r, DAQ_RPC_INTERNAL, "%s", err);
+        } else {
+            Daq__ParameterValue out = DAQ__PARAMETER_VALUE__INIT;
+            out.device_id = in->device_id;
+            out.name = in->parameter_name;
+            out.value = daq_param_format_json(&v, json, sizeof json);
+            out.units = (char *)(t.desc->units ? t.desc->units : "");
+            out.timestamp_ns = wall_ns();
+            daq_service_reply(r, &out.base);
+        }
+    }
+    daq__get_parameter_request__free_unpacked(in, NULL);
+}
+
+/* The gRPC status for a refused set, from the camera layer's message. */
+static int refusal_status(const char *err)
+{
+    if (strstr(err, "while streaming"))
+        return DAQ_RPC_FAILED_PRECONDITION;
+    if (strstr(err, "unknown parameter"))
+        return DAQ_RPC_NOT_FOUND;
+    return DAQ_RPC_INVALID_ARGUMENT;
+}
+
+static int set_value(target *t, const char *text, daq_param_value *v, char *err, size_t len)
+{
+    if (!(t->desc->flags & DAQ_PARAM_WRITABLE)) {
+        snprintf(err, len, "%s is read-only", t->desc->name);
+        return -1;
+    }
+    if (daq_param_parse(t->desc, text, v, err, len) != 0)
+        return -1;
+    if (t->daemon)
+        return daemon_set(t->acq, t->desc->name, v, err, len);
+    return daq_camera_set_param(t->cam, t->desc->name, v, err, len);
+}
+
+void daq_params_set(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    Daq__SetParameterRequest *in = daq__set_parameter_request__unpack(NULL, len, req);
+    if (!in) {
+        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed SetParameterRequest message");
+        return;
+    }
+    target t;
+    daq_param_value old, v;
+    char err[256], before[2 * DAQ_PARAM_STR_MAX], after[2 * DAQ_PARAM_STR_MAX];
+    if (find_param(s, in->device_id, in->parameter_name, &t, r)) {
+        bool had = get_value(&t, &old, err, sizeof err) == 0;
+        if (set_value(&t, in->value, &v, err, sizeof err) != 0) {
+            daq_service_fail(r, refusal_status(err), "%s", err);
+        } else {
+            Daq__SetParameterResponse out = DAQ__SET_PARAMETER_RESPONSE__INIT;
+            out.success = 1;
+            if (get_value(&t, &v, err, sizeof err) == 0)
+                out.actual_value = daq_param_format_json(&v, after, sizeof after);
+            daq_service_reply(r, &out.base);
+            daq_param_hub_publish(daq_service_param_hub(s), in->device_id, t.desc->name,
+                                  had ? daq_param_format_json(&old, before, sizeof before) : "",
+                                  out.actual_value, t.desc->units ? t.desc->units : "", "user");
+        }
+    }
+    daq__set_parameter_request__free_unpacked(in, NULL);
+}
+
+/* ---- the change hub and its streams ------------------------------------------------------- */
+
+#define CHANGE_QUEUE 64
+#define MAX_NAMES 16
+
+typedef struct change {
+    char device_id[64], name[96], old_value[256], new_value[256], units[32], source[16];
+    uint64_t timestamp_ns;
+} change;
+
+typedef struct subscriber {
+    struct subscriber *next; /* in the hub, under hub->mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    change q[CHANGE_QUEUE];
+    unsigned head, len; /* under mu */
+    uint64_t dropped; /* changes this subscriber never got */
+    char device_id[64];
+    bool any_device;
+    size_t n_names;
+    char names[MAX_NAMES][96];
+    daq_rpc_call *call;
+    struct daq_param_hub *hub;
+} subscriber;
+
+struct daq_param_hub {
+    pthread_mutex_t mu;
+    subscriber *subs; /* under mu */
+    daq_stream_set *threads;
+};
+
+struct daq_param_hub *daq_param_hub_create(void)
+{
+    struct daq_param_hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    h->threads = daq_stream_set_create();
+    if (!h->threads) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void daq_param_hub_destroy(struct daq_param_hub *h)
+{
+    if (!h)
+        return;
+    daq_stream_set_destroy(h->threads); /* every thread unlinks its subscriber */
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+static bool wants(const subscriber *s, const char *dev, const char *name)
+{
+    if (!s->any_device && strcmp(s->device_id, dev) != 0)
+        return false;
+    if (s->n_names == 0)
+        return true;
+    for (size_t i = 0; i < s->n_names; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+void daq_param_hub_publish(struct daq_param_hub *h, const char *device_id, const char *name,
+                           const char *old_json, const char *new_json, const char *units,
+                           const char *source)
+{
+    change c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.device_id, sizeof c.device_id, "%s", device_id);
+    snprintf(c.name, sizeof c.name, "%s", name);
+    snprintf(c.old_value, sizeof c.old_value, "%s", old_json ? old_json : "");
+    snprintf(c.new_value, sizeof c.new_value, "%s", new_json ? new_json : "");
+    snprintf(c.units, sizeof c.units, "%s", units ? units : "");
+    snprintf(c.source, sizeof c.source, "%s", source);
+    c.timestamp_ns = wall_ns();
+    pthread_mutex_lock(&h->mu);
+    for (subscriber *s = h->subs; s; s = s->next) {
+        if (!wants(s, device_id, name))
+            continue;
+        pthread_mutex_lock(&s->mu);
+        if (s->len == CHANGE_QUEUE) { /* a subscriber that stopped reading */
+            s->head = (s->head + 1) % CHANGE_QUEUE;
+            s->len--;
+            s->dropped++;
+        }
+        s->q[(s->head + s->len++) % CHANGE_QUEUE] = c;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static bool send_change(subscriber *s, const change *c)
+{
+    Daq__ParameterChange m = DAQ__PARAMETER_CHANGE__INIT;
+    m.device_id = (char *)c->device_id;
+    m.name = (char *)c->name;
+    m.old_value = (char *)c->old_value;
+    m.new_value = (char *)c->new_value;
+    m.units = (char *)c->units;
+    m.timestamp_ns = c->timestamp_ns;
+    m.source = (char *)c->source;
+    uint8_t buf[1024];
+    size_t n = daq__parameter_change__pack(&m, buf);
+    daq_rpc_msg msg = {.head = buf, .head_len = n};
+    int rc;
+    while ((rc = daq_rpc_stream_send(s->call, &msg, 500000000)) == DAQ_RPC_BUSY) {
+    }
+    return rc == DAQ_RPC_SENT;
+}
+
+static void unlink_sub(struct daq_param_hub *h, subscriber *s)
+{
+    pthread_mutex_lock(&h->mu);
+    for (subscriber **p = &h->subs; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void sub_free(subscriber *s)
+{
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static void change_stream(void *arg)
+{
+    subscriber *s = arg;
+    struct daq_param_hub *h = s->hub;
+    bool open = true;
+    while (open && !daq_rpc_stream_closed(s->call)) {
+        change c;
+        bool have = false;
+        pthread_mutex_lock(&s->mu);
+        if (s->len == 0)
+            daq_cond_wait_until(&s->cv, &s->mu, daq_now_ns() + 200000000ull);
+        if (s->len > 0) {
+            c = s->q[s->head];
+            s->head = (s->head + 1) % CHANGE_QUEUE;
+            s->len--;
+            have = true;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (have)
+            open = send_change(s, &c);
+    }
+    unlink_sub(h, s); /* after this no publisher can reach s */
+    daq_rpc_stream_finish(s->call, DAQ_RPC_OK, NULL);
+    daq_rpc_call_unref(s->call);
+    sub_free(s);
+}
+
+int daq_params_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
+                      char *details, size_t details_len)
+{
+    daq_service *svc = ctx;
+    Daq__StreamParameterChangesRequest *in =
+        daq__stream_parameter_changes_request__unpack(NULL, len, req);
+    if (!in) {
+        snprintf(details, details_len, "malformed StreamParameterChangesRequest message");
+        return DAQ_RPC_INVALID_ARGUMENT;
+    }
+    subscriber *s = calloc(1, sizeof *s);
+    int rc = DAQ_RPC_OK;
+    bool has_dev = in->_device_id_case ==
+                   DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
+    if (!s) {
+        snprintf(details, details_len, "out of memory");
+        rc = DAQ_RPC_INTERNAL;
+    } else if (has_dev && !daq_devices_find(daq_service_devices(svc), in->device_id)) {
+        snprintf(details, details_len, "Device '%s' not found", in->device_id);
+        rc = DAQ_RPC_NOT_FOUND;
+    } else if (in->n_parameter_names > MAX_NAMES) {
+        snprintf(details, details_len, "at most %d parameter names", MAX_NAMES);
+        rc = DAQ_RPC_INVALID_ARGUMENT;
+    }
+    if (rc != DAQ_RPC_OK) {
+        free(s);
+        daq__stream_parameter_changes_request__free_unpacked(in, NULL);
+        return rc;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    daq_cond_init_monotonic(&s->cv);
+    s->any_device = !has_dev;
+    if (has_dev)
+        snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
+    for (size_t i = 0; i < in->n_parameter_names; i++)
+        snprintf(s->names[s->n_names++], sizeof s->names[0], "%s", in->parameter_names[i]);
+    daq__stream_parameter_changes_request__free_unpacked(in, NULL);
+    s->call = call;
+    struct daq_param_hub *h = daq_service_param_hub(svc);
+    s->hub = h;
+    pthread_mutex_lock(&h->mu);
+    s->next = h->subs;
+    h->subs = s;
+    pthread_mutex_unlock(&h->mu);
+    if (daq_stream_set_spawn(h->threads, daq_rpc_call_peer_host(call), 0, change_stream, s,
+                             details, details_len) != 0) {
+        unlink_sub(h, s);
+        sub_free(s);
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    }
+    return DAQ_RPC_OK;
+}

@@ -1,0 +1,504 @@
+/* server/service.c - the unary part of rust-daq's camera API over the device
+ * table: daemon info, devices, state, exposure, stream start/stop, arm and
+ * trigger; and the method table tying in parameters and frame streams.
+ *
+ * Every request is decoded with protobuf-c; a payload that does not decode
+ * is INVALID_ARGUMENT, an unknown device NOT_FOUND with rust-daq's message
+ * text, so clients that match on codes behave the same with either daemon.
+ */
+#define _GNU_SOURCE
+#include "server/service.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "daq_c.pb-c.h"
+#include "util/clock.h"
+
+struct daq_service {
+    daq_devices *devices;
+    daq_service_config cfg;
+    struct daq_param_hub *params;
+    struct daq_frame_streams *frames;
+};
+
+/* ---- plumbing ------------------------------------------------------------------- */
+
+void daq_service_reply(daq_rpc_reply *r, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    r->body = malloc(n ? n : 1);
+    if (!r->body) {
+        daq_service_fail(r, DAQ_RPC_INTERNAL, "out of memory");
+        return;
+    }
+    r->len = protobuf_c_message_pack(m, r->body);
+    r->status = DAQ_RPC_OK;
+}
+
+void daq_service_fail(daq_rpc_reply *r, int status, const char *fmt, ...)
+{
+    r->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->details, sizeof r->details, fmt, ap);
+    va_end(ap);
+}
+
+/* Decodes a request of type T into var or fails the call. */
+#define DECODE(T, fn, var, req, len, r)                                                            \
+    T *var = fn##__unpack(NULL, (len), (req));                                                     \
+    if (!var) {                                                                                    \
+        daq_service_fail((r), DAQ_RPC_INVALID_ARGUMENT, "malformed " #T " message");           \
+        return;                                                                                    \
+    }
+
+daq_devices *daq_service_devices(daq_service *s)
+{
+    return s->devices;
+}
+
+const daq_service_config *daq_service_cfg(daq_service *s)
+{
+    return &s->cfg;
+}
+
+struct daq_param_hub *daq_service_param_hub(daq_service *s)
+{
+    return s->params;
+}
+
+struct daq_frame_streams *daq_service_frame_streams(daq_service *s)
+{
+    return s->frames;
+}
+
+/* The device or NULL; an unknown id fails r with msg_fmt (one %s: the id). */
+static daq_device *device_or_fail(daq_service *s, const char *id, daq_rpc_reply *r,
+                                  const char *msg_fmt)
+{
+    daq_device *d = daq_devices_find(s->devices, id ? id : "");
+    if (!d)
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, msg_fmt, id ? id : "");
+    return d;
+}
+
+/* ---- ControlService --------------------------------------------------------------- */
+
+static void get_daemon_info(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__DaemonInfoRequest, daq__daemon_info_request, in, req, len, r);
+    daq__daemon_info_request__free_unpacked(in, NULL);
+    char *features[] = {"networking", "camera", "frame_streaming", "lz4", "metrics"};
+    char *hw[8];
+    size_t n_hw = 0;
+    for (const daq_driver *const *d = daq_driver_list(); *d && n_hw < 8; d++) {
+        hw[n_hw++] = (char *)(*d)->type;
+        for (const char *const *a = (*d)->aliases; a && *a && n_hw < 8; a++)
+            hw[n_hw++] = (char *)*a;
+    }
+    Daq__DaemonInfoResponse out = DAQ__DAEMON_INFO_RESPONSE__INIT;
+    out.version = (char *)s->cfg.version;
+    out.n_features = sizeof features / sizeof features[0];
+    out.features = features;
+    out.n_available_hardware = n_hw;
+    out.available_hardware = hw;
+    out.uptime_seconds = (daq_now_ns() - s->cfg.start_ns) / 1000000000ull;
+    daq_service_reply(r, &out.base);
+}
+
+/* ---- devices ----------------------------------------------------------------------- */
+
+/* What a camera can do, from its parameter table and driver ops. */
+typedef struct caps {
+    bool exposure, triggerable;
+    double min_exp, max_exp;
+    bool has_range;
+} caps;
+
+static caps camera_caps(daq_camera *cam)
+{
+    caps c = {0};
+    if (!cam)
+        return c;
+    const daq_param_desc *t;
+    size_t n = daq_camera_params(cam, &t);
+    const daq_param_desc *e = daq_param_find(t, n, "exposure_ms");
+    c.exposure = e != NULL;
+    if (e && (e->flags & DAQ_PARAM_HAS_RANGE)) {
+        c.has_range = true;
+        c.min_exp = e->min;
+        c.max_exp = e->max;
+    }
+    c.triggerable = cam->ops->trigger != NULL;
+    return c;
+}
+
+static const char *const capability_filters[][2] = {
+    {"movable", "movable"},         {"readable", "readable"},
+    {"triggerable", "triggerable"}, {"frame_producer", "frame_producer"},
+    {"frameproducer", "frame_producer"}, {"exposure_control", "exposure_controllable"},
+    {"exposurecontrol", "exposure_controllable"},
+};
+
+/* Fills info (strings point into d and the static table). */
+static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadata *md,
+                        char **capv, size_t *ncap)
+{
+    daq__device_info__init(info);
+    daq__device_metadata__init(md);
+    info->id = (char *)daq_device_id(d);
+    info->name = (char *)daq_device_name(d);
+    info->driver_type = (char *)daq_device_driver(d);
+    info->category = DAQ__DEVICE_CATEGORY__DEVICE_CATEGORY_CAMERA;
+    daq_camera *cam = daq_device_camera(d);
+    caps c = camera_caps(cam);
+    *ncap = 0;
+    capv[(*ncap)++] = "frame_producer";
+    if (c.exposure)
+        capv[(*ncap)++] = "exposure_controllable";
+    if (c.triggerable)
+        capv[(*ncap)++] = "triggerable";
+    capv[(*ncap)++] = "parameterized";
+    info->n_capabilities = *ncap;
+    info->capabilities = capv;
+    /* rust-daq's Python client reads the deprecated flags, not the list. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    info->is_frame_producer = 1;
+    info->is_exposure_controllable = c.exposure;
+    info->is_triggerable = c.triggerable;
+    info->is_parameterized = 1;
+#pragma GCC diagnostic pop
+    daq_camera_format f;
+    char err[128];
+    if (cam && daq_camera_format_get(cam, &f, err, sizeof err) == 0) {
+        md->_frame_width_case = DAQ__DEVICE_METADATA___FRAME_WIDTH_FRAME_WIDTH;
+        md->frame_width = f.width;
+        md->_frame_height_case = DAQ__DEVICE_METADATA___FRAME_HEIGHT_FRAME_HEIGHT;
+        md->frame_height = f.height;
+        md->_bits_per_pixel_case = DAQ__DEVICE_METADATA___BITS_PER_PIXEL_BITS_PER_PIXEL;
+        md->bits_per_pixel = f.bit_depth;
+    }
+    if (c.has_range) {
+        md->_min_exposure_ms_case = DAQ__DEVICE_METADATA___MIN_EXPOSURE_MS_MIN_EXPOSURE_MS;
+        md->min_exposure_ms = c.min_exp;
+        md->_max_exposure_ms_case = DAQ__DEVICE_METADATA___MAX_EXPOSURE_MS_MAX_EXPOSURE_MS;
+        md->max_exposure_ms = c.max_exp;
+    }
+    info->metadata = md;
+}
+
+static bool has_cap(char **capv, size_t n, const char *want)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(capv[i], want) == 0)
+            return true;
+    return false;
+}
+
+static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__ListDevicesRequest, daq__list_devices_request, in, req, len, r);
+    const char *want = NULL;
+    if (in->_capability_filter_case == DAQ__LIST_DEVICES_REQUEST___CAPABILITY_FILTER_CAPABILITY_FILTER) {
+        for (size_t i = 0; i < sizeof capability_filters / sizeof capability_filters[0]; i++)
+            if (strcasecmp(in->capability_filter, capability_filters[i][0]) == 0)
+                want = capability_filters[i][1];
+        if (!want) {
+            daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Unknown capability: %s",
+                             in->capability_filter);
+            daq__list_devices_request__free_unpacked(in, NULL);
+            return;
+        }
+    }
+    size_t n = daq_devices_count(s->devices);
+    Daq__DeviceInfo info[DAQ_CONFIG_MAX_DEVICES], *infos[DAQ_CONFIG_MAX_DEVICES];
+    Daq__DeviceMetadata md[DAQ_CONFIG_MAX_DEVICES];
+    Daq__RegistrationFailure fail[DAQ_CONFIG_MAX_DEVICES], *fails[DAQ_CONFIG_MAX_DEVICES];
+    char *capv[DAQ_CONFIG_MAX_DEVICES][4];
+    size_t n_out = 0, n_fail = 0;
+    for (size_t i = 0; i < n; i++) {
+        daq_device *d = daq_devices_get(s->devices, i);
+        if (!daq_device_is_up(d)) {
+            daq__registration_failure__init(&fail[n_fail]);
+            fail[n_fail].device_id = (char *)daq_device_id(d);
+            fail[n_fail].device_name = (char *)daq_device_name(d);
+            fail[n_fail].driver_type = (char *)daq_device_driver(d);
+            fail[n_fail].error = (char *)daq_device_error(d);
+            fails[n_fail] = &fail[n_fail];
+            n_fail++;
+            continue;
+        }
+        size_t ncap;
+        device_info(d, &info[n_out], &md[n_out], capv[n_out], &ncap);
+        if (want && !has_cap(capv[n_out], ncap, want))
+            continue;
+        infos[n_out] = &info[n_out];
+        n_out++;
+    }
+    Daq__ListDevicesResponse out = DAQ__LIST_DEVICES_RESPONSE__INIT;
+    out.n_devices = n_out;
+    out.devices = infos;
+    out.n_registration_failures = n_fail;
+    out.registration_failures = fails;
+    daq_service_reply(r, &out.base);
+    daq__list_devices_request__free_unpacked(in, NULL);
+}
+
+static bool exposure_ms(daq_camera *cam, double *ms)
+{
+    daq_param_value v;
+    char err[128];
+    if (!cam || daq_camera_get_param(cam, "exposure_ms", &v, err, sizeof err) != 0)
+        return false;
+    *ms = v.type == DAQ_PARAM_INT ? (double)v.i : v.f;
+    return true;
+}
+
+static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__DeviceStateRequest, daq__device_state_request, in, req, len, r);
+    daq_device *d = device_or_fail(s, in->device_id, r, "Device not found: %s");
+    if (d) {
+        Daq__DeviceStateResponse out = DAQ__DEVICE_STATE_RESPONSE__INIT;
+        out.device_id = in->device_id;
+        out.online = daq_device_is_up(d);
+        daq_acq *a = daq_device_acq(d);
+        if (a) {
+            out._streaming_case = DAQ__DEVICE_STATE_RESPONSE___STREAMING_STREAMING;
+            out.streaming = daq_acq_state_get(a) == DAQ_ACQ_STREAMING;
+        }
+        double ms;
+        if (exposure_ms(daq_device_camera(d), &ms)) {
+            out._exposure_ms_case = DAQ__DEVICE_STATE_RESPONSE___EXPOSURE_MS_EXPOSURE_MS;
+            out.exposure_ms = ms;
+        }
+        daq_service_reply(r, &out.base);
+    }
+    daq__device_state_request__free_unpacked(in, NULL);
+}
+
+/* ---- exposure --------------------------------------------------------------------------- */
+
+static daq_camera *exposure_camera(daq_service *s, const char *id, daq_rpc_reply *r)
+{
+    daq_device *d = daq_devices_find(s->devices, id);
+    daq_camera *cam = d ? daq_device_camera(d) : NULL;
+    if (!cam || !camera_caps(cam).exposure) {
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found or has no exposure control",
+                         id);
+        return NULL;
+    }
+    return cam;
+}
+
+static void set_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__SetExposureRequest, daq__set_exposure_request, in, req, len, r);
+    daq_camera *cam = exposure_camera(s, in->device_id, r);
+    double old_ms = 0;
+    if (cam && exposure_ms(cam, &old_ms)) {
+        daq_param_value v = daq_param_float(in->exposure_ms);
+        char err[256];
+        if (daq_camera_set_param(cam, "exposure_ms", &v, err, sizeof err) != 0) {
+            daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Invalid exposure value: %s", err);
+        } else {
+            Daq__SetExposureResponse out = DAQ__SET_EXPOSURE_RESPONSE__INIT;
+            out.success = 1;
+            exposure_ms(cam, &out.actual_exposure_ms);
+            daq_service_reply(r, &out.base);
+            char o[64], n[64];
+            snprintf(o, sizeof o, "%.17g", old_ms);
+            snprintf(n, sizeof n, "%.17g", out.actual_exposure_ms);
+            daq_param_hub_publish(s->params, in->device_id, "exposure_ms", o, n, "ms", "user");
+        }
+    }
+    daq__set_exposure_request__free_unpacked(in, NULL);
+}
+
+static void get_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__GetExposureRequest, daq__get_exposure_request, in, req, len, r);
+    daq_camera *cam = exposure_camera(s, in->device_id, r);
+    if (cam) {
+        Daq__GetExposureResponse out = DAQ__GET_EXPOSURE_RESPONSE__INIT;
+        exposure_ms(cam, &out.exposure_ms);
+        daq_service_reply(r, &out.base);
+    }
+    daq__get_exposure_request__free_unpacked(in, NULL);
+}
+
+/* ---- streaming control ---------------------------------------------------------------- */
+
+static daq_acq *producer_or_fail(daq_service *s, const char *id, daq_rpc_reply *r)
+{
+    daq_device *d = device_or_fail(s, id, r, "Device '%s' not found or not a frame producer");
+    if (!d)
+        return NULL;
+    if (!daq_device_is_up(d)) {
+        daq_service_fail(r, DAQ_RPC_UNAVAILABLE, "Device '%s' is unavailable: %s", id,
+                         daq_device_error(d));
+        return NULL;
+    }
+    return daq_device_acq(d);
+}
+
+static void start_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__StartStreamRequest, daq__start_stream_request, in, req, len, r);
+    daq_acq *a = producer_or_fail(s, in->device_id, r);
+    if (a) {
+        uint64_t limit =
+            in->_frame_count_case == DAQ__START_STREAM_REQUEST___FRAME_COUNT_FRAME_COUNT
+                ? in->frame_count
+                : 0;
+        char err[256];
+        int rc = daq_acq_start(a, limit, err, sizeof err);
+        Daq__StartStreamResponse out = DAQ__START_STREAM_RESPONSE__INIT;
+        if (rc < 0) {
+            daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "Cannot start '%s': %s",
+                             in->device_id, err);
+        } else {
+            out.success = 1;
+            out.error_message = rc == 1 ? "Already streaming" : "";
+            daq_service_reply(r, &out.base);
+        }
+    }
+    daq__start_stream_request__free_unpacked(in, NULL);
+}
+
+static void stop_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__StopStreamRequest, daq__stop_stream_request, in, req, len, r);
+    daq_acq *a = producer_or_fail(s, in->device_id, r);
+    if (a) {
+        daq_acq_stop(a);
+        daq_acq_stats st;
+        daq_acq_stats_get(a, &st);
+        Daq__StopStreamResponse out = DAQ__STOP_STREAM_RESPONSE__INIT;
+        out.success = 1;
+        out.frames_captured = st.delivered;
+        daq_service_reply(r, &out.base);
+    }
+    daq__stop_stream_request__free_unpacked(in, NULL);
+}
+
+/* ---- arm and trigger -------------------------------------------------------------------- */
+
+static daq_camera *trigger_camera(daq_service *s, const char *id, daq_rpc_reply *r)
+{
+    daq_device *d = daq_devices_find(s->devices, id);
+    daq_camera *cam = d ? daq_device_camera(d) : NULL;
+    if (!cam || !cam->ops->trigger) {
+        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found or not triggerable", id);
+        return NULL;
+    }
+    return cam;
+}
+
+static void arm(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__ArmRequest, daq__arm_request, in, req, len, r);
+    daq_camera *cam = trigger_camera(s, in->device_id, r);
+    char err[256] = "";
+    if (cam && cam->ops->arm && cam->ops->arm(cam, err, sizeof err) != 0) {
+        daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
+    } else if (cam) {
+        Daq__ArmResponse out = DAQ__ARM_RESPONSE__INIT;
+        out.success = out.armed = 1;
+        daq_service_reply(r, &out.base);
+    }
+    daq__arm_request__free_unpacked(in, NULL);
+}
+
+static void trigger(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_service *s = ctx;
+    DECODE(Daq__TriggerRequest, daq__trigger_request, in, req, len, r);
+    daq_camera *cam = trigger_camera(s, in->device_id, r);
+    if (cam) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* taken before triggering, as rust-daq does */
+        char err[256] = "";
+        if (cam->ops->trigger(cam, err, sizeof err) != 0) {
+            daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
+        } else {
+            Daq__TriggerResponse out = DAQ__TRIGGER_RESPONSE__INIT;
+            out.success = 1;
+            out.trigger_timestamp_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            daq_service_reply(r, &out.base);
+        }
+    }
+    daq__trigger_request__free_unpacked(in, NULL);
+}
+
+/* ---- the service ------------------------------------------------------------------------ */
+
+daq_service *daq_service_create(daq_devices *devices, const daq_service_config *cfg)
+{
+    daq_service *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->devices = devices;
+    s->cfg = *cfg;
+    s->params = daq_param_hub_create();
+    s->frames = daq_frame_streams_create(daq_devices_count(devices));
+    if (!s->params || !s->frames) {
+        daq_service_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void daq_service_destroy(daq_service *s)
+{
+    if (!s)
+        return;
+    daq_frame_streams_destroy(s->frames);
+    daq_param_hub_destroy(s->params);
+    free(s);
+}
+
+unsigned daq_service_streams(daq_service *s)
+{
+    return daq_frame_streams_active(s->frames);
+}
+
+size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
+{
+    const daq_rpc_method all[] = {
+        {"/daq.ControlService/GetDaemonInfo", get_daemon_info, NULL, s},
+        {"/daq.HardwareService/ListDevices", list_devices, NULL, s},
+        {"/daq.HardwareService/GetDeviceState", get_device_state, NULL, s},
+        {"/daq.HardwareService/SetExposure", set_exposure, NULL, s},
+        {"/daq.HardwareService/GetExposure", get_exposure, NULL, s},
+        {"/daq.HardwareService/Arm", arm, NULL, s},
+        {"/daq.HardwareService/Trigger", trigger, NULL, s},
+        {"/daq.HardwareService/StartStream", start_stream, NULL, s},
+        {"/daq.HardwareService/StopStream", stop_stream, NULL, s},
+        {"/daq.HardwareService/StreamFrames", NULL, daq_frames_stream, s},
+        {"/daq.HardwareService/ListParameters", daq_params_list, NULL, s},
+        {"/daq.HardwareService/GetParameter", daq_params_get, NULL, s},
+        {"/daq.HardwareService/SetParameter", daq_params_set, NULL, s},
+        {"/daq.HardwareService/StreamParameterChanges", NULL, daq_params_stream, s},
+    };
+    size_t n = sizeof all / sizeof all[0];
+    if (n > max)
+        n = max;
+    memcpy(out, all, n * sizeof all[0]);
+    return n;
+}

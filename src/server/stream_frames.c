@@ -1,0 +1,289 @@
+/* server/stream_frames.c - StreamFrames: one thread per stream.
+ *
+ * Each stream subscribes to its device's bus with the latest-only policy
+ * (queue of one) and the client's max_fps as the bus's rate gate.  The
+ * thread waits until the call can take a message, then takes the newest
+ * frame, gets its encoded form for the stream's quality from the device's
+ * encoder (computed once per frame and quality, shared by streams), and
+ * sends it: the FrameData head copied, the pixels referenced zero-copy
+ * until gRPC is done with them.  So a client that stops reading holds its
+ * in-flight frame plus the one waiting in its queue, and never slows the
+ * acquisition thread, which only ever replaces that one queued frame.
+ *
+ * The stream ends with OK when the device's acquisition ends (the bus's
+ * end-of-stream), as rust-daq's does; it ends early when the client goes.
+ * frame_number carries the hardware number, so gaps are visible.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daq/log.h"
+#include "daq_c.pb-c.h"
+#include "server/frame_encode.h"
+#include "server/service.h"
+#include "server/stream_set.h"
+#include "util/clock.h"
+
+#define POLL_NS 200000000ll /* how often a waiting stream looks at its call */
+
+struct daq_frame_streams {
+    daq_stream_set *threads;
+    pthread_mutex_t mu; /* guards enc */
+    size_t n;
+    daq_encoder **enc; /* per device index, created on first use */
+    _Atomic unsigned seq; /* names subscriptions */
+};
+
+struct daq_frame_streams *daq_frame_streams_create(size_t n_devices)
+{
+    struct daq_frame_streams *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return NULL;
+    fs->n = n_devices;
+    fs->enc = calloc(n_devices ? n_devices : 1, sizeof *fs->enc);
+    fs->threads = daq_stream_set_create();
+    if (!fs->enc || !fs->threads) {
+        free(fs->enc);
+        daq_stream_set_destroy(fs->threads);
+        free(fs);
+        return NULL;
+    }
+    pthread_mutex_init(&fs->mu, NULL);
+    return fs;
+}
+
+void daq_frame_streams_destroy(struct daq_frame_streams *fs)
+{
+    if (!fs)
+        return;
+    daq_stream_set_destroy(fs->threads);
+    for (size_t i = 0; i < fs->n; i++)
+        daq_encoder_destroy(fs->enc[i]);
+    free(fs->enc);
+    pthread_mutex_destroy(&fs->mu);
+    free(fs);
+}
+
+unsigned daq_frame_streams_active(struct daq_frame_streams *fs)
+{
+    return daq_stream_set_active(fs->threads);
+}
+
+static daq_encoder *encoder_for(struct daq_frame_streams *fs, size_t index)
+{
+    pthread_mutex_lock(&fs->mu);
+    if (!fs->enc[index])
+        fs->enc[index] = daq_encoder_create();
+    daq_encoder *e = fs->enc[index];
+    pthread_mutex_unlock(&fs->mu);
+    return e;
+}
+
+/* ---- one stream --------------------------------------------------------------------- */
+
+typedef struct stream {
+    daq_rpc_call *call;
+    daq_bus *bus;
+    daq_sub *sub;
+    daq_encoder *enc;
+    daq_quality quality;
+    bool lz4;
+    char device_id[64];
+    /* StreamingMetrics */
+    uint64_t sent, latency_n;
+    double latency_sum_ms;
+    uint64_t window_start_ns, window_frames;
+    double current_fps;
+} stream;
+
+/* CLOCK_MONOTONIC ns -> ns since the epoch, via the current offset. */
+static uint64_t epoch_ns(uint64_t mono)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    uint64_t wall = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+    uint64_t now = daq_now_ns();
+    return mono && mono <= now ? wall - (now - mono) : wall;
+}
+
+static void update_rate(stream *s, uint64_t now)
+{
+    if (!s->window_start_ns)
+        s->window_start_ns = now;
+    s->window_frames++;
+    if (now - s->window_start_ns >= 1000000000ull) {
+        s->current_fps = (double)s->window_frames * 1e9 / (double)(now - s->window_start_ns);
+        s->window_start_ns = now;
+        s->window_frames = 0;
+    }
+}
+
+static void release_encoded(void *ctx)
+{
+    daq_encoded_unref(ctx);
+}
+
+/* Builds and sends FrameData for enc (the stream takes over its reference). */
+static int send_frame(stream *s, daq_encoded *enc)
+{
+    const daq_frame_meta *m = daq_frame_meta_get(daq_encoded_frame(enc));
+    uint64_t now = daq_now_ns();
+    update_rate(s, now);
+    if (m->eof_ns && m->eof_ns <= now) {
+        s->latency_sum_ms += (double)(now - m->eof_ns) / 1e6;
+        s->latency_n++;
+    }
+    daq_sub_stats st;
+    daq_sub_stats_get(s->sub, &st);
+    daq_framedata_fields f = {
+        .device_id = s->device_id,
+        .width = daq_encoded_width(enc),
+        .height = daq_encoded_height(enc),
+        .bit_depth = m->bit_depth,
+        .frame_number = m->hw_frame_number,
+        .timestamp_ns = epoch_ns(m->eof_ns),
+        .has_exposure = m->exposure_ns > 0,
+        .exposure_ms = (double)m->exposure_ns / 1e6,
+        .roi_x = m->roi.x,
+        .roi_y = m->roi.y,
+        .has_temperature = !isnan(m->temperature_c),
+        .temperature_c = m->temperature_c,
+        .has_binning = m->bin_x > 0,
+        .binning_x = m->bin_x,
+        .binning_y = m->bin_y,
+        .has_metrics = true,
+        .current_fps = s->current_fps,
+        .frames_sent = s->sent + 1,
+        .frames_dropped = st.dropped + st.skipped_rate,
+        .avg_latency_ms = s->latency_n ? s->latency_sum_ms / (double)s->latency_n : 0,
+        .compression = daq_encoded_lz4(enc) ? 1 : 0,
+        .uncompressed_size = (uint32_t)daq_encoded_uncompressed_size(enc),
+        .data_len = daq_encoded_len(enc),
+    };
+    uint8_t head[DAQ_FRAMEDATA_HEAD_MAX];
+    size_t hn = daq_framedata_head(&f, head, sizeof head);
+    if (hn == 0) {
+        daq_encoded_unref(enc);
+        return DAQ_RPC_CLOSED;
+    }
+    daq_rpc_msg msg = {head, hn, daq_encoded_data(enc), daq_encoded_len(enc), release_encoded, enc};
+    int rc = daq_rpc_stream_send(s->call, &msg, 0); /* writable: checked by the caller */
+    if (rc == DAQ_RPC_BUSY)
+        daq_encoded_unref(enc);
+    else if (rc == DAQ_RPC_SENT)
+        s->sent++;
+    return rc;
+}
+
+static void frame_stream(void *arg)
+{
+    stream *s = arg;
+    int status = DAQ_RPC_OK;
+    for (;;) {
+        int w = daq_rpc_stream_wait_writable(s->call, POLL_NS);
+        if (w == DAQ_RPC_CLOSED)
+            break;
+        if (w == DAQ_RPC_BUSY)
+            continue; /* the client is slow: the bus keeps only the newest frame meanwhile */
+        daq_frame *f;
+        int r = daq_sub_next(s->sub, POLL_NS, &f);
+        if (r == DAQ_SUB_EOS || r == DAQ_SUB_CLOSED)
+            break; /* acquisition ended: so does the stream */
+        if (r != DAQ_SUB_FRAME)
+            continue;
+        daq_encoded *enc = daq_encoder_get(s->enc, f, s->quality, s->lz4);
+        daq_frame_unref(f);
+        if (!enc) {
+            status = DAQ_RPC_INTERNAL;
+            break;
+        }
+        if (send_frame(s, enc) == DAQ_RPC_CLOSED)
+            break;
+    }
+    daq_rpc_stream_finish(s->call, status, status ? "cannot encode frames" : NULL);
+    daq_sub_close(s->sub);
+    daq_bus_unsubscribe(s->bus, s->sub);
+    daq_rpc_call_unref(s->call);
+    free(s);
+}
+
+int daq_frames_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
+                      char *details, size_t details_len)
+{
+    daq_service *svc = ctx;
+    Daq__StreamFramesRequest *in = daq__stream_frames_request__unpack(NULL, len, req);
+    if (!in) {
+        snprintf(details, details_len, "malformed StreamFramesRequest message");
+        return DAQ_RPC_INVALID_ARGUMENT;
+    }
+    daq_devices *ds = daq_service_devices(svc);
+    size_t index = 0;
+    daq_device *d = NULL;
+    for (; index < daq_devices_count(ds); index++)
+        if (strcmp(daq_device_id(d = daq_devices_get(ds, index)), in->device_id) == 0)
+            break;
+    int rc = DAQ_RPC_OK;
+    if (index == daq_devices_count(ds)) {
+        snprintf(details, details_len, "Device '%s' not found or not a frame producer",
+                 in->device_id);
+        rc = DAQ_RPC_NOT_FOUND;
+    } else if (!daq_device_is_up(d)) {
+        snprintf(details, details_len, "Device '%s' is unavailable: %s", in->device_id,
+                 daq_device_error(d));
+        rc = DAQ_RPC_UNAVAILABLE;
+    }
+    stream *s = rc == DAQ_RPC_OK ? calloc(1, sizeof *s) : NULL;
+    if (rc == DAQ_RPC_OK && !s) {
+        snprintf(details, details_len, "out of memory");
+        rc = DAQ_RPC_INTERNAL;
+    }
+    if (rc != DAQ_RPC_OK) {
+        daq__stream_frames_request__free_unpacked(in, NULL);
+        return rc;
+    }
+    struct daq_frame_streams *fs = daq_service_frame_streams(svc);
+    const daq_service_config *cfg = daq_service_cfg(svc);
+    snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
+    s->quality = in->quality == DAQ__STREAM_QUALITY__STREAM_QUALITY_PREVIEW ? DAQ_QUALITY_PREVIEW
+                 : in->quality == DAQ__STREAM_QUALITY__STREAM_QUALITY_FAST ? DAQ_QUALITY_FAST
+                                                                           : DAQ_QUALITY_FULL;
+    s->lz4 = cfg->compression_lz4;
+    s->call = call;
+    s->bus = daq_device_bus(d);
+    s->enc = encoder_for(fs, index);
+    daq_sub_config sc;
+    daq_sub_config_init(&sc);
+    char name[96];
+    snprintf(name, sizeof name, "grpc:%s#%u", daq_rpc_call_peer_host(call),
+             atomic_fetch_add(&fs->seq, 1) + 1);
+    sc.name = name;
+    sc.policy = DAQ_SUB_LATEST;
+    sc.queue_depth = 1;
+    sc.max_fps = in->max_fps;
+    daq__stream_frames_request__free_unpacked(in, NULL);
+    s->sub = daq_bus_subscribe(s->bus, &sc, details, details_len);
+    if (!s->enc || !s->sub) {
+        if (s->sub)
+            daq_bus_unsubscribe(s->bus, s->sub);
+        free(s);
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    }
+    /* Logged before the thread owns s (and the call reference). */
+    DAQ_LOG(DAQ_LOG_INFO, "daq::grpc", "frame stream opening", DAQ_F_STR("device", s->device_id),
+            DAQ_F_STR("client", daq_rpc_call_peer(call)), DAQ_F_STR("subscription", name),
+            DAQ_F_U64("quality", s->quality), DAQ_F_U64("max_fps", (uint64_t)sc.max_fps));
+    if (daq_stream_set_spawn(fs->threads, daq_rpc_call_peer_host(call),
+                             cfg->max_streams_per_client, frame_stream, s, details,
+                             details_len) != 0) {
+        daq_bus_unsubscribe(s->bus, s->sub);
+        free(s);
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    }
+    return DAQ_RPC_OK;
+}
