@@ -88,8 +88,9 @@ daq_encoder *daq_encoder_create(void); /* NULL when out of memory */
 void daq_encoder_destroy(daq_encoder *e);
 
 /* The encoded form of f (borrowed) for quality q, LZ4 or raw.  Frames are
- * identified by their meta sequence number.  Caller owns the returned
- * reference; NULL only when out of memory. */
+ * identified by their meta sequence number together with the frame object
+ * (a restarted camera's sequence 1 is another frame).  Caller owns the
+ * returned reference; NULL only when out of memory. */
 daq_encoded *daq_encoder_get(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4);
 
 /* Encodings actually computed (not served from the cache), for tests and
@@ -118,14 +119,16 @@ typedef struct daq_framedata_fields {
     size_t data_len;
 } daq_framedata_fields;
 
+/* Every other field at its largest takes under 160 bytes, so this fits any
+ * head whose device_id is at most 350 bytes long. */
 #define DAQ_FRAMEDATA_HEAD_MAX 512
 
 /* Fills out from an encoding and its frame's metadata: width, height (after
  * downsampling), bit_depth, frame_number (the camera's hw_frame_number),
  * exposure_ms (set when exposure_ns != 0), roi_x/y, temperature_c (set when
  * not NaN), binning (set when bin_x and bin_y are not 0, i.e. also at a
- * cleared frame's neutral 1 x 1), compression,
- * uncompressed_size (LZ4 only: 0, so absent, for raw data) and data_len.
+ * cleared frame's neutral 1 x 1), compression, uncompressed_size (LZ4
+ * only: 0, so absent, for raw data) and data_len.
  * Everything else -- device_id, timestamp_ns (wall clock: frame stamps are
  * CLOCK_MONOTONIC) and metrics -- is zeroed for the stream to fill.  out
  * borrows nothing from e. */

@@ -480,10 +480,11 @@ static void head_wire_bytes_and_bounds(void **state)
     for (size_t cap = 0; cap < n; cap++) /* too small: 0, never an overrun */
         assert_int_equal(daq_framedata_head(&f, buf, cap), 0);
 
-    /* every field at its largest still fits DAQ_FRAMEDATA_HEAD_MAX with an id of 256 */
-    char id[257];
-    memset(id, 'x', 256);
-    id[256] = 0;
+    /* every field at its largest still fits DAQ_FRAMEDATA_HEAD_MAX with an
+     * id of 350 bytes, as the header promises */
+    char id[351];
+    memset(id, 'x', 350);
+    id[350] = 0;
     daq_framedata_fields big = {.device_id = id,
                                 .width = UINT32_MAX,
                                 .height = UINT32_MAX,
