@@ -38,8 +38,12 @@ typedef enum daq_quality {
  * Returns false, touching nothing, when the rules say "unchanged". */
 bool daq_downsample_u16(const uint8_t *src, uint32_t w, uint32_t h, size_t len, unsigned factor,
                         uint8_t *dst, uint32_t *out_w, uint32_t *out_h);
+/* Whether daq_downsample_u16 would downsample (true) or leave the image
+ * unchanged (false); lets a caller size dst before allocating it. */
+bool daq_downsample_applies(uint32_t w, uint32_t h, size_t len, unsigned factor);
 
-/* Bytes needed to LZ4-frame n bytes. */
+/* Bytes needed to LZ4-frame n bytes; 0 when n is beyond LZ4's input limit
+ * (LZ4_MAX_INPUT_SIZE, about 2 GB). */
 size_t daq_lz4_frame_bound(size_t n);
 /* Writes the framed form of src into dst; returns its length, 0 on failure. */
 size_t daq_lz4_frame(const void *src, size_t n, void *dst, size_t cap);
@@ -53,7 +57,7 @@ typedef struct daq_encoded daq_encoded; /* refcounted, immutable once made */
 
 const void *daq_encoded_data(const daq_encoded *e); /* the FrameData.data bytes */
 size_t daq_encoded_len(const daq_encoded *e);
-uint32_t daq_encoded_width(const daq_encoded *e);  /* after downsampling */
+uint32_t daq_encoded_width(const daq_encoded *e); /* after downsampling */
 uint32_t daq_encoded_height(const daq_encoded *e);
 bool daq_encoded_lz4(const daq_encoded *e);
 size_t daq_encoded_uncompressed_size(const daq_encoded *e);
@@ -63,17 +67,30 @@ const daq_frame *daq_encoded_frame(const daq_encoded *e);
 daq_encoded *daq_encoded_ref(daq_encoded *e);
 void daq_encoded_unref(daq_encoded *e); /* NULL ok; the last unref frees it */
 
+/* The encoded form of f (borrowed) for quality q, computed now, without any
+ * cache (daq_encoder_get uses it on a miss).  Every encoded form holds one
+ * reference on f until its last unref.  The pixels are the frame's first
+ * payload_bytes bytes; an unknown quality is treated as FULL, as prost
+ * does.  Caller owns the returned reference; NULL when out of memory or
+ * the frame is beyond LZ4's input limit. */
+daq_encoded *daq_encode_frame(daq_frame *f, daq_quality q, bool lz4);
+
 /* A per-device cache of recent encodings (a few frames deep, per quality and
  * compression).  Thread-safe; two streams asking for the same encoding at
  * once wait for one computation. */
 typedef struct daq_encoder daq_encoder;
 
-daq_encoder *daq_encoder_create(void);
-void daq_encoder_destroy(daq_encoder *e); /* drops cached references */
+/* Frames an encoder keeps encodings of (all six kinds each, at most). */
+#define DAQ_ENCODER_DEPTH 4
+
+daq_encoder *daq_encoder_create(void); /* NULL when out of memory */
+/* Drops cached references.  Must not run concurrently with get. NULL ok. */
+void daq_encoder_destroy(daq_encoder *e);
 
 /* The encoded form of f (borrowed) for quality q, LZ4 or raw.  Frames are
- * identified by their meta sequence number.  Caller owns the returned
- * reference; NULL only when out of memory. */
+ * identified by their meta sequence number together with the frame object
+ * (a restarted camera's sequence 1 is another frame).  Caller owns the
+ * returned reference; NULL only when out of memory. */
 daq_encoded *daq_encoder_get(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4);
 
 /* Encodings actually computed (not served from the cache), for tests and
@@ -102,7 +119,20 @@ typedef struct daq_framedata_fields {
     size_t data_len;
 } daq_framedata_fields;
 
+/* Every other field at its largest takes under 160 bytes, so this fits any
+ * head whose device_id is at most 350 bytes long. */
 #define DAQ_FRAMEDATA_HEAD_MAX 512
+
+/* Fills out from an encoding and its frame's metadata: width, height (after
+ * downsampling), bit_depth, frame_number (the camera's hw_frame_number),
+ * exposure_ms (set when exposure_ns != 0), roi_x/y, temperature_c (set when
+ * not NaN), binning (set when bin_x and bin_y are not 0, i.e. also at a
+ * cleared frame's neutral 1 x 1), compression, uncompressed_size (LZ4
+ * only: 0, so absent, for raw data) and data_len.
+ * Everything else -- device_id, timestamp_ns (wall clock: frame stamps are
+ * CLOCK_MONOTONIC) and metrics -- is zeroed for the stream to fill.  out
+ * borrows nothing from e. */
+void daq_framedata_fields_from_encoded(const daq_encoded *e, daq_framedata_fields *out);
 
 /* Encodes every FrameData field of f as protobuf (proto3 rules: zero
  * scalars omitted, optional fields with presence), ending with the tag and
