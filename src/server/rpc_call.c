@@ -18,10 +18,11 @@
  * is in flight is started by that write's completion.
  *
  * Release of message bodies, exactly once on every path: a sent body is a
- * zero-copy slice whose destroy callback is the caller's body_release (it
- * runs when the transport drops the slice); a body refused because the call
- * is over is released here; a body whose batch failed to start goes with
- * its byte buffer; on BUSY nothing was taken.
+ * zero-copy slice whose destroy callback calls the caller's body_release
+ * (when the transport drops the slice) and counts the body back on the
+ * server, so stop can wait for the last one; a body refused because the
+ * call is over is released here; a body whose batch failed to start goes
+ * with its byte buffer; on BUSY nothing was taken.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -284,6 +285,11 @@ void daq_rpc_call_event(daq_rpc_call *c, daq_rpc_tag_kind kind, bool ok)
     daq_rpc_call_release(c);
 }
 
+static bool call_over_locked(const daq_rpc_call *c)
+{
+    return c->closed || atomic_load(&c->srv->stopping);
+}
+
 /* ---- the public call API ----------------------------------------------------------- */
 
 void daq_rpc_call_ref(daq_rpc_call *c)
@@ -298,7 +304,8 @@ void daq_rpc_call_unref(daq_rpc_call *c)
         return;
     if (atomic_fetch_sub(&c->user_refs, 1) == 1 && c->is_stream) {
         pthread_mutex_lock(&c->mu);
-        if (!c->finish_requested && !c->close_seen) {
+        /* Not when the call is over (or the server stopping: cancel_all ends it). */
+        if (!c->finish_requested && !c->close_seen && !call_over_locked(c)) {
             DAQ_LOG(DAQ_LOG_WARN, DAQ_RPC_LOG, "stream released without a status",
                     DAQ_F_STR("method", c->method->path));
             c->finish_requested = true;
@@ -312,14 +319,30 @@ void daq_rpc_call_unref(daq_rpc_call *c)
     daq_rpc_call_release(c);
 }
 
-static bool call_over_locked(const daq_rpc_call *c)
+/* The body slice's destroy callback (any thread). */
+static void body_done(void *arg)
 {
-    return c->closed || atomic_load(&c->srv->stopping);
+    daq_rpc_body *b = arg;
+    daq_rpc_server *s = b->srv;
+    if (b->release)
+        b->release(b->ctx);
+    free(b);
+    pthread_mutex_lock(&s->mu);
+    if (--s->bodies_out == 0)
+        pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
-static void noop_release(void *ctx)
+static grpc_slice body_slice(daq_rpc_call *c, const daq_rpc_msg *m)
 {
-    (void)ctx;
+    daq_rpc_body *b = malloc(sizeof *b);
+    if (!b)
+        daq_fatal("rpc: out of memory for a message body");
+    *b = (daq_rpc_body){c->srv, m->body_release, m->body_ctx};
+    pthread_mutex_lock(&c->srv->mu);
+    c->srv->bodies_out++;
+    pthread_mutex_unlock(&c->srv->mu);
+    return grpc_slice_new_with_user_data((void *)m->body, m->body_len, body_done, b);
 }
 
 static void release_body(const daq_rpc_msg *m)
@@ -338,9 +361,7 @@ static grpc_byte_buffer *start_write_locked(daq_rpc_call *c, const daq_rpc_msg *
     if (m->head && m->head_len)
         sl[n++] = grpc_slice_from_copied_buffer((const char *)m->head, m->head_len);
     if (m->body && m->body_len)
-        sl[n++] = grpc_slice_new_with_user_data((void *)m->body, m->body_len,
-                                                m->body_release ? m->body_release : noop_release,
-                                                m->body_ctx);
+        sl[n++] = body_slice(c, m);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(sl, n);
     for (size_t i = 0; i < n; i++)
         grpc_slice_unref(sl[i]); /* the buffer holds its own references */

@@ -66,11 +66,23 @@ struct daq_rpc_server {
 
     atomic_bool stopping; /* set first thing in daq_rpc_server_stop */
 
-    pthread_mutex_t mu; /* guards live, shutdown_done */
-    pthread_cond_t cv;  /* live reached 0, or shutdown_done */
+    pthread_mutex_t mu; /* guards live, shutdown_done, bodies_out */
+    pthread_cond_t cv;  /* live or bodies_out reached 0, or shutdown_done */
     size_t live;        /* call states not yet freed */
     bool shutdown_done; /* the shutdown tag came back */
+    size_t bodies_out;  /* stream bodies handed to gRPC, not yet released */
 };
+
+/* A stream body handed to gRPC: the slice's destroy callback releases it
+ * through the caller's body_release and counts it back on the server,
+ * whose stop waits for the count to drop to 0 -- gRPC may drop its last
+ * slice reference on one of its own threads after the call is gone, even
+ * after grpc_shutdown while an internal reference keeps the library up. */
+typedef struct daq_rpc_body {
+    daq_rpc_server *srv;
+    void (*release)(void *ctx);
+    void *ctx;
+} daq_rpc_body;
 
 struct daq_rpc_call {
     daq_rpc_server *srv;
