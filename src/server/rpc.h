@@ -61,7 +61,10 @@ typedef struct daq_rpc_reply {
     size_t len;
 } daq_rpc_reply;
 
-/* req/len: the request message (len may be 0 for an all-default message). */
+/* req/len: the request message (len may be 0 for an all-default message),
+ * borrowed for the handler's run; decoding it is the handler's business
+ * (INVALID_ARGUMENT when it does not decode).  A call without a request
+ * message is answered INVALID_ARGUMENT without calling the handler. */
 typedef void (*daq_rpc_unary_fn)(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *reply);
 
 /* Returns DAQ_RPC_OK to accept the stream -- the handler then owns one
@@ -78,8 +81,10 @@ typedef struct daq_rpc_method {
 } daq_rpc_method;
 
 /* Listens on bind_addr:port (port 0: ephemeral) and serves methods (the
- * array is copied).  max_message_bytes caps received and sent messages.
- * NULL with a message ("127.0.0.1:50051: cannot bind (in use?)") on
+ * array is copied).  max_message_bytes caps received and sent messages
+ * (0: gRPC's defaults, 4 MiB received, sent unlimited).  The port is bound
+ * exclusively (no SO_REUSEPORT sharing with a second daqd).  NULL with a
+ * message ("127.0.0.1:50051: cannot bind: Address already in use") on
  * failure. */
 daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
                                      const daq_rpc_method *methods, size_t n,
@@ -88,8 +93,23 @@ daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
 uint16_t daq_rpc_server_port(const daq_rpc_server *s);
 
 /* Stops accepting, cancels every call (streams see closed), waits until all
- * references are released, frees.  NULL ok. */
+ * references are released, frees.  Every message body handed to a stream
+ * has been released when it returns.  Not from a handler or close callback
+ * (they run on the server's thread).  NULL ok. */
 void daq_rpc_server_stop(daq_rpc_server *s);
+
+/* Process-wide cumulative counters (all servers), for tests and metrics.
+ * A "state" exists for every posted request, so created - freed is the
+ * number of states alive; calls - calls_done the calls alive. */
+typedef struct daq_rpc_counters {
+    uint64_t states_created, states_freed;
+    uint64_t calls;      /* calls that arrived */
+    uint64_t calls_done; /* ... whose state has been freed */
+    uint64_t unimplemented;
+    uint64_t streams; /* streams a start handler accepted */
+} daq_rpc_counters;
+
+void daq_rpc_counters_get(daq_rpc_counters *out);
 
 /* ---- streams --------------------------------------------------------------- */
 
@@ -114,8 +134,11 @@ enum {
 /* Sends m once the previous write on this call has completed, waiting up to
  * timeout_ns (< 0: forever).  On DAQ_RPC_BUSY the caller still owns m (body
  * not released); on SENT or CLOSED the body has been taken over (released
- * by the server).  The first message also carries the initial metadata.
- * Call from one thread per call. */
+ * by the server).  body_release may run on any thread (a gRPC thread once
+ * the transport is done with the bytes, possibly after the call is freed),
+ * but before daq_rpc_server_stop returns.  The first message also carries
+ * the initial metadata.  Call from one thread per call (or a start
+ * handler, whose first send never waits). */
 int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_ns);
 
 /* Waits up to timeout_ns (< 0: forever) until a message could be sent at
@@ -133,8 +156,17 @@ bool daq_rpc_stream_closed(const daq_rpc_call *c);
 bool daq_rpc_stream_wait_closed(daq_rpc_call *c, int64_t timeout_ns);
 
 /* Ends the stream with a status after the write in flight (once; later
- * calls are ignored; harmless on a closed call). */
+ * calls are ignored; harmless on a closed call).  A stream whose last
+ * reference is released without a finish is ended with INTERNAL. */
 void daq_rpc_stream_finish(daq_rpc_call *c, int status, const char *details);
+
+/* Runs fn(ctx, c) once when the call is over (client gone, cancel,
+ * deadline, server stopping, or finished and closed): on the server's
+ * thread -- quick, may call daq_rpc_call_unref -- or at once on this thread
+ * if the call is already over.  One per call; a later one replaces it.  So
+ * a stream needs no thread of its own just to notice the client leaving. */
+typedef void (*daq_rpc_close_cb)(void *ctx, daq_rpc_call *c);
+void daq_rpc_stream_on_close(daq_rpc_call *c, daq_rpc_close_cb fn, void *ctx);
 
 /* The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:54312";
  * and just the host part ("127.0.0.1"), for per-client limits.  Borrowed,

@@ -1,0 +1,414 @@
+/* server/rpc.c - the gRPC server on the gRPC C core: start, the
+ * completion-queue thread, dispatch of new calls, stop.  See server/rpc.h;
+ * per-call state and streams are in rpc_call.c.
+ *
+ * Why this shape (each point was hit on this machine, see
+ * shared/reference/grpc-c-core-notes.md):
+ *  - Registered methods use GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER: the
+ *    single request message of a unary or server-streaming call arrives
+ *    with the call, so there is no RECV_MESSAGE step.  One request is kept
+ *    posted per method and re-posted as each call arrives.
+ *  - One generic grpc_server_request_call is always posted too and answered
+ *    UNIMPLEMENTED: without it a call to any other path hangs until the
+ *    client's deadline, and the Python client streams with no deadline.
+ *  - RECV_CLOSE_ON_SERVER is started on every call: it is the only reliable
+ *    "the call is over" (client cancel, disconnect, deadline, cancel_all).
+ *  - One completion queue, one thread.  Unary handlers run on it; stream
+ *    producers run on their own threads and only start send batches.
+ *  - SO_REUSEPORT is off: gRPC enables it by default, and a second daqd on
+ *    the same port would then silently share it instead of failing.
+ *
+ * Stop order (daq_rpc_server_stop, on the caller's thread, while the CQ
+ * thread keeps draining events): shutdown_and_notify + cancel_all_calls;
+ * wait until the shutdown tag came back AND every call state is freed
+ * (producer threads drop their references when they see the call closed);
+ * only then grpc_completion_queue_shutdown -- a batch started on a call
+ * after that aborts the process in grpc_cq_begin_op -- and join the CQ
+ * thread, which leaves at GRPC_QUEUE_SHUTDOWN; then destroy, and wait until
+ * gRPC has released every stream body: a transport may hold the last slice
+ * of a cancelled write past all of this (measured: about 1 stop in 6 with a
+ * stalled 8 MiB stream, released later on a gRPC executor thread while an
+ * internal reference kept the library initialised).  Since stop
+ * drives the shutdown itself, the CQ thread needs no stop flag to poll: it
+ * blocks in grpc_completion_queue_next without a timeout.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "daq/log.h"
+#include "server/rpc_internal.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+#define ADDR_MAX          300
+#define STOP_LOG_EVERY_NS (5ull * 1000 * 1000 * 1000)
+#define BODY_WAIT_NS      (30ull * 1000 * 1000 * 1000)
+
+/* ---- requests ------------------------------------------------------------------- */
+
+/* Posts the request for the next call of m (NULL: the generic request). */
+static void post_request(daq_rpc_server *s, const daq_rpc_method_reg *m)
+{
+    if (atomic_load(&s->stopping))
+        return;
+    daq_rpc_call *c = daq_rpc_call_new(s, m);
+    grpc_call_error e;
+    if (m)
+        e = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
+                                                &c->req_md, &c->payload, s->cq, s->cq,
+                                                &c->t_new);
+    else
+        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->req_md, s->cq, s->cq,
+                                     &c->t_new);
+    if (e != GRPC_CALL_OK) {
+        DAQ_LOG(DAQ_LOG_ERROR, DAQ_RPC_LOG, "cannot post a call request", DAQ_F_I64("error", e),
+                DAQ_F_STR("method", m ? m->path : "*"));
+        daq_rpc_call_release(c);
+    }
+}
+
+/* The request message as one contiguous slice (a copy); false if there is
+ * none or it cannot be read (e.g. an unknown compression). */
+static bool read_payload(grpc_byte_buffer *bb, grpc_slice *out)
+{
+    if (!bb)
+        return false;
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return false;
+    *out = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    return true;
+}
+
+/* ---- dispatch (CQ thread) ------------------------------------------------------ */
+
+static void answer_unimplemented(daq_rpc_call *c)
+{
+    char details[DAQ_RPC_DETAILS_MAX];
+    size_t len = GRPC_SLICE_LENGTH(c->details.method);
+    snprintf(details, sizeof details, "method %.*s is not implemented by daqd",
+             (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(c->details.method));
+    DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "unimplemented method", DAQ_F_STR("details", details),
+            DAQ_F_STR("peer", c->peer));
+    daq_rpc_call_reply(c, DAQ_RPC_UNIMPLEMENTED, details, NULL, 0);
+}
+
+static void run_unary(daq_rpc_call *c)
+{
+    grpc_slice req;
+    if (!read_payload(c->payload, &req)) {
+        daq_rpc_call_reply(c, DAQ_RPC_INVALID_ARGUMENT, "missing or unreadable request message",
+                           NULL, 0);
+        return;
+    }
+    daq_rpc_reply r = {.status = DAQ_RPC_OK};
+    const daq_rpc_method *m = &c->method->m;
+    m->unary(m->ctx, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req), &r);
+    grpc_slice_unref(req);
+    r.details[sizeof r.details - 1] = '\0';
+    daq_rpc_call_reply(c, r.status, r.details, r.body, r.body ? r.len : 0);
+}
+
+static void run_stream(daq_rpc_call *c)
+{
+    grpc_slice req;
+    if (!read_payload(c->payload, &req)) {
+        daq_rpc_stream_finish(c, DAQ_RPC_INVALID_ARGUMENT, "missing or unreadable request message");
+        return;
+    }
+    char details[DAQ_RPC_DETAILS_MAX] = "";
+    const daq_rpc_method *m = &c->method->m;
+    daq_rpc_call_ref(c); /* the handler's, if it accepts */
+    int st = m->stream(m->ctx, c, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req), details,
+                       sizeof details);
+    grpc_slice_unref(req);
+    if (st == DAQ_RPC_OK) {
+        daq_rpc_count_stream();
+        return;
+    }
+    details[sizeof details - 1] = '\0';
+    daq_rpc_stream_finish(c, st, details);
+    daq_rpc_call_unref(c);
+}
+
+static void on_new_call(daq_rpc_server *s, daq_rpc_call *c, bool ok)
+{
+    if (!ok) { /* the request was failed: the server is shutting down */
+        daq_rpc_call_release(c);
+        return;
+    }
+    post_request(s, c->method); /* the next call of this method */
+    if (!daq_rpc_call_begin(c))
+        grpc_call_cancel(c->call, NULL);
+    else if (!c->method)
+        answer_unimplemented(c);
+    else if (c->method->m.unary)
+        run_unary(c);
+    else
+        run_stream(c);
+    daq_rpc_call_release(c); /* the NEW tag's reference */
+}
+
+static void *cq_main(void *arg)
+{
+    daq_rpc_server *s = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        daq_rpc_tag *t = ev.tag;
+        if (t->kind == DAQ_RPC_TAG_SHUTDOWN) {
+            pthread_mutex_lock(&s->mu);
+            s->shutdown_done = true;
+            pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+        } else if (t->kind == DAQ_RPC_TAG_NEW) {
+            on_new_call(s, t->call, ev.success != 0);
+        } else {
+            daq_rpc_call_event(t->call, t->kind, ev.success != 0);
+        }
+    }
+    return NULL;
+}
+
+/* ---- start ------------------------------------------------------------------------- */
+
+static int check_methods(const daq_rpc_method *methods, size_t n, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const daq_rpc_method *m = &methods[i];
+        if (!m->path || m->path[0] != '/')
+            return daq_err(err, err_len, "rpc method %zu: path must start with '/'", i);
+        if (!m->unary == !m->stream)
+            return daq_err(err, err_len, "rpc method %s: exactly one of unary, stream", m->path);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(methods[j].path, m->path) == 0)
+                return daq_err(err, err_len, "rpc method %s registered twice", m->path);
+    }
+    return 0;
+}
+
+/* gRPC logs its own reason; this finds errno for the message callers show
+ * by binding a probe socket the same way. */
+static void explain_bind_failure(const char *host, uint16_t port, char *err, size_t err_len)
+{
+    char where[ADDR_MAX];
+    daq_rpc_format_addr(host, port, where, sizeof where);
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int g = getaddrinfo(host, portstr, &hints, &ai);
+    if (g != 0) {
+        daq_err(err, err_len, "%s: cannot bind: %s", where, gai_strerror(g));
+        return;
+    }
+    int saved = 0;
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            saved = errno;
+        close(fd);
+    } else {
+        saved = errno;
+    }
+    freeaddrinfo(ai);
+    if (saved)
+        daq_err(err, err_len, "%s: cannot bind: %s", where, strerror(saved));
+    else
+        daq_err(err, err_len, "%s: cannot bind (gRPC refused the address)", where);
+}
+
+static grpc_server *create_grpc_server(size_t max_message_bytes)
+{
+    int max = max_message_bytes > INT_MAX ? INT_MAX : (int)max_message_bytes;
+    grpc_arg args[3];
+    size_t n = 0;
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[n++].value.integer = 0;
+    if (max > 0) {
+        args[n].type = GRPC_ARG_INTEGER;
+        args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+        args[n++].value.integer = max;
+        args[n].type = GRPC_ARG_INTEGER;
+        args[n].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+        args[n++].value.integer = max;
+    }
+    grpc_channel_args ca = {.num_args = n, .args = args};
+    return grpc_server_create(&ca, NULL);
+}
+
+static int register_methods(daq_rpc_server *s, const daq_rpc_method *methods, size_t n,
+                            char *err, size_t err_len)
+{
+    s->methods = calloc(n ? n : 1, sizeof *s->methods);
+    if (!s->methods)
+        return daq_err(err, err_len, "rpc: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        daq_rpc_method_reg *r = &s->methods[i];
+        r->m = methods[i];
+        r->path = strdup(methods[i].path);
+        if (!r->path)
+            return daq_err(err, err_len, "rpc: out of memory");
+        r->m.path = r->path;
+        r->handle = grpc_server_register_method(s->server, r->path, NULL,
+                                                GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (!r->handle)
+            return daq_err(err, err_len, "rpc method %s: gRPC refused to register it", r->path);
+        s->n_methods = i + 1;
+    }
+    return 0;
+}
+
+/* Until gRPC has released every stream body (see daq_rpc_body); false if
+ * it did not within BODY_WAIT_NS. */
+static bool wait_bodies(daq_rpc_server *s)
+{
+    uint64_t give_up = daq_now_ns() + BODY_WAIT_NS;
+    pthread_mutex_lock(&s->mu);
+    while (s->bodies_out > 0 && daq_cond_wait_until(&s->cv, &s->mu, give_up) != ETIMEDOUT)
+        ;
+    size_t out = s->bodies_out;
+    pthread_mutex_unlock(&s->mu);
+    if (out)
+        DAQ_LOG(DAQ_LOG_ERROR, DAQ_RPC_LOG, "stop: gRPC kept message bodies; server state leaked",
+                DAQ_F_U64("bodies", out));
+    return out == 0;
+}
+
+static void server_free(daq_rpc_server *s)
+{
+    if (s->server)
+        grpc_server_destroy(s->server);
+    if (s->cq)
+        grpc_completion_queue_destroy(s->cq);
+    grpc_shutdown(); /* matches the grpc_init in start */
+    if (!wait_bodies(s))
+        return; /* a late release would still touch s */
+    for (size_t i = 0; i < s->n_methods; i++)
+        free(s->methods[i].path);
+    free(s->methods);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+static int add_port(daq_rpc_server *s, const char *host, uint16_t port, char *err,
+                    size_t err_len)
+{
+    char addr[ADDR_MAX];
+    if (!daq_rpc_format_addr(host, port, addr, sizeof addr))
+        return daq_err(err, err_len, "rpc: bind address too long");
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int bound = grpc_server_add_http2_port(s->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (bound <= 0 || bound > UINT16_MAX) {
+        explain_bind_failure(host, port, err, err_len);
+        return -1;
+    }
+    s->port = (uint16_t)bound;
+    return 0;
+}
+
+daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
+                                     const daq_rpc_method *methods, size_t n,
+                                     size_t max_message_bytes, char *err, size_t err_len)
+{
+    if (!bind_addr || !*bind_addr) {
+        daq_err(err, err_len, "rpc: no bind address");
+        return NULL;
+    }
+    if (check_methods(methods, n, err, err_len) != 0)
+        return NULL;
+    daq_rpc_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        daq_err(err, err_len, "rpc: out of memory");
+        return NULL;
+    }
+    grpc_init();
+    pthread_mutex_init(&s->mu, NULL);
+    daq_cond_init_monotonic(&s->cv);
+    atomic_init(&s->stopping, false);
+    s->shutdown_tag = (daq_rpc_tag){DAQ_RPC_TAG_SHUTDOWN, NULL};
+    s->server = create_grpc_server(max_message_bytes);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+
+    int rc = register_methods(s, methods, n, err, err_len);
+    if (rc == 0)
+        rc = add_port(s, bind_addr, port, err, err_len);
+    /* Started either way: a failed start then takes the ordinary stop path. */
+    grpc_server_start(s->server);
+    if (rc == 0)
+        for (size_t i = 0; i <= s->n_methods; i++)
+            post_request(s, i < s->n_methods ? &s->methods[i] : NULL);
+    if (pthread_create(&s->cq_thread, NULL, cq_main, s) != 0)
+        daq_fatal("rpc: cannot start the completion-queue thread"); /* requests are posted */
+    s->cq_thread_started = true;
+    pthread_setname_np(s->cq_thread, "daq-rpc");
+    if (rc != 0) {
+        daq_rpc_server_stop(s);
+        return NULL;
+    }
+    DAQ_LOG(DAQ_LOG_INFO, DAQ_RPC_LOG, "gRPC server listening", DAQ_F_STR("addr", bind_addr),
+            DAQ_F_U64("port", s->port), DAQ_F_U64("methods", n));
+    return s;
+}
+
+uint16_t daq_rpc_server_port(const daq_rpc_server *s)
+{
+    return s ? s->port : 0;
+}
+
+/* ---- stop ---------------------------------------------------------------------------- */
+
+/* Until the shutdown tag is back and no call state is left. */
+static void wait_drained(daq_rpc_server *s)
+{
+    uint64_t next_log = daq_now_ns() + STOP_LOG_EVERY_NS;
+    pthread_mutex_lock(&s->mu);
+    while (!s->shutdown_done || s->live > 0) {
+        if (daq_cond_wait_until(&s->cv, &s->mu, next_log) == ETIMEDOUT) {
+            DAQ_LOG(DAQ_LOG_WARN, DAQ_RPC_LOG, "stop: waiting for calls to be released",
+                    DAQ_F_U64("live", s->live), DAQ_F_BOOL("shutdown_done", s->shutdown_done));
+            next_log = daq_now_ns() + STOP_LOG_EVERY_NS;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void daq_rpc_server_stop(daq_rpc_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    grpc_server_cancel_all_calls(s->server);
+    wait_drained(s);
+    grpc_completion_queue_shutdown(s->cq);
+    if (s->cq_thread_started)
+        pthread_join(s->cq_thread, NULL);
+    uint16_t port = s->port;
+    server_free(s);
+    DAQ_LOG(DAQ_LOG_INFO, DAQ_RPC_LOG, "gRPC server stopped", DAQ_F_U64("port", port));
+}

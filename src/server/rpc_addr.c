@@ -1,0 +1,81 @@
+/* server/rpc_addr.c - address strings around the gRPC server: the listen
+ * address gRPC wants, and the client's host out of gRPC's peer string.
+ *
+ * Pure string work, kept apart from the server so it is unit-tested without
+ * a network.  Peer strings have the form "<scheme>:<address>": gRPC 1.51
+ * writes IPv6 addresses bracketed and, depending on the code path,
+ * percent-encoded ("ipv6:%5B::1%5D:5000"), so the address is decoded
+ * before the port is cut off.  The host is what per-client limits key on
+ * (facts §6: at most 3 frame streams per client IP).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/rpc_internal.h"
+
+static int hex_val(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src into dst (cap bytes with the NUL); returns the length. */
+static size_t pct_decode(const char *src, char *dst, size_t cap)
+{
+    size_t n = 0;
+    while (*src && n + 1 < cap) {
+        int hi, lo;
+        if (src[0] == '%' && (hi = hex_val(src[1])) >= 0 && (lo = hex_val(src[2])) >= 0) {
+            dst[n++] = (char)(hi * 16 + lo);
+            src += 3;
+        } else {
+            dst[n++] = *src++;
+        }
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+static size_t copy_span(const char *src, size_t len, char *out, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    if (len > cap - 1)
+        len = cap - 1;
+    memcpy(out, src, len);
+    out[len] = '\0';
+    return len;
+}
+
+size_t daq_rpc_peer_host(const char *peer, char *out, size_t cap)
+{
+    if (!peer)
+        return copy_span("", 0, out, cap);
+    if (strncmp(peer, "unix:", 5) == 0)
+        return copy_span(peer + 5, strlen(peer + 5), out, cap);
+    bool ip = strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0;
+    if (!ip)
+        return copy_span(peer, strlen(peer), out, cap);
+
+    char addr[DAQ_RPC_HOST_MAX * 2];
+    size_t n = pct_decode(peer + 5, addr, sizeof addr);
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        size_t len = end ? (size_t)(end - addr - 1) : n - 1;
+        return copy_span(addr + 1, len, out, cap);
+    }
+    const char *colon = strrchr(addr, ':');
+    return copy_span(addr, colon ? (size_t)(colon - addr) : n, out, cap);
+}
+
+bool daq_rpc_format_addr(const char *host, uint16_t port, char *out, size_t cap)
+{
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    int n = snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    return n > 0 && (size_t)n < cap;
+}
