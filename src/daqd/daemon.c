@@ -26,6 +26,9 @@
 #include "daq/log.h"
 #include "daq/metrics.h"
 #include "daqd/daqd.h"
+#include "server/health.h"
+#include "server/rpc.h"
+#include "server/service.h"
 #include "util/clock.h"
 
 #define LOG_DAQD "daqd"
@@ -144,6 +147,43 @@ static int port_from_env(const char *name, int fallback)
 
 /* ---- the daemon --------------------------------------------------------------------- */
 
+#ifndef DAQ_VERSION
+#define DAQ_VERSION "0.0.0"
+#endif
+
+/* The gRPC side: rust-daq's camera API and the health service. */
+typedef struct grpc_side {
+    daq_health *health;
+    daq_service *service;
+    daq_rpc_server *server;
+} grpc_side;
+
+static int grpc_start(grpc_side *g, const daq_config *cfg, daq_devices *devices,
+                      uint64_t start_ns, char *err, size_t err_len)
+{
+    daq_service_config sc = {DAQ_VERSION, cfg->compression_lz4, cfg->max_streams_per_client,
+                             start_ns};
+    g->health = daq_health_create();
+    g->service = daq_service_create(devices, &sc);
+    if (!g->health || !g->service) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    daq_rpc_method methods[32];
+    size_t n = daq_service_methods(g->service, methods, 32);
+    n += daq_health_methods(g->health, methods + n, 32 - n);
+    g->server = daq_rpc_server_start(cfg->bind, cfg->port, methods, n, 64u << 20, err, err_len);
+    return g->server ? 0 : -1;
+}
+
+/* Stops the server (every stream closes), then joins the stream threads. */
+static void grpc_stop(grpc_side *g)
+{
+    daq_rpc_server_stop(g->server);
+    daq_service_destroy(g->service);
+    daq_health_destroy(g->health);
+}
+
 static int fail_start(const char *what, const char *why)
 {
     fprintf(stderr, "daqd: %s%s\n", what, why);
@@ -178,12 +218,20 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         daq_devices_destroy(st.devices);
         return fail_start("metrics endpoint: ", err);
     }
+    grpc_side grpc = {0};
+    if (grpc_start(&grpc, cfg, st.devices, st.start_ns, err, sizeof err) != 0) {
+        grpc_stop(&grpc);
+        daq_http_stop(http);
+        daq_devices_destroy(st.devices);
+        return fail_start("gRPC: ", err);
+    }
     daq_devices_autostart(st.devices);
     for (size_t i = 0; i < cfg->n_warnings; i++)
         daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path,
                  cfg->warnings[i].pos.line, cfg->warnings[i].pos.col, cfg->warnings[i].text);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
             DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
+            DAQ_F_U64("grpc_port", daq_rpc_server_port(grpc.server)),
             DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
 
     sigset_t s = stop_signals();
@@ -194,7 +242,8 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     pthread_create(&second, NULL, second_signal, NULL);
     pthread_detach(second);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "shutting down", DAQ_F_STR("signal", strsignal(sig)));
-    daq_devices_stop_all(st.devices);
+    daq_devices_stop_all(st.devices); /* streams get their end of stream */
+    grpc_stop(&grpc);
     daq_http_stop(http);
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");
