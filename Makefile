@@ -94,6 +94,7 @@ fuzz: fuzz-build
 bench: deps build
 	$(REL)/bench/daq-bench pool
 	$(REL)/bench/daq-bench frames
+	$(REL)/bench/daq-bench grpc
 
 clean:
 	rm -rf $(BUILD)
