@@ -833,19 +833,21 @@ static void *churn_thread(void *arg)
 static void encoder_churn_releases_all(void **state)
 {
     (void)state;
-    enum { N = DAQ_ENCODER_DEPTH * 2 + 1 };
+    /* more threads than rows: sometimes every row is pinned and an encoding
+     * is computed without the cache */
+    enum { N = DAQ_ENCODER_DEPTH * 2 + 1, CHURN = DAQ_ENCODER_DEPTH + 2 };
     daq_pool *p = make_pool(128 * 64 * 2, N);
     daq_encoder *enc = daq_encoder_create();
     daq_frame *frames[N];
     for (int i = 0; i < N; i++)
         frames[i] = make_frame(p, 128, 64, 16, (uint64_t)i + 1);
-    churn_ctx ctx[THREADS];
-    pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    churn_ctx ctx[CHURN];
+    pthread_t t[CHURN];
+    for (int i = 0; i < CHURN; i++) {
         ctx[i] = (churn_ctx){.enc = enc, .frames = frames, .n = N, .id = i};
         assert_int_equal(pthread_create(&t[i], NULL, churn_thread, &ctx[i]), 0);
     }
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < CHURN; i++) {
         void *rv;
         pthread_join(t[i], &rv);
         assert_null(rv);
