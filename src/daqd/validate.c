@@ -74,7 +74,9 @@ static void *validate_frames(void *arg)
     validator *v = arg;
     daq_frame *f;
     int r;
-    while ((r = daq_sub_next(v->sub, -1, &f)) != DAQ_SUB_CLOSED) {
+    /* Until the stream's end: every frame published is counted, however far
+     * behind a slow (sanitized, loaded) machine lets this thread fall. */
+    while ((r = daq_sub_next(v->sub, -1, &f)) != DAQ_SUB_CLOSED && r != DAQ_SUB_EOS) {
         if (r != DAQ_SUB_FRAME)
             continue;
         const daq_frame_meta *m = daq_frame_meta_get(f);
@@ -108,13 +110,16 @@ static int validator_start(validator *v, daq_bus *bus, bool verify)
     return pthread_create(&v->thread, NULL, validate_frames, v);
 }
 
-static void validator_stop(validator *v, daq_bus *bus, uint64_t *frames, uint64_t *corrupt,
-                           uint64_t *dropped)
+/* After the acquisition stopped (its end of stream drains the validator) or,
+ * with drain false, at once. */
+static void validator_stop(validator *v, daq_bus *bus, bool drain, uint64_t *frames,
+                           uint64_t *corrupt, uint64_t *dropped)
 {
+    if (!drain)
+        daq_sub_close(v->sub);
+    pthread_join(v->thread, NULL);
     daq_sub_stats st;
     daq_sub_stats_get(v->sub, &st);
-    daq_sub_close(v->sub);
-    pthread_join(v->thread, NULL);
     daq_bus_unsubscribe(bus, v->sub);
     *frames = v->frames;
     *corrupt = v->corrupt;
@@ -196,13 +201,13 @@ static int smoke(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *
     uint64_t t0 = daq_now_ns();
     if (daq_acq_start(a, o->frames, err, sizeof err) < 0) {
         fprintf(stderr, "daqd: validate: cannot start: %s\n", err);
-        validator_stop(v, bus, &r->validator_frames, &r->corrupt, &r->validator_dropped);
+        validator_stop(v, bus, false, &r->validator_frames, &r->corrupt, &r->validator_dropped);
         return -1;
     }
     double budget_s = (double)o->frames / rate * 3 + 10;
     bool ended = wait_until(a, t0 + (uint64_t)(budget_s * 1e9), tty, o->frames);
     daq_acq_stop(a);
-    validator_stop(v, bus, &r->validator_frames, &r->corrupt, &r->validator_dropped);
+    validator_stop(v, bus, true, &r->validator_frames, &r->corrupt, &r->validator_dropped);
     r->seconds = (double)(daq_now_ns() - t0) / 1e9;
     daq_acq_stats_get(a, &r->s);
     if (tty)
@@ -227,7 +232,7 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
     uint64_t t0 = daq_now_ns();
     if (daq_acq_start(a, 0, err, sizeof err) < 0) {
         fprintf(stderr, "daqd: validate: cannot start: %s\n", err);
-        validator_stop(v, bus, &r->validator_frames, &r->corrupt, &r->validator_dropped);
+        validator_stop(v, bus, false, &r->validator_frames, &r->corrupt, &r->validator_dropped);
         return -1;
     }
     uint64_t warm_end = t0 + (uint64_t)o->warmup_ms * 1000000;
@@ -265,7 +270,7 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
     bool errored = daq_acq_state_get(a) == DAQ_ACQ_ERROR;
     daq_acq_stats_get(a, &r->s);
     daq_acq_stop(a);
-    validator_stop(v, bus, &r->validator_frames, &r->corrupt, &r->validator_dropped);
+    validator_stop(v, bus, true, &r->validator_frames, &r->corrupt, &r->validator_dropped);
     r->rss_end = rss_mib();
     r->seconds = (double)(daq_now_ns() - t0) / 1e9;
     if (tty)

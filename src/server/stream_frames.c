@@ -141,31 +141,16 @@ static int send_frame(stream *s, daq_encoded *enc)
     }
     daq_sub_stats st;
     daq_sub_stats_get(s->sub, &st);
-    daq_framedata_fields f = {
-        .device_id = s->device_id,
-        .width = daq_encoded_width(enc),
-        .height = daq_encoded_height(enc),
-        .bit_depth = m->bit_depth,
-        .frame_number = m->hw_frame_number,
-        .timestamp_ns = epoch_ns(m->eof_ns),
-        .has_exposure = m->exposure_ns > 0,
-        .exposure_ms = (double)m->exposure_ns / 1e6,
-        .roi_x = m->roi.x,
-        .roi_y = m->roi.y,
-        .has_temperature = !isnan(m->temperature_c),
-        .temperature_c = m->temperature_c,
-        .has_binning = m->bin_x > 0,
-        .binning_x = m->bin_x,
-        .binning_y = m->bin_y,
-        .has_metrics = true,
-        .current_fps = s->current_fps,
-        .frames_sent = s->sent + 1,
-        .frames_dropped = st.dropped + st.skipped_rate,
-        .avg_latency_ms = s->latency_n ? s->latency_sum_ms / (double)s->latency_n : 0,
-        .compression = daq_encoded_lz4(enc) ? 1 : 0,
-        .uncompressed_size = (uint32_t)daq_encoded_uncompressed_size(enc),
-        .data_len = daq_encoded_len(enc),
-    };
+    daq_framedata_fields f;
+    daq_framedata_fields_from_encoded(enc, &f);
+    f.device_id = s->device_id;
+    f.timestamp_ns = epoch_ns(m->eof_ns);
+    f.uncompressed_size = (uint32_t)daq_encoded_uncompressed_size(enc); /* raw too, as a hint */
+    f.has_metrics = true;
+    f.current_fps = s->current_fps;
+    f.frames_sent = s->sent + 1;
+    f.frames_dropped = st.dropped + st.skipped_rate;
+    f.avg_latency_ms = s->latency_n ? s->latency_sum_ms / (double)s->latency_n : 0;
     uint8_t head[DAQ_FRAMEDATA_HEAD_MAX];
     size_t hn = daq_framedata_head(&f, head, sizeof head);
     if (hn == 0) {
