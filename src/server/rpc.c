@@ -101,7 +101,7 @@ static void answer_unimplemented(daq_rpc_call *c)
     snprintf(details, sizeof details, "method %.*s is not implemented by daqd",
              (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(c->details.method));
     DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "unimplemented method", DAQ_F_STR("details", details),
-            DAQ_F_STR("peer", c->peer));
+            DAQ_F_STR("peer", daq_rpc_call_peer(c)));
     daq_rpc_call_reply(c, DAQ_RPC_UNIMPLEMENTED, details, NULL, 0);
 }
 

@@ -141,8 +141,8 @@ enum {
  * handler, whose first send never waits). */
 int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_ns);
 
-/* true once the client cancelled, disconnected, the deadline passed or the
- * server is stopping. */
+/* true once the client cancelled, disconnected, the deadline passed, a
+ * write failed, the server is stopping, or the call ended after a finish. */
 bool daq_rpc_stream_closed(const daq_rpc_call *c);
 
 /* Waits up to timeout_ns for the call to close; true if closed. */

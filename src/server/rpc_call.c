@@ -263,7 +263,7 @@ static void on_close_done(daq_rpc_call *c)
     pthread_mutex_unlock(&c->mu);
     if (c->cancelled && c->is_stream)
         DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "stream closed by the client or shutdown",
-                DAQ_F_STR("method", c->method->path), DAQ_F_STR("peer", c->peer));
+                DAQ_F_STR("method", c->method->path), DAQ_F_STR("peer", daq_rpc_call_peer(c)));
     if (fn)
         fn(ctx, c);
 }

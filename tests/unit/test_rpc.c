@@ -226,12 +226,20 @@ static void health_check_handler(void **state)
     daq_health_destroy(h);
 }
 
+/* One per line: tests/CMakeLists.txt registers each line's test. */
+// clang-format off
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(peer_host_forms),     cmocka_unit_test(peer_host_truncates),
-    cmocka_unit_test(listen_addr_forms),   cmocka_unit_test(start_stop_ephemeral),
-    cmocka_unit_test(port_in_use_by_grpc), cmocka_unit_test(port_in_use_by_socket),
-    cmocka_unit_test(bad_address),         cmocka_unit_test(method_table_checked),
-    cmocka_unit_test(health_status_table), cmocka_unit_test(health_check_handler),
+    cmocka_unit_test(peer_host_forms),
+    cmocka_unit_test(peer_host_truncates),
+    cmocka_unit_test(listen_addr_forms),
+    cmocka_unit_test(start_stop_ephemeral),
+    cmocka_unit_test(port_in_use_by_grpc),
+    cmocka_unit_test(port_in_use_by_socket),
+    cmocka_unit_test(bad_address),
+    cmocka_unit_test(method_table_checked),
+    cmocka_unit_test(health_status_table),
+    cmocka_unit_test(health_check_handler),
 };
+// clang-format on
 
 DAQ_TEST_MAIN("rpc", tests)
