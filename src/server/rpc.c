@@ -67,8 +67,7 @@ static void post_request(daq_rpc_server *s, const daq_rpc_method_reg *m)
     grpc_call_error e;
     if (m)
         e = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
-                                                &c->req_md, &c->payload, s->cq, s->cq,
-                                                &c->t_new);
+                                                &c->req_md, &c->payload, s->cq, s->cq, &c->t_new);
     else
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->req_md, s->cq, s->cq,
                                      &c->t_new);
@@ -102,7 +101,7 @@ static void answer_unimplemented(daq_rpc_call *c)
     snprintf(details, sizeof details, "method %.*s is not implemented by daqd",
              (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(c->details.method));
     DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "unimplemented method", DAQ_F_STR("details", details),
-            DAQ_F_STR("peer", c->peer));
+            DAQ_F_STR("peer", daq_rpc_call_peer(c)));
     daq_rpc_call_reply(c, DAQ_RPC_UNIMPLEMENTED, details, NULL, 0);
 }
 
@@ -212,7 +211,8 @@ static void explain_bind_failure(const char *host, uint16_t port, char *err, siz
     daq_rpc_format_addr(host, port, where, sizeof where);
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int g = getaddrinfo(host, portstr, &hints, &ai);
@@ -258,8 +258,8 @@ static grpc_server *create_grpc_server(size_t max_message_bytes)
     return grpc_server_create(&ca, NULL);
 }
 
-static int register_methods(daq_rpc_server *s, const daq_rpc_method *methods, size_t n,
-                            char *err, size_t err_len)
+static int register_methods(daq_rpc_server *s, const daq_rpc_method *methods, size_t n, char *err,
+                            size_t err_len)
 {
     s->methods = calloc(n ? n : 1, sizeof *s->methods);
     if (!s->methods)
@@ -313,8 +313,7 @@ static void server_free(daq_rpc_server *s)
     free(s);
 }
 
-static int add_port(daq_rpc_server *s, const char *host, uint16_t port, char *err,
-                    size_t err_len)
+static int add_port(daq_rpc_server *s, const char *host, uint16_t port, char *err, size_t err_len)
 {
     char addr[ADDR_MAX];
     if (!daq_rpc_format_addr(host, port, addr, sizeof addr))

@@ -74,8 +74,8 @@ typedef int (*daq_rpc_stream_fn)(void *ctx, daq_rpc_call *call, const uint8_t *r
                                  char *details, size_t details_len);
 
 typedef struct daq_rpc_method {
-    const char *path;         /* "/package.Service/Method" */
-    daq_rpc_unary_fn unary;   /* exactly one of unary, stream */
+    const char *path;       /* "/package.Service/Method" */
+    daq_rpc_unary_fn unary; /* exactly one of unary, stream */
     daq_rpc_stream_fn stream;
     void *ctx;
 } daq_rpc_method;
@@ -126,9 +126,9 @@ typedef struct daq_rpc_msg {
 } daq_rpc_msg;
 
 enum {
-    DAQ_RPC_SENT = 0,     /* handed to gRPC */
-    DAQ_RPC_BUSY = 1,     /* the previous write did not complete within timeout; nothing sent */
-    DAQ_RPC_CLOSED = -1,  /* the call is over; nothing sent */
+    DAQ_RPC_SENT = 0,    /* handed to gRPC */
+    DAQ_RPC_BUSY = 1,    /* the previous write did not complete within timeout; nothing sent */
+    DAQ_RPC_CLOSED = -1, /* the call is over; nothing sent */
 };
 
 /* Sends m once the previous write on this call has completed, waiting up to
@@ -148,8 +148,8 @@ int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_n
  * other. */
 int daq_rpc_stream_wait_writable(daq_rpc_call *c, int64_t timeout_ns);
 
-/* true once the client cancelled, disconnected, the deadline passed or the
- * server is stopping. */
+/* true once the client cancelled, disconnected, the deadline passed, a
+ * write failed, the server is stopping, or the call ended after a finish. */
 bool daq_rpc_stream_closed(const daq_rpc_call *c);
 
 /* Waits up to timeout_ns for the call to close; true if closed. */

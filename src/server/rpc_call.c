@@ -189,8 +189,7 @@ static void free_body(void *p)
     free(p);
 }
 
-void daq_rpc_call_reply(daq_rpc_call *c, int status, const char *details, uint8_t *body,
-                        size_t len)
+void daq_rpc_call_reply(daq_rpc_call *c, int status, const char *details, uint8_t *body, size_t len)
 {
     grpc_byte_buffer *bb = NULL;
     if (status == DAQ_RPC_OK) {
@@ -264,7 +263,7 @@ static void on_close_done(daq_rpc_call *c)
     pthread_mutex_unlock(&c->mu);
     if (c->cancelled && c->is_stream)
         DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "stream closed by the client or shutdown",
-                DAQ_F_STR("method", c->method->path), DAQ_F_STR("peer", c->peer));
+                DAQ_F_STR("method", c->method->path), DAQ_F_STR("peer", daq_rpc_call_peer(c)));
     if (fn)
         fn(ctx, c);
 }
@@ -272,15 +271,10 @@ static void on_close_done(daq_rpc_call *c)
 void daq_rpc_call_event(daq_rpc_call *c, daq_rpc_tag_kind kind, bool ok)
 {
     switch (kind) {
-    case DAQ_RPC_TAG_SEND:
-        on_send_done(c, ok);
-        break;
-    case DAQ_RPC_TAG_CLOSE:
-        on_close_done(c);
-        break;
+    case DAQ_RPC_TAG_SEND: on_send_done(c, ok); break;
+    case DAQ_RPC_TAG_CLOSE: on_close_done(c); break;
     case DAQ_RPC_TAG_STATUS: /* nothing to do but drop the batch's reference */
-    default:
-        break;
+    default: break;
     }
     daq_rpc_call_release(c);
 }

@@ -116,8 +116,12 @@ static void run_stream(producer *p)
             memcpy(body, pattern + (seq & 0xff), p->size);
             atomic_fetch_add(&bodies_alloc, 1);
         }
-        daq_rpc_msg m = {.head = head, .head_len = sizeof head, .body = body,
-                         .body_len = p->size, .body_release = body_release, .body_ctx = body};
+        daq_rpc_msg m = {.head = head,
+                         .head_len = sizeof head,
+                         .body = body,
+                         .body_len = p->size,
+                         .body_release = body_release,
+                         .body_ctx = body};
         int rc;
         while ((rc = daq_rpc_stream_send(p->call, &m, timeout)) == DAQ_RPC_BUSY)
             atomic_fetch_add(&busy_returns, 1); /* still ours: try again */
@@ -127,8 +131,8 @@ static void run_stream(producer *p)
     daq_rpc_stream_finish(p->call, DAQ_RPC_OK, NULL);
 }
 
-static int start_stream(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len,
-                        char *details, size_t details_len)
+static int start_stream(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len, char *details,
+                        size_t details_len)
 {
     if (len != 12) {
         snprintf(details, details_len, "Stream wants 12 bytes, got %zu", len);
@@ -175,15 +179,15 @@ static int start_hang(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len
     return DAQ_RPC_OK;
 }
 
-static int start_forget(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len,
-                        char *details, size_t details_len)
+static int start_forget(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len, char *details,
+                        size_t details_len)
 {
     daq_rpc_call_unref(c);
     return DAQ_RPC_OK;
 }
 
-static int start_reject(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len,
-                        char *details, size_t details_len)
+static int start_reject(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len, char *details,
+                        size_t details_len)
 {
     snprintf(details, details_len, "rejected");
     return DAQ_RPC_FAILED_PRECONDITION;
@@ -202,21 +206,19 @@ static int format_stats(char *buf, size_t cap)
 {
     daq_rpc_counters k;
     daq_rpc_counters_get(&k);
-    return snprintf(buf, cap,
-                    "calls=%llu calls_done=%llu live_calls=%llu states_created=%llu "
-                    "states_freed=%llu unimplemented=%llu streams=%llu bodies_alloc=%llu "
-                    "bodies_released=%llu bodies_out=%llu busy=%llu producers=%llu watchers=%zu",
-                    (unsigned long long)k.calls, (unsigned long long)k.calls_done,
-                    (unsigned long long)(k.calls - k.calls_done),
-                    (unsigned long long)k.states_created, (unsigned long long)k.states_freed,
-                    (unsigned long long)k.unimplemented, (unsigned long long)k.streams,
-                    (unsigned long long)atomic_load(&bodies_alloc),
-                    (unsigned long long)atomic_load(&bodies_released),
-                    (unsigned long long)(atomic_load(&bodies_alloc) -
-                                         atomic_load(&bodies_released)),
-                    (unsigned long long)atomic_load(&busy_returns),
-                    (unsigned long long)atomic_load(&producers_running),
-                    daq_health_watchers(health));
+    return snprintf(
+        buf, cap,
+        "calls=%llu calls_done=%llu live_calls=%llu states_created=%llu "
+        "states_freed=%llu unimplemented=%llu streams=%llu bodies_alloc=%llu "
+        "bodies_released=%llu bodies_out=%llu busy=%llu producers=%llu watchers=%zu",
+        (unsigned long long)k.calls, (unsigned long long)k.calls_done,
+        (unsigned long long)(k.calls - k.calls_done), (unsigned long long)k.states_created,
+        (unsigned long long)k.states_freed, (unsigned long long)k.unimplemented,
+        (unsigned long long)k.streams, (unsigned long long)atomic_load(&bodies_alloc),
+        (unsigned long long)atomic_load(&bodies_released),
+        (unsigned long long)(atomic_load(&bodies_alloc) - atomic_load(&bodies_released)),
+        (unsigned long long)atomic_load(&busy_returns),
+        (unsigned long long)atomic_load(&producers_running), daq_health_watchers(health));
 }
 
 static void stats(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *reply)

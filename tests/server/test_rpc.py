@@ -272,6 +272,51 @@ class RpcTest(TimedCase):
         self.test_check_serving()  # still serving
         self.idle("garbage payloads")
 
+    def test_no_request_message(self):
+        # a client stream that half-closes at once: the server gets a NULL payload
+        for path in ("/grpc.health.v1.Health/Check", "/daq.test.Test/Echo"):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.channel.stream_unary(path)(iter([]), timeout=10)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, path)
+        it = self.channel.stream_stream("/daq.test.Test/Stream")(iter([]), timeout=10)
+        with self.assertRaises(grpc.RpcError) as cm:
+            next(it)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.idle("calls without a request message")
+
+    def test_two_request_messages(self):
+        # more than the one message a unary method reads: the first one counts
+        req = hpb.HealthCheckRequest(service="daq.ControlService").SerializeToString()
+        try:
+            out = self.channel.stream_unary("/daq.test.Test/Echo")(iter([req, req]), timeout=10)
+            self.assertEqual(out, req)
+        except grpc.RpcError as e:  # gRPC may refuse the extra message; only no hang/crash
+            self.assertNotEqual(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.idle("two request messages")
+
+    def test_compressed_request(self):
+        # gzip'd request messages are inflated before the handler sees them
+        r = self.health.Check(hpb.HealthCheckRequest(service="daq.HardwareService"),
+                              timeout=10, compression=grpc.Compression.Gzip)
+        self.assertEqual(r.status, hpb.HealthCheckResponse.SERVING)
+        req = hpb.HealthCheckRequest(service="daq" * 100000).SerializeToString()
+        out = self.channel.unary_unary("/daq.test.Test/Echo")(req, timeout=10,
+                                                              compression=grpc.Compression.Gzip)
+        self.assertEqual(out, req)
+
+    def test_client_deadline_mid_stream(self):
+        it = self.channel.unary_stream("/daq.test.Test/Hang")(b"", timeout=0.5)
+        with self.assertRaises(grpc.RpcError) as cm:
+            next(it)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        it = self.channel.unary_stream("/daq.test.Test/Stream")(stream_req(0, 1 * MIB),
+                                                                timeout=1.0)
+        with self.assertRaises(grpc.RpcError) as cm:
+            for _ in it:
+                pass
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.idle("deadlines")
+
     def test_empty_request_message(self):
         # all-default request = 0 bytes on the wire
         r = self.health.Check(hpb.HealthCheckRequest(), timeout=10)

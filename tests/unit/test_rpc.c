@@ -70,8 +70,8 @@ static void listen_addr_forms(void **state)
 static void start_stop_ephemeral(void **state)
 {
     char err[256] = "";
-    daq_rpc_server *s = daq_rpc_server_start("127.0.0.1", 0, &nop_method, 1, 1 << 20, err,
-                                             sizeof err);
+    daq_rpc_server *s =
+        daq_rpc_server_start("127.0.0.1", 0, &nop_method, 1, 1 << 20, err, sizeof err);
     assert_non_null(s);
     assert_int_not_equal(daq_rpc_server_port(s), 0);
     daq_rpc_server_stop(s);
@@ -90,8 +90,7 @@ static void port_in_use_by_grpc(void **state)
     daq_rpc_server *a = daq_rpc_server_start("127.0.0.1", 0, &nop_method, 1, 0, err, sizeof err);
     assert_non_null(a);
     uint16_t port = daq_rpc_server_port(a);
-    daq_rpc_server *b = daq_rpc_server_start("127.0.0.1", port, &nop_method, 1, 0, err,
-                                             sizeof err);
+    daq_rpc_server *b = daq_rpc_server_start("127.0.0.1", port, &nop_method, 1, 0, err, sizeof err);
     assert_null(b);
     char want[64];
     snprintf(want, sizeof want, "127.0.0.1:%u: cannot bind: Address already in use",
@@ -111,8 +110,8 @@ static void port_in_use_by_socket(void **state)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
 
     char err[256] = "";
-    daq_rpc_server *s = daq_rpc_server_start("127.0.0.1", ntohs(sa.sin_port), &nop_method, 1, 0,
-                                             err, sizeof err);
+    daq_rpc_server *s =
+        daq_rpc_server_start("127.0.0.1", ntohs(sa.sin_port), &nop_method, 1, 0, err, sizeof err);
     assert_null(s);
     assert_non_null(strstr(err, "Address already in use"));
     close(fd);
@@ -227,6 +226,8 @@ static void health_check_handler(void **state)
     daq_health_destroy(h);
 }
 
+/* One per line: tests/CMakeLists.txt registers each line's test. */
+// clang-format off
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(peer_host_forms),
     cmocka_unit_test(peer_host_truncates),
@@ -239,5 +240,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(health_status_table),
     cmocka_unit_test(health_check_handler),
 };
+// clang-format on
 
 DAQ_TEST_MAIN("rpc", tests)
