@@ -380,6 +380,30 @@ static grpc_byte_buffer *start_write_locked(daq_rpc_call *c, const daq_rpc_msg *
     return NULL;
 }
 
+/* Lets a producer take its newest frame only when it can go out at once. */
+int daq_rpc_stream_wait_writable(daq_rpc_call *c, int64_t timeout_ns)
+{
+    uint64_t deadline = timeout_ns < 0 ? 0 : daq_now_ns() + (uint64_t)timeout_ns;
+    pthread_mutex_lock(&c->mu);
+    int rc = DAQ_RPC_SENT;
+    for (;;) {
+        if (call_over_locked(c) || c->finish_requested) {
+            rc = DAQ_RPC_CLOSED;
+            break;
+        }
+        if (!c->write_busy)
+            break;
+        int w = timeout_ns < 0 ? pthread_cond_wait(&c->cv, &c->mu)
+                               : daq_cond_wait_until(&c->cv, &c->mu, deadline);
+        if (w == ETIMEDOUT) {
+            rc = c->write_busy ? DAQ_RPC_BUSY : DAQ_RPC_SENT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 int daq_rpc_stream_send(daq_rpc_call *c, const daq_rpc_msg *m, int64_t timeout_ns)
 {
     uint64_t deadline = timeout_ns < 0 ? 0 : daq_now_ns() + (uint64_t)timeout_ns;
