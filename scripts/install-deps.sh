@@ -7,7 +7,9 @@ set -eu
 # build + unit tests; the GstBufferPool baseline of daq-bench; the metrics
 # endpoint and its checkers (promtool, prometheus_client under /usr/bin/python3);
 # clang's libFuzzer for the config parser's fuzz target; the gRPC server (grpc
-# core, protobuf-c, lz4) and its Python clients (grpcio, protobuf, lz4, numpy).
+# core, protobuf-c, lz4) and its Python clients (grpcio, protobuf, lz4, numpy);
+# Aravis (GenICam / GigE Vision) with its fake cameras, and ip/unshare for
+# the private network namespace its GigE tests run in.
 PACKAGES="
 build-essential
 cmake
@@ -32,6 +34,10 @@ python3-grpcio
 python3-protobuf
 python3-lz4
 python3-numpy
+libaravis-dev
+aravis-tools
+iproute2
+util-linux
 "
 
 missing=""
