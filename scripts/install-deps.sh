@@ -9,7 +9,9 @@ set -eu
 # clang's libFuzzer for the config parser's fuzz target; the gRPC server (grpc
 # core, protobuf-c, lz4) and its Python clients (grpcio, protobuf, lz4, numpy);
 # Aravis (GenICam / GigE Vision) with its fake cameras, and ip/unshare for
-# the private network namespace its GigE tests run in.
+# the private network namespace its GigE tests run in (libusb-1.0-0-dev:
+# Debian's aravis-0.8.pc names libusb-1.0 in Requires.private, so pkg-config
+# fails without it, but libaravis-dev does not depend on it).
 PACKAGES="
 build-essential
 cmake
@@ -36,6 +38,7 @@ python3-lz4
 python3-numpy
 libaravis-dev
 aravis-tools
+libusb-1.0-0-dev
 iproute2
 util-linux
 "
