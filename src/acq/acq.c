@@ -461,6 +461,11 @@ static void run_fill(daq_acq *a)
         if (r == 0) {
             if (watchdog(a, &empty))
                 return;
+            /* Also after a timeout: a top-up that found the pool dry (drop
+             * policy) may have left the driver with nothing queued, and
+             * then no frame would ever come to trigger the retry. */
+            if (!fill_top_up(a, want, &queued))
+                return;
             continue;
         }
         empty = 0;

@@ -201,6 +201,32 @@ int arvd_param_get(arvd *d, const char *name, daq_param_value *out, char *err, s
 
 /* ---- writing the device ----------------------------------------------------------- */
 
+/* Aravis writes an unknown enumeration entry without complaint: check it
+ * against the camera's list, and name the choices. */
+static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t len)
+{
+    GError *e = NULL;
+    guint n = 0;
+    const char **list = arv_camera_dup_available_pixel_formats_as_strings(c, &n, &e);
+    if (e) {
+        g_free(list);
+        return arvd_gerror(&e, err, len, "pixel_format");
+    }
+    char names[256] = "";
+    size_t used = 0;
+    bool found = false;
+    for (guint i = 0; i < n && list; i++) {
+        found |= strcmp(list[i], name) == 0;
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", list[i]);
+        if (w > 0 && (size_t)w < sizeof names - used)
+            used += (size_t)w;
+    }
+    g_free(list);
+    return found ? 0
+                 : daq_err(err, len, "pixel_format: %s is not one of this camera's: %s", name,
+                           names);
+}
+
 /* Writes one recorded setting to the open camera. */
 static int write_one(arvd *d, int id, char *err, size_t len)
 {
@@ -208,7 +234,11 @@ static int write_one(arvd *d, int id, char *err, size_t len)
     const arvd_settings *s = &d->set;
     GError *e = NULL;
     switch ((enum arvd_param_id)id) {
-    case P_PIXEL_FORMAT: arv_camera_set_pixel_format_from_string(c, s->pixel_format, &e); break;
+    case P_PIXEL_FORMAT:
+        if (check_pixel_format(c, s->pixel_format, err, len) < 0)
+            return -1;
+        arv_camera_set_pixel_format_from_string(c, s->pixel_format, &e);
+        break;
     case P_EXPOSURE_MS:
         arv_camera_set_exposure_time(c, s->exposure_ms * 1000.0, &e);
         if (!e)

@@ -1,0 +1,597 @@
+/* The aravis driver against Aravis' in-process fake camera ("Fake_1"):
+ * through the camera API and through the real engine, with consumers that
+ * check every pixel against the fake's pattern (tests/support/
+ * aravis_fake.h).  Zero copy is asserted three ways: the driver's
+ * memcpy_count, the engine's bytes_copied and every delivered frame being
+ * a pool slot (or, with the pool off, a heap frame -- still filled in
+ * place).  The fake starts its 16-bit frame ids at 65401, so a 200-frame
+ * stream crosses the wrap: continuous hardware numbers prove the 64-bit
+ * extension.  No network is touched: the in-process fake needs none. */
+#define _GNU_SOURCE
+#include <arv.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aravis_fake.h"
+#include "daq/acq.h"
+#include "drivers/aravis/aravis_ids.h"
+#include "drivers/aravis/aravis_impl.h"
+#include "test_main.h"
+
+#define SIDE 512u
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set(daq_camera *cam, const char *name, const char *value)
+{
+    char err[256];
+    if (daq_camera_set_param_text(cam, name, value, err, sizeof err) != 0)
+        fail_msg("set %s=%s: %s", name, value, err);
+}
+
+/* An unopened aravis camera on the in-process fake: 512x512 Mono8. */
+static daq_camera *fake_cam(const char *id, const char *fps)
+{
+    char err[256];
+    daq_camera *cam = daq_camera_create("aravis", id, err, sizeof err);
+    if (!cam)
+        fail_msg("create: %s", err);
+    set(cam, "camera", "Fake_1");
+    set(cam, "pixel_format", "Mono8");
+    set(cam, "width", "512");
+    set(cam, "height", "512");
+    set(cam, "frame_rate_hz", fps);
+    return cam;
+}
+
+static daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq_pool_policy policy,
+                       uint32_t wait_ms, uint32_t watchdog)
+{
+    daq_acq_config cfg;
+    daq_acq_config_init(&cfg);
+    cfg.slots = slots;
+    cfg.pool.policy = policy;
+    if (wait_ms)
+        cfg.wait_timeout_ms = wait_ms;
+    if (watchdog)
+        cfg.watchdog_waits = watchdog;
+    char err[256];
+    daq_acq *a = daq_acq_create(cam, bus, &cfg, err, sizeof err);
+    if (!a)
+        fail_msg("acq: %s", err);
+    return a;
+}
+
+static uint64_t extra(const daq_camera_stats *s, const char *name)
+{
+    for (unsigned i = 0; i < s->n_extra; i++)
+        if (strcmp(s->extra[i].name, name) == 0)
+            return s->extra[i].value;
+    fail_msg("driver stat %s missing", name);
+    return 0;
+}
+
+static daq_acq_stats stats(daq_acq *a)
+{
+    daq_acq_stats s;
+    daq_acq_stats_get(a, &s);
+    return s;
+}
+
+/* Polls until delivered >= n (true) or timeout_ms passes. */
+static bool wait_delivered(daq_acq *a, uint64_t n, uint32_t timeout_ms)
+{
+    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000;
+    while (stats(a).delivered < n)
+        if (mono_ns() > end)
+            return false;
+        else
+            usleep(2000);
+    return true;
+}
+
+/* ---- a verifying consumer ----------------------------------------------------------- */
+
+typedef struct consumer {
+    daq_sub *sub;
+    unsigned sleep_ms;
+    pthread_t thread;
+    uint64_t frames, verify_failures, not_pool, gap_sum, repeats, backwards;
+    uint64_t first_hw, last_hw;
+    bool eos;
+    char first_failure[160];
+} consumer;
+
+static void check_frame(consumer *c, daq_frame *f)
+{
+    const daq_frame_meta *m = daq_frame_meta_get(f);
+    char why[128] = "";
+    int bad = m->width != SIDE || m->height != SIDE || m->stride_bytes != SIDE ||
+              m->payload_bytes != (size_t)SIDE * SIDE || m->pixel_format != DAQ_PIXEL_MONO8;
+    if (bad)
+        snprintf(why, sizeof why, "geometry %ux%u stride %u bytes %zu", m->width, m->height,
+                 m->stride_bytes, m->payload_bytes);
+    else
+        bad = fake_verify_mono8(daq_frame_cdata(f), SIDE, SIDE, SIDE,
+                                fake_raw_id(m->hw_frame_number), 1, why, sizeof why);
+    if (bad && !c->verify_failures++)
+        snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
+                 (unsigned long)m->hw_frame_number, why);
+    if (c->frames) {
+        if (m->hw_frame_number == c->last_hw)
+            c->repeats++;
+        else if (m->hw_frame_number < c->last_hw)
+            c->backwards++;
+        else
+            c->gap_sum += m->hw_frame_number - c->last_hw - 1;
+    } else {
+        c->first_hw = m->hw_frame_number;
+    }
+    c->last_hw = m->hw_frame_number;
+    c->not_pool += !daq_frame_used_pool(f);
+    c->frames++;
+}
+
+static void *consume(void *arg)
+{
+    consumer *c = arg;
+    for (;;) {
+        daq_frame *f;
+        int r = daq_sub_next(c->sub, 20 * 1000000000ll, &f);
+        if (r == DAQ_SUB_EOS) {
+            c->eos = true;
+            return NULL;
+        }
+        if (r != DAQ_SUB_FRAME)
+            return NULL;
+        check_frame(c, f);
+        if (c->sleep_ms)
+            usleep(c->sleep_ms * 1000);
+        daq_frame_unref(f);
+    }
+}
+
+static void consumer_start(consumer *c, daq_bus *bus, uint32_t depth, unsigned sleep_ms)
+{
+    memset(c, 0, sizeof *c);
+    daq_sub_config sc;
+    daq_sub_config_init(&sc);
+    sc.name = "verify";
+    sc.policy = DAQ_SUB_LOSSLESS;
+    sc.queue_depth = depth;
+    sc.lossless_timeout_ms = 5000;
+    char err[256];
+    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
+    if (!c->sub)
+        fail_msg("subscribe: %s", err);
+    c->sleep_ms = sleep_ms;
+    pthread_create(&c->thread, NULL, consume, c);
+}
+
+static void consumer_join(consumer *c, daq_bus *bus)
+{
+    pthread_join(c->thread, NULL);
+    daq_bus_unsubscribe(bus, c->sub);
+    if (c->verify_failures)
+        fail_msg("%lu bad frames, first %s", (unsigned long)c->verify_failures, c->first_failure);
+}
+
+static void assert_zero_copy(const daq_acq_stats *s)
+{
+    assert_int_equal(extra(&s->driver, "memcpy_count"), 0);
+    assert_int_equal(extra(&s->driver, "foreign_buffers"), 0);
+    assert_int_equal(s->bytes_copied, 0);
+}
+
+/* Every pool slot home: the driver released what it held. */
+static void assert_pool_home(daq_acq *a)
+{
+    daq_pool_metrics m;
+    daq_pool_metrics_snapshot(daq_acq_pool(a), &m);
+    assert_int_equal(m.in_use, 0);
+    assert_int_equal(m.heap_in_use, 0);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void ids_extend_across_wrap(void **state)
+{
+    arvd_id_ext x;
+    arvd_id_reset(&x);
+    assert_int_equal(arvd_id_extend(&x, 65534), 65534);
+    assert_int_equal(arvd_id_extend(&x, 65535), 65535);
+    assert_int_equal(arvd_id_extend(&x, 1), 65536); /* 0 is not an id */
+    assert_int_equal(arvd_id_extend(&x, 2), 65537);
+    assert_int_equal(x.wraps, 1);
+    assert_int_equal(arvd_id_extend(&x, 2), 65537);   /* duplicate */
+    assert_int_equal(arvd_id_extend(&x, 10), 65545);  /* 7 lost */
+    assert_int_equal(arvd_id_extend(&x, 8), 65543);   /* backwards */
+    assert_int_equal(arvd_id_extend(&x, 9), 65544);   /* and on from there */
+    arvd_id_reset(&x);
+    assert_int_equal(arvd_id_extend(&x, 65530), 65530);
+    assert_int_equal(arvd_id_extend(&x, 3), 65538); /* 65531..65535, 1, 2 lost: a gap of 7 */
+    arvd_id_reset(&x);
+    assert_int_equal(arvd_id_extend(&x, 65535), 65535);
+    assert_int_equal(arvd_id_extend(&x, 0), 65536); /* a camera that does use 0 */
+    assert_int_equal(arvd_id_extend(&x, 1), 65537);
+    arvd_id_reset(&x);
+    uint64_t hw = 0;
+    for (uint32_t i = 0; i < 3 * 65535u; i++) /* three wraps one by one */
+        hw = arvd_id_extend(&x, (uint64_t)(i % 65535u) + 1);
+    assert_int_equal(hw, 3 * 65535u);
+    assert_int_equal(x.wraps, 2);
+    arvd_id_reset(&x);
+    assert_int_equal(arvd_id_extend(&x, 1ull << 40), 1ull << 40); /* 64-bit ids pass */
+    assert_int_equal(arvd_id_extend(&x, (1ull << 40) + 2), (1ull << 40) + 2);
+}
+
+static void params_pending_then_device(void **state)
+{
+    char err[256];
+    daq_camera *cam = fake_cam("fake-params", "50");
+    assert_int_equal(daq_camera_mode_get(cam), DAQ_CAMERA_FILL);
+    daq_param_value v;
+    assert_int_equal(daq_camera_get_param(cam, "buffers", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, 8);
+    assert_int_equal(daq_camera_get_param(cam, "socket_buffer", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, geteuid() == 0 ? 0 : 4 << 20);
+    assert_int_equal(daq_camera_get_param(cam, "width", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, 512); /* pending, not open yet */
+    assert_int_not_equal(daq_camera_set_param_text(cam, "gamma", "1", err, sizeof err), 0);
+    assert_non_null(strstr(err, "unknown parameter"));
+    assert_int_not_equal(daq_camera_set_param_text(cam, "buffers", "1", err, sizeof err), 0);
+
+    assert_int_equal(daq_camera_open(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_param(cam, "model", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "Aravis Fake");
+    assert_int_equal(daq_camera_get_param(cam, "device_id", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "Fake_1");
+    assert_int_equal(daq_camera_get_param(cam, "sensor_width", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, 2048);
+    assert_int_equal(daq_camera_get_param(cam, "payload_bytes", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, SIDE * SIDE);
+    assert_int_equal(daq_camera_get_param(cam, "pixel_format", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "Mono8");
+    assert_int_equal(daq_camera_get_param(cam, "frame_rate_hz", &v, err, sizeof err), 0);
+    assert_true(v.f > 49.9 && v.f < 50.1);
+    /* The camera is the authority once open. */
+    assert_int_not_equal(daq_camera_set_param_text(cam, "camera", "\"x\"", err, sizeof err), 0);
+    assert_non_null(strstr(err, "open"));
+    assert_int_not_equal(daq_camera_set_param_text(cam, "pixel_format", "Bogus", err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "pixel_format"));
+    assert_int_not_equal(daq_camera_set_param_text(cam, "frame_rate_hz", "5000", err, sizeof err),
+                         0); /* the fake's maximum is 1000 */
+    assert_non_null(strstr(err, "frame_rate_hz"));
+    assert_int_equal(daq_camera_get_param(cam, "frame_rate_hz", &v, err, sizeof err), 0);
+    assert_true(v.f > 49.9 && v.f < 50.1); /* unchanged */
+    set(cam, "roi.x", "64");
+    assert_int_equal(daq_camera_get_param(cam, "roi.x", &v, err, sizeof err), 0);
+    assert_int_equal(v.i, 64);
+    set(cam, "roi.x", "0");
+    daq_camera_format fmt;
+    assert_int_equal(daq_camera_format_get(cam, &fmt, err, sizeof err), 0);
+    assert_int_equal(fmt.width, SIDE);
+    assert_int_equal(fmt.frame_bytes, SIDE * SIDE);
+    assert_int_equal(fmt.pixel_format, DAQ_PIXEL_MONO8);
+    assert_int_equal(fmt.bit_depth, 8);
+    /* Streaming: ROI is locked by the wrapper, exposure is live. */
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    assert_int_not_equal(daq_camera_set_param_text(cam, "width", "256", err, sizeof err), 0);
+    assert_non_null(strstr(err, "streaming"));
+    set(cam, "exposure_ms", "5");
+    assert_int_equal(daq_camera_get_param(cam, "exposure_ms", &v, err, sizeof err), 0);
+    assert_true(v.f > 4.99 && v.f < 5.01);
+    daq_camera_stop(cam);
+    daq_camera_destroy(cam);
+}
+
+static void stream_200_zero_copy_across_wrap(void **state)
+{
+    daq_bus *bus = daq_bus_create("fake0");
+    daq_acq *a = engine(fake_cam("fake0", "200"), bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
+    consumer c;
+    consumer_start(&c, bus, 32, 0);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 200, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(a, 30000));
+    consumer_join(&c, bus);
+    daq_acq_stats s = stats(a);
+    printf("delivered=%lu lost=%lu fps=%.1f slots=%u hw %lu..%lu wraps=%lu underruns=%lu\n",
+           (unsigned long)s.delivered, (unsigned long)s.lost, s.fps, s.pool_slots,
+           (unsigned long)c.first_hw, (unsigned long)c.last_hw,
+           (unsigned long)extra(&s.driver, "frame_id_wraps"),
+           (unsigned long)extra(&s.driver, "stream_underruns"));
+    assert_int_equal(s.state, DAQ_ACQ_IDLE);
+    assert_int_equal(s.delivered, 200);
+    assert_int_equal(c.frames, 200);
+    assert_true(c.eos);
+    assert_zero_copy(&s);
+    assert_int_equal(c.not_pool, 0); /* every frame was filled in its pool slot */
+    assert_int_equal(s.heap_fallbacks, 0);
+    assert_int_equal(s.pool.misses, 0);
+    /* Continuous across the 16-bit wrap (a fresh fake starts at 65401). */
+    assert_int_equal(s.lost + s.discontinuities + s.duplicates, 0);
+    assert_int_equal(c.gap_sum + c.repeats + c.backwards, 0);
+    assert_int_equal(c.first_hw, 65401);
+    assert_int_equal(c.last_hw, 65401 + 199);
+    assert_int_equal(extra(&s.driver, "frame_id_wraps"), 1);
+    assert_int_equal(s.driver.readout_errors, 0);
+    assert_int_equal(extra(&s.driver, "queued_buffers"), 0); /* stop released them */
+    assert_true(extra(&s.driver, "stream_completed_buffers") >= 200);
+    assert_pool_home(a);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+static void failed_buffers_counted_never_delivered(void **state)
+{
+    daq_bus *bus = daq_bus_create("fake1");
+    daq_camera *cam = fake_cam("fake1", "100");
+    daq_acq *a = engine(cam, bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
+    consumer c;
+    consumer_start(&c, bus, 32, 0);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
+    assert_true(wait_delivered(a, 20, 10000));
+    /* Make the fake's frames bigger than the buffers: it marks them
+     * SIZE_MISMATCH (without using a frame id) and hands them back. */
+    ArvCamera *ac = daq_aravis_arv_camera(cam);
+    assert_non_null(ac);
+    GError *e = NULL;
+    arv_camera_set_integer(ac, "Width", 1024, &e);
+    if (e)
+        fail_msg("Width: %s", e->message);
+    uint64_t end = mono_ns() + 10000000000ull;
+    while (stats(a).driver.readout_errors < 5 && mono_ns() < end)
+        usleep(5000);
+    arv_camera_set_integer(ac, "Width", SIDE, &e);
+    assert_null(e);
+    uint64_t before = stats(a).delivered;
+    assert_true(wait_delivered(a, before + 50, 10000));
+    daq_acq_stop(a);
+    consumer_join(&c, bus);
+    daq_acq_stats s = stats(a);
+    uint64_t mismatch = extra(&s.driver, "failed_size_mismatch");
+    printf("delivered=%lu failed=%lu size_mismatch=%lu stream_failures=%lu\n",
+           (unsigned long)s.delivered, (unsigned long)s.driver.readout_errors,
+           (unsigned long)mismatch, (unsigned long)extra(&s.driver, "stream_failures"));
+    assert_true(mismatch >= 5);
+    assert_int_equal(s.driver.readout_errors, mismatch);
+    assert_true(extra(&s.driver, "stream_failures") >= mismatch);
+    /* None reached the engine: no stale frame, no repeat, nothing torn. */
+    assert_int_equal(c.frames, s.delivered);
+    assert_int_equal(s.captured, s.delivered);
+    assert_int_equal(s.duplicates + s.backwards + s.lost, 0);
+    assert_int_equal(c.gap_sum + c.repeats + c.backwards, 0);
+    assert_zero_copy(&s);
+    assert_pool_home(a);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+static void stop_start_cycles(void **state)
+{
+    daq_bus *bus = daq_bus_create("fake2");
+    daq_acq *a = engine(fake_cam("fake2", "500"), bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
+    char err[256];
+    for (int i = 0; i < 5; i++) {
+        consumer c;
+        consumer_start(&c, bus, 32, 0);
+        assert_int_equal(daq_acq_start(a, 20, err, sizeof err), 0);
+        assert_true(daq_acq_wait_idle(a, 10000));
+        consumer_join(&c, bus);
+        daq_acq_stats s = stats(a);
+        assert_int_equal(s.state, DAQ_ACQ_IDLE);
+        assert_int_equal(s.delivered, 20);
+        assert_int_equal(c.frames, 20);
+        assert_int_equal(s.lost + c.gap_sum, 0);
+        assert_zero_copy(&s);
+        assert_int_equal(extra(&s.driver, "queued_buffers"), 0);
+        assert_pool_home(a);
+    }
+    /* And a stream stopped from outside while running. */
+    consumer c;
+    consumer_start(&c, bus, 32, 0);
+    assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
+    assert_true(wait_delivered(a, 30, 10000));
+    daq_acq_stop(a);
+    consumer_join(&c, bus);
+    assert_int_equal(stats(a).streams, 6);
+    assert_pool_home(a);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+static void stop_is_prompt_while_waiting(void **state)
+{
+    /* 1 frame/s: the engine sits in fill_dequeue most of the time. */
+    daq_bus *bus = daq_bus_create("fake3");
+    daq_acq *a = engine(fake_cam("fake3", "1"), bus, 0, DAQ_POOL_POLICY_HEAP, 5000, 0);
+    consumer c;
+    consumer_start(&c, bus, 8, 0);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
+    assert_true(wait_delivered(a, 1, 5000));
+    usleep(100000);
+    uint64_t t0 = mono_ns();
+    daq_acq_stop(a);
+    double ms = (double)(mono_ns() - t0) / 1e6;
+    printf("stop took %.1f ms\n", ms);
+    /* Bound: one slice of the driver's wait, plus the fake's own sleep to
+     * its next frame (up to 1 s at 1 Hz) when its stream thread joins. */
+    assert_true(ms < 2500);
+    consumer_join(&c, bus);
+    assert_pool_home(a);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+typedef struct interrupter {
+    daq_camera *cam;
+    unsigned after_ms;
+} interrupter;
+
+static void *interrupt_later(void *arg)
+{
+    interrupter *it = arg;
+    usleep(it->after_ms * 1000);
+    daq_camera_interrupt(it->cam);
+    return NULL;
+}
+
+static void camera_api_fill_and_interrupt(void **state)
+{
+    /* The FILL contract without the engine: the frames that come back are
+     * the frames that went in, filled in place. */
+    char err[256];
+    daq_camera *cam = fake_cam("fake4", "200");
+    assert_int_equal(daq_camera_open(cam, err, sizeof err), 0);
+    daq_camera_format fmt;
+    assert_int_equal(daq_camera_format_get(cam, &fmt, err, sizeof err), 0);
+    daq_pool_config pc;
+    daq_pool_config_init(&pc);
+    pc.slot_bytes = fmt.frame_bytes;
+    pc.slot_count = 8;
+    daq_pool *pool = daq_pool_create(&pc, err, sizeof err);
+    assert_non_null(pool);
+    const daq_camera_ops *ops = cam->ops;
+    assert_int_equal(ops->fill_held(cam), 8);
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    void *queued[4];
+    for (int i = 0; i < 4; i++) {
+        daq_frame *f = daq_pool_try_acquire(pool);
+        queued[i] = daq_frame_data(f);
+        assert_int_equal(ops->fill_queue(cam, f), 0);
+    }
+    daq_frame *held[4];
+    uint64_t last = 0;
+    for (int n = 0; n < 24; n++) {
+        daq_frame *f = NULL;
+        daq_frame_info info;
+        memset(&info, 0, sizeof info);
+        assert_int_equal(ops->fill_dequeue(cam, 2000000000ll, &f, &info), 1);
+        bool ours = false;
+        for (int i = 0; i < 4; i++)
+            ours |= daq_frame_data(f) == queued[i];
+        assert_true(ours);
+        assert_int_equal(info.bytes, fmt.frame_bytes);
+        if (n)
+            assert_int_equal(info.hw_frame_number, last + 1);
+        last = info.hw_frame_number;
+        char why[128];
+        if (fake_verify_mono8(daq_frame_cdata(f), SIDE, SIDE, SIDE,
+                              fake_raw_id(info.hw_frame_number), 1, why, sizeof why))
+            fail_msg("%s", why);
+        if (n < 20)
+            assert_int_equal(ops->fill_queue(cam, f), 0); /* round and round */
+        else
+            held[n - 20] = f; /* keep the last four: nothing queued any more */
+    }
+    /* Nothing queued: a long wait, cut short by an interrupt. */
+    interrupter it = {cam, 150};
+    pthread_t t;
+    pthread_create(&t, NULL, interrupt_later, &it);
+    daq_frame *f = NULL;
+    daq_frame_info info;
+    uint64_t t0 = mono_ns();
+    assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    double ms = (double)(mono_ns() - t0) / 1e6;
+    pthread_join(t, NULL);
+    printf("interrupted after %.1f ms\n", ms);
+    assert_true(ms >= 100 && ms < 2000);
+    /* An interrupt with nobody waiting ends the next wait at once... */
+    daq_camera_interrupt(cam);
+    t0 = mono_ns();
+    assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    assert_true(mono_ns() - t0 < 500000000ull);
+    /* ...and only that one. */
+    t0 = mono_ns();
+    assert_int_equal(ops->fill_dequeue(cam, 60000000ll, &f, &info), 0);
+    assert_true(mono_ns() - t0 >= 50000000ull);
+    daq_camera_stats st;
+    daq_camera_stats_get(cam, &st);
+    assert_int_equal(extra(&st, "memcpy_count"), 0);
+    /* Requeue two, stop: the driver hands them back to the pool. */
+    assert_int_equal(ops->fill_queue(cam, held[0]), 0);
+    assert_int_equal(ops->fill_queue(cam, held[1]), 0);
+    daq_camera_stop(cam);
+    daq_frame_unref(held[2]);
+    daq_frame_unref(held[3]);
+    daq_pool_metrics m;
+    daq_pool_metrics_snapshot(pool, &m);
+    assert_int_equal(m.in_use, 0);
+    daq_camera_destroy(cam);
+    daq_pool_destroy(pool);
+}
+
+static void pool_off_heap_frames_filled_in_place(void **state)
+{
+    daq_bus *bus = daq_bus_create("fake5");
+    daq_acq *a = engine(fake_cam("fake5", "500"), bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
+    daq_acq_set_use_pool(a, false);
+    consumer c;
+    consumer_start(&c, bus, 32, 0);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 60, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(a, 20000));
+    consumer_join(&c, bus);
+    daq_acq_stats s = stats(a);
+    assert_int_equal(s.delivered, 60);
+    assert_int_equal(c.not_pool, 60);
+    assert_int_equal(s.lost + c.gap_sum, 0);
+    assert_zero_copy(&s);
+    assert_pool_home(a); /* heap frames freed, none leaked (ASan checks) */
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+static void dry_pool_recovers_after_timeout(void **state)
+{
+    /* Two slots, the driver wants two, drop policy, a consumer holding
+     * frames: top-ups find the pool dry and the driver runs empty.  The
+     * engine must top up again after a timeout, or no frame ever comes
+     * and the watchdog ends the stream. */
+    daq_bus *bus = daq_bus_create("fake6");
+    daq_camera *cam = fake_cam("fake6", "100");
+    set(cam, "buffers", "2");
+    daq_acq *a = engine(cam, bus, 2, DAQ_POOL_POLICY_DROP, 100, 20);
+    consumer c;
+    consumer_start(&c, bus, 1, 150);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 12, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(a, 30000));
+    consumer_join(&c, bus);
+    daq_acq_stats s = stats(a);
+    printf("state=%s delivered=%lu alloc_dropped=%lu error=%s\n", daq_acq_state_name(s.state),
+           (unsigned long)s.delivered, (unsigned long)s.alloc_dropped, s.error);
+    assert_int_equal(s.state, DAQ_ACQ_IDLE);
+    assert_int_equal(s.delivered, 12);
+    assert_true(s.alloc_dropped > 0); /* the pool did run dry */
+    assert_zero_copy(&s);
+    assert_pool_home(a);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(ids_extend_across_wrap),
+    cmocka_unit_test(params_pending_then_device),
+    cmocka_unit_test(stream_200_zero_copy_across_wrap),
+    cmocka_unit_test(failed_buffers_counted_never_delivered),
+    cmocka_unit_test(stop_start_cycles),
+    cmocka_unit_test(stop_is_prompt_while_waiting),
+    cmocka_unit_test(camera_api_fill_and_interrupt),
+    cmocka_unit_test(pool_off_heap_frames_filled_in_place),
+    cmocka_unit_test(dry_pool_recovers_after_timeout),
+};
+
+DAQ_TEST_MAIN("aravis", tests)
