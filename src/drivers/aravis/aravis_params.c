@@ -244,7 +244,18 @@ static int write_one(arvd *d, int id, char *err, size_t len)
         if (!e)
             atomic_store(&d->exposure_us, arv_camera_get_exposure_time(c, &e));
         break;
-    case P_FRAME_RATE_HZ: arv_camera_set_frame_rate(c, s->frame_rate_hz, &e); break;
+    case P_FRAME_RATE_HZ: {
+        /* arv_camera_set_frame_rate clamps to the bounds without a word:
+         * a rate the camera cannot do is an error here, not a surprise. */
+        double lo = 0, hi = 0;
+        arv_camera_get_frame_rate_bounds(c, &lo, &hi, &e);
+        if (!e && (s->frame_rate_hz < lo || s->frame_rate_hz > hi))
+            return daq_err(err, len, "frame_rate_hz: %g Hz is outside this camera's %g..%g Hz",
+                           s->frame_rate_hz, lo, hi);
+        if (!e)
+            arv_camera_set_frame_rate(c, s->frame_rate_hz, &e);
+        break;
+    }
     case P_GAIN: arv_camera_set_gain(c, s->gain, &e); break;
     case P_WIDTH: arv_camera_set_integer(c, "Width", s->width, &e); break;
     case P_HEIGHT: arv_camera_set_integer(c, "Height", s->height, &e); break;
