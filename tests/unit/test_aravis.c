@@ -15,27 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aravis_fake.h"
-#include "daq/acq.h"
 #include "drivers/aravis/aravis_ids.h"
 #include "drivers/aravis/aravis_impl.h"
 #include "test_main.h"
 
+#include "aravis_check.h"
+
 #define SIDE 512u
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void set(daq_camera *cam, const char *name, const char *value)
-{
-    char err[256];
-    if (daq_camera_set_param_text(cam, name, value, err, sizeof err) != 0)
-        fail_msg("set %s=%s: %s", name, value, err);
-}
 
 /* An unopened aravis camera on the in-process fake: 512x512 Mono8. */
 static daq_camera *fake_cam(const char *id, const char *fps)
@@ -50,154 +36,6 @@ static daq_camera *fake_cam(const char *id, const char *fps)
     set(cam, "height", "512");
     set(cam, "frame_rate_hz", fps);
     return cam;
-}
-
-static daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq_pool_policy policy,
-                       uint32_t wait_ms, uint32_t watchdog)
-{
-    daq_acq_config cfg;
-    daq_acq_config_init(&cfg);
-    cfg.slots = slots;
-    cfg.pool.policy = policy;
-    if (wait_ms)
-        cfg.wait_timeout_ms = wait_ms;
-    if (watchdog)
-        cfg.watchdog_waits = watchdog;
-    char err[256];
-    daq_acq *a = daq_acq_create(cam, bus, &cfg, err, sizeof err);
-    if (!a)
-        fail_msg("acq: %s", err);
-    return a;
-}
-
-static uint64_t extra(const daq_camera_stats *s, const char *name)
-{
-    for (unsigned i = 0; i < s->n_extra; i++)
-        if (strcmp(s->extra[i].name, name) == 0)
-            return s->extra[i].value;
-    fail_msg("driver stat %s missing", name);
-    return 0;
-}
-
-static daq_acq_stats stats(daq_acq *a)
-{
-    daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
-    return s;
-}
-
-/* Polls until delivered >= n (true) or timeout_ms passes. */
-static bool wait_delivered(daq_acq *a, uint64_t n, uint32_t timeout_ms)
-{
-    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000;
-    while (stats(a).delivered < n)
-        if (mono_ns() > end)
-            return false;
-        else
-            usleep(2000);
-    return true;
-}
-
-/* ---- a verifying consumer ----------------------------------------------------------- */
-
-typedef struct consumer {
-    daq_sub *sub;
-    unsigned sleep_ms;
-    pthread_t thread;
-    uint64_t frames, verify_failures, not_pool, gap_sum, repeats, backwards;
-    uint64_t first_hw, last_hw;
-    bool eos;
-    char first_failure[160];
-} consumer;
-
-static void check_frame(consumer *c, daq_frame *f)
-{
-    const daq_frame_meta *m = daq_frame_meta_get(f);
-    char why[128] = "";
-    int bad = m->width != SIDE || m->height != SIDE || m->stride_bytes != SIDE ||
-              m->payload_bytes != (size_t)SIDE * SIDE || m->pixel_format != DAQ_PIXEL_MONO8;
-    if (bad)
-        snprintf(why, sizeof why, "geometry %ux%u stride %u bytes %zu", m->width, m->height,
-                 m->stride_bytes, m->payload_bytes);
-    else
-        bad = fake_verify_mono8(daq_frame_cdata(f), SIDE, SIDE, SIDE,
-                                fake_raw_id(m->hw_frame_number), 1, why, sizeof why);
-    if (bad && !c->verify_failures++)
-        snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
-                 (unsigned long)m->hw_frame_number, why);
-    if (c->frames) {
-        if (m->hw_frame_number == c->last_hw)
-            c->repeats++;
-        else if (m->hw_frame_number < c->last_hw)
-            c->backwards++;
-        else
-            c->gap_sum += m->hw_frame_number - c->last_hw - 1;
-    } else {
-        c->first_hw = m->hw_frame_number;
-    }
-    c->last_hw = m->hw_frame_number;
-    c->not_pool += !daq_frame_used_pool(f);
-    c->frames++;
-}
-
-static void *consume(void *arg)
-{
-    consumer *c = arg;
-    for (;;) {
-        daq_frame *f;
-        int r = daq_sub_next(c->sub, 20 * 1000000000ll, &f);
-        if (r == DAQ_SUB_EOS) {
-            c->eos = true;
-            return NULL;
-        }
-        if (r != DAQ_SUB_FRAME)
-            return NULL;
-        check_frame(c, f);
-        if (c->sleep_ms)
-            usleep(c->sleep_ms * 1000);
-        daq_frame_unref(f);
-    }
-}
-
-static void consumer_start(consumer *c, daq_bus *bus, uint32_t depth, unsigned sleep_ms)
-{
-    memset(c, 0, sizeof *c);
-    daq_sub_config sc;
-    daq_sub_config_init(&sc);
-    sc.name = "verify";
-    sc.policy = DAQ_SUB_LOSSLESS;
-    sc.queue_depth = depth;
-    sc.lossless_timeout_ms = 5000;
-    char err[256];
-    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
-    if (!c->sub)
-        fail_msg("subscribe: %s", err);
-    c->sleep_ms = sleep_ms;
-    pthread_create(&c->thread, NULL, consume, c);
-}
-
-static void consumer_join(consumer *c, daq_bus *bus)
-{
-    pthread_join(c->thread, NULL);
-    daq_bus_unsubscribe(bus, c->sub);
-    if (c->verify_failures)
-        fail_msg("%lu bad frames, first %s", (unsigned long)c->verify_failures, c->first_failure);
-}
-
-static void assert_zero_copy(const daq_acq_stats *s)
-{
-    assert_int_equal(extra(&s->driver, "memcpy_count"), 0);
-    assert_int_equal(extra(&s->driver, "foreign_buffers"), 0);
-    assert_int_equal(s->bytes_copied, 0);
-}
-
-/* Every pool slot home: the driver released what it held. */
-static void assert_pool_home(daq_acq *a)
-{
-    daq_pool_metrics m;
-    daq_pool_metrics_snapshot(daq_acq_pool(a), &m);
-    assert_int_equal(m.in_use, 0);
-    assert_int_equal(m.heap_in_use, 0);
 }
 
 /* ---- tests ---------------------------------------------------------------------------- */
@@ -299,7 +137,7 @@ static void stream_200_zero_copy_across_wrap(void **state)
     daq_bus *bus = daq_bus_create("fake0");
     daq_acq *a = engine(fake_cam("fake0", "200"), bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
     consumer c;
-    consumer_start(&c, bus, 32, 0);
+    consumer_start(&c, bus, 32, 0, SIDE);
     char err[256];
     assert_int_equal(daq_acq_start(a, 200, err, sizeof err), 0);
     assert_true(daq_acq_wait_idle(a, 30000));
@@ -338,7 +176,7 @@ static void failed_buffers_counted_never_delivered(void **state)
     daq_camera *cam = fake_cam("fake1", "100");
     daq_acq *a = engine(cam, bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
     consumer c;
-    consumer_start(&c, bus, 32, 0);
+    consumer_start(&c, bus, 32, 0, SIDE);
     char err[256];
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(wait_delivered(a, 20, 10000));
@@ -385,7 +223,7 @@ static void stop_start_cycles(void **state)
     char err[256];
     for (int i = 0; i < 5; i++) {
         consumer c;
-        consumer_start(&c, bus, 32, 0);
+        consumer_start(&c, bus, 32, 0, SIDE);
         assert_int_equal(daq_acq_start(a, 20, err, sizeof err), 0);
         assert_true(daq_acq_wait_idle(a, 10000));
         consumer_join(&c, bus);
@@ -400,7 +238,7 @@ static void stop_start_cycles(void **state)
     }
     /* And a stream stopped from outside while running. */
     consumer c;
-    consumer_start(&c, bus, 32, 0);
+    consumer_start(&c, bus, 32, 0, SIDE);
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(wait_delivered(a, 30, 10000));
     daq_acq_stop(a);
@@ -417,7 +255,7 @@ static void stop_is_prompt_while_waiting(void **state)
     daq_bus *bus = daq_bus_create("fake3");
     daq_acq *a = engine(fake_cam("fake3", "1"), bus, 0, DAQ_POOL_POLICY_HEAP, 5000, 0);
     consumer c;
-    consumer_start(&c, bus, 8, 0);
+    consumer_start(&c, bus, 8, 0, SIDE);
     char err[256];
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(wait_delivered(a, 1, 5000));
@@ -539,7 +377,7 @@ static void pool_off_heap_frames_filled_in_place(void **state)
     daq_acq *a = engine(fake_cam("fake5", "500"), bus, 0, DAQ_POOL_POLICY_HEAP, 0, 0);
     daq_acq_set_use_pool(a, false);
     consumer c;
-    consumer_start(&c, bus, 32, 0);
+    consumer_start(&c, bus, 32, 0, SIDE);
     char err[256];
     assert_int_equal(daq_acq_start(a, 60, err, sizeof err), 0);
     assert_true(daq_acq_wait_idle(a, 20000));
@@ -565,7 +403,7 @@ static void dry_pool_recovers_after_timeout(void **state)
     set(cam, "buffers", "2");
     daq_acq *a = engine(cam, bus, 2, DAQ_POOL_POLICY_DROP, 100, 20);
     consumer c;
-    consumer_start(&c, bus, 1, 150);
+    consumer_start(&c, bus, 1, 150, SIDE);
     char err[256];
     assert_int_equal(daq_acq_start(a, 12, err, sizeof err), 0);
     assert_true(daq_acq_wait_idle(a, 30000));

@@ -1,0 +1,190 @@
+/* tests/support/aravis_check.h - what the aravis tests share: an engine
+ * over an aravis camera, a lossless consumer thread that checks every
+ * delivered frame against the fakes' pattern (aravis_fake.h) and counts
+ * gaps, repeats and non-pool frames, and the zero-copy assertions.
+ * Used by test_aravis.c (in-process fake) and test_aravis_gv.c (the GigE
+ * fake over loopback); include after test_main.h. */
+#ifndef DAQ_TEST_ARAVIS_CHECK_H
+#define DAQ_TEST_ARAVIS_CHECK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aravis_fake.h"
+#include "daq/acq.h"
+#include "daq/bus.h"
+#include "daq/camera.h"
+#include "daq/pool.h"
+
+static inline uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void set(daq_camera *cam, const char *name, const char *value)
+{
+    char err[256];
+    if (daq_camera_set_param_text(cam, name, value, err, sizeof err) != 0)
+        fail_msg("set %s=%s: %s", name, value, err);
+}
+
+static inline daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq_pool_policy policy,
+                       uint32_t wait_ms, uint32_t watchdog)
+{
+    daq_acq_config cfg;
+    daq_acq_config_init(&cfg);
+    cfg.slots = slots;
+    cfg.pool.policy = policy;
+    if (wait_ms)
+        cfg.wait_timeout_ms = wait_ms;
+    if (watchdog)
+        cfg.watchdog_waits = watchdog;
+    char err[256];
+    daq_acq *a = daq_acq_create(cam, bus, &cfg, err, sizeof err);
+    if (!a)
+        fail_msg("acq: %s", err);
+    return a;
+}
+
+static inline uint64_t extra(const daq_camera_stats *s, const char *name)
+{
+    for (unsigned i = 0; i < s->n_extra; i++)
+        if (strcmp(s->extra[i].name, name) == 0)
+            return s->extra[i].value;
+    fail_msg("driver stat %s missing", name);
+    return 0;
+}
+
+static inline daq_acq_stats stats(daq_acq *a)
+{
+    daq_acq_stats s;
+    daq_acq_stats_get(a, &s);
+    return s;
+}
+
+/* Polls until delivered >= n (true) or timeout_ms passes. */
+static inline bool wait_delivered(daq_acq *a, uint64_t n, uint32_t timeout_ms)
+{
+    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000;
+    while (stats(a).delivered < n)
+        if (mono_ns() > end)
+            return false;
+        else
+            usleep(2000);
+    return true;
+}
+
+/* ---- a verifying consumer ----------------------------------------------------------- */
+
+typedef struct consumer {
+    daq_sub *sub;
+    unsigned sleep_ms;
+    pthread_t thread;
+    uint64_t frames, verify_failures, not_pool, gap_sum, repeats, backwards;
+    uint64_t first_hw, last_hw;
+    uint32_t side; /* expected width = height = stride (Mono8) */
+    bool eos;
+    char first_failure[160];
+} consumer;
+
+static inline void check_frame(consumer *c, daq_frame *f)
+{
+    const daq_frame_meta *m = daq_frame_meta_get(f);
+    char why[128] = "";
+    const uint32_t side = c->side;
+    int bad = m->width != side || m->height != side || m->stride_bytes != side ||
+              m->payload_bytes != (size_t)side * side || m->pixel_format != DAQ_PIXEL_MONO8;
+    if (bad)
+        snprintf(why, sizeof why, "geometry %ux%u stride %u bytes %zu", m->width, m->height,
+                 m->stride_bytes, m->payload_bytes);
+    else
+        bad = fake_verify_mono8(daq_frame_cdata(f), side, side, side,
+                                fake_raw_id(m->hw_frame_number), 1, why, sizeof why);
+    if (bad && !c->verify_failures++)
+        snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
+                 (unsigned long)m->hw_frame_number, why);
+    if (c->frames) {
+        if (m->hw_frame_number == c->last_hw)
+            c->repeats++;
+        else if (m->hw_frame_number < c->last_hw)
+            c->backwards++;
+        else
+            c->gap_sum += m->hw_frame_number - c->last_hw - 1;
+    } else {
+        c->first_hw = m->hw_frame_number;
+    }
+    c->last_hw = m->hw_frame_number;
+    c->not_pool += !daq_frame_used_pool(f);
+    c->frames++;
+}
+
+static inline void *consume(void *arg)
+{
+    consumer *c = arg;
+    for (;;) {
+        daq_frame *f;
+        int r = daq_sub_next(c->sub, 20 * 1000000000ll, &f);
+        if (r == DAQ_SUB_EOS) {
+            c->eos = true;
+            return NULL;
+        }
+        if (r != DAQ_SUB_FRAME)
+            return NULL;
+        check_frame(c, f);
+        if (c->sleep_ms)
+            usleep(c->sleep_ms * 1000);
+        daq_frame_unref(f);
+    }
+}
+
+static inline void consumer_start(consumer *c, daq_bus *bus, uint32_t depth, unsigned sleep_ms,
+                                  uint32_t side)
+{
+    memset(c, 0, sizeof *c);
+    c->side = side;
+    daq_sub_config sc;
+    daq_sub_config_init(&sc);
+    sc.name = "verify";
+    sc.policy = DAQ_SUB_LOSSLESS;
+    sc.queue_depth = depth;
+    sc.lossless_timeout_ms = 5000;
+    char err[256];
+    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
+    if (!c->sub)
+        fail_msg("subscribe: %s", err);
+    c->sleep_ms = sleep_ms;
+    pthread_create(&c->thread, NULL, consume, c);
+}
+
+static inline void consumer_join(consumer *c, daq_bus *bus)
+{
+    pthread_join(c->thread, NULL);
+    daq_bus_unsubscribe(bus, c->sub);
+    if (c->verify_failures)
+        fail_msg("%lu bad frames, first %s", (unsigned long)c->verify_failures, c->first_failure);
+}
+
+static inline void assert_zero_copy(const daq_acq_stats *s)
+{
+    assert_int_equal(extra(&s->driver, "memcpy_count"), 0);
+    assert_int_equal(extra(&s->driver, "foreign_buffers"), 0);
+    assert_int_equal(s->bytes_copied, 0);
+}
+
+/* Every pool slot home: the driver released what it held. */
+static inline void assert_pool_home(daq_acq *a)
+{
+    daq_pool_metrics m;
+    daq_pool_metrics_snapshot(daq_acq_pool(a), &m);
+    assert_int_equal(m.in_use, 0);
+    assert_int_equal(m.heap_in_use, 0);
+}
+
+#endif
