@@ -95,6 +95,7 @@ bench: deps build
 	$(REL)/bench/daq-bench pool
 	$(REL)/bench/daq-bench frames
 	$(REL)/bench/daq-bench grpc
+	$(REL)/bench/daq-bench aravis
 
 clean:
 	rm -rf $(BUILD)

@@ -6,6 +6,7 @@
 int bench_pool_main(int argc, char **argv);
 int bench_frames_main(int argc, char **argv);
 int bench_grpc_main(int argc, char **argv);
+int bench_aravis_main(int argc, char **argv);
 
 static const struct suite {
     const char *name;
@@ -15,6 +16,8 @@ static const struct suite {
     {"pool", bench_pool_main, "frame slot bookkeeping and copies vs GstBufferPool, malloc, memcpy"},
     {"frames", bench_frames_main, "sim -> engine -> pool -> bus at full speed vs memcpy and heap"},
     {"grpc", bench_grpc_main, "StreamFrames to a Python client, raw and LZ4, vs a plain stream"},
+    {"aravis", bench_aravis_main,
+     "fake GigE camera over loopback: FILL-mode driver vs plain Aravis and a copying loop"},
 };
 
 static int usage(FILE *to)
