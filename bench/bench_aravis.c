@@ -282,8 +282,8 @@ int bench_aravis_main(int argc, char **argv);
 int bench_aravis_main(int argc, char **argv)
 {
     bool json = false;
-    unsigned rounds = 3;
-    uint64_t frames = 300, warm = 20;
+    unsigned rounds = 5;
+    uint64_t frames = 200, warm = 20;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;

@@ -368,7 +368,7 @@ static bool fill_top_up(daq_acq *a, uint32_t want, uint32_t *queued)
     while (*queued < want) {
         daq_frame *f = take_frame(a);
         if (!f)
-            return true; /* counted; retried after the next frame */
+            return true; /* counted; retried after the next frame or timeout */
         if (a->cam->ops->fill_queue(a->cam, f) != 0) {
             fail(a, "camera refused a buffer");
             return false;
