@@ -206,7 +206,6 @@ static void stream_200_zero_copy_across_wrap(void **state)
     assert_int_equal(c.last_hw, 65401 + 199);
     assert_int_equal(extra(&s.driver, "frame_id_wraps"), 1);
     assert_int_equal(s.driver.readout_errors, 0);
-    assert_int_equal(extra(&s.driver, "queued_buffers"), 0); /* stop released them */
     assert_true(extra(&s.driver, "stream_completed_buffers") >= 200);
     assert_pool_home(a);
     daq_acq_destroy(a);
@@ -276,7 +275,6 @@ static void stop_start_cycles(void **state)
         assert_int_equal(c.frames, 20);
         assert_int_equal(s.lost + c.gap_sum, 0);
         assert_zero_copy(&s);
-        assert_int_equal(extra(&s.driver, "queued_buffers"), 0);
         assert_pool_home(a);
     }
     /* And a stream stopped from outside while running. */

@@ -291,6 +291,8 @@ static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
         const char *name;
         uint64_t value;
     } x[] = {
+        /* Counters only (metrics export them as *_total): the number of
+         * buffers queued right now is a level, kept out of here. */
         {"memcpy_count", atomic_load(&d->memcpy_count)},
         {"failed_timeout", atomic_load(&d->fail[ARVD_FAIL_TIMEOUT])},
         {"failed_missing_packets", atomic_load(&d->fail[ARVD_FAIL_MISSING_PACKETS])},
@@ -305,7 +307,7 @@ static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
         {"stream_resent_packets", si[ARVD_SI_RESENT_PACKETS]},
         {"stream_missing_frames", si[ARVD_SI_MISSING_FRAMES]},
         {"frame_id_wraps", atomic_load(&d->id_wraps)},
-        {"queued_buffers", atomic_load(&d->queued)},
+        {"memcpy_bytes", atomic_load(&d->memcpy_bytes)},
         {"foreign_buffers", atomic_load(&d->foreign)},
     };
     _Static_assert(sizeof x / sizeof x[0] <= DAQ_CAMERA_EXTRA_MAX, "too many extras");
