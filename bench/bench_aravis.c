@@ -64,6 +64,7 @@ static double cpu_s(void)
 typedef struct window {
     double t0, t1, c0, c1; /* wall s, CPU s */
     uint64_t frames, failed;
+    uint64_t lost; /* frame ids skipped between good frames: the fake sent them, we missed them */
 } window;
 
 static void stamp(double *t, double *c)
@@ -169,6 +170,7 @@ static int run_baseline(ArvCamera *c, int64_t socket_buffer, size_t payload, daq
     memset(w, 0, sizeof *w);
     arv_camera_start_acquisition(c, NULL);
     uint64_t good = 0;
+    guint64 last_id = 0;
     int rc = 0;
     while (good < warm + n) {
         ArvBuffer *b = arv_stream_timeout_pop_buffer(s, 5000000);
@@ -182,6 +184,10 @@ static int run_baseline(ArvCamera *c, int64_t socket_buffer, size_t payload, daq
             arv_stream_push_buffer(s, b);
             continue;
         }
+        guint64 id = arv_buffer_get_frame_id(b);
+        if (good >= warm && last_id && id > last_id + 1 && id - last_id < 0x8000)
+            w->lost += id - last_id - 1; /* (a wrap, 65535 -> 1, is no loss) */
+        last_id = id;
         if (pool) {
             size_t size = 0;
             const void *img = arv_buffer_get_image_data(b, &size);
@@ -261,6 +267,7 @@ static int run_daq(daq_acq *a, daq_bus *bus, uint64_t warm, uint64_t n, window *
     daq_acq_stats_get(a, &s);
     w->frames = dc.seen >= warm + n ? n : 0;
     w->failed = s.driver.readout_errors;
+    w->lost = s.lost;
     for (unsigned i = 0; i < s.driver.n_extra; i++)
         if (strcmp(s.driver.extra[i].name, "memcpy_count") == 0)
             *memcpy_count += s.driver.extra[i].value;
@@ -354,7 +361,7 @@ int bench_aravis_main(int argc, char **argv)
     }
 
     double fps[3][50], cpu[3][50];
-    uint64_t failed[3] = {0}, memcpy_count = 0;
+    uint64_t failed[3] = {0}, lost[3] = {0}, memcpy_count = 0;
     static const char *const names[3] = {"plain", "copy", "daq"};
     rc = 0;
     for (unsigned r = 0; r < rounds && rc == 0; r++) {
@@ -367,9 +374,11 @@ int bench_aravis_main(int argc, char **argv)
             fps[m][r] = fps_of(&w);
             cpu[m][r] = cpu_per_frame(&w);
             failed[m] += w.failed;
+            lost[m] += w.lost;
             if (!json)
-                fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed)\n", r,
-                        names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed);
+                fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed, %lu lost)\n",
+                        r, names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed,
+                        (unsigned long)w.lost);
         }
     }
     if (rc == 0) {
@@ -405,6 +414,9 @@ int bench_aravis_main(int argc, char **argv)
         bench_result("failed_buffers_daq", (double)failed[2], "", "all rounds");
         bench_result("failed_buffers_plain", (double)failed[0], "", "all rounds");
         bench_result("failed_buffers_copy", (double)failed[1], "", "all rounds");
+        bench_result("lost_frames_daq", (double)lost[2], "", "engine loss count, warm-up included");
+        bench_result("lost_frames_plain", (double)lost[0], "", "gaps in frame ids after warm-up");
+        bench_result("lost_frames_copy", (double)lost[1], "", "gaps in frame ids after warm-up");
         bench_result("rounds", rounds, "", "plain/copy/daq interleaved, order rotated");
         bench_result("frames_per_window", (double)frames, "", "after warm-up frames");
         bench_result("frame_bytes", (double)fmt.frame_bytes, "B", "2048x2048 Mono8");
