@@ -375,10 +375,10 @@ int bench_aravis_main(int argc, char **argv)
             cpu[m][r] = cpu_per_frame(&w);
             failed[m] += w.failed;
             lost[m] += w.lost;
-            if (!json)
-                fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed, %lu lost)\n",
-                        r, names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed,
-                        (unsigned long)w.lost);
+            /* Per-round figures on stderr, also with --json (stdout). */
+            fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed, %lu lost)\n", r,
+                    names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed,
+                    (unsigned long)w.lost);
         }
     }
     if (rc == 0) {
