@@ -91,8 +91,9 @@ static int enter_netns(void)
 {
     int flags = CLONE_NEWNET | (geteuid() == 0 ? 0 : CLONE_NEWUSER);
     if (unshare(flags) != 0) {
-        fprintf(stderr, "daq-bench aravis: cannot make a network namespace (%s); it needs root or "
-                        "unprivileged user namespaces\n",
+        fprintf(stderr,
+                "daq-bench aravis: cannot make a network namespace (%s); it needs root or "
+                "unprivileged user namespaces\n",
                 strerror(errno));
         return -1;
     }
@@ -143,10 +144,9 @@ static ArvStream *baseline_stream(ArvCamera *c, int64_t socket_buffer, size_t pa
         g_clear_error(&e);
         return NULL;
     }
-    g_object_set(s, "socket-buffer",
-                 socket_buffer ? ARV_GV_STREAM_SOCKET_BUFFER_FIXED
-                               : ARV_GV_STREAM_SOCKET_BUFFER_AUTO,
-                 NULL);
+    g_object_set(
+        s, "socket-buffer",
+        socket_buffer ? ARV_GV_STREAM_SOCKET_BUFFER_FIXED : ARV_GV_STREAM_SOCKET_BUFFER_AUTO, NULL);
     if (socket_buffer)
         g_object_set(s, "socket-buffer-size", (gint)socket_buffer, NULL);
     for (int i = 0; i < N_BUFFERS; i++) {
@@ -316,9 +316,9 @@ int bench_aravis_main(int argc, char **argv)
     daq_bus *bus = daq_bus_create("bench");
     daq_camera *cam = daq_camera_create("aravis", "bench", err, sizeof err);
     const char *settings[][2] = {
-        {"camera", "127.0.0.1"},         {"pixel_format", "Mono8"}, {"width", "2048"},
-        {"height", "2048"},               {"frame_rate_hz", "1000"}, /* the fake's maximum */
-        {"packet_size", "8972"},          {"buffers", "8"},
+        {"camera", "127.0.0.1"}, {"pixel_format", "Mono8"}, {"width", "2048"},
+        {"height", "2048"},      {"frame_rate_hz", "1000"}, /* the fake's maximum */
+        {"packet_size", "8972"}, {"buffers", "8"},
     };
     for (size_t i = 0; cam && i < sizeof settings / sizeof settings[0]; i++)
         if (daq_camera_set_param_text(cam, settings[i][0], settings[i][1], err, sizeof err)) {
@@ -369,15 +369,15 @@ int bench_aravis_main(int argc, char **argv)
             unsigned m = (r + k) % 3; /* rotate the order: none always runs first */
             window w;
             rc = m == 2 ? run_daq(a, bus, warm, frames, &w, &memcpy_count)
-                        : run_baseline(ac, sb.i, fmt.frame_bytes, m == 1 ? copy_pool : NULL,
-                                       warm, frames, &w);
+                        : run_baseline(ac, sb.i, fmt.frame_bytes, m == 1 ? copy_pool : NULL, warm,
+                                       frames, &w);
             fps[m][r] = fps_of(&w);
             cpu[m][r] = cpu_per_frame(&w);
             failed[m] += w.failed;
             lost[m] += w.lost;
             /* Per-round figures on stderr, also with --json (stdout). */
-            fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed, %lu lost)\n", r,
-                    names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed,
+            fprintf(stderr, "round %u %-5s %7.1f fps %8.3f ms CPU/frame (%lu failed, %lu lost)\n",
+                    r, names[m], fps[m][r], cpu[m][r] * 1e3, (unsigned long)w.failed,
                     (unsigned long)w.lost);
         }
     }

@@ -36,7 +36,7 @@ static inline void set(daq_camera *cam, const char *name, const char *value)
 }
 
 static inline daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq_pool_policy policy,
-                       uint32_t wait_ms, uint32_t watchdog)
+                              uint32_t wait_ms, uint32_t watchdog)
 {
     daq_acq_config cfg;
     daq_acq_config_init(&cfg);

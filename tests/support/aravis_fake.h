@@ -9,8 +9,11 @@
  *
  * with the frame's 16-bit GigE Vision id (1..65535, 0 skipped, starting at
  * 65401 on a fresh camera).  At the fakes' defaults (gain 0, exposure
- * 10 ms) the scale is 1.  This was read off the fakes' behaviour (a frame
- * of a known id) and holds for Aravis 0.8.26.
+ * 10 ms) the scale is 1.  This is the "diagonal ramp" fill of Aravis'
+ * fake camera (src/arvfakecamera.c, the same across 0.6..0.8), and the
+ * test fake_pattern_matches_plain_aravis checks it against frames of a
+ * plain Aravis acquisition (Aravis 0.8.26 here) before any daq frame is
+ * judged by it.
  *
  * The driver extends ids to 64 bits starting from the first raw id it
  * sees, so a delivered hardware number hw maps back to raw id
@@ -39,8 +42,8 @@ static inline int fake_verify_mono8(const uint8_t *px, uint32_t w, uint32_t h, u
         uint32_t v = (y + id) % 255; /* value at x = 0, then +1 mod 255 */
         for (uint32_t x = 0; x < w; x++) {
             if (row[x] != v) {
-                snprintf(why, why_len, "id %u: pixel (%u, %u) is %u, expected %u", id, x, y,
-                         row[x], v);
+                snprintf(why, why_len, "id %u: pixel (%u, %u) is %u, expected %u", id, x, y, row[x],
+                         v);
                 return -1;
             }
             if (++v == 255)

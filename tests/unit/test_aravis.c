@@ -49,10 +49,10 @@ static void ids_extend_across_wrap(void **state)
     assert_int_equal(arvd_id_extend(&x, 1), 65536); /* 0 is not an id */
     assert_int_equal(arvd_id_extend(&x, 2), 65537);
     assert_int_equal(x.wraps, 1);
-    assert_int_equal(arvd_id_extend(&x, 2), 65537);   /* duplicate */
-    assert_int_equal(arvd_id_extend(&x, 10), 65545);  /* 7 lost */
-    assert_int_equal(arvd_id_extend(&x, 8), 65543);   /* backwards */
-    assert_int_equal(arvd_id_extend(&x, 9), 65544);   /* and on from there */
+    assert_int_equal(arvd_id_extend(&x, 2), 65537);  /* duplicate */
+    assert_int_equal(arvd_id_extend(&x, 10), 65545); /* 7 lost */
+    assert_int_equal(arvd_id_extend(&x, 8), 65543);  /* backwards */
+    assert_int_equal(arvd_id_extend(&x, 9), 65544);  /* and on from there */
     arvd_id_reset(&x);
     assert_int_equal(arvd_id_extend(&x, 65530), 65530);
     assert_int_equal(arvd_id_extend(&x, 3), 65538); /* 65531..65535, 1, 2 lost: a gap of 7 */

@@ -162,9 +162,9 @@ static void gv_lossy_failed_buffers_never_delivered(void **state)
     consumer_join(&c, bus);
     daq_acq_stats s = stats(a);
     uint64_t by_status = 0;
-    static const char *const fails[] = {"failed_timeout",       "failed_missing_packets",
+    static const char *const fails[] = {"failed_timeout",         "failed_missing_packets",
                                         "failed_wrong_packet_id", "failed_size_mismatch",
-                                        "failed_aborted",       "failed_other"};
+                                        "failed_aborted",         "failed_other"};
     for (size_t i = 0; i < sizeof fails / sizeof fails[0]; i++)
         by_status += extra(&s.driver, fails[i]);
     printf("loss %u/1000: delivered=%lu failed=%lu (missing_packets %lu, timeout %lu) lost=%lu "

@@ -30,8 +30,8 @@
 #include "util/err.h"
 
 static const char *const info_names[ARVD_SI_COUNT] = {
-    [ARVD_SI_COMPLETED] = "n_completed_buffers",  [ARVD_SI_FAILURES] = "n_failures",
-    [ARVD_SI_UNDERRUNS] = "n_underruns",          [ARVD_SI_MISSING_PACKETS] = "n_missing_packets",
+    [ARVD_SI_COMPLETED] = "n_completed_buffers",   [ARVD_SI_FAILURES] = "n_failures",
+    [ARVD_SI_UNDERRUNS] = "n_underruns",           [ARVD_SI_MISSING_PACKETS] = "n_missing_packets",
     [ARVD_SI_RESENT_PACKETS] = "n_resent_packets", [ARVD_SI_MISSING_FRAMES] = "n_missing_frames",
 };
 
@@ -156,8 +156,8 @@ static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_
 
 static void reset_counters(arvd *d)
 {
-    _Atomic uint64_t *c[] = {&d->delivered,    &d->failed,  &d->memcpy_count, &d->memcpy_bytes,
-                             &d->queued,       &d->foreign, &d->id_wraps};
+    _Atomic uint64_t *c[] = {&d->delivered, &d->failed,  &d->memcpy_count, &d->memcpy_bytes,
+                             &d->queued,    &d->foreign, &d->id_wraps};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         atomic_store(c[i], 0);
     for (size_t i = 0; i < ARVD_FAIL_COUNT; i++)
@@ -231,9 +231,9 @@ static int arvd_start(daq_camera *cam, char *err, size_t len)
 static void snapshot_infos(arvd *d)
 {
     for (int k = 0; k < ARVD_SI_COUNT; k++)
-        d->saved_info[k] =
-            d->info_index[k] >= 0 ? arv_stream_get_info_uint64(d->stream, (guint)d->info_index[k])
-                                  : 0;
+        d->saved_info[k] = d->info_index[k] >= 0
+                               ? arv_stream_get_info_uint64(d->stream, (guint)d->info_index[k])
+                               : 0;
 }
 
 static void arvd_stop(daq_camera *cam)
@@ -272,7 +272,8 @@ static uint32_t arvd_fill_held(daq_camera *cam)
     return (uint32_t)arvd_of(cam)->set.buffers;
 }
 
-/* ---- stats / error ---------------------------------------------------------------------------- */
+/* ---- stats / error ----------------------------------------------------------------------------
+ */
 
 static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
 {
@@ -326,7 +327,8 @@ static void arvd_error(daq_camera *cam, char *buf, size_t len)
     pthread_mutex_unlock(&d->err_mu);
 }
 
-/* ---- life cycle ---------------------------------------------------------------------------------- */
+/* ---- life cycle
+ * ---------------------------------------------------------------------------------- */
 
 static void arvd_destroy(daq_camera *cam)
 {

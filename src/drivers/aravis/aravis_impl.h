@@ -110,8 +110,8 @@ typedef struct arvd {
     _Atomic bool interrupted;
 
     /* counters (single writer: the acquisition thread; reset by start) */
-    _Atomic uint64_t delivered, failed, fail[ARVD_FAIL_COUNT], memcpy_count, memcpy_bytes,
-        queued, foreign, id_wraps;
+    _Atomic uint64_t delivered, failed, fail[ARVD_FAIL_COUNT], memcpy_count, memcpy_bytes, queued,
+        foreign, id_wraps;
 
     pthread_mutex_t err_mu;
     char error[256];

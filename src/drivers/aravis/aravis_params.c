@@ -80,8 +80,8 @@ static const daq_param_desc table[P_COUNT] = {
     [P_SENSOR_HEIGHT] = {"sensor_height", "SensorHeight", "px", DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_MODEL] = {"model", "vendor and model of the open camera", "", DAQ_PARAM_STRING, 0, 0, 0,
                  NULL},
-    [P_DEVICE_ID] = {"device_id", "Aravis device id of the open camera", "", DAQ_PARAM_STRING, 0,
-                     0, 0, NULL},
+    [P_DEVICE_ID] = {"device_id", "Aravis device id of the open camera", "", DAQ_PARAM_STRING, 0, 0,
+                     0, NULL},
     [P_PAYLOAD_BYTES] = {"payload_bytes", "bytes per frame (PayloadSize)", "bytes", DAQ_PARAM_INT,
                          0, 0, 0, NULL},
 };
@@ -222,9 +222,9 @@ static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t 
             used += (size_t)w;
     }
     g_free(list);
-    return found ? 0
-                 : daq_err(err, len, "pixel_format: %s is not one of this camera's: %s", name,
-                           names);
+    return found
+               ? 0
+               : daq_err(err, len, "pixel_format: %s is not one of this camera's: %s", name, names);
 }
 
 /* Writes one recorded setting to the open camera. */

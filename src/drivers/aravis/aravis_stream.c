@@ -201,8 +201,8 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     if (d->ids.wraps != wraps)
         arvd_bump(&d->id_wraps, 1);
     info->eof_ns = mono_of_real(arv_buffer_get_system_timestamp(b));
-    info->exposure_ns = (uint64_t)(atomic_load_explicit(&d->exposure_us, memory_order_relaxed) *
-                                   1000.0);
+    info->exposure_ns =
+        (uint64_t)(atomic_load_explicit(&d->exposure_us, memory_order_relaxed) * 1000.0);
     info->bytes = bytes;
     info->width = (uint32_t)w;
     info->height = (uint32_t)h;
@@ -263,8 +263,7 @@ static int take(arvd *d, ArvBuffer *b, daq_frame **filled, daq_frame_info *info)
     return 1;
 }
 
-int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
-                      daq_frame_info *info)
+int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled, daq_frame_info *info)
 {
     arvd *d = arvd_of(cam);
     if (!d->stream)
