@@ -71,7 +71,7 @@ static daq_camera *gv_cam(const char *id, const char *fps, const char *packet_si
 static void gv_stream_200_zero_copy(void **state)
 {
     NEED_GV(false);
-    daq_camera *cam = gv_cam("gv0", "200", NULL); /* packet size negotiated */
+    daq_camera *cam = gv_cam("gv0", "100", NULL); /* packet size negotiated */
     char err[256];
     daq_param_value v;
     assert_int_equal(daq_camera_get_param(cam, "model", &v, err, sizeof err), 0);
@@ -117,7 +117,7 @@ static void gv_jumbo_packets(void **state)
 {
     /* An explicit packet size (the 8972-byte jumbo size of the bench). */
     NEED_GV(false);
-    daq_camera *cam = gv_cam("gv1", "200", "8972");
+    daq_camera *cam = gv_cam("gv1", "100", "8972");
     char err[256];
     daq_param_value v;
     assert_int_equal(daq_camera_get_param(cam, "packet_size", &v, err, sizeof err), 0);
