@@ -242,6 +242,7 @@ static const daq_camera_ops pvcam_ops = {
     .release_oldest = pvcam_release_oldest,
     .stats = pvcam_stats,
     .error = pvcam_error,
+    .verify = pvcam_verify,
 };
 
 /* Allocates the driver state (owned by cam->priv, freed by pvcam_destroy).

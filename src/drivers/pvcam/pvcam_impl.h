@@ -73,6 +73,7 @@ enum pvcam_param_id {
     P_FRAME_BYTES,
     P_RING_FRAMES_ACTIVE,
     P_READOUT_TIME_US,
+    P_TEST_PATTERN,
     P_COUNT
 };
 
@@ -87,6 +88,7 @@ typedef struct pvcam_settings {
     int64_t ring_frames; /* 0 = about 1 s of frames */
     int64_t roi_x, roi_y, roi_w, roi_h, binning;
     int64_t readout_port, speed_index, gain_index; /* -1 = leave the camera's */
+    int test_pattern; /* 1: the camera sends the daq sim pattern (the test fake) */
 } pvcam_settings;
 
 /* A PVCAM parameter's availability and live-ness, read at open. */
@@ -180,6 +182,9 @@ void pvcam_table_build(pvcam *p);
 int pvcam_facts_read(pvcam *p, char *err, size_t len);
 int pvcam_param_get(pvcam *p, const char *name, daq_param_value *out, char *err, size_t len);
 int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *err, size_t len);
+/* The verify op: the sim pattern check when test_pattern says so. */
+int pvcam_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
+                 size_t len);
 /* The region and output size of the settings on this sensor. */
 int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len);
 /* Exposure in the camera's units (at least 1). */

@@ -26,9 +26,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daq/sim.h"
 #include "drivers/pvcam/pvcam_impl.h"
 
 static const char *const buffer_names[] = {"no_overwrite", "overwrite", NULL};
+static const char *const pattern_names[] = {"none", "sim", NULL};
 
 #define W DAQ_PARAM_WRITABLE
 #define R DAQ_PARAM_HAS_RANGE
@@ -95,6 +97,11 @@ static const daq_param_desc base_table[P_COUNT] = {
                               "frames", DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_READOUT_TIME_US] = {"readout_time_us", "PARAM_READOUT_TIME after the last setup", "us",
                            DAQ_PARAM_INT, 0, 0, 0, NULL},
+    [P_TEST_PATTERN] = {"test_pattern",
+                        "what the camera is known to send, for frame verification: none (a "
+                        "real camera), sim (the daq sim pattern of daq/sim.h, as the test "
+                        "library tests/fake_pvcam renders it)",
+                        "", DAQ_PARAM_ENUM, W, 0, 0, pattern_names},
 };
 
 #undef W
@@ -380,6 +387,7 @@ int pvcam_param_get(pvcam *p, const char *name, daq_param_value *out, char *err,
     case P_FRAME_BYTES: *out = daq_param_int(p->frame_bytes); break;
     case P_RING_FRAMES_ACTIVE: *out = daq_param_int(p->ring_frames); break;
     case P_READOUT_TIME_US: *out = daq_param_int(p->readout_us); break;
+    case P_TEST_PATTERN: *out = enum_value(pattern_names[s->test_pattern]); break;
     case P_COUNT: return -1;
     }
     return 0;
@@ -453,6 +461,7 @@ int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *
     case P_READOUT_PORT: s->readout_port = c.i; break;
     case P_SPEED_INDEX: s->speed_index = c.i; break;
     case P_GAIN_INDEX: s->gain_index = c.i; break;
+    case P_TEST_PATTERN: s->test_pattern = enum_index(pattern_names, c.s); break;
     case P_TEMPERATURE_C:
     case P_SENSOR_WIDTH:
     case P_SENSOR_HEIGHT:
@@ -465,4 +474,17 @@ int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *
     case P_COUNT: return -1;
     }
     return 0;
+}
+
+/* ---- verification ------------------------------------------------------------------ */
+
+int pvcam_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
+                 size_t len)
+{
+    if (pvcam_of(cam)->set.test_pattern != 1)
+        return 0; /* a real camera: nothing known about the scene */
+    return daq_sim_verify(pixels, m->width, m->height, m->bit_depth, m->hw_frame_number, why,
+                          len) == 0
+               ? 1
+               : -1;
 }
