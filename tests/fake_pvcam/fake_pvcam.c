@@ -104,7 +104,17 @@ typedef struct cam {
 } cam;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER; /* stop requests, callback done */
+static pthread_cond_t cv; /* stop requests, callback done; CLOCK_MONOTONIC */
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+
+static void cv_init(void)
+{
+    pthread_condattr_t at;
+    pthread_condattr_init(&at);
+    pthread_condattr_setclock(&at, CLOCK_MONOTONIC); /* the sensor's deadlines */
+    pthread_cond_init(&cv, &at);
+    pthread_condattr_destroy(&at);
+}
 static bool inited;
 static int16 last_err;
 static int ncams = 1;
@@ -190,6 +200,7 @@ static rs_bool unlock_ret(rs_bool r)
 
 rs_bool pl_pvcam_init(void)
 {
+    pthread_once(&cv_once, cv_init);
     pthread_mutex_lock(&mu);
     if (inited)
         return unlock_ret(fail(PL_ERR_LIBRARY_ALREADY_INITIALIZED));

@@ -210,7 +210,10 @@ static int ring_alloc(pvcam *p, char *err, size_t len)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t bytes = (size_t)n * p->frame_bytes;
     size_t map = (bytes + RING_SLACK + page - 1) / page * page;
-    void *ring = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Populated now: no page fault per frame while streaming (the SDK's
+     * DMA pins the pages anyway). */
+    void *ring = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                      -1, 0);
     if (ring == MAP_FAILED)
         return daq_err(err, len, "pvcam: cannot map a ring of %u x %u bytes", n,
                        (unsigned)p->frame_bytes);
