@@ -78,9 +78,7 @@ static void *validate_frames(void *arg)
     while ((r = daq_sub_next(v->sub, -1, &f)) != DAQ_SUB_CLOSED && r != DAQ_SUB_EOS) {
         if (r != DAQ_SUB_FRAME)
             continue;
-        const daq_frame_meta *m = daq_frame_meta_get(f);
-        (void)m;
-        int ok = daq_camera_verify(v->cam, f, NULL, 0);
+        int ok = daq_camera_verify(v->cam, f, NULL, 0); /* 0: the content is unknown */
         daq_frame_unref(f);
         pthread_mutex_lock(&v->mu);
         v->frames++;

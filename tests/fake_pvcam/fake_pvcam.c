@@ -418,7 +418,7 @@ static rs_bool value_of(cam *c, const pdesc *d, int16 attr, void *out)
     case PARAM_SER_SIZE: *(uns16 *)out = sensor_w; break;
     case PARAM_PAR_SIZE: *(uns16 *)out = sensor_h; break;
     case PARAM_BIT_DEPTH: *(int16 *)out = bit_depth; break;
-    case PARAM_CHIP_NAME: snprintf(out, CCD_NAME_LEN, "FakePVCAM-%ux%u", sensor_w, sensor_h); break;
+    case PARAM_CHIP_NAME: snprintf(out, CCD_NAME_LEN, "%s", "FakePVCAM-sCMOS"); break;
     case PARAM_CAM_FW_VERSION: *(uns16 *)out = 0x0814; break;
     case PARAM_EXPOSURE_TIME:
         *(ulong64 *)out = cur ? c->exposure : mn ? 1 : mx ? 3600000 : attr == ATTR_DEFAULT ? 10 : 1;
