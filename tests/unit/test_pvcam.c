@@ -453,7 +453,8 @@ static void no_overwrite_200_frames_at_100fps(void **state)
     assert_int_equal(fake_counter("overrun_reports"), 0);
     assert_int_equal(fake_counter("param_while_streaming"), 0);
     assert_int_equal(fake_counter("double_registrations"), 0);
-    assert_true(s.fps > 80 && s.fps < 120); /* the camera's 100 FPS, not faster */
+    /* the camera's 100 FPS and never faster; the floor leaves room for a loaded machine */
+    assert_true(s.fps > 60 && s.fps < 110);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
 }
