@@ -7,7 +7,11 @@
  * Cameras: FAKE_PVCAM_CAMERAS (default 1) named pvcamUSB_0, pvcamUSB_1, ...
  * each FAKE_PVCAM_WIDTH x FAKE_PVCAM_HEIGHT (default 2048 x 2048), 16 bit
  * (FAKE_PVCAM_BIT_DEPTH), exposure in ms (EXP_RES_ONE_MILLISEC), two
- * readout ports, speeds 0..1, gains 1..2, PARAM_TEMP not ATTR_LIVE.
+ * readout ports, speeds 0..1, gains 1..2, PARAM_TEMP not ATTR_LIVE,
+ * extended exposure modes (EXT_TRIG_INTERNAL, trigger-first) with
+ * expose-out modes -- or, with FAKE_PVCAM_LEGACY=1, only the legacy
+ * TIMED_MODE and TRIGGER_FIRST_MODE; pl_exp_setup_cont refuses (183) any
+ * exposure mode the camera does not list.
  * Sizes and knobs are read at pl_pvcam_init; the fault knobs at
  * pl_exp_start_cont.
  *
@@ -124,6 +128,8 @@ static uint32_t readout_us;
 static double fps_override;
 static uint32_t dup_every, late_callbacks, gap_every, stall_after;
 static bool no_poison, require_copy_mark;
+static bool legacy; /* FAKE_PVCAM_LEGACY=1: only the legacy exposure modes, no expose-out */
+static int16 last_exp_mode = -1;
 static cam cams[MAX_CAMS];
 
 static fake_pvcam_event events[MAX_EVENTS];
@@ -213,6 +219,8 @@ rs_bool pl_pvcam_init(void)
     bit_depth = (int16)(d < 9 ? 9 : d > 16 ? 16 : d);
     readout_us = (uint32_t)env_long("FAKE_PVCAM_READOUT_US", 0);
     fps_override = (double)env_long("FAKE_PVCAM_FPS", 0);
+    legacy = env_long("FAKE_PVCAM_LEGACY", 0) != 0;
+    last_exp_mode = -1;
     memset(cams, 0, sizeof cams);
     for (int i = 0; i < ncams; i++) {
         snprintf(cams[i].name, sizeof cams[i].name, "pvcamUSB_%d", i);
@@ -388,9 +396,31 @@ static const pdesc params[] = {
     {PARAM_SPDTAB_INDEX, PVCAM_TYPE_INT16, ACC_READ_WRITE, false},
     {PARAM_GAIN_INDEX, PVCAM_TYPE_INT16, ACC_READ_WRITE, false},
     {PARAM_FRAME_BUFFER_SIZE, PVCAM_TYPE_UNS64, ACC_READ_ONLY, false},
+    {PARAM_EXPOSURE_MODE, PVCAM_TYPE_ENUM, ACC_READ_ONLY, false},
+    {PARAM_EXPOSE_OUT_MODE, PVCAM_TYPE_ENUM, ACC_READ_ONLY, false},
 };
 
-static const char *const port_names[] = {"Sensitivity", "Speed"};
+/* The enumerations: value and name of each item. */
+typedef struct eitem {
+    int32 value;
+    const char *name;
+} eitem;
+static const eitem ports[] = {{0, "Sensitivity"}, {1, "Speed"}};
+static const eitem modes_ext[] = {{EXT_TRIG_INTERNAL, "Internal Trigger"},
+                                  {2048, "Trigger First"}};
+static const eitem modes_legacy[] = {{TIMED_MODE, "Timed"}, {3, "Trigger First"}};
+static const eitem expose_out[] = {{0, "First Row"}, {1, "All Rows"}};
+
+/* The items of an enum parameter (NULL: not an enum). */
+static const eitem *enum_items(uns32 id, uns32 *n)
+{
+    switch (id) {
+    case PARAM_READOUT_PORT: *n = 2; return ports;
+    case PARAM_EXPOSURE_MODE: *n = 2; return legacy ? modes_legacy : modes_ext;
+    case PARAM_EXPOSE_OUT_MODE: *n = 2; return expose_out;
+    default: *n = 0; return NULL;
+    }
+}
 
 static const pdesc *pdesc_of(uns32 id)
 {
@@ -402,6 +432,8 @@ static const pdesc *pdesc_of(uns32 id)
 
 static bool available(const cam *c, const pdesc *d)
 {
+    if (d && d->id == PARAM_EXPOSE_OUT_MODE && legacy)
+        return false; /* legacy cameras have no expose-out modes */
     return d && (d->id != PARAM_FRAME_BUFFER_SIZE || c->setup);
 }
 
@@ -431,6 +463,12 @@ static rs_bool value_of(cam *c, const pdesc *d, int16 attr, void *out)
     case PARAM_SPDTAB_INDEX: *(int16 *)out = cur ? c->speed : mx ? 1 : 0; break;
     case PARAM_GAIN_INDEX: *(int16 *)out = cur ? c->gain : mx ? 2 : 1; break;
     case PARAM_FRAME_BUFFER_SIZE: *(ulong64 *)out = (ulong64)c->frame_bytes * 20; break;
+    case PARAM_EXPOSURE_MODE:
+    case PARAM_EXPOSE_OUT_MODE: {
+        uns32 n;
+        *(int32 *)out = enum_items(d->id, &n)[mx ? n - 1 : 0].value;
+        break;
+    }
     default: return fail(PL_ERR_PARAMETER_UNKNOWN);
     }
     return ok();
@@ -461,9 +499,8 @@ rs_bool pl_get_param(int16 h, uns32 id, int16 attr, void *out)
         return unlock_ret(fail(PL_ERR_STATE_INVALID));
     }
     if (attr == ATTR_COUNT) {
-        *(uns32 *)out = d->id == PARAM_READOUT_PORT ? 2
-                        : d->type == PVCAM_TYPE_CHAR_PTR ? CCD_NAME_LEN
-                                                          : 1;
+        uns32 n;
+        *(uns32 *)out = enum_items(d->id, &n) ? n : d->type == PVCAM_TYPE_CHAR_PTR ? CCD_NAME_LEN : 1;
         return unlock_ret(ok());
     }
     if (attr < ATTR_CURRENT || attr > ATTR_INCREMENT || attr == ATTR_COUNT || attr == ATTR_TYPE)
@@ -535,16 +572,21 @@ rs_bool pl_get_enum_param(int16 h, uns32 id, uns32 index, int32 *value, char *de
         return unlock_ret(PV_FAIL);
     if (!value || !desc)
         return unlock_ret(fail(PL_ERR_NULL_POINTER));
-    if (id != PARAM_READOUT_PORT)
-        return unlock_ret(fail(pdesc_of(id) ? PL_ERR_PARAMETER_NOT_ENUM : PL_ERR_PARAMETER_UNKNOWN));
+    uns32 n;
+    const eitem *items = enum_items(id, &n);
+    if (!available(c, pdesc_of(id)))
+        return unlock_ret(fail(pdesc_of(id) ? PL_ERR_PARAMETER_NOT_AVAILABLE
+                                            : PL_ERR_PARAMETER_UNKNOWN));
+    if (!items)
+        return unlock_ret(fail(PL_ERR_PARAMETER_NOT_ENUM));
     if (c->running) {
         ctr.param_while_streaming++;
         return unlock_ret(fail(PL_ERR_STATE_INVALID));
     }
-    if (index >= 2)
+    if (index >= n)
         return unlock_ret(fail(PL_ERR_INDEX_OUT_OF_RANGE));
-    *value = (int32)index;
-    snprintf(desc, length, "%s", port_names[index]);
+    *value = items[index].value;
+    snprintf(desc, length, "%s", items[index].name);
     return unlock_ret(ok());
 }
 
@@ -570,8 +612,17 @@ rs_bool pl_exp_setup_cont(int16 h, uns16 rgn_total, const rgn_type *rgn, int16 e
         (rgn->s2 - rgn->s1 + 1) % rgn->sbin || (rgn->p2 - rgn->p1 + 1) % rgn->pbin ||
         (uns32)((rgn->s2 - rgn->s1 + 1) / rgn->sbin) < DAQ_SIM_MIN_WIDTH)
         return unlock_ret(fail(PL_ERR_BINNING_INVALID));
-    if ((exp_mode & 0xFF) != TIMED_MODE && (exp_mode & ~0xFF) != 0x700)
+    /* Only the modes PARAM_EXPOSURE_MODE lists: extended trigger modes with
+     * an expose-out mode in the low bits, or (legacy) a legacy mode alone. */
+    uns32 nm;
+    const eitem *modes = enum_items(PARAM_EXPOSURE_MODE, &nm);
+    bool known = false;
+    for (uns32 i = 0; i < nm; i++)
+        known |= legacy ? exp_mode == modes[i].value
+                        : (exp_mode & ~0xFF) == modes[i].value && (exp_mode & 0xFF) <= 5;
+    if (!known)
         return unlock_ret(fail(PL_ERR_MODE_INVALID));
+    last_exp_mode = exp_mode;
     if (exposure < 1 || exposure > 3600000)
         return unlock_ret(fail(PL_ERR_EXPOSURE_OUT_OF_RANGE));
     /* CIRC_NONE is accepted here and refused by start_cont with 185, as
@@ -957,6 +1008,8 @@ uint64_t fake_pvcam_counter(const char *name)
     };
     uint64_t v = UINT64_MAX;
     pthread_mutex_lock(&mu);
+    if (strcmp(name, "last_exp_mode") == 0) /* the exp_mode of the last accepted setup */
+        v = (uint64_t)(int64_t)last_exp_mode;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i].name, name) == 0)
             memcpy(&v, (const char *)&ctr + names[i].off, sizeof v);

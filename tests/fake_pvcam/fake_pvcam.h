@@ -43,7 +43,8 @@ typedef size_t fake_pvcam_events_fn(fake_pvcam_event *out, size_t max);
  * registration and parameter counters); UINT64_MAX for an unknown name.
  * Names: frames_written, callbacks, duplicate_callbacks, late_callbacks,
  * dropped_locked, overwritten, overrun_reports, unlocks, registrations,
- * double_registrations, param_while_streaming, unlock_before_copy. */
+ * double_registrations, param_while_streaming, unlock_before_copy, and
+ * last_exp_mode (the exp_mode of the last accepted pl_exp_setup_cont). */
 typedef uint64_t fake_pvcam_counter_fn(const char *name);
 /* Marks frame nr as copied by the caller (direct API tests); with
  * FAKE_PVCAM_REQUIRE_COPY_MARK=1 an unlock without a mark for the locked

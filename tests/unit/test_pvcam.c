@@ -322,16 +322,20 @@ static void fake_error_codes(void **state)
     assert_int_equal(a.pl_error_code(), PL_ERR_ACQUISITION_SETUP_REQUIRED);
     rgn_type r = {0, 63, 1, 0, 31, 1};
     uns32 bytes = 0;
+    /* an exposure mode the camera does not list (this one has extended modes) */
+    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, TIMED_MODE, 5, &bytes, CIRC_OVERWRITE), PV_FAIL);
+    assert_int_equal(a.pl_error_code(), PL_ERR_MODE_INVALID);
     /* CIRC_NONE: setup accepts, start refuses with 185 (rust-daq's "error 185") */
-    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, TIMED_MODE, 5, &bytes, CIRC_NONE), PV_OK);
+    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NONE),
+                     PV_OK);
     assert_int_equal(bytes, 64 * 32 * 2); /* ONE frame */
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 3), PV_FAIL);
     assert_int_equal(a.pl_error_code(), PL_ERR_CONFIGURATION_INVALID);
     assert_int_equal(a.pl_error_message(PL_ERR_CONFIGURATION_INVALID, msg), PV_OK);
     assert_string_equal(msg, "Invalid configuration (PL_ERR_CONFIGURATION_INVALID)");
     /* bad size */
-    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, TIMED_MODE, 5, &bytes, CIRC_NO_OVERWRITE),
-                     PV_OK);
+    assert_int_equal(
+        a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NO_OVERWRITE), PV_OK);
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 3 + 1), PV_FAIL);
     assert_int_equal(a.pl_error_code(), PL_ERR_BUFFER_SIZE_INVALID);
     /* nothing to read before start, and get needs a stream */
@@ -372,8 +376,8 @@ static void fake_detects_unlock_before_copy(void **state)
     assert_int_equal(a.pl_cam_register_callback_ex3(h, PL_CALLBACK_EOF, cb, NULL), PV_OK);
     rgn_type r = {0, 63, 1, 0, 31, 1};
     uns32 bytes = 0;
-    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, TIMED_MODE, 1, &bytes, CIRC_NO_OVERWRITE),
-                     PV_OK);
+    assert_int_equal(
+        a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 1, &bytes, CIRC_NO_OVERWRITE), PV_OK);
     static unsigned char ring[64 * 32 * 2 * 8];
     static unsigned char copy[64 * 32 * 2];
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 8), PV_OK);
@@ -685,6 +689,29 @@ static void roi_binning_and_readout_params(void **state)
     assert_int_equal(daq_camera_get_param(cam, "gain_index", &v, err, sizeof err), 0);
     assert_int_equal(v.i, 2);
     assert_int_equal(fake_counter("param_while_streaming"), 0);
+    /* the camera lists EXT_TRIG_INTERNAL and expose-out modes: the SDK example's mode */
+    assert_int_equal(fake_counter("last_exp_mode"), EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+/* A legacy camera lists only legacy exposure modes: the driver sets up with
+ * TIMED_MODE (the fake refuses any mode it does not list). */
+static void legacy_camera_gets_timed_mode(void **state)
+{
+    sensor_size(128, 64);
+    setenv("FAKE_PVCAM_LEGACY", "1", 1);
+    daq_bus *bus = daq_bus_create("legacy");
+    daq_camera *cam = pvcam("legacy", "5", "no_overwrite");
+    daq_acq *a = engine(cam, bus, 0);
+    consumer c;
+    consumer_start(&c, bus, cam, 64, 0);
+    run_to_limit(a, 10, 10000);
+    consumer_join(&c, bus);
+    if (c.failures)
+        fail_msg("verification: %s", c.first_failure);
+    assert_int_equal(c.verified, 10);
+    assert_int_equal(fake_counter("last_exp_mode"), TIMED_MODE);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
 }
@@ -775,6 +802,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(duplicate_and_late_callbacks_ignored),
     cmocka_unit_test(camera_gaps_counted_as_loss),
     cmocka_unit_test(roi_binning_and_readout_params),
+    cmocka_unit_test(legacy_camera_gets_timed_mode),
     cmocka_unit_test(ring_is_about_one_second),
     cmocka_unit_test(library_absent_is_one_line),
     cmocka_unit_test(unknown_camera_name_lists_cameras),

@@ -141,7 +141,10 @@ static int pvcam_open(daq_camera *cam, char *err, size_t len)
     DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam camera open", DAQ_F_STR("device", cam->id),
             DAQ_F_STR("camera", f->name), DAQ_F_STR("chip", f->chip),
             DAQ_F_U64("sensor_width", f->sensor_w), DAQ_F_U64("sensor_height", f->sensor_h),
-            DAQ_F_U64("bit_depth", f->bit_depth), DAQ_F_BOOL("exposure_live", f->exposure.live),
+            DAQ_F_U64("bit_depth", f->bit_depth),
+            DAQ_F_STR("exposure_mode",
+                      f->exp_mode == TIMED_MODE ? "TIMED_MODE" : "EXT_TRIG_INTERNAL"),
+            DAQ_F_BOOL("exposure_live", f->exposure.live),
             DAQ_F_BOOL("temperature_live", f->temp.live), DAQ_F_STR("readout_ports", f->port_names));
     return 0;
 }

@@ -114,6 +114,7 @@ typedef struct pvcam_facts {
     char port_names[DAQ_PARAM_STR_MAX]; /* "0=Sensitivity,1=Speed" */
     int16 speed_cur, speed_min, speed_max;
     int16 gain_cur, gain_min, gain_max;
+    int16 exp_mode; /* for pl_exp_setup_cont: EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW, or TIMED_MODE */
 } pvcam_facts;
 
 /* The region and output geometry of the current settings. */

@@ -188,6 +188,31 @@ static void read_ports(pvcam *p)
     }
 }
 
+/* The free-running exposure mode this camera takes: the extended
+ * EXT_TRIG_INTERNAL (with the first-row expose-out mode when the camera has
+ * expose-out modes) when PARAM_EXPOSURE_MODE lists it, as the SDK's live
+ * example passes; else the legacy TIMED_MODE, which is all older cameras
+ * accept (facts §4.2). */
+static int16 pick_exposure_mode(pvcam *p)
+{
+    uns32 count = 0;
+    if (!pflags(p, PARAM_EXPOSURE_MODE).avail ||
+        !get_attr(p, PARAM_EXPOSURE_MODE, ATTR_COUNT, &count))
+        return TIMED_MODE;
+    for (uns32 i = 0; i < count && i < 64; i++) {
+        int32 value = -1;
+        char name[64] = "";
+        if (pvcam_api_get()->pl_get_enum_param(p->hcam, PARAM_EXPOSURE_MODE, i, &value, name,
+                                               sizeof name) != PV_OK)
+            break;
+        if (value == EXT_TRIG_INTERNAL)
+            return pflags(p, PARAM_EXPOSE_OUT_MODE).avail
+                       ? (int16)(EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW)
+                       : (int16)EXT_TRIG_INTERNAL;
+    }
+    return TIMED_MODE;
+}
+
 int pvcam_facts_read(pvcam *p, char *err, size_t len)
 {
     pvcam_facts *f = &p->facts;
@@ -245,6 +270,7 @@ int pvcam_facts_read(pvcam *p, char *err, size_t len)
         get_attr(p, PARAM_GAIN_INDEX, ATTR_MAX, &f->gain_max);
     }
     f->readout_time = pflags(p, PARAM_READOUT_TIME);
+    f->exp_mode = pick_exposure_mode(p);
     return 0;
 }
 

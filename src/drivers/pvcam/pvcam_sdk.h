@@ -96,7 +96,9 @@ typedef void PL_CALLBACK_SIG_EX3(const FRAME_INFO *pFrameInfo, void *pContext);
 /* ---- constants (facts §4) ------------------------------------------------------- */
 
 enum {
-    TIMED_MODE = 0, /* PL_EXPOSURE_MODES, int16 for setup_* */
+    TIMED_MODE = 0,           /* PL_EXPOSURE_MODES (int16 for setup_*): legacy */
+    EXT_TRIG_INTERNAL = 1792, /* (7 + 0) << 8: the extended "internal trigger" */
+    EXPOSE_OUT_FIRST_ROW = 0, /* PL_EXPOSE_OUT_MODES, OR-ed into exp_mode */
 
     CIRC_NONE = 0, /* sequences only: never passed to setup_cont */
     CIRC_OVERWRITE = 1,
@@ -154,6 +156,8 @@ enum {
 #define PARAM_READOUT_PORT      PVCAM_PARAM_ID(PVCAM_TYPE_ENUM, 2, 247)    /* enum int32 */
 #define PARAM_SPDTAB_INDEX      PVCAM_PARAM_ID(PVCAM_TYPE_INT16, 2, 513)   /* int16 */
 #define PARAM_GAIN_INDEX        PVCAM_PARAM_ID(PVCAM_TYPE_INT16, 2, 512)   /* int16 */
+#define PARAM_EXPOSURE_MODE     PVCAM_PARAM_ID(PVCAM_TYPE_ENUM, 2, 535)    /* enum int32, read-only */
+#define PARAM_EXPOSE_OUT_MODE   PVCAM_PARAM_ID(PVCAM_TYPE_ENUM, 2, 560)    /* enum int32, read-only */
 
 _Static_assert(PARAM_SER_SIZE == 0x0602003Au && PARAM_PAR_SIZE == 0x06020039u &&
                    PARAM_BIT_DEPTH == 0x010201FFu && PARAM_CHIP_NAME == 0x0D020081u &&
@@ -161,7 +165,8 @@ _Static_assert(PARAM_SER_SIZE == 0x0602003Au && PARAM_PAR_SIZE == 0x06020039u &&
                    PARAM_EXP_RES == 0x09030002u && PARAM_TEMP == 0x0102020Du &&
                    PARAM_CIRC_BUFFER == 0x0B03012Bu && PARAM_READOUT_TIME == 0x040200B3u &&
                    PARAM_READOUT_PORT == 0x090200F7u && PARAM_SPDTAB_INDEX == 0x01020201u &&
-                   PARAM_GAIN_INDEX == 0x01020200u,
+                   PARAM_GAIN_INDEX == 0x01020200u && PARAM_EXPOSURE_MODE == 0x09020217u &&
+                   PARAM_EXPOSE_OUT_MODE == 0x09020230u,
                "parameter ids as listed in the facts (§4.9)");
 
 /* Error codes (facts §4.10; numbers decoded from the real library). */

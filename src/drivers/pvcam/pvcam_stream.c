@@ -5,7 +5,8 @@
  *   open:  pl_cam_open, static parameters, pl_create_frame_info_struct,
  *          pl_cam_register_callback_ex3(EOF)                (pvcam_driver.c)
  *   start: [readout port, speed, gain] -> (re-register if a stop
- *          deregistered) -> pl_exp_setup_cont(1 region, TIMED_MODE,
+ *          deregistered) -> pl_exp_setup_cont(1 region, the camera's
+ *          internal-trigger mode (EXT_TRIG_INTERNAL, else TIMED_MODE),
  *          exposure, &frame_bytes, CIRC_NO_OVERWRITE | CIRC_OVERWRITE) ->
  *          PARAM_READOUT_TIME, PARAM_BIT_DEPTH -> ring of N x frame_bytes ->
  *          pl_exp_start_cont(ring, N x frame_bytes)
@@ -258,7 +259,7 @@ static int setup_locked(pvcam *p, char *err, size_t len)
         return -1;
     int16 mode = p->mode == PVCAM_OVERWRITE ? CIRC_OVERWRITE : CIRC_NO_OVERWRITE;
     uns32 frame_bytes = 0;
-    if (pvcam_api_get()->pl_exp_setup_cont(p->hcam, 1, &p->geom.rgn, TIMED_MODE,
+    if (pvcam_api_get()->pl_exp_setup_cont(p->hcam, 1, &p->geom.rgn, p->facts.exp_mode,
                                            pvcam_exposure_units(p, p->set.exposure_ms),
                                            &frame_bytes, mode) != PV_OK) {
         pvcam_sdk_error("pl_exp_setup_cont", err, len);
