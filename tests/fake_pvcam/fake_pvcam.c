@@ -40,7 +40,8 @@
  * delivered twice), FAKE_PVCAM_LATE_CALLBACKS=N (N callbacks fired while
  * pl_exp_stop_cont halts), FAKE_PVCAM_GAP_EVERY=N (every Nth frame number
  * is skipped by the camera), FAKE_PVCAM_STALL_AFTER=N (no frame and no
- * callback after N frames), FAKE_PVCAM_NO_POISON=1 (unlock leaves the
+ * callback after N frames), FAKE_PVCAM_REMOVE_AFTER=N (once N frames were
+ * written, every frame getter fails with 180 PL_ERR_DEVICE_REMOVED), FAKE_PVCAM_NO_POISON=1 (unlock leaves the
  * slot's bytes alone), FAKE_PVCAM_REQUIRE_COPY_MARK=1 (see fake_pvcam.h).
  *
  * Built a second time with FAKE_PVCAM_OMIT_UNLOCK as libpvcam_nosym.so: the
@@ -126,7 +127,7 @@ static uns16 sensor_w = 2048, sensor_h = 2048;
 static int16 bit_depth = 16;
 static uint32_t readout_us;
 static double fps_override;
-static uint32_t dup_every, late_callbacks, gap_every, stall_after;
+static uint32_t dup_every, late_callbacks, gap_every, stall_after, remove_after;
 static bool no_poison, require_copy_mark;
 static bool legacy; /* FAKE_PVCAM_LEGACY=1: only the legacy exposure modes, no expose-out */
 static int16 last_exp_mode = -1;
@@ -345,6 +346,8 @@ static const struct {
     {PL_ERR_DEVICE_NAME_UNKNOWN,
      "This is not a valid name for opening the device (PL_ERR_DEVICE_NAME_UNKNOWN)"},
     {PL_ERR_DEVICE_ALREADY_OPEN, "This device is already open (PL_ERR_DEVICE_ALREADY_OPEN)"},
+    {PL_ERR_DEVICE_REMOVED,
+     "The device has been unexpectedly removed (PL_ERR_DEVICE_REMOVED)"},
     {PL_ERR_REGION_INVALID, "Invalid region (PL_ERR_REGION_INVALID)"},
     {PL_ERR_BINNING_INVALID, "Invalid binning (PL_ERR_BINNING_INVALID)"},
     {PL_ERR_MODE_INVALID, "Invalid mode (PL_ERR_MODE_INVALID)"},
@@ -780,6 +783,7 @@ rs_bool pl_exp_start_cont(int16 h, void *buf, uns32 size)
     late_callbacks = (uint32_t)env_long("FAKE_PVCAM_LATE_CALLBACKS", 0);
     gap_every = (uint32_t)env_long("FAKE_PVCAM_GAP_EVERY", 0);
     stall_after = (uint32_t)env_long("FAKE_PVCAM_STALL_AFTER", 0);
+    remove_after = (uint32_t)env_long("FAKE_PVCAM_REMOVE_AFTER", 0);
     no_poison = env_long("FAKE_PVCAM_NO_POISON", 0) != 0;
     require_copy_mark = env_long("FAKE_PVCAM_REQUIRE_COPY_MARK", 0) != 0;
     /* The stream's counters; registrations and parameter misuse are the process's. */
@@ -848,6 +852,10 @@ static cam *streaming_cam(int16 h, void **frame)
     }
     if (!c->running) {
         last_err = PL_ERR_ACQUISITION_SETUP_REQUIRED;
+        return NULL;
+    }
+    if (remove_after && ctr.frames_written >= remove_after) { /* unplugged */
+        last_err = PL_ERR_DEVICE_REMOVED;
         return NULL;
     }
     if (c->overrun) { /* reported once, by the next get (facts §5.3) */

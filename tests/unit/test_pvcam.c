@@ -716,6 +716,90 @@ static void legacy_camera_gets_timed_mode(void **state)
     daq_bus_destroy(bus);
 }
 
+/* A camera unplugged mid-stream: the get fails with 180, the stream ends in
+ * ERROR with the SDK's message, and the error stop still halts, deregisters
+ * and frees (the camera restarts once it is back). */
+static void device_removed_ends_stream_with_sdk_message(void **state)
+{
+    sensor_size(128, 64);
+    setenv("FAKE_PVCAM_REMOVE_AFTER", "15", 1);
+    daq_bus *bus = daq_bus_create("rm");
+    daq_camera *cam = pvcam("rm", "2", "no_overwrite");
+    daq_acq *a = engine(cam, bus, 0);
+    char err[256];
+    assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(a, 10000));
+    daq_acq_stats s;
+    daq_acq_stats_get(a, &s);
+    print_message("removed: %s\n", s.error);
+    assert_int_equal(s.state, DAQ_ACQ_ERROR);
+    assert_non_null(strstr(s.error, "error 180"));
+    assert_non_null(strstr(s.error, "(PL_ERR_DEVICE_REMOVED)"));
+    assert_true(s.delivered <= 15);
+    assert_false(daq_camera_streaming(cam));
+    daq_camera_stats d;
+    daq_camera_stats_get(cam, &d);
+    assert_int_equal(d.readout_errors, 1);
+    unsetenv("FAKE_PVCAM_REMOVE_AFTER");
+    run_to_limit(a, 10, 10000);
+    daq_acq_stats_get(a, &s);
+    assert_int_equal(s.state, DAQ_ACQ_IDLE);
+    assert_int_equal(s.delivered, 10);
+    assert_int_equal(fake_counter("double_registrations"), 0);
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
+/* Two cameras share the process's one library: one init, a reference per
+ * open camera, uninit with the last close; a camera asking for another
+ * library meanwhile is refused with one line. */
+static void two_cameras_share_one_init(void **state)
+{
+    sensor_size(128, 64);
+    setenv("FAKE_PVCAM_CAMERAS", "2", 1);
+    char err[512];
+    daq_camera *c0 = pvcam("a", "5", "no_overwrite");
+    daq_camera *c1 = pvcam("b", "5", "no_overwrite");
+    set(c1, "camera_name", "pvcamUSB_1");
+    assert_int_equal(daq_camera_open(c0, err, sizeof err), 0);
+    assert_int_equal(daq_camera_open(c1, err, sizeof err), 0);
+    daq_camera_stats st;
+    daq_camera_stats_get(c0, &st);
+    assert_int_equal(extra(&st, "library_refs"), 2);
+    daq_camera *other = daq_camera_create("pvcam", "c", err, sizeof err);
+    set(other, "library", getenv("DAQ_TEST_FAKE_PVCAM_NOSYM"));
+    assert_int_not_equal(daq_camera_open(other, err, sizeof err), 0);
+    assert_non_null(strstr(err, "already loaded"));
+    assert_null(strchr(err, '\n'));
+    daq_camera_destroy(other);
+    /* both stream at once */
+    daq_bus *b0 = daq_bus_create("a"), *b1 = daq_bus_create("b");
+    daq_acq *a0 = engine(c0, b0, 0), *a1 = engine(c1, b1, 0);
+    consumer k0, k1;
+    consumer_start(&k0, b0, c0, 64, 0);
+    consumer_start(&k1, b1, c1, 64, 0);
+    assert_int_equal(daq_acq_start(a0, 20, err, sizeof err), 0);
+    assert_int_equal(daq_acq_start(a1, 20, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(a0, 10000));
+    assert_true(daq_acq_wait_idle(a1, 10000));
+    daq_acq_stop(a0);
+    daq_acq_stop(a1);
+    consumer_join(&k0, b0);
+    consumer_join(&k1, b1);
+    assert_int_equal(k0.verified, 20);
+    assert_int_equal(k1.verified, 20);
+    daq_acq_destroy(a0); /* closes camera a: the library stays for b */
+    daq_camera_stats_get(c1, &st);
+    assert_int_equal(extra(&st, "library_refs"), 1);
+    daq_acq_destroy(a1);
+    daq_bus_destroy(b0);
+    daq_bus_destroy(b1);
+    /* everything released: the library initialises again for a new camera */
+    daq_camera *again = pvcam("again", "5", "no_overwrite");
+    assert_int_equal(daq_camera_open(again, err, sizeof err), 0);
+    daq_camera_destroy(again);
+}
+
 /* Ring sizing: about one second of frames, clamped to 3..1024. */
 static void ring_is_about_one_second(void **state)
 {
@@ -803,6 +887,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(camera_gaps_counted_as_loss),
     cmocka_unit_test(roi_binning_and_readout_params),
     cmocka_unit_test(legacy_camera_gets_timed_mode),
+    cmocka_unit_test(device_removed_ends_stream_with_sdk_message),
+    cmocka_unit_test(two_cameras_share_one_init),
     cmocka_unit_test(ring_is_about_one_second),
     cmocka_unit_test(library_absent_is_one_line),
     cmocka_unit_test(unknown_camera_name_lists_cameras),
