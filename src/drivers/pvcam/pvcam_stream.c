@@ -64,8 +64,8 @@
 #define RING_MIN_FRAMES 3u
 #define RING_MAX_FRAMES 1024u
 /* Older DMA engines write a few bytes past the last frame (Micro-Manager
- * allocates +16): the mapping ends with at least a page of slack. */
-#define RING_SLACK 16u
+ * allocates +16): the mapping has at least a page past the last frame. */
+#define RING_SLACK 4096u
 
 static void bump(_Atomic uint64_t *c, uint64_t by)
 {
