@@ -163,6 +163,8 @@ typedef struct consumer {
     unsigned sleep_ms;
     pthread_t thread;
     uint64_t frames, verified, failures, last_hw;
+    uint64_t last_eof, bad_timestamps; /* EOF not increasing, or BOF not before EOF */
+    double eof_step_sum_ms;             /* sum of EOF-to-EOF steps */
     char first_failure[160];
 } consumer;
 
@@ -182,7 +184,13 @@ static void *consume(void *arg)
             snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
                      (unsigned long)daq_frame_meta_get(f)->hw_frame_number,
                      v == 0 ? "not verifiable" : why);
-        c->last_hw = daq_frame_meta_get(f)->hw_frame_number;
+        const daq_frame_meta *m = daq_frame_meta_get(f);
+        if ((c->frames && m->eof_ns <= c->last_eof) || m->bof_ns >= m->eof_ns)
+            c->bad_timestamps++;
+        if (c->frames)
+            c->eof_step_sum_ms += (double)(m->eof_ns - c->last_eof) / 1e6;
+        c->last_eof = m->eof_ns;
+        c->last_hw = m->hw_frame_number;
         c->frames++;
         if (c->sleep_ms)
             usleep(c->sleep_ms * 1000);
@@ -454,6 +462,13 @@ static void no_overwrite_200_frames_at_100fps(void **state)
     assert_int_equal(s.pool.misses, 0);
     assert_true(s.pool.hit_rate == 1.0);
     assert_true(pairs >= 200);
+    /* FRAME_INFO's 0.1 ms ticks became CLOCK_MONOTONIC ns: increasing, BOF
+     * one exposure before EOF, and about 10 ms apart */
+    double step = c.eof_step_sum_ms / 199.0;
+    print_message("EOF timestamps: mean step %.2f ms, bad %lu\n", step,
+                  (unsigned long)c.bad_timestamps);
+    assert_int_equal(c.bad_timestamps, 0);
+    assert_true(step > 9.0 && step < 17.0);
     assert_int_equal(fake_counter("overrun_reports"), 0);
     assert_int_equal(fake_counter("param_while_streaming"), 0);
     assert_int_equal(fake_counter("double_registrations"), 0);
