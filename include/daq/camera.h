@@ -199,6 +199,15 @@ typedef struct daq_camera_ops {
     void (*stats)(daq_camera *cam, daq_camera_stats *out);
     /* Copies the last acquisition-side error text into buf. */
     void (*error)(daq_camera *cam, char *buf, size_t len);
+
+    /* Optional (NULL: the content is unknown).  Checks a delivered frame
+     * against the pattern this camera is known to produce (the sim's, or a
+     * test camera's), so that checkpoints and tests can verify every pixel
+     * without knowing the driver.  Any thread, concurrently with streaming;
+     * reads only settings fixed while streaming.  1 verified, 0 nothing to
+     * verify against, -1 wrong (why says where). */
+    int (*verify)(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
+                  size_t len);
 } daq_camera_ops;
 
 /* The part of a camera the framework owns; drivers allocate their own state
@@ -259,6 +268,10 @@ void daq_camera_stop(daq_camera *cam);      /* idempotent, also after errors */
 void daq_camera_interrupt(daq_camera *cam); /* any thread, no lock taken */
 void daq_camera_stats_get(daq_camera *cam, daq_camera_stats *out);
 void daq_camera_error(daq_camera *cam, char *buf, size_t len);
+/* The driver's verify op on a delivered frame (borrowed): 1 verified, 0 the
+ * camera's content is unknown, -1 wrong with a reason in why (may be NULL).
+ * Any thread, no lock taken. */
+int daq_camera_verify(daq_camera *cam, const daq_frame *f, char *why, size_t len);
 
 #ifdef __cplusplus
 }

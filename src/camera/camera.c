@@ -264,6 +264,13 @@ void daq_camera_stats_get(daq_camera *cam, daq_camera_stats *out)
         cam->ops->stats(cam, out);
 }
 
+int daq_camera_verify(daq_camera *cam, const daq_frame *f, char *why, size_t len)
+{
+    if (!cam->ops->verify)
+        return 0;
+    return cam->ops->verify(cam, daq_frame_meta_get(f), daq_frame_cdata(f), why, len);
+}
+
 void daq_camera_error(daq_camera *cam, char *buf, size_t len)
 {
     if (!buf || len == 0)

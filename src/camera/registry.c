@@ -12,8 +12,8 @@
 
 static const daq_driver *const drivers[] = {
     &daq_sim_driver,
+    &daq_pvcam_driver,  /* PVCAM, libpvcam loaded at open (dlopen) */
     &daq_aravis_driver, /* GenICam via Aravis, FILL mode */
-    /* &daq_pvcam_driver,   PVCAM via dlopen (later issue) */
     NULL,
 };
 

@@ -7,6 +7,7 @@
 #include "daq/camera.h"
 
 extern const daq_driver daq_sim_driver;    /* drivers/sim/sim_driver.c */
+extern const daq_driver daq_pvcam_driver;  /* drivers/pvcam/pvcam_driver.c */
 extern const daq_driver daq_aravis_driver; /* drivers/aravis/aravis_driver.c */
 
 #endif

@@ -350,6 +350,17 @@ static void sim_error(daq_camera *cam, char *buf, size_t len)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Every sim frame is the pattern of daq/sim.h for its frame number. */
+static int sim_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
+                      size_t len)
+{
+    (void)cam;
+    return daq_sim_verify(pixels, m->width, m->height, m->bit_depth, m->hw_frame_number, why,
+                          len) == 0
+               ? 1
+               : -1;
+}
+
 static void sim_destroy(daq_camera *cam)
 {
     sim *s = sim_of(cam);
@@ -380,6 +391,7 @@ static const daq_camera_ops sim_ops = {
     .release_oldest = sim_release_oldest,
     .stats = sim_stats,
     .error = sim_error,
+    .verify = sim_verify,
 };
 
 /* Allocates the driver state (owned by cam->priv, freed by sim_destroy). */
