@@ -13,7 +13,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -34,6 +36,15 @@ static inline int daq_test_main(int argc, char **argv, const char *group,
         return 2;
     }
     return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
+/* The side of the square frames real-time tests stream: 2048 by default,
+ * smaller in sanitizer builds (DAQ_TEST_FRAME_SIDE), where 8 MiB copies
+ * cannot keep 100 FPS. */
+static inline uint32_t daq_test_frame_side(void)
+{
+    const char *e = getenv("DAQ_TEST_FRAME_SIDE");
+    return e ? (uint32_t)atoi(e) : 2048;
 }
 
 #define DAQ_TEST_MAIN(group, tests)                                                                \

@@ -17,13 +17,6 @@
 #include "daq/sim.h"
 #include "test_main.h"
 
-/* Sanitizer builds use smaller frames (TSan makes 8 MiB copies slow). */
-static uint32_t side(void)
-{
-    const char *e = getenv("DAQ_TEST_FRAME_SIDE");
-    return e ? (uint32_t)atoi(e) : 2048;
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -223,7 +216,8 @@ static void checkpoint_smoke_200_frames(void **state)
     /* CP2/CP3 in process: 200 frames at 100 FPS, 2048x2048x16, three consumers. */
     daq_bus *bus = daq_bus_create("cam0");
     daq_acq *a =
-        engine(sim("cam0", side(), side(), "100", "realistic"), bus, 0, DAQ_POOL_POLICY_HEAP);
+        engine(sim("cam0", daq_test_frame_side(), daq_test_frame_side(), "100", "realistic"), bus,
+               0, DAQ_POOL_POLICY_HEAP);
     consumer c[3];
     consumer_start(&c[0], bus, "recorder", DAQ_SUB_LOSSLESS, 16, true, 0);
     consumer_start(&c[1], bus, "stats", DAQ_SUB_DROP_OLDEST, 4, true, 0);

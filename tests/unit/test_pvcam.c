@@ -24,13 +24,6 @@
 #include "fake_pvcam.h"
 #include "test_main.h"
 
-/* Sanitizer builds use smaller frames (TSan makes 8 MiB copies slow). */
-static uint32_t side(void)
-{
-    const char *e = getenv("DAQ_TEST_FRAME_SIDE");
-    return e ? (uint32_t)atoi(e) : 2048;
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -429,7 +422,7 @@ static void fake_detects_unlock_before_copy(void **state)
 /* Acceptance: 200 frames at 100 FPS, 2048 x 2048 x 16 bit, no-overwrite. */
 static void no_overwrite_200_frames_at_100fps(void **state)
 {
-    uint32_t sd = side();
+    uint32_t sd = daq_test_frame_side();
     sensor_size(sd, sd);
     daq_bus *bus = daq_bus_create("pv");
     daq_camera *cam = pvcam("pv", "10", "no_overwrite");
