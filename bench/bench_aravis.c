@@ -268,9 +268,8 @@ static int run_daq(daq_acq *a, daq_bus *bus, uint64_t warm, uint64_t n, window *
     w->frames = dc.seen >= warm + n ? n : 0;
     w->failed = s.driver.readout_errors;
     w->lost = s.lost;
-    for (unsigned i = 0; i < s.driver.n_extra; i++)
-        if (strcmp(s.driver.extra[i].name, "memcpy_count") == 0)
-            *memcpy_count += s.driver.extra[i].value;
+    const daq_camera_extra *copies = daq_camera_stats_find(&s.driver, "memcpy_count");
+    *memcpy_count += copies ? copies->value : 0;
     if (s.state != DAQ_ACQ_IDLE || !w->frames) {
         fprintf(stderr, "daq run: state %s, %lu of %lu frames: %s\n", daq_acq_state_name(s.state),
                 (unsigned long)dc.seen, (unsigned long)(warm + n), s.error);

@@ -102,6 +102,11 @@ int daq_param_parse(const daq_param_desc *d, const char *text, daq_param_value *
 char *daq_param_format_json(const daq_param_value *v, char *buf, size_t len);
 
 const daq_param_desc *daq_param_find(const daq_param_desc *table, size_t n, const char *name);
+/* The index of name in a driver's table of n, or -1 with "unknown
+ * parameter 'name'" in err. */
+int daq_param_index(const daq_param_desc *table, size_t n, const char *name, char *err, size_t len);
+/* The index of s in a NULL-terminated list of enum names, -1 if absent. */
+int daq_param_enum_index(const char *const *names, const char *s);
 
 /* ---- frames as a driver describes them ----------------------------------------- */
 
@@ -132,17 +137,25 @@ typedef struct daq_camera_format {
  * stream statistics) and end up in metrics. */
 #define DAQ_CAMERA_EXTRA_MAX 16
 
+typedef struct daq_camera_extra {
+    const char *name; /* static storage */
+    uint64_t value;
+} daq_camera_extra;
+
 typedef struct daq_camera_stats {
     uint64_t frames_generated; /* frames the sensor/SDK produced */
     uint64_t callbacks;        /* end-of-frame notifications */
     uint64_t overruns;         /* frames the ring could not keep */
     uint64_t readout_errors;
     unsigned n_extra;
-    struct {
-        const char *name; /* static storage */
-        uint64_t value;
-    } extra[DAQ_CAMERA_EXTRA_MAX];
+    daq_camera_extra extra[DAQ_CAMERA_EXTRA_MAX];
 } daq_camera_stats;
+
+/* Copies a driver's n extras (names in static storage) into out; more than
+ * DAQ_CAMERA_EXTRA_MAX is a driver bug and aborts. */
+void daq_camera_stats_set_extras(daq_camera_stats *out, const daq_camera_extra *x, size_t n);
+/* The extra called name, borrowed from s; NULL when the driver has none. */
+const daq_camera_extra *daq_camera_stats_find(const daq_camera_stats *s, const char *name);
 
 typedef enum daq_camera_mode {
     DAQ_CAMERA_COPY = 0,

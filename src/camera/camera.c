@@ -271,6 +271,22 @@ int daq_camera_verify(daq_camera *cam, const daq_frame *f, char *why, size_t len
     return cam->ops->verify(cam, daq_frame_meta_get(f), daq_frame_cdata(f), why, len);
 }
 
+void daq_camera_stats_set_extras(daq_camera_stats *out, const daq_camera_extra *x, size_t n)
+{
+    if (n > DAQ_CAMERA_EXTRA_MAX)
+        daq_fatal("camera stats: %zu extras, at most %d", n, DAQ_CAMERA_EXTRA_MAX);
+    memcpy(out->extra, x, n * sizeof *x);
+    out->n_extra = (unsigned)n;
+}
+
+const daq_camera_extra *daq_camera_stats_find(const daq_camera_stats *s, const char *name)
+{
+    for (unsigned i = 0; i < s->n_extra && i < DAQ_CAMERA_EXTRA_MAX; i++)
+        if (strcmp(s->extra[i].name, name) == 0)
+            return &s->extra[i];
+    return NULL;
+}
+
 void daq_camera_error(daq_camera *cam, char *buf, size_t len)
 {
     if (!buf || len == 0)

@@ -446,3 +446,19 @@ const daq_param_desc *daq_param_find(const daq_param_desc *table, size_t n, cons
             return &table[i];
     return NULL;
 }
+
+int daq_param_index(const daq_param_desc *table, size_t n, const char *name, char *err, size_t len)
+{
+    const daq_param_desc *d = daq_param_find(table, n, name);
+    if (!d)
+        return daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
+    return (int)(d - table);
+}
+
+int daq_param_enum_index(const char *const *names, const char *s)
+{
+    for (int i = 0; names && names[i] && s; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}

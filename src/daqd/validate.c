@@ -11,8 +11,9 @@
  * The device runs in this process exactly as the daemon would run it (same
  * config, pool, consumers), plus one lossless "validator" subscription
  * that counts every frame and verifies its pixels whenever the driver
- * knows what its camera sends (daq_camera_verify: the sim, a test camera).  "drops" are frames that never reached it: pool-path drops and
- * the validator's own queue drops; consumers configured to be lossy are
+ * knows what its camera sends (daq_camera_verify: the sim, a test camera).
+ * "drops" are frames that never reached it: pool-path drops and the
+ * validator's own queue drops; consumers configured to be lossy are
  * reported but do not fail the checkpoint.
  *
  * Output: a progress line, a table (criterion, threshold, measured,

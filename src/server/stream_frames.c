@@ -102,16 +102,6 @@ typedef struct stream {
     double current_fps;
 } stream;
 
-/* CLOCK_MONOTONIC ns -> ns since the epoch, via the current offset. */
-static uint64_t epoch_ns(uint64_t mono)
-{
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    uint64_t wall = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
-    uint64_t now = daq_now_ns();
-    return mono && mono <= now ? wall - (now - mono) : wall;
-}
-
 static void update_rate(stream *s, uint64_t now)
 {
     if (!s->window_start_ns)
@@ -144,7 +134,7 @@ static int send_frame(stream *s, daq_encoded *enc)
     daq_framedata_fields f;
     daq_framedata_fields_from_encoded(enc, &f);
     f.device_id = s->device_id;
-    f.timestamp_ns = epoch_ns(m->eof_ns);
+    f.timestamp_ns = daq_mono_to_real_ns(m->eof_ns);
     f.uncompressed_size = (uint32_t)daq_encoded_uncompressed_size(enc); /* raw too, as a hint */
     f.has_metrics = true;
     f.current_fps = s->current_fps;

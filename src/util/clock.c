@@ -8,6 +8,28 @@ uint64_t daq_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t real_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t daq_mono_to_real_ns(uint64_t mono_ns)
+{
+    uint64_t wall = real_now_ns(), now = daq_now_ns();
+    return mono_ns && mono_ns <= now ? wall - (now - mono_ns) : wall;
+}
+
+uint64_t daq_real_to_mono_ns(uint64_t real_ns)
+{
+    if (!real_ns)
+        return 0;
+    uint64_t wall = real_now_ns(), now = daq_now_ns();
+    uint64_t age = wall > real_ns ? wall - real_ns : 0;
+    return now > age ? now - age : 0;
+}
+
 static struct timespec ns_to_ts(uint64_t ns)
 {
     return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),

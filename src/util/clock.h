@@ -14,6 +14,14 @@
 /* CLOCK_MONOTONIC in ns. */
 uint64_t daq_now_ns(void);
 
+/* Conversions between CLOCK_MONOTONIC and wall-clock (CLOCK_REALTIME) ns
+ * through the current offset of the two clocks, so a wall-clock step moves
+ * the result.  daq_mono_to_real_ns(0) and a mono time in the future give
+ * "now"; daq_real_to_mono_ns(0) is 0 (unknown), a real time in the future
+ * gives "now". */
+uint64_t daq_mono_to_real_ns(uint64_t mono_ns);
+uint64_t daq_real_to_mono_ns(uint64_t real_ns);
+
 /* The absolute CLOCK_MONOTONIC time timeout_ns from now (>= 0). */
 struct timespec daq_deadline_after(int64_t timeout_ns);
 

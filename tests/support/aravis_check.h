@@ -20,13 +20,7 @@
 #include "daq/bus.h"
 #include "daq/camera.h"
 #include "daq/pool.h"
-
-static inline uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "test_consumer.h"
 
 static inline void set(daq_camera *cam, const char *name, const char *value)
 {
@@ -53,15 +47,6 @@ static inline daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq
     return a;
 }
 
-static inline uint64_t extra(const daq_camera_stats *s, const char *name)
-{
-    for (unsigned i = 0; i < s->n_extra; i++)
-        if (strcmp(s->extra[i].name, name) == 0)
-            return s->extra[i].value;
-    fail_msg("driver stat %s missing", name);
-    return 0;
-}
-
 static inline daq_acq_stats stats(daq_acq *a)
 {
     daq_acq_stats s;
@@ -72,9 +57,9 @@ static inline daq_acq_stats stats(daq_acq *a)
 /* Polls until delivered >= n (true) or timeout_ms passes. */
 static inline bool wait_delivered(daq_acq *a, uint64_t n, uint32_t timeout_ms)
 {
-    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000;
+    uint64_t end = daq_test_now_ns() + (uint64_t)timeout_ms * 1000000;
     while (stats(a).delivered < n)
-        if (mono_ns() > end)
+        if (daq_test_now_ns() > end)
             return false;
         else
             usleep(2000);
@@ -84,18 +69,16 @@ static inline bool wait_delivered(daq_acq *a, uint64_t n, uint32_t timeout_ms)
 /* ---- a verifying consumer ----------------------------------------------------------- */
 
 typedef struct consumer {
-    daq_sub *sub;
-    unsigned sleep_ms;
-    pthread_t thread;
+    daq_test_consumer tc;
     uint64_t frames, verify_failures, not_pool, gap_sum, repeats, backwards;
     uint64_t first_hw, last_hw;
     uint32_t side; /* expected width = height = stride (Mono8) */
-    bool eos;
     char first_failure[160];
 } consumer;
 
-static inline void check_frame(consumer *c, daq_frame *f)
+static inline void check_frame(void *owner, const daq_frame *f)
 {
+    consumer *c = owner;
     const daq_frame_meta *m = daq_frame_meta_get(f);
     char why[128] = "";
     const uint32_t side = c->side;
@@ -125,25 +108,6 @@ static inline void check_frame(consumer *c, daq_frame *f)
     c->frames++;
 }
 
-static inline void *consume(void *arg)
-{
-    consumer *c = arg;
-    for (;;) {
-        daq_frame *f;
-        int r = daq_sub_next(c->sub, 20 * 1000000000ll, &f);
-        if (r == DAQ_SUB_EOS) {
-            c->eos = true;
-            return NULL;
-        }
-        if (r != DAQ_SUB_FRAME)
-            return NULL;
-        check_frame(c, f);
-        if (c->sleep_ms)
-            usleep(c->sleep_ms * 1000);
-        daq_frame_unref(f);
-    }
-}
-
 static inline void consumer_start(consumer *c, daq_bus *bus, uint32_t depth, unsigned sleep_ms,
                                   uint32_t side)
 {
@@ -155,26 +119,20 @@ static inline void consumer_start(consumer *c, daq_bus *bus, uint32_t depth, uns
     sc.policy = DAQ_SUB_LOSSLESS;
     sc.queue_depth = depth;
     sc.lossless_timeout_ms = 5000;
-    char err[256];
-    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
-    if (!c->sub)
-        fail_msg("subscribe: %s", err);
-    c->sleep_ms = sleep_ms;
-    pthread_create(&c->thread, NULL, consume, c);
+    daq_test_consumer_start(&c->tc, bus, &sc, check_frame, c, sleep_ms, 20 * 1000000000ll);
 }
 
 static inline void consumer_join(consumer *c, daq_bus *bus)
 {
-    pthread_join(c->thread, NULL);
-    daq_bus_unsubscribe(bus, c->sub);
+    daq_test_consumer_join(&c->tc, bus);
     if (c->verify_failures)
         fail_msg("%lu bad frames, first %s", (unsigned long)c->verify_failures, c->first_failure);
 }
 
 static inline void assert_zero_copy(const daq_acq_stats *s)
 {
-    assert_int_equal(extra(&s->driver, "memcpy_count"), 0);
-    assert_int_equal(extra(&s->driver, "foreign_buffers"), 0);
+    assert_int_equal(daq_test_extra(&s->driver, "memcpy_count"), 0);
+    assert_int_equal(daq_test_extra(&s->driver, "foreign_buffers"), 0);
     assert_int_equal(s->bytes_copied, 0);
 }
 

@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
+
+#include "daq/camera.h"
 
 static inline int daq_test_main(int argc, char **argv, const char *group,
                                 const struct CMUnitTest *tests, size_t n)
@@ -38,6 +41,14 @@ static inline int daq_test_main(int argc, char **argv, const char *group,
     return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }
 
+/* CLOCK_MONOTONIC in ns, for deadlines and rates in tests. */
+static inline uint64_t daq_test_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* The side of the square frames real-time tests stream: 2048 by default,
  * smaller in sanitizer builds (DAQ_TEST_FRAME_SIDE), where 8 MiB copies
  * cannot keep 100 FPS. */
@@ -45,6 +56,15 @@ static inline uint32_t daq_test_frame_side(void)
 {
     const char *e = getenv("DAQ_TEST_FRAME_SIDE");
     return e ? (uint32_t)atoi(e) : 2048;
+}
+
+/* The driver stat extra called name; a missing one fails the test. */
+static inline uint64_t daq_test_extra(const daq_camera_stats *s, const char *name)
+{
+    const daq_camera_extra *x = daq_camera_stats_find(s, name);
+    if (!x)
+        fail_msg("driver stat %s missing", name);
+    return x ? x->value : 0;
 }
 
 #define DAQ_TEST_MAIN(group, tests)                                                                \

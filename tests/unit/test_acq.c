@@ -15,14 +15,8 @@
 #include "daq/acq.h"
 #include "daq/log.h"
 #include "daq/sim.h"
+#include "test_consumer.h"
 #include "test_main.h"
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- a simulated camera ------------------------------------------------------ */
 
@@ -69,57 +63,41 @@ static daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq_pool_p
 /* ---- consumers -------------------------------------------------------------------- */
 
 typedef struct consumer {
-    daq_sub *sub;
+    daq_test_consumer tc;
     bool verify;
-    unsigned sleep_ms;
-    pthread_t thread;
     /* results */
     uint64_t frames, verify_failures, order_violations, repeats, zero, gap_sum, last_hw;
     uint64_t hw_backwards;
     uint64_t last_seq;
-    bool eos;
     char first_failure[160];
 } consumer;
 
-static void *consume(void *arg)
+static void check_frame(void *owner, const daq_frame *f)
 {
-    consumer *c = arg;
-    for (;;) {
-        daq_frame *f;
-        int r = daq_sub_next(c->sub, 5 * 1000000000ll, &f);
-        if (r == DAQ_SUB_EOS) {
-            c->eos = true;
-            return NULL;
+    consumer *c = owner;
+    const daq_frame_meta *m = daq_frame_meta_get(f);
+    if (c->frames && m->hw_frame_number == c->last_hw)
+        c->repeats++;
+    else if (c->frames && m->hw_frame_number < c->last_hw)
+        c->hw_backwards++;
+    else if (c->frames)
+        c->gap_sum += m->hw_frame_number - c->last_hw - 1;
+    if (c->frames && m->sequence <= c->last_seq)
+        c->order_violations++;
+    c->last_hw = m->hw_frame_number;
+    c->last_seq = m->sequence;
+    if (daq_sim_stamp_read(daq_frame_cdata(f), m->width, m->height) == 0)
+        c->zero++;
+    if (c->verify) {
+        char why[128];
+        if (daq_sim_verify(daq_frame_cdata(f), m->width, m->height, m->bit_depth,
+                           m->hw_frame_number, why, sizeof why) != 0) {
+            if (!c->verify_failures++)
+                snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
+                         (unsigned long)m->hw_frame_number, why);
         }
-        if (r != DAQ_SUB_FRAME)
-            return NULL;
-        const daq_frame_meta *m = daq_frame_meta_get(f);
-        if (c->frames && m->hw_frame_number == c->last_hw)
-            c->repeats++;
-        else if (c->frames && m->hw_frame_number < c->last_hw)
-            c->hw_backwards++;
-        else if (c->frames)
-            c->gap_sum += m->hw_frame_number - c->last_hw - 1;
-        if (c->frames && m->sequence <= c->last_seq)
-            c->order_violations++;
-        c->last_hw = m->hw_frame_number;
-        c->last_seq = m->sequence;
-        if (daq_sim_stamp_read(daq_frame_cdata(f), m->width, m->height) == 0)
-            c->zero++;
-        if (c->verify) {
-            char why[128];
-            if (daq_sim_verify(daq_frame_cdata(f), m->width, m->height, m->bit_depth,
-                               m->hw_frame_number, why, sizeof why) != 0) {
-                if (!c->verify_failures++)
-                    snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
-                             (unsigned long)m->hw_frame_number, why);
-            }
-        }
-        c->frames++;
-        if (c->sleep_ms)
-            usleep(c->sleep_ms * 1000);
-        daq_frame_unref(f);
     }
+    c->frames++;
 }
 
 static void consumer_start(consumer *c, daq_bus *bus, const char *name, daq_sub_policy policy,
@@ -132,20 +110,14 @@ static void consumer_start(consumer *c, daq_bus *bus, const char *name, daq_sub_
     sc.policy = policy;
     sc.queue_depth = depth;
     sc.lossless_timeout_ms = 2000;
-    char err[256];
-    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
-    if (!c->sub)
-        fail_msg("subscribe: %s", err);
     c->verify = verify;
-    c->sleep_ms = sleep_ms;
-    pthread_create(&c->thread, NULL, consume, c);
+    daq_test_consumer_start(&c->tc, bus, &sc, check_frame, c, sleep_ms, 5 * 1000000000ll);
 }
 
 /* Joins after the stream's end of stream has reached the consumer. */
 static void consumer_join(consumer *c, daq_bus *bus)
 {
-    pthread_join(c->thread, NULL);
-    daq_bus_unsubscribe(bus, c->sub);
+    daq_test_consumer_join(&c->tc, bus);
 }
 
 static void run_to_limit(daq_acq *a, uint64_t frames, uint32_t timeout_ms)
@@ -156,15 +128,6 @@ static void run_to_limit(daq_acq *a, uint64_t frames, uint32_t timeout_ms)
     if (!daq_acq_wait_idle(a, timeout_ms))
         fail_msg("stream of %lu frames did not end within %u ms", (unsigned long)frames,
                  timeout_ms);
-}
-
-static uint64_t extra(const daq_camera_stats *s, const char *name)
-{
-    for (unsigned i = 0; i < s->n_extra; i++)
-        if (strcmp(s->extra[i].name, name) == 0)
-            return s->extra[i].value;
-    fail_msg("driver stat %s missing", name);
-    return 0;
 }
 
 /* ---- captured log lines ---------------------------------------------------------- */
@@ -241,7 +204,7 @@ static void checkpoint_smoke_200_frames(void **state)
             fail_msg("consumer %d: %lu bad frames, first %s", i,
                      (unsigned long)c[i].verify_failures, c[i].first_failure);
         assert_int_equal(c[i].order_violations + c[i].hw_backwards, 0);
-        assert_true(c[i].eos);
+        assert_true(c[i].tc.eos);
     }
     assert_int_equal(c[0].frames, 200); /* lossless: every frame, in order */
     assert_int_equal(c[0].gap_sum, 0);
@@ -295,8 +258,8 @@ static void injected_jumps_counted_exactly(void **state)
     consumer c;
     daq_camera_stats d;
     run_fault("fault.jump_prob", "0.05", &s, &c, &d);
-    uint64_t skipped = extra(&d, "injected_skipped_numbers");
-    uint64_t jumps = extra(&d, "injected_jumps");
+    uint64_t skipped = daq_test_extra(&d, "injected_skipped_numbers");
+    uint64_t jumps = daq_test_extra(&d, "injected_jumps");
     printf("jumps=%lu skipped=%lu lost=%lu disc=%lu\n", (unsigned long)jumps,
            (unsigned long)skipped, (unsigned long)s.lost, (unsigned long)s.discontinuities);
     assert_true(jumps > 10);
@@ -312,7 +275,7 @@ static void injected_duplicates_skipped(void **state)
     consumer c;
     daq_camera_stats d;
     run_fault("fault.duplicate_prob", "0.05", &s, &c, &d);
-    uint64_t dups = extra(&d, "injected_duplicates");
+    uint64_t dups = daq_test_extra(&d, "injected_duplicates");
     assert_true(dups > 10);
     assert_int_equal(s.duplicates, dups);
     assert_int_equal(s.lost, 0);
@@ -325,7 +288,7 @@ static void injected_zero_frames_skipped(void **state)
     consumer c;
     daq_camera_stats d;
     run_fault("fault.zero_prob", "0.05", &s, &c, &d);
-    uint64_t zeros = extra(&d, "injected_zero_frames");
+    uint64_t zeros = daq_test_extra(&d, "injected_zero_frames");
     assert_true(zeros > 10);
     assert_int_equal(s.zero_frames, zeros);
     assert_int_equal(s.lost, 0);        /* a skipped zero frame is not a gap */
@@ -339,7 +302,7 @@ static void injected_backwards_counted(void **state)
     daq_camera_stats d;
     memset(&c, 0, sizeof c);
     run_fault("fault.backwards_prob", "0.02", &s, &c, &d);
-    uint64_t back = extra(&d, "injected_backwards");
+    uint64_t back = daq_test_extra(&d, "injected_backwards");
     assert_true(back > 5);
     assert_int_equal(s.backwards, back);
     assert_int_equal(s.discontinuities, back);
@@ -356,9 +319,9 @@ static void slow_drop_oldest_never_misses(void **state)
     consumer slow, fast;
     consumer_start(&slow, bus, "slow", DAQ_SUB_DROP_OLDEST, 4, false, 50);
     consumer_start(&fast, bus, "recorder", DAQ_SUB_LOSSLESS, 32, true, 0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     run_to_limit(a, 300, 20000);
-    double secs = (double)(mono_ns() - t0) / 1e9;
+    double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     consumer_join(&slow, bus);
     consumer_join(&fast, bus);
     daq_acq_stats s;
@@ -560,9 +523,9 @@ static void stall_trips_watchdog_then_restart(void **state)
     daq_acq *a = daq_acq_create(cam, bus, &cfg, err, sizeof err);
     assert_non_null(a);
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_true(daq_acq_wait_idle(a, 5000));
-    double secs = (double)(mono_ns() - t0) / 1e9;
+    double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     daq_acq_stats s;
     daq_acq_stats_get(a, &s);
     printf("ended after %.2f s: %s\n", secs, s.error);
@@ -601,7 +564,7 @@ static void readout_failure_stops_cleanly(void **state)
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "simulated readout failure"));
     assert_int_equal(c.frames, 30);
-    assert_true(c.eos);
+    assert_true(c.tc.eos);
     assert_false(daq_camera_streaming(cam));
     set(cam, "fault.fail_after", "0");
     run_to_limit(a, 10, 10000);
@@ -647,7 +610,7 @@ static void start_stop_200_cycles(void **state)
         daq_acq_stop(a);
         assert_int_equal(daq_acq_state_get(a), DAQ_ACQ_IDLE);
     }
-    daq_sub_close(c.sub);
+    daq_sub_close(c.tc.sub);
     consumer_join(&c, bus);
     assert_int_equal(c.verify_failures, 0);
     daq_acq_stats s;
@@ -679,9 +642,9 @@ static void stop_during_lossless_wait(void **state)
         usleep(1000);
     }
     assert_true(st.lossless_waits > 0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     daq_acq_stop(a);
-    double secs = (double)(mono_ns() - t0) / 1e9;
+    double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     printf("stop took %.3f s\n", secs);
     assert_true(secs < 2.0);
     assert_int_equal(daq_acq_state_get(a), DAQ_ACQ_IDLE);
@@ -706,7 +669,7 @@ static void no_overwrite_overruns_are_lost(void **state)
     consumer_join(&c, bus);
     daq_acq_stats s;
     daq_acq_stats_get(a, &s);
-    uint64_t last_generated = extra(&s.driver, "last_frame_number");
+    uint64_t last_generated = daq_test_extra(&s.driver, "last_frame_number");
     printf("overruns=%lu lost=%lu last delivered %lu of %lu\n", (unsigned long)s.driver.overruns,
            (unsigned long)s.lost, (unsigned long)s.last_hw_frame, (unsigned long)last_generated);
     assert_true(s.driver.overruns > 20);

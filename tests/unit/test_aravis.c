@@ -189,12 +189,12 @@ static void stream_200_zero_copy_across_wrap(void **state)
     printf("delivered=%lu lost=%lu fps=%.1f slots=%u hw %lu..%lu wraps=%lu underruns=%lu\n",
            (unsigned long)s.delivered, (unsigned long)s.lost, s.fps, s.pool_slots,
            (unsigned long)c.first_hw, (unsigned long)c.last_hw,
-           (unsigned long)extra(&s.driver, "frame_id_wraps"),
-           (unsigned long)extra(&s.driver, "stream_underruns"));
+           (unsigned long)daq_test_extra(&s.driver, "frame_id_wraps"),
+           (unsigned long)daq_test_extra(&s.driver, "stream_underruns"));
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     assert_int_equal(s.delivered, 200);
     assert_int_equal(c.frames, 200);
-    assert_true(c.eos);
+    assert_true(c.tc.eos);
     assert_zero_copy(&s);
     assert_int_equal(c.not_pool, 0); /* every frame was filled in its pool slot */
     assert_int_equal(s.heap_fallbacks, 0);
@@ -204,9 +204,9 @@ static void stream_200_zero_copy_across_wrap(void **state)
     assert_int_equal(c.gap_sum + c.repeats + c.backwards, 0);
     assert_int_equal(c.first_hw, 65401);
     assert_int_equal(c.last_hw, 65401 + 199);
-    assert_int_equal(extra(&s.driver, "frame_id_wraps"), 1);
+    assert_int_equal(daq_test_extra(&s.driver, "frame_id_wraps"), 1);
     assert_int_equal(s.driver.readout_errors, 0);
-    assert_true(extra(&s.driver, "stream_completed_buffers") >= 200);
+    assert_true(daq_test_extra(&s.driver, "stream_completed_buffers") >= 200);
     assert_pool_home(a);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
@@ -230,8 +230,8 @@ static void failed_buffers_counted_never_delivered(void **state)
     arv_camera_set_integer(ac, "Width", 1024, &e);
     if (e)
         fail_msg("Width: %s", e->message);
-    uint64_t end = mono_ns() + 10000000000ull;
-    while (stats(a).driver.readout_errors < 5 && mono_ns() < end)
+    uint64_t end = daq_test_now_ns() + 10000000000ull;
+    while (stats(a).driver.readout_errors < 5 && daq_test_now_ns() < end)
         usleep(5000);
     arv_camera_set_integer(ac, "Width", SIDE, &e);
     assert_null(e);
@@ -240,13 +240,13 @@ static void failed_buffers_counted_never_delivered(void **state)
     daq_acq_stop(a);
     consumer_join(&c, bus);
     daq_acq_stats s = stats(a);
-    uint64_t mismatch = extra(&s.driver, "failed_size_mismatch");
+    uint64_t mismatch = daq_test_extra(&s.driver, "failed_size_mismatch");
     printf("delivered=%lu failed=%lu size_mismatch=%lu stream_failures=%lu\n",
            (unsigned long)s.delivered, (unsigned long)s.driver.readout_errors,
-           (unsigned long)mismatch, (unsigned long)extra(&s.driver, "stream_failures"));
+           (unsigned long)mismatch, (unsigned long)daq_test_extra(&s.driver, "stream_failures"));
     assert_true(mismatch >= 5);
     assert_int_equal(s.driver.readout_errors, mismatch);
-    assert_true(extra(&s.driver, "stream_failures") >= mismatch);
+    assert_true(daq_test_extra(&s.driver, "stream_failures") >= mismatch);
     /* None reached the engine: no stale frame, no repeat, nothing torn. */
     assert_int_equal(c.frames, s.delivered);
     assert_int_equal(s.captured, s.delivered);
@@ -301,9 +301,9 @@ static void stop_is_prompt_while_waiting(void **state)
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(wait_delivered(a, 1, 5000));
     usleep(100000);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     daq_acq_stop(a);
-    double ms = (double)(mono_ns() - t0) / 1e6;
+    double ms = (double)(daq_test_now_ns() - t0) / 1e6;
     printf("stop took %.1f ms\n", ms);
     /* Bound: one slice of the driver's wait, plus the fake's own sleep to
      * its next frame (up to 1 s at 1 Hz) when its stream thread joins. */
@@ -381,24 +381,24 @@ static void camera_api_fill_and_interrupt(void **state)
     pthread_create(&t, NULL, interrupt_later, &it);
     daq_frame *f = NULL;
     daq_frame_info info;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
-    double ms = (double)(mono_ns() - t0) / 1e6;
+    double ms = (double)(daq_test_now_ns() - t0) / 1e6;
     pthread_join(t, NULL);
     printf("interrupted after %.1f ms\n", ms);
     assert_true(ms >= 100 && ms < 2000);
     /* An interrupt with nobody waiting ends the next wait at once... */
     daq_camera_interrupt(cam);
-    t0 = mono_ns();
+    t0 = daq_test_now_ns();
     assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
-    assert_true(mono_ns() - t0 < 500000000ull);
+    assert_true(daq_test_now_ns() - t0 < 500000000ull);
     /* ...and only that one. */
-    t0 = mono_ns();
+    t0 = daq_test_now_ns();
     assert_int_equal(ops->fill_dequeue(cam, 60000000ll, &f, &info), 0);
-    assert_true(mono_ns() - t0 >= 50000000ull);
+    assert_true(daq_test_now_ns() - t0 >= 50000000ull);
     daq_camera_stats st;
     daq_camera_stats_get(cam, &st);
-    assert_int_equal(extra(&st, "memcpy_count"), 0);
+    assert_int_equal(daq_test_extra(&st, "memcpy_count"), 0);
     /* Requeue two, stop: the driver hands them back to the pool. */
     assert_int_equal(ops->fill_queue(cam, held[0]), 0);
     assert_int_equal(ops->fill_queue(cam, held[1]), 0);

@@ -90,10 +90,10 @@ static void gv_stream_200_zero_copy(void **state)
     printf("delivered=%lu lost=%lu fps=%.1f hw %lu..%lu wraps=%lu failed=%lu underruns=%lu "
            "missing_packets=%lu\n",
            (unsigned long)s.delivered, (unsigned long)s.lost, s.fps, (unsigned long)c.first_hw,
-           (unsigned long)c.last_hw, (unsigned long)extra(&s.driver, "frame_id_wraps"),
+           (unsigned long)c.last_hw, (unsigned long)daq_test_extra(&s.driver, "frame_id_wraps"),
            (unsigned long)s.driver.readout_errors,
-           (unsigned long)extra(&s.driver, "stream_underruns"),
-           (unsigned long)extra(&s.driver, "stream_missing_packets"));
+           (unsigned long)daq_test_extra(&s.driver, "stream_underruns"),
+           (unsigned long)daq_test_extra(&s.driver, "stream_missing_packets"));
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     assert_int_equal(s.delivered, 200);
     assert_int_equal(c.frames, 200);
@@ -107,7 +107,7 @@ static void gv_stream_200_zero_copy(void **state)
     assert_int_equal(c.last_hw - c.first_hw, 199);
     /* A fresh fake starts at 65401: 200 frames cross the 16-bit wrap. */
     if (c.first_hw <= 65535 && c.last_hw > 65535)
-        assert_int_equal(extra(&s.driver, "frame_id_wraps"), 1);
+        assert_int_equal(daq_test_extra(&s.driver, "frame_id_wraps"), 1);
     assert_pool_home(a);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
@@ -151,8 +151,8 @@ static void gv_lossy_failed_buffers_never_delivered(void **state)
     char err[256];
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     /* Enough failures and enough good frames to say something about both. */
-    uint64_t end = mono_ns() + 60000000000ull;
-    while (mono_ns() < end) {
+    uint64_t end = daq_test_now_ns() + 60000000000ull;
+    while (daq_test_now_ns() < end) {
         daq_acq_stats s = stats(a);
         if (s.delivered >= 40 && s.driver.readout_errors >= 10)
             break;
@@ -166,20 +166,20 @@ static void gv_lossy_failed_buffers_never_delivered(void **state)
                                         "failed_wrong_packet_id", "failed_size_mismatch",
                                         "failed_aborted",         "failed_other"};
     for (size_t i = 0; i < sizeof fails / sizeof fails[0]; i++)
-        by_status += extra(&s.driver, fails[i]);
+        by_status += daq_test_extra(&s.driver, fails[i]);
     printf("loss %u/1000: delivered=%lu failed=%lu (missing_packets %lu, timeout %lu) lost=%lu "
            "stream: failures=%lu missing_packets=%lu resent=%lu underruns=%lu\n",
            gv_loss(), (unsigned long)s.delivered, (unsigned long)s.driver.readout_errors,
-           (unsigned long)extra(&s.driver, "failed_missing_packets"),
-           (unsigned long)extra(&s.driver, "failed_timeout"), (unsigned long)s.lost,
-           (unsigned long)extra(&s.driver, "stream_failures"),
-           (unsigned long)extra(&s.driver, "stream_missing_packets"),
-           (unsigned long)extra(&s.driver, "stream_resent_packets"),
-           (unsigned long)extra(&s.driver, "stream_underruns"));
+           (unsigned long)daq_test_extra(&s.driver, "failed_missing_packets"),
+           (unsigned long)daq_test_extra(&s.driver, "failed_timeout"), (unsigned long)s.lost,
+           (unsigned long)daq_test_extra(&s.driver, "stream_failures"),
+           (unsigned long)daq_test_extra(&s.driver, "stream_missing_packets"),
+           (unsigned long)daq_test_extra(&s.driver, "stream_resent_packets"),
+           (unsigned long)daq_test_extra(&s.driver, "stream_underruns"));
     assert_true(s.delivered >= 40);
     assert_true(s.driver.readout_errors >= 10);
     assert_int_equal(by_status, s.driver.readout_errors);
-    assert_true(extra(&s.driver, "stream_missing_packets") > 0);
+    assert_true(daq_test_extra(&s.driver, "stream_missing_packets") > 0);
     /* Never delivered: every frame a consumer saw was whole (the pattern
      * check in consumer_join), none twice, none out of order... */
     assert_int_equal(c.frames, s.delivered);
@@ -190,8 +190,8 @@ static void gv_lossy_failed_buffers_never_delivered(void **state)
      * the last good frame are not gaps yet, hence <=). */
     assert_int_equal(c.gap_sum, s.lost);
     assert_true(s.lost > 0);
-    assert_true(s.lost <= s.driver.readout_errors + extra(&s.driver, "stream_underruns") +
-                              extra(&s.driver, "stream_missing_frames"));
+    assert_true(s.lost <= s.driver.readout_errors + daq_test_extra(&s.driver, "stream_underruns") +
+                              daq_test_extra(&s.driver, "stream_missing_frames"));
     assert_zero_copy(&s);
     assert_pool_home(a);
     daq_acq_destroy(a);

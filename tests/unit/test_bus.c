@@ -37,13 +37,6 @@ static _Atomic unsigned thread_failures;
         }                                                                                          \
     } while (0)
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
-}
-
 static daq_pool *make_pool(uint32_t slots)
 {
     daq_pool_config c;
@@ -399,9 +392,9 @@ static void lossless_timeout_drops(void **state)
     daq_sub *other = sub_with(b, "other", DAQ_SUB_DROP_NEWEST, 8);
     assert_int_equal(pub(b, p, 1, 0), 2);
     assert_int_equal(pub(b, p, 2, 0), 2);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_int_equal(pub(b, p, 3, 0), 1); /* only 'other' took it */
-    uint64_t took = mono_ns() - t0;
+    uint64_t took = daq_test_now_ns() - t0;
     /* Waited the bound, and not much longer (generous slack: shared CI). */
     assert_true(took >= 30 * MS);
     assert_true(took < 30 * MS + 5 * SEC);
@@ -459,9 +452,9 @@ struct producer {
 static void *publish_one(void *arg)
 {
     struct producer *pr = arg;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     pr->entered = pub(pr->b, pr->p, pr->hw, 0);
-    pr->ns = mono_ns() - t0;
+    pr->ns = daq_test_now_ns() - t0;
     return NULL;
 }
 
@@ -734,9 +727,9 @@ static void *next_once(void *arg)
 {
     struct consumer *c = arg;
     daq_frame *f = NULL;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     c->result = daq_sub_next(c->s, c->timeout_ns, &f);
-    c->ns = mono_ns() - t0;
+    c->ns = daq_test_now_ns() - t0;
     if (f) {
         c->hw = daq_frame_meta_get(f)->hw_frame_number;
         daq_frame_unref(f);
@@ -751,9 +744,9 @@ static void next_wakes_on_frame_eos_and_times_out(void **state)
     daq_sub *s = sub_with(b, "s", DAQ_SUB_DROP_OLDEST, 2);
     /* A timeout returns TIMEOUT after at least the timeout. */
     daq_frame *f = (daq_frame *)1;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_int_equal(daq_sub_next(s, 20 * (int64_t)MS, &f), DAQ_SUB_TIMEOUT);
-    assert_true(mono_ns() - t0 >= 20 * MS);
+    assert_true(daq_test_now_ns() - t0 >= 20 * MS);
     assert_null(f);
     /* A blocked next is woken by a frame, and by an end of stream. */
     struct consumer c = {s, -1, 99, 0, 0};
@@ -1007,9 +1000,9 @@ static void bound_case(daq_sub_policy policy, uint32_t depth, bool hold_one)
     uint32_t max_in_use = 0;
     for (unsigned i = 1; i <= 1000; i++) {
         daq_frame *f = make_frame(p, i, 0);
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = daq_test_now_ns();
         daq_bus_publish(b, f);
-        uint64_t ns = mono_ns() - t0;
+        uint64_t ns = daq_test_now_ns() - t0;
         daq_frame_unref(f);
         worst = ns > worst ? ns : worst;
         if (hold_one && !held)
@@ -1244,7 +1237,7 @@ static void *cons_thread(void *arg)
         if (r == DAQ_SUB_CLOSED)
             break;
         uint64_t give_up = atomic_load(&give_up_at_ns);
-        if (r == DAQ_SUB_TIMEOUT && give_up && mono_ns() > give_up)
+        if (r == DAQ_SUB_TIMEOUT && give_up && daq_test_now_ns() > give_up)
             break;
         if (r == DAQ_SUB_EOS && ++c->eos == c->want_eos)
             break;
@@ -1269,7 +1262,7 @@ static void *storm_producer(void *arg)
     for (unsigned i = 1; i <= st->frames; i++) {
         daq_frame *f = daq_pool_alloc(st->p, NULL);
         daq_frame_meta_mut(f)->hw_frame_number = i;
-        daq_frame_meta_mut(f)->eof_ns = mono_ns();
+        daq_frame_meta_mut(f)->eof_ns = daq_test_now_ns();
         daq_bus_publish(st->b, f);
         daq_frame_unref(f);
         if (i % STORM_EOS_EVERY == 0)
@@ -1359,7 +1352,7 @@ static void storm_publish_while_subscribing(void **state)
     pthread_create(&prod, NULL, storm_producer, &st);
     pthread_join(prod, NULL);
     daq_bus_end_stream(st.b); /* the last EOS */
-    atomic_store(&give_up_at_ns, mono_ns() + 60 * SEC);
+    atomic_store(&give_up_at_ns, daq_test_now_ns() + 60 * SEC);
     uintptr_t rounds = 0;
     for (int i = 0; i < 2; i++) {
         void *r;

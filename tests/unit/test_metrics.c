@@ -35,13 +35,6 @@
 #include "daq/metrics.h"
 #include "test_main.h"
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- a streaming rig: sim camera, engine, bus, two consumer threads ---------------- */
 
 static void set(daq_camera *cam, const char *name, const char *value)
@@ -140,13 +133,13 @@ static void rig_start(rig *r, uint64_t frame_limit)
 /* Waits until the engine has delivered at least n frames. */
 static void rig_wait_delivered(rig *r, uint64_t n)
 {
-    uint64_t deadline = mono_ns() + 30ull * 1000000000ull;
+    uint64_t deadline = daq_test_now_ns() + 30ull * 1000000000ull;
     for (;;) {
         daq_acq_stats s;
         daq_acq_stats_get(r->acq, &s);
         if (s.delivered >= n)
             return;
-        if (mono_ns() > deadline)
+        if (daq_test_now_ns() > deadline)
             fail_msg("only %lu of %lu frames delivered in 30 s", (unsigned long)s.delivered,
                      (unsigned long)n);
         usleep(10000);
@@ -181,7 +174,7 @@ static void rig_destroy(rig *r)
 static char *render(const daq_metrics_device *devs, size_t n)
 {
     size_t len = 0;
-    char *text = daq_metrics_render(devs, n, mono_ns(), &len);
+    char *text = daq_metrics_render(devs, n, daq_test_now_ns(), &len);
     assert_non_null(text);
     assert_int_equal(len, strlen(text));
     assert_true(len > 0 && text[len - 1] == '\n');
@@ -671,7 +664,7 @@ static void device_down_and_idle_engine(void **state)
 
 static void process_families(void **state)
 {
-    uint64_t start = mono_ns() - 5ull * 1000000000ull; /* "started" 5 s ago */
+    uint64_t start = daq_test_now_ns() - 5ull * 1000000000ull; /* "started" 5 s ago */
     size_t len;
     char *text = daq_metrics_render(NULL, 0, start, &len);
     assert_non_null(text);
@@ -688,7 +681,7 @@ static void process_families(void **state)
     free(text);
 
     /* a start in the future reads as no uptime, not a wrapped counter */
-    text = daq_metrics_render(NULL, 0, mono_ns() + 60ull * 1000000000ull, NULL);
+    text = daq_metrics_render(NULL, 0, daq_test_now_ns() + 60ull * 1000000000ull, NULL);
     assert_non_null(text);
     assert_true(value_of(text, "daq_uptime_seconds") == 0);
     /* the start time is the kernel's and does not move between scrapes */
@@ -828,7 +821,7 @@ static void server_ctx_init(server_ctx *c, const daq_metrics_device *devs, size_
     memset(c, 0, sizeof *c);
     c->devs = devs;
     c->n = n;
-    c->start_ns = mono_ns();
+    c->start_ns = daq_test_now_ns();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
 }

@@ -28,13 +28,6 @@ static daq_pool *make_pool(uint32_t slots, daq_pool_policy policy)
     return p;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void lifo_recycle(void **state)
 {
     daq_pool *p = make_pool(4, DAQ_POOL_POLICY_HEAP);
@@ -206,10 +199,10 @@ static void policy_wait_woken_by_release(void **state)
     struct releaser r = {a, 30};
     pthread_t t;
     pthread_create(&t, NULL, release_later, &r);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     daq_alloc_outcome o;
     daq_frame *b = daq_pool_alloc(p, &o);
-    uint64_t waited = mono_ns() - t0;
+    uint64_t waited = daq_test_now_ns() - t0;
     pthread_join(t, NULL);
     assert_ptr_equal(b, a); /* the released slot itself */
     assert_int_equal(o, DAQ_ALLOC_POOL_WAITED);
@@ -231,10 +224,10 @@ static void policy_wait_times_out(void **state)
     daq_pool *p = make_pool(1, DAQ_POOL_POLICY_WAIT);
     daq_frame *a = daq_pool_alloc(p, NULL);
     /* fallback heap (the default) */
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     daq_alloc_outcome o;
     daq_frame *h = daq_pool_alloc(p, &o);
-    uint64_t waited = mono_ns() - t0;
+    uint64_t waited = daq_test_now_ns() - t0;
     assert_non_null(h);
     assert_int_equal(o, DAQ_ALLOC_HEAP_EXHAUSTED);
     assert_true(waited >= 50 * 1000000ull);
@@ -270,9 +263,9 @@ struct waiter {
 static void *wait_forever(void *arg)
 {
     struct waiter *w = arg;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     w->got = daq_pool_acquire(w->p, -1);
-    w->ns = mono_ns() - t0;
+    w->ns = daq_test_now_ns() - t0;
     return NULL;
 }
 
@@ -300,9 +293,9 @@ static void wake_test(bool permanent)
     /* After a flush waiting works again; after shutdown it does not wait. */
     daq_frame *b = daq_pool_try_acquire(p);
     assert_non_null(b);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_null(daq_pool_acquire(p, permanent ? 5000000000 : 30000000));
-    uint64_t waited = mono_ns() - t0;
+    uint64_t waited = daq_test_now_ns() - t0;
     if (permanent)
         assert_true(waited < 1000000000ull);
     else
@@ -325,9 +318,9 @@ static void acquire_timeout_then_success(void **state)
 {
     daq_pool *p = make_pool(1, DAQ_POOL_POLICY_HEAP);
     daq_frame *a = daq_pool_try_acquire(p);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_null(daq_pool_acquire(p, 40 * 1000000));
-    assert_true(mono_ns() - t0 >= 40 * 1000000ull);
+    assert_true(daq_test_now_ns() - t0 >= 40 * 1000000ull);
     struct releaser r = {a, 20};
     pthread_t t;
     pthread_create(&t, NULL, release_later, &r);

@@ -22,14 +22,8 @@
 #include "daq/sim.h"
 #include "drivers/pvcam/pvcam_sdk.h"
 #include "fake_pvcam.h"
+#include "test_consumer.h"
 #include "test_main.h"
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static const char *fake_path(void)
 {
@@ -139,56 +133,36 @@ static void run_to_limit(daq_acq *a, uint64_t frames, uint32_t timeout_ms)
                  timeout_ms);
 }
 
-static uint64_t extra(const daq_camera_stats *s, const char *name)
-{
-    for (unsigned i = 0; i < s->n_extra; i++)
-        if (strcmp(s->extra[i].name, name) == 0)
-            return s->extra[i].value;
-    fail_msg("driver stat %s missing", name);
-    return 0;
-}
-
 /* ---- a verifying consumer ---------------------------------------------------------- */
 
 typedef struct consumer {
-    daq_sub *sub;
+    daq_test_consumer tc;
     daq_camera *cam;
-    unsigned sleep_ms;
-    pthread_t thread;
     uint64_t frames, verified, failures, last_hw;
     uint64_t last_eof, bad_timestamps; /* EOF not increasing, or BOF not before EOF */
     double eof_step_sum_ms;             /* sum of EOF-to-EOF steps */
     char first_failure[160];
 } consumer;
 
-static void *consume(void *arg)
+static void check_frame(void *owner, const daq_frame *f)
 {
-    consumer *c = arg;
-    for (;;) {
-        daq_frame *f;
-        int r = daq_sub_next(c->sub, 10 * 1000000000ll, &f);
-        if (r != DAQ_SUB_FRAME)
-            return NULL;
-        char why[128] = "";
-        int v = daq_camera_verify(c->cam, f, why, sizeof why);
-        if (v > 0)
-            c->verified++;
-        else if (!c->failures++)
-            snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
-                     (unsigned long)daq_frame_meta_get(f)->hw_frame_number,
-                     v == 0 ? "not verifiable" : why);
-        const daq_frame_meta *m = daq_frame_meta_get(f);
-        if ((c->frames && m->eof_ns <= c->last_eof) || m->bof_ns >= m->eof_ns)
-            c->bad_timestamps++;
-        if (c->frames)
-            c->eof_step_sum_ms += (double)(m->eof_ns - c->last_eof) / 1e6;
-        c->last_eof = m->eof_ns;
-        c->last_hw = m->hw_frame_number;
-        c->frames++;
-        if (c->sleep_ms)
-            usleep(c->sleep_ms * 1000);
-        daq_frame_unref(f);
-    }
+    consumer *c = owner;
+    char why[128] = "";
+    int v = daq_camera_verify(c->cam, f, why, sizeof why);
+    if (v > 0)
+        c->verified++;
+    else if (!c->failures++)
+        snprintf(c->first_failure, sizeof c->first_failure, "hw %lu: %s",
+                 (unsigned long)daq_frame_meta_get(f)->hw_frame_number,
+                 v == 0 ? "not verifiable" : why);
+    const daq_frame_meta *m = daq_frame_meta_get(f);
+    if ((c->frames && m->eof_ns <= c->last_eof) || m->bof_ns >= m->eof_ns)
+        c->bad_timestamps++;
+    if (c->frames)
+        c->eof_step_sum_ms += (double)(m->eof_ns - c->last_eof) / 1e6;
+    c->last_eof = m->eof_ns;
+    c->last_hw = m->hw_frame_number;
+    c->frames++;
 }
 
 static void consumer_start(consumer *c, daq_bus *bus, daq_camera *cam, uint32_t depth,
@@ -201,19 +175,13 @@ static void consumer_start(consumer *c, daq_bus *bus, daq_camera *cam, uint32_t 
     sc.policy = DAQ_SUB_LOSSLESS;
     sc.queue_depth = depth;
     sc.lossless_timeout_ms = 5000;
-    char err[256];
-    c->sub = daq_bus_subscribe(bus, &sc, err, sizeof err);
-    if (!c->sub)
-        fail_msg("subscribe: %s", err);
     c->cam = cam;
-    c->sleep_ms = sleep_ms;
-    pthread_create(&c->thread, NULL, consume, c);
+    daq_test_consumer_start(&c->tc, bus, &sc, check_frame, c, sleep_ms, 10 * 1000000000ll);
 }
 
 static void consumer_join(consumer *c, daq_bus *bus)
 {
-    pthread_join(c->thread, NULL);
-    daq_bus_unsubscribe(bus, c->sub);
+    daq_test_consumer_join(&c->tc, bus);
 }
 
 /* Every frame the SDK handed out with get_oldest was unlocked exactly once,
@@ -429,9 +397,9 @@ static void no_overwrite_200_frames_at_100fps(void **state)
     daq_acq *a = engine(cam, bus, 0);
     consumer c;
     consumer_start(&c, bus, cam, 64, 0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     run_to_limit(a, 200, 30000);
-    double secs = (double)(mono_ns() - t0) / 1e9;
+    double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     consumer_join(&c, bus);
     daq_acq_stats s;
     daq_acq_stats_get(a, &s);
@@ -543,13 +511,13 @@ static void slow_engine_overruns_counted_as_loss(void **state)
                   "%lu (errors %lu), camera overwrote %lu\n",
                   (unsigned long)s.delivered, (unsigned long)s.lost, (unsigned long)reports,
                   (unsigned long)s.driver.overruns,
-                  (unsigned long)extra(&s.driver, "overrun_errors"),
+                  (unsigned long)daq_test_extra(&s.driver, "overrun_errors"),
                   (unsigned long)fake_counter("overwritten"));
     if (c.failures)
         fail_msg("verification: %s", c.first_failure);
     assert_int_equal(s.delivered, 40);
     assert_true(reports > 0);
-    assert_true(extra(&s.driver, "overrun_errors") > 0);
+    assert_true(daq_test_extra(&s.driver, "overrun_errors") > 0);
     assert_true(s.driver.overruns > 0);
     assert_true(s.lost > 0);
     assert_true(s.lost >= s.driver.overruns);
@@ -567,9 +535,9 @@ static void stall_trips_watchdog(void **state)
     daq_acq *a = engine(cam, bus, 100);
     char err[256];
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_true(daq_acq_wait_idle(a, 5000));
-    double secs = (double)(mono_ns() - t0) / 1e9;
+    double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     daq_acq_stats s;
     daq_acq_stats_get(a, &s);
     print_message("stall: ended after %.2f s: %s\n", secs, s.error);
@@ -609,9 +577,9 @@ static void duplicate_and_late_callbacks_ignored(void **state)
     print_message("duplicates: fake %lu, driver ignored %lu; late: fake %lu, driver ignored "
                   "%lu; delivered %lu, lost %lu\n",
                   (unsigned long)fake_counter("duplicate_callbacks"),
-                  (unsigned long)extra(&d, "duplicate_callbacks"),
+                  (unsigned long)daq_test_extra(&d, "duplicate_callbacks"),
                   (unsigned long)fake_counter("late_callbacks"),
-                  (unsigned long)extra(&d, "late_callbacks"), (unsigned long)s.delivered,
+                  (unsigned long)daq_test_extra(&d, "late_callbacks"), (unsigned long)s.delivered,
                   (unsigned long)s.lost);
     if (c.failures)
         fail_msg("verification: %s", c.first_failure);
@@ -619,9 +587,10 @@ static void duplicate_and_late_callbacks_ignored(void **state)
     assert_int_equal(s.lost, 0);
     assert_int_equal(s.duplicates, 0); /* never reached the engine */
     assert_true(fake_counter("duplicate_callbacks") > 0);
-    assert_int_equal(extra(&d, "duplicate_callbacks"), fake_counter("duplicate_callbacks"));
+    assert_int_equal(daq_test_extra(&d, "duplicate_callbacks"),
+                     fake_counter("duplicate_callbacks"));
     assert_int_equal(fake_counter("late_callbacks"), 4);
-    assert_int_equal(extra(&d, "late_callbacks"), 4);
+    assert_int_equal(daq_test_extra(&d, "late_callbacks"), 4);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
 }
@@ -773,7 +742,7 @@ static void two_cameras_share_one_init(void **state)
     assert_int_equal(daq_camera_open(c1, err, sizeof err), 0);
     daq_camera_stats st;
     daq_camera_stats_get(c0, &st);
-    assert_int_equal(extra(&st, "library_refs"), 2);
+    assert_int_equal(daq_test_extra(&st, "library_refs"), 2);
     daq_camera *other = daq_camera_create("pvcam", "c", err, sizeof err);
     set(other, "library", getenv("DAQ_TEST_FAKE_PVCAM_NOSYM"));
     assert_int_not_equal(daq_camera_open(other, err, sizeof err), 0);
@@ -798,7 +767,7 @@ static void two_cameras_share_one_init(void **state)
     assert_int_equal(k1.verified, 20);
     daq_acq_destroy(a0); /* closes camera a: the library stays for b */
     daq_camera_stats_get(c1, &st);
-    assert_int_equal(extra(&st, "library_refs"), 1);
+    assert_int_equal(daq_test_extra(&st, "library_refs"), 1);
     daq_acq_destroy(a1);
     daq_bus_destroy(b0);
     daq_bus_destroy(b1);

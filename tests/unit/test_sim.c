@@ -19,13 +19,6 @@
 
 #define MS 1000000ll
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -54,20 +47,11 @@ static void start_ok(daq_camera *cam)
         fail_msg("start: %s", err);
 }
 
-static uint64_t extra(const daq_camera_stats *st, const char *name)
-{
-    for (unsigned i = 0; i < st->n_extra; i++)
-        if (strcmp(st->extra[i].name, name) == 0)
-            return st->extra[i].value;
-    fail_msg("no stat '%s'", name);
-    return 0;
-}
-
 static uint64_t stat_of(daq_camera *cam, const char *name)
 {
     daq_camera_stats st;
     daq_camera_stats_get(cam, &st);
-    return extra(&st, name);
+    return daq_test_extra(&st, name);
 }
 
 typedef struct seen {
@@ -144,7 +128,7 @@ static int read_one(daq_camera *cam, seen *sn, int64_t timeout_ns, unsigned hold
 /* Reads until the sensor finished its frame_count and the ring is empty. */
 static void drain(daq_camera *cam, seen *sn, unsigned hold_ms)
 {
-    uint64_t give_up = mono_ns() + 60000 * (uint64_t)MS;
+    uint64_t give_up = daq_test_now_ns() + 60000 * (uint64_t)MS;
     for (;;) {
         int r = read_one(cam, sn, 20 * MS, hold_ms);
         if (r < 0) {
@@ -154,14 +138,14 @@ static void drain(daq_camera *cam, seen *sn, unsigned hold_ms)
         }
         if (r == 0 && stat_of(cam, "sequence_complete") && stat_of(cam, "pending") == 0)
             return;
-        if (mono_ns() > give_up)
+        if (daq_test_now_ns() > give_up)
             fail_msg("drain: gave up after 60 s with %" PRIu64 " frames", sn->frames);
     }
 }
 
 static void read_n(daq_camera *cam, seen *sn, uint64_t n, unsigned hold_ms)
 {
-    uint64_t give_up = mono_ns() + 60000 * (uint64_t)MS;
+    uint64_t give_up = daq_test_now_ns() + 60000 * (uint64_t)MS;
     while (sn->frames < n) {
         int r = read_one(cam, sn, 100 * MS, hold_ms);
         if (r < 0) {
@@ -169,7 +153,7 @@ static void read_n(daq_camera *cam, seen *sn, uint64_t n, unsigned hold_ms)
             daq_camera_error(cam, err, sizeof err);
             fail_msg("read failed: %s", err);
         }
-        if (mono_ns() > give_up)
+        if (daq_test_now_ns() > give_up)
             fail_msg("read_n: %" PRIu64 " of %" PRIu64 " frames in 60 s", sn->frames, n);
     }
 }
@@ -178,7 +162,7 @@ static void read_n(daq_camera *cam, seen *sn, uint64_t n, unsigned hold_ms)
  * after its last: with no number faults, exactly the driver's overruns. */
 static uint64_t missing(const seen *sn, const daq_camera_stats *st)
 {
-    return (sn->first - 1) + sn->gap_sum + (extra(st, "last_frame_number") - sn->last);
+    return (sn->first - 1) + sn->gap_sum + (daq_test_extra(st, "last_frame_number") - sn->last);
 }
 
 static void assert_clean(const seen *sn)
@@ -310,13 +294,13 @@ static void realistic_in_order(void **state)
     assert_int_equal(f.frame_bytes, 256 * 256 * 2);
     assert_int_equal(f.pixel_format, DAQ_PIXEL_MONO16);
     assert_true(fabs(f.frame_rate_hz - 100) < 1e-9);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     start_ok(cam);
     seen sn = {0};
     const void *px;
     daq_frame_info info;
     read_n(cam, &sn, 30, 0);
-    uint64_t elapsed = mono_ns() - t0;
+    uint64_t elapsed = daq_test_now_ns() - t0;
     assert_clean(&sn);
     assert_int_equal(sn.first, 1);
     assert_int_equal(sn.last, 30);
@@ -339,7 +323,7 @@ static void realistic_in_order(void **state)
     assert_int_equal(info.pixel_format, DAQ_PIXEL_MONO16);
     assert_int_equal(info.roi.width, 256);
     assert_true(info.temperature_c < -10 && info.temperature_c > -30);
-    assert_true(info.eof_ns <= mono_ns());
+    assert_true(info.eof_ns <= daq_test_now_ns());
     /* A second get_oldest before release is refused. */
     const void *px2;
     assert_true(cam->ops->get_oldest(cam, &px2, &info) < 0);
@@ -353,7 +337,7 @@ static void realistic_in_order(void **state)
     assert_true(st.frames_generated >= 31);
     assert_int_equal(st.overruns, 0);
     assert_int_equal(st.callbacks, st.frames_generated);
-    assert_int_equal(extra(&st, "ring_frames"), 32);
+    assert_int_equal(daq_test_extra(&st, "ring_frames"), 32);
     daq_camera_destroy(cam);
 }
 
@@ -395,11 +379,11 @@ static void instant_throughput(void **state)
     char err[256];
     assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
     assert_true(f.frame_rate_hz == 0.0);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     start_ok(cam);
     seen sn = {0};
     drain(cam, &sn, 0);
-    double s = (double)(mono_ns() - t0) / 1e9;
+    double s = (double)(daq_test_now_ns() - t0) / 1e9;
     daq_camera_stop(cam);
     assert_clean(&sn);
     assert_int_equal(sn.frames, 3000);
@@ -442,9 +426,9 @@ static void overwrite_newest(void **state)
         "width", "64", "height", "16", "frame_rate_hz", "1000", "exposure_ms", "0.1", "ring_frames",
         "4", "buffer_mode", "overwrite", "frame_count", "10", NULL});
     start_ok(cam);
-    uint64_t give_up = mono_ns() + 30000 * (uint64_t)MS;
+    uint64_t give_up = daq_test_now_ns() + 30000 * (uint64_t)MS;
     while (!stat_of(cam, "sequence_complete"))
-        assert_true(mono_ns() < give_up);
+        assert_true(daq_test_now_ns() < give_up);
     assert_int_equal(stat_of(cam, "pending"), 4); /* 6 overwritten */
     seen sn = {0};
     assert_int_equal(read_one(cam, &sn, 0, 0), 1);
@@ -498,7 +482,8 @@ static void fault_jumps(void **state)
     seen sn = {0};
     daq_camera_stats st;
     daq_camera *cam = fault_run("fault.jump_prob", "0.2", "42", 400, &sn, &st);
-    uint64_t jumps = extra(&st, "injected_jumps"), skipped = extra(&st, "injected_skipped_numbers");
+    uint64_t jumps = daq_test_extra(&st, "injected_jumps"),
+             skipped = daq_test_extra(&st, "injected_skipped_numbers");
     assert_true(jumps > 20);
     assert_true(skipped >= jumps && skipped <= 3 * jumps); /* jump_max 4: 1..3 each */
     assert_int_equal(sn.gap_events, jumps);
@@ -514,7 +499,7 @@ static void fault_duplicates(void **state)
     seen sn = {0};
     daq_camera_stats st;
     daq_camera *cam = fault_run("fault.duplicate_prob", "0.1", "7", 400, &sn, &st);
-    uint64_t dups = extra(&st, "injected_duplicates");
+    uint64_t dups = daq_test_extra(&st, "injected_duplicates");
     assert_true(dups > 10);
     assert_int_equal(sn.duplicates, dups);
     assert_int_equal(sn.frames, 400 + dups);
@@ -528,7 +513,7 @@ static void fault_zero_frames(void **state)
     seen sn = {0};
     daq_camera_stats st;
     daq_camera *cam = fault_run("fault.zero_prob", "0.1", "3", 400, &sn, &st);
-    uint64_t zeros = extra(&st, "injected_zero_frames");
+    uint64_t zeros = daq_test_extra(&st, "injected_zero_frames");
     assert_true(zeros > 10);
     assert_int_equal(sn.zero, zeros);
     assert_int_equal(sn.frames, 400);
@@ -541,7 +526,7 @@ static void fault_backwards(void **state)
     seen sn = {0};
     daq_camera_stats st;
     daq_camera *cam = fault_run("fault.backwards_prob", "0.05", "11", 400, &sn, &st);
-    uint64_t back = extra(&st, "injected_backwards");
+    uint64_t back = daq_test_extra(&st, "injected_backwards");
     assert_true(back > 5);
     assert_int_equal(sn.backwards, back);
     assert_int_equal(sn.frames, 400);
@@ -583,13 +568,13 @@ static void stall_resumes(void **state)
     assert_int_equal(read_one(cam, &sn, 150 * MS, 0), 0); /* timed out during the stall */
     assert_int_equal(stat_of(cam, "stalls"), 1);
     read_n(cam, &sn, 6, 0);
-    uint64_t t6 = mono_ns();
+    uint64_t t6 = daq_test_now_ns();
     /* The first frame after the pause is stamped after it ... */
     assert_true(sn.last_eof - eof5 >= 500 * (uint64_t)MS);
     read_n(cam, &sn, 10, 0);
     /* ... and the sensor does not burst to catch up: frames 7..10 take
      * four 5 ms periods again (half that as the bound). */
-    uint64_t t10 = mono_ns();
+    uint64_t t10 = daq_test_now_ns();
     assert_true(t10 - t6 >= 10 * (uint64_t)MS);
     assert_true(t10 - t6 < 10000 * (uint64_t)MS);
     assert_int_equal(sn.first, 1);
@@ -643,9 +628,9 @@ typedef struct waiter {
 static void *wait_thread(void *arg)
 {
     waiter *w = arg;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     w->result = w->cam->ops->wait(w->cam, w->timeout_ns);
-    w->took_ns = mono_ns() - t0;
+    w->took_ns = daq_test_now_ns() - t0;
     return NULL;
 }
 
@@ -669,12 +654,12 @@ static void interrupt_wakes_wait(void **state)
     assert_true(w.took_ns < 5000 * (uint64_t)MS);
     /* With nobody waiting, the next wait returns 0 at once, and only that one. */
     daq_camera_interrupt(cam);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     assert_int_equal(cam->ops->wait(cam, 20000 * MS), 0);
-    assert_true(mono_ns() - t0 < 5000 * (uint64_t)MS);
-    t0 = mono_ns();
+    assert_true(daq_test_now_ns() - t0 < 5000 * (uint64_t)MS);
+    t0 = daq_test_now_ns();
     assert_int_equal(cam->ops->wait(cam, 100 * MS), 0);
-    assert_true(mono_ns() - t0 >= 90 * (uint64_t)MS); /* a real timeout this time */
+    assert_true(daq_test_now_ns() - t0 >= 90 * (uint64_t)MS); /* a real timeout this time */
     daq_camera_destroy(cam);
 }
 
@@ -688,14 +673,14 @@ static void stop_during_stall_is_prompt(void **state)
     read_n(cam, &sn, 1, 0);
     sleep_ms(20);
     assert_int_equal(stat_of(cam, "stalls"), 1);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     daq_camera_stop(cam);
-    assert_true(mono_ns() - t0 < 3000 * (uint64_t)MS);
+    assert_true(daq_test_now_ns() - t0 < 3000 * (uint64_t)MS);
     assert_false(daq_camera_streaming(cam));
     /* A wait after stop does not block. */
-    t0 = mono_ns();
+    t0 = daq_test_now_ns();
     assert_int_equal(cam->ops->wait(cam, 20000 * MS), 0);
-    assert_true(mono_ns() - t0 < 3000 * (uint64_t)MS);
+    assert_true(daq_test_now_ns() - t0 < 3000 * (uint64_t)MS);
     daq_camera_destroy(cam);
 }
 
@@ -777,9 +762,9 @@ static void *live_read_thread(void *arg)
 
 static void wait_frames(live_reader *lr, uint64_t target, uint64_t within_ms)
 {
-    uint64_t give_up = mono_ns() + within_ms * (uint64_t)MS;
+    uint64_t give_up = daq_test_now_ns() + within_ms * (uint64_t)MS;
     while (atomic_load(&lr->frames) < target) {
-        if (mono_ns() > give_up)
+        if (daq_test_now_ns() > give_up)
             fail_msg("%" PRIu64 " of %" PRIu64 " frames in %" PRIu64 " ms",
                      atomic_load(&lr->frames), target, within_ms);
         sleep_ms(2);
@@ -808,8 +793,8 @@ static void live_change_while_streaming(void **state)
         sleep_ms(1);
     }
     /* Frames announced before the last change may still carry 3 ms. */
-    uint64_t give_up = mono_ns() + 4000 * (uint64_t)MS;
-    while (atomic_load(&lr.last_exposure_ns) != 2 * (uint64_t)MS && mono_ns() < give_up)
+    uint64_t give_up = daq_test_now_ns() + 4000 * (uint64_t)MS;
+    while (atomic_load(&lr.last_exposure_ns) != 2 * (uint64_t)MS && daq_test_now_ns() < give_up)
         sleep_ms(2);
     assert_int_equal(atomic_load(&lr.last_exposure_ns), 2 * MS);
     daq_param_value v;
@@ -929,7 +914,7 @@ static void chaos_timing(void **state)
     daq_camera *cam = make_sim((const char *const[]){"width", "64", "height", "16", "frame_rate_hz",
                                                      "400", "exposure_ms", "0.5", "timing", "chaos",
                                                      "fault.seed", "9", NULL});
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = daq_test_now_ns();
     start_ok(cam);
     seen sn = {0};
     read_n(cam, &sn, 40, 0);
@@ -937,7 +922,7 @@ static void chaos_timing(void **state)
     assert_int_equal(sn.last, 40);
     assert_int_equal(sn.gap_events, 0);
     /* 39 periods of 2.5 ms +- half of one: at least ~95 ms. */
-    assert_true(mono_ns() - t0 >= 90 * (uint64_t)MS);
+    assert_true(daq_test_now_ns() - t0 >= 90 * (uint64_t)MS);
     daq_camera_destroy(cam);
 }
 

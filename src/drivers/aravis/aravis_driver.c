@@ -288,10 +288,7 @@ static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
     out->frames_generated = si[ARVD_SI_COMPLETED] + si[ARVD_SI_FAILURES];
     out->overruns = si[ARVD_SI_UNDERRUNS]; /* frames that found no buffer */
     out->readout_errors = atomic_load(&d->failed);
-    struct {
-        const char *name;
-        uint64_t value;
-    } x[] = {
+    const daq_camera_extra x[] = {
         /* Counters only (metrics export them as *_total): the number of
          * buffers queued right now is a level, kept out of here. */
         {"memcpy_count", atomic_load(&d->memcpy_count)},
@@ -311,12 +308,7 @@ static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
         {"memcpy_bytes", atomic_load(&d->memcpy_bytes)},
         {"foreign_buffers", atomic_load(&d->foreign)},
     };
-    _Static_assert(sizeof x / sizeof x[0] <= DAQ_CAMERA_EXTRA_MAX, "too many extras");
-    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
-        out->extra[i].name = x[i].name;
-        out->extra[i].value = x[i].value;
-    }
-    out->n_extra = sizeof x / sizeof x[0];
+    daq_camera_stats_set_extras(out, x, sizeof x / sizeof x[0]);
 }
 
 static void arvd_error(daq_camera *cam, char *buf, size_t len)

@@ -150,7 +150,9 @@ int arvd_apply_settings(arvd *d, char *err, size_t len);
 /* Formats a GError (and clears it) as "what: message"; returns -1. */
 int arvd_gerror(GError **e, char *err, size_t len, const char *what);
 
-/* aravis_stream.c */
+/* aravis_stream.c: the FILL ops of daq/camera.h.  fill_queue takes over
+ * the caller's reference to empty (released by the driver on failure);
+ * fill_dequeue hands one reference to *filled to the caller. */
 int arvd_fill_queue(daq_camera *cam, daq_frame *empty);
 int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
                       daq_frame_info *info);

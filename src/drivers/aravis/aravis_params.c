@@ -112,10 +112,9 @@ int arvd_gerror(GError **e, char *err, size_t len, const char *what)
     return -1;
 }
 
-static int param_id(const char *name)
+static int param_id(const char *name, char *err, size_t len)
 {
-    const daq_param_desc *d = daq_param_find(table, P_COUNT, name);
-    return d ? (int)(d - table) : -1;
+    return daq_param_index(table, P_COUNT, name, err, len);
 }
 
 /* ---- reading the device ------------------------------------------------------ */
@@ -166,9 +165,9 @@ static int get_open(arvd *d, int id, daq_param_value *out, char *err, size_t len
 
 int arvd_param_get(arvd *d, const char *name, daq_param_value *out, char *err, size_t len)
 {
-    int id = param_id(name);
+    int id = param_id(name, err, len);
     if (id < 0)
-        return daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
+        return -1;
     if (d->camera) {
         int r = get_open(d, id, out, err, len);
         if (r <= 0)
@@ -312,9 +311,9 @@ static bool record(arvd_settings *s, int id, const daq_param_value *v)
 
 int arvd_param_set(arvd *d, const char *name, const daq_param_value *v, char *err, size_t len)
 {
-    int id = param_id(name);
+    int id = param_id(name, err, len);
     if (id < 0)
-        return daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
+        return -1;
     const daq_param_desc *desc = &table[id];
     daq_param_value c = *v; /* coerced by the wrapper; direct callers get the same checks */
     if (daq_param_coerce(desc, &c, err, len) < 0)

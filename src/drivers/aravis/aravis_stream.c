@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 #include "drivers/aravis/aravis_impl.h"
@@ -175,19 +176,6 @@ static daq_pixel_format pixel_format_of(ArvPixelFormat pf)
     }
 }
 
-/* CLOCK_MONOTONIC ns of a host wall-clock timestamp (Aravis stamps buffers
- * with g_get_real_time); 0 when unknown. */
-static uint64_t mono_of_real(uint64_t real_ns)
-{
-    struct timespec rt;
-    if (!real_ns || clock_gettime(CLOCK_REALTIME, &rt) != 0)
-        return 0;
-    uint64_t now_real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
-    uint64_t now = daq_now_ns();
-    uint64_t age = now_real > real_ns ? now_real - real_ns : 0;
-    return now > age ? now - age : 0;
-}
-
 static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
 {
     gint w = arv_buffer_get_image_width(b), h = arv_buffer_get_image_height(b);
@@ -200,7 +188,8 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     info->hw_frame_number = arvd_id_extend(&d->ids, arv_buffer_get_frame_id(b));
     if (d->ids.wraps != wraps)
         arvd_bump(&d->id_wraps, 1);
-    info->eof_ns = mono_of_real(arv_buffer_get_system_timestamp(b));
+    /* Aravis stamps buffers with the host's wall clock (g_get_real_time). */
+    info->eof_ns = daq_real_to_mono_ns(arv_buffer_get_system_timestamp(b));
     info->exposure_ns =
         (uint64_t)(atomic_load_explicit(&d->exposure_us, memory_order_relaxed) * 1000.0);
     info->bytes = bytes;
@@ -210,7 +199,7 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     info->bit_depth = (uint16_t)arvd_depth_of(pf);
     info->pixel_format = pixel_format_of(pf);
     info->roi = (daq_roi){(uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h};
-    info->temperature_c = __builtin_nanf("");
+    info->temperature_c = NAN;
 }
 
 /* Makes sure the image starts at the frame's first byte; counts a move. */

@@ -187,10 +187,7 @@ static void pvcam_stats(daq_camera *cam, daq_camera_stats *out)
     out->callbacks = atomic_load(&p->callbacks);
     out->overruns = atomic_load(&p->overruns);
     out->readout_errors = atomic_load(&p->readout_errors);
-    struct {
-        const char *name;
-        uint64_t value;
-    } extra[] = {
+    const daq_camera_extra extra[] = {
         {"late_callbacks", atomic_load(&p->late_callbacks)},
         {"duplicate_callbacks", atomic_load(&p->duplicate_callbacks)},
         {"overrun_errors", atomic_load(&p->overrun_errors)},
@@ -200,12 +197,7 @@ static void pvcam_stats(daq_camera *cam, daq_camera_stats *out)
         {"pending", announced > taken ? (uint64_t)(announced - taken) : 0},
         {"library_refs", pvcam_lib_refs()},
     };
-    _Static_assert(sizeof extra / sizeof extra[0] <= DAQ_CAMERA_EXTRA_MAX, "too many extras");
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
-        out->extra[i].name = extra[i].name;
-        out->extra[i].value = extra[i].value;
-    }
-    out->n_extra = sizeof extra / sizeof extra[0];
+    daq_camera_stats_set_extras(out, extra, sizeof extra / sizeof extra[0]);
 }
 
 static void pvcam_error(daq_camera *cam, char *buf, size_t len)

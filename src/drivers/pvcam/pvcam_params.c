@@ -335,10 +335,7 @@ int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len)
 
 static int param_id(const char *name, char *err, size_t len)
 {
-    const daq_param_desc *d = daq_param_find(base_table, P_COUNT, name);
-    if (!d)
-        return daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
-    return (int)(d - base_table);
+    return daq_param_index(base_table, P_COUNT, name, err, len);
 }
 
 static daq_param_value enum_value(const char *s)
@@ -434,14 +431,6 @@ static int set_exposure_live(pvcam *p, double ms, char *err, size_t len)
     return ok ? 0 : -1;
 }
 
-static int enum_index(const char *const *names, const char *s)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return 0;
-}
-
 int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *err, size_t len)
 {
     int id = param_id(name, err, len);
@@ -473,7 +462,7 @@ int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *
             return -1;
         s->exposure_ms = c.f;
         break;
-    case P_BUFFER_MODE: s->buffer_mode = enum_index(buffer_names, c.s); break;
+    case P_BUFFER_MODE: s->buffer_mode = daq_param_enum_index(buffer_names, c.s); break;
     case P_RING_FRAMES:
         if (c.i > 0 && c.i < 3)
             return daq_err(err, len, "ring_frames: %" PRId64 " is below 3 (0 = auto)", c.i);
@@ -487,7 +476,7 @@ int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *
     case P_READOUT_PORT: s->readout_port = c.i; break;
     case P_SPEED_INDEX: s->speed_index = c.i; break;
     case P_GAIN_INDEX: s->gain_index = c.i; break;
-    case P_TEST_PATTERN: s->test_pattern = enum_index(pattern_names, c.s); break;
+    case P_TEST_PATTERN: s->test_pattern = daq_param_enum_index(pattern_names, c.s); break;
     case P_TEMPERATURE_C:
     case P_SENSOR_WIDTH:
     case P_SENSOR_HEIGHT:

@@ -363,27 +363,25 @@ void pvcam_stop(daq_camera *cam)
 
 /* ---- the frame calls (acquisition thread) ------------------------------------------ */
 
-static int64_t pending(pvcam *p)
+/* Frames announced and not yet taken, as wait's count (0 when none). */
+static int pending(pvcam *p)
 {
-    return atomic_load_explicit(&p->announced, memory_order_acquire) -
-           atomic_load_explicit(&p->taken, memory_order_relaxed);
+    int64_t n = atomic_load_explicit(&p->announced, memory_order_acquire) -
+                atomic_load_explicit(&p->taken, memory_order_relaxed);
+    return n <= 0 ? 0 : n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
 int pvcam_wait(daq_camera *cam, int64_t timeout_ns)
 {
     pvcam *p = pvcam_of(cam);
-    int64_t n = pending(p);
-    if (n > 0)
-        return n > INT32_MAX ? INT32_MAX : (int)n;
+    int r = pending(p);
+    if (r > 0)
+        return r; /* the fast path: two atomic loads, no lock */
     uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : daq_now_ns() + (uint64_t)timeout_ns;
-    int r;
     pthread_mutex_lock(&p->ev_mu);
     for (;;) {
-        n = pending(p);
-        if (n > 0) {
-            r = n > INT32_MAX ? INT32_MAX : (int)n;
+        if ((r = pending(p)) > 0)
             break;
-        }
         if (p->failed) {
             r = -1;
             break;

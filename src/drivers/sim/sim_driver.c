@@ -319,10 +319,7 @@ static void sim_stats(daq_camera *cam, daq_camera_stats *out)
     out->callbacks = atomic_load(&s->callbacks);
     out->overruns = atomic_load(&s->overruns);
     out->readout_errors = atomic_load(&s->readout_errors);
-    struct {
-        const char *name;
-        uint64_t value;
-    } extra[] = {
+    const daq_camera_extra extra[] = {
         {"injected_jumps", atomic_load(&s->jumps)},
         {"injected_skipped_numbers", atomic_load(&s->skipped_numbers)},
         {"injected_backwards", atomic_load(&s->backwards)},
@@ -334,12 +331,7 @@ static void sim_stats(daq_camera *cam, daq_camera_stats *out)
         {"pending", atomic_load(&s->pending)},
         {"sequence_complete", atomic_load(&s->sequence_complete)},
     };
-    _Static_assert(sizeof extra / sizeof extra[0] <= DAQ_CAMERA_EXTRA_MAX, "too many extras");
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
-        out->extra[i].name = extra[i].name;
-        out->extra[i].value = extra[i].value;
-    }
-    out->n_extra = sizeof extra / sizeof extra[0];
+    daq_camera_stats_set_extras(out, extra, sizeof extra / sizeof extra[0]);
 }
 
 static void sim_error(daq_camera *cam, char *buf, size_t len)

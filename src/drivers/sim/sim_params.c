@@ -145,20 +145,7 @@ size_t sim_params_table(const daq_param_desc **out)
 
 static int param_id(const char *name, char *err, size_t len)
 {
-    const daq_param_desc *d = daq_param_find(table, P_COUNT, name);
-    if (!d) {
-        snprintf(err, len, "unknown parameter '%s'", name ? name : "(null)");
-        return -1;
-    }
-    return (int)(d - table);
-}
-
-static int enum_index(const char *const *names, const char *s)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
+    return daq_param_index(table, P_COUNT, name, err, len);
 }
 
 int sim_param_get(sim *s, const char *name, daq_param_value *out, char *err, size_t len)
@@ -247,8 +234,8 @@ int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err,
         atomic_store(&s->frame_rate_hz, c.f);
         wake_sensor(s);
         break;
-    case P_TIMING: st->timing = enum_index(timing_names, c.s); break;
-    case P_BUFFER_MODE: st->buffer_mode = enum_index(buffer_names, c.s); break;
+    case P_TIMING: st->timing = daq_param_enum_index(timing_names, c.s); break;
+    case P_BUFFER_MODE: st->buffer_mode = daq_param_enum_index(buffer_names, c.s); break;
     case P_RING_FRAMES: st->ring_frames = (c.i + 3) / 4 * 4; break;
     case P_FRAME_COUNT: st->frame_count = c.i; break;
     case P_ROI_X: st->roi_x = c.i; break;
