@@ -140,10 +140,7 @@ static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_
         .height = (uint32_t)h,
         .stride_bytes = (uint32_t)((size_t)w * bits / 8),
         .bit_depth = (uint16_t)arvd_depth_of(pf),
-        .pixel_format = pf == ARV_PIXEL_FORMAT_MONO_8    ? DAQ_PIXEL_MONO8
-                        : pf == ARV_PIXEL_FORMAT_MONO_12 ? DAQ_PIXEL_MONO12
-                        : pf == ARV_PIXEL_FORMAT_MONO_16 ? DAQ_PIXEL_MONO16
-                                                         : DAQ_PIXEL_UNKNOWN,
+        .pixel_format = arvd_pixel_format(pf),
         .frame_bytes = payload,
         .exposure_ms = atomic_load(&d->exposure_us) / 1000.0,
         .frame_rate_hz = rate > 0 ? rate : 0,

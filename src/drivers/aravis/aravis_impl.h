@@ -140,6 +140,17 @@ static inline unsigned arvd_depth_of(ArvPixelFormat pf)
     }
 }
 
+/* daq's name for a GenICam pixel format (DAQ_PIXEL_UNKNOWN: delivered as bytes). */
+static inline daq_pixel_format arvd_pixel_format(ArvPixelFormat pf)
+{
+    switch (pf) {
+    case ARV_PIXEL_FORMAT_MONO_8: return DAQ_PIXEL_MONO8;
+    case ARV_PIXEL_FORMAT_MONO_12: return DAQ_PIXEL_MONO12;
+    case ARV_PIXEL_FORMAT_MONO_16: return DAQ_PIXEL_MONO16;
+    default: return DAQ_PIXEL_UNKNOWN;
+    }
+}
+
 /* aravis_params.c */
 void arvd_settings_default(arvd_settings *s);
 size_t arvd_params_table(const daq_param_desc **out);

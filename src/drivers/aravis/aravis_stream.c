@@ -166,16 +166,6 @@ static unsigned fail_index(ArvBufferStatus st)
     }
 }
 
-static daq_pixel_format pixel_format_of(ArvPixelFormat pf)
-{
-    switch (pf) {
-    case ARV_PIXEL_FORMAT_MONO_8: return DAQ_PIXEL_MONO8;
-    case ARV_PIXEL_FORMAT_MONO_12: return DAQ_PIXEL_MONO12;
-    case ARV_PIXEL_FORMAT_MONO_16: return DAQ_PIXEL_MONO16;
-    default: return DAQ_PIXEL_UNKNOWN;
-    }
-}
-
 static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
 {
     gint w = arv_buffer_get_image_width(b), h = arv_buffer_get_image_height(b);
@@ -197,7 +187,7 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     info->height = (uint32_t)h;
     info->stride_bytes = (uint32_t)((size_t)w * bits / 8 + (size_t)xpad);
     info->bit_depth = (uint16_t)arvd_depth_of(pf);
-    info->pixel_format = pixel_format_of(pf);
+    info->pixel_format = arvd_pixel_format(pf);
     info->roi = (daq_roi){(uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h};
     info->temperature_c = NAN;
 }

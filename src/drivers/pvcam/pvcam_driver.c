@@ -89,16 +89,10 @@ static void release_camera(pvcam *p)
     if (p->lib_held) {
         pvcam_sdk_lock();
         pvcam_deregister_locked(p);
-        if (p->fi && api->pl_release_frame_info_struct(p->fi) != PV_OK) {
-            char why[320];
-            pvcam_sdk_error("pl_release_frame_info_struct", why, sizeof why);
-            DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "release failed", DAQ_F_STR("error", why));
-        }
-        if (p->opened && api->pl_cam_close(p->hcam) != PV_OK) {
-            char why[320];
-            pvcam_sdk_error("pl_cam_close", why, sizeof why);
-            DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "close failed", DAQ_F_STR("error", why));
-        }
+        if (p->fi && api->pl_release_frame_info_struct(p->fi) != PV_OK)
+            pvcam_sdk_warn("pl_release_frame_info_struct", p->cam->id);
+        if (p->opened && api->pl_cam_close(p->hcam) != PV_OK)
+            pvcam_sdk_warn("pl_cam_close", p->cam->id);
         pvcam_sdk_unlock();
         pvcam_lib_release();
     }

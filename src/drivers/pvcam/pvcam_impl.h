@@ -47,6 +47,10 @@ const pvcam_api *pvcam_api_get(void);
  * and writes "pvcam: CALL failed: error N: <pl_error_message text>";
  * returns the code. */
 int16 pvcam_sdk_error(const char *call, char *err, size_t len);
+/* Under the SDK lock, right after a failed call whose failure only warrants
+ * a warning (stop and close paths go on regardless): logs the same text
+ * with the device id (NULL for the library itself). */
+void pvcam_sdk_warn(const char *call, const char *device);
 
 /* ---- settings, facts, parameters (pvcam_params.c) ------------------------- */
 

@@ -82,6 +82,14 @@ int16 pvcam_sdk_error(const char *call, char *err, size_t len)
     return code;
 }
 
+void pvcam_sdk_warn(const char *call, const char *device)
+{
+    char why[320];
+    pvcam_sdk_error(call, why, sizeof why);
+    DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "pvcam call failed", DAQ_F_STR("device", device ? device : ""),
+            DAQ_F_STR("error", why));
+}
+
 /* dlerror() repeats the file name first; keep the reason only. */
 static const char *dl_reason(const char *name, const char *why)
 {
@@ -97,18 +105,15 @@ static int load(const char *spec, char *err, size_t len)
     const char *defaults[] = {"libpvcam.so.2", "libpvcam.so", NULL};
     const char *one[] = {spec, NULL};
     const char *const *names = spec[0] ? one : defaults;
-    const char *first_why = NULL;
-    char why[512] = "";
+    char why[512] = ""; /* the first name's reason */
     for (size_t i = 0; names[i]; i++) {
         lib.handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (lib.handle) {
             snprintf(lib.path, sizeof lib.path, "%s", names[i]);
             break;
         }
-        if (!first_why) {
+        if (!why[0])
             snprintf(why, sizeof why, "%s", dl_reason(names[i], dlerror()));
-            first_why = why;
-        }
     }
     if (!lib.handle) {
         if (spec[0])
@@ -185,11 +190,8 @@ void pvcam_lib_release(void)
 {
     pvcam_sdk_lock();
     if (lib.refs > 0 && --lib.refs == 0) {
-        if (lib.api.pl_pvcam_uninit() != PV_OK) {
-            char why[320];
-            pvcam_sdk_error("pl_pvcam_uninit", why, sizeof why);
-            DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "libpvcam uninit failed", DAQ_F_STR("error", why));
-        }
+        if (lib.api.pl_pvcam_uninit() != PV_OK)
+            pvcam_sdk_warn("pl_pvcam_uninit", NULL);
         unload();
     }
     pvcam_sdk_unlock();

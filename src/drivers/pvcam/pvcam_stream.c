@@ -124,12 +124,8 @@ void pvcam_deregister_locked(pvcam *p)
     if (!p->cb_registered)
         return;
     p->cb_registered = false;
-    if (pvcam_api_get()->pl_cam_deregister_callback(p->hcam, PL_CALLBACK_EOF) != PV_OK) {
-        char why[320];
-        pvcam_sdk_error("pl_cam_deregister_callback", why, sizeof why);
-        DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "deregistering the EOF callback failed",
-                DAQ_F_STR("device", p->cam->id), DAQ_F_STR("error", why));
-    }
+    if (pvcam_api_get()->pl_cam_deregister_callback(p->hcam, PL_CALLBACK_EOF) != PV_OK)
+        pvcam_sdk_warn("pl_cam_deregister_callback", p->cam->id);
 }
 
 /* ---- start ---------------------------------------------------------------------- */
@@ -332,12 +328,8 @@ void pvcam_stop(daq_camera *cam)
     if (!p->stream_live)
         return;
     pvcam_sdk_lock();
-    if (p->sdk_started && pvcam_api_get()->pl_exp_stop_cont(p->hcam, CCS_HALT) != PV_OK) {
-        char why[320];
-        pvcam_sdk_error("pl_exp_stop_cont(CCS_HALT)", why, sizeof why);
-        DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "stopping the acquisition failed",
-                DAQ_F_STR("device", cam->id), DAQ_F_STR("error", why));
-    }
+    if (p->sdk_started && pvcam_api_get()->pl_exp_stop_cont(p->hcam, CCS_HALT) != PV_OK)
+        pvcam_sdk_warn("pl_exp_stop_cont(CCS_HALT)", cam->id);
     p->sdk_started = false;
     pvcam_sdk_unlock();
     /* Quiesce: the callback records entirely under ev_mu, so holding it once
