@@ -14,6 +14,8 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE    ?= cmake
 GEN      ?= -G Ninja
+# Extra -D options for every configure step (CI adds a second toml-test copy).
+DAQ_CMAKE_ARGS ?=
 CTEST     = ctest --output-on-failure -j$(JOBS) --timeout 600
 
 REL  = $(BUILD)/release
@@ -42,11 +44,11 @@ deps:
 	@scripts/install-deps.sh
 
 $(REL)/build.ninja:
-	$(CMAKE) -S . -B $(REL) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CMAKE) -S . -B $(REL) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(DAQ_CMAKE_ARGS)
 $(ASAN)/build.ninja:
-	$(CMAKE) -S . -B $(ASAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=address -DDAQ_BENCH=OFF
+	$(CMAKE) -S . -B $(ASAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=address -DDAQ_BENCH=OFF $(DAQ_CMAKE_ARGS)
 $(TSAN)/build.ninja:
-	$(CMAKE) -S . -B $(TSAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=thread -DDAQ_BENCH=OFF
+	$(CMAKE) -S . -B $(TSAN) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAQ_SANITIZE=thread -DDAQ_BENCH=OFF $(DAQ_CMAKE_ARGS)
 
 build: $(REL)/build.ninja
 	$(CMAKE) --build $(REL) -j $(JOBS)

@@ -11,7 +11,9 @@ set -eu
 # Aravis (GenICam / GigE Vision) with its fake cameras, and ip/unshare for
 # the private network namespace its GigE tests run in (libusb-1.0-0-dev:
 # Debian's aravis-0.8.pc names libusb-1.0 in Requires.private, so pkg-config
-# fails without it, but libaravis-dev does not depend on it).
+# fails without it, but libaravis-dev does not depend on it); toml-test's
+# conformance cases for the TOML parser, as Debian ships them with the Go
+# TOML library (golang-github-burntsushi-toml-dev: data only, no Go needed).
 PACKAGES="
 build-essential
 cmake
@@ -41,6 +43,7 @@ aravis-tools
 libusb-1.0-0-dev
 iproute2
 util-linux
+golang-github-burntsushi-toml-dev
 "
 
 missing=""
