@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "daq/aravis.h"
 #include "daq/acq.h"
 #include "daq/log.h"
 #include "drivers/aravis/aravis_impl.h"
@@ -264,7 +265,7 @@ static int run_daq(daq_acq *a, daq_bus *bus, uint64_t warm, uint64_t n, window *
     pthread_join(t, NULL);
     daq_bus_unsubscribe(bus, dc.sub);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     w->frames = dc.seen >= warm + n ? n : 0;
     w->failed = s.driver.readout_errors;
     w->lost = s.lost;
@@ -313,7 +314,9 @@ int bench_aravis_main(int argc, char **argv)
     char err[256];
     int rc = 1;
     daq_bus *bus = daq_bus_create("bench");
-    daq_camera *cam = daq_camera_create("aravis", "bench", err, sizeof err);
+    daq_camera *cam = daq_aravis_register(err, sizeof err) == 0
+                          ? daq_camera_create("aravis", "bench", err, sizeof err)
+                          : NULL;
     const char *settings[][2] = {
         {"camera", "127.0.0.1"}, {"pixel_format", "Mono8"}, {"width", "2048"},
         {"height", "2048"},      {"frame_rate_hz", "1000"}, /* the fake's maximum */
@@ -333,9 +336,9 @@ int bench_aravis_main(int argc, char **argv)
             usleep(100000);
     daq_param_value sb;
     daq_camera_get_param(cam, "socket_buffer", &sb, err, sizeof err);
-    ArvCamera *ac = daq_aravis_arv_camera(cam);
+    ArvCamera *ac = aravis_arv_camera(cam);
     daq_camera_format fmt;
-    if (daq_camera_format_get(cam, &fmt, err, sizeof err) != 0) {
+    if (daq_camera_get_format(cam, &fmt, err, sizeof err) != 0) {
         fprintf(stderr, "format: %s\n", err);
         goto out;
     }

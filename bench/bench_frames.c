@@ -52,7 +52,7 @@ struct run {
 static uint64_t delivered(daq_acq *a)
 {
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     return s.delivered;
 }
 
@@ -109,7 +109,7 @@ static struct run stream(bool use_pool, unsigned warm, unsigned frames)
     }
     daq_acq_wait_idle(a, 600000);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     uint64_t n = s.delivered - n0;
     struct run r = {
         .fps = bench_quantile(rate, WINDOWS, 0.5),

@@ -100,7 +100,7 @@ static int baseline_start(void *ctx, daq_rpc_call *call, const uint8_t *req, siz
 {
     (void)ctx, (void)req, (void)len, (void)details, (void)dlen;
     return pthread_create(&g_baseline, NULL, baseline_thread, call) == 0 ? DAQ_RPC_OK
-                                                                          : DAQ_RPC_INTERNAL;
+                                                                         : DAQ_RPC_INTERNAL;
 }
 
 static int baseline(unsigned n, double *fps, double *bps)
@@ -112,7 +112,7 @@ static int baseline(unsigned n, double *fps, double *bps)
     /* field 1 (bytes) of an 8 MiB message: tag 0x0a + varint length */
     g_head[0] = 0x0a;
     g_head_len = 1;
-    for (uint32_t v = FRAME; ; v >>= 7) {
+    for (uint32_t v = FRAME;; v >>= 7) {
         g_head[g_head_len++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         if (v <= 0x7f)
             break;
@@ -147,8 +147,8 @@ static int daq_run(bool lz4, unsigned n, double *fps, double *bps, double *wire_
 {
     static daq_config cfg;
     char err[512];
-    if (daq_config_load_text(config_text, sizeof config_text - 1, "bench", &cfg, err,
-                             sizeof err) != 0) {
+    if (daq_config_load_text(config_text, sizeof config_text - 1, "bench", &cfg, err, sizeof err) !=
+        0) {
         fprintf(stderr, "daq-bench: %s\n", err);
         return -1;
     }
@@ -161,9 +161,9 @@ static int daq_run(bool lz4, unsigned n, double *fps, double *bps, double *wire_
     daq_service *svc = daq_service_create(ds, &sc);
     daq_rpc_method methods[32];
     size_t nm = daq_service_methods(svc, methods, 32);
-    daq_rpc_server *srv = daq_rpc_server_start("127.0.0.1", 0, methods, nm, 64u << 20, err,
-                                               sizeof err);
-    daq_acq *a = daq_device_acq(daq_devices_get(ds, 0));
+    daq_rpc_server *srv =
+        daq_rpc_server_start("127.0.0.1", 0, methods, nm, 64u << 20, err, sizeof err);
+    daq_acq *a = daq_device_acq(daq_devices_at(ds, 0));
     int rc = srv && daq_acq_start(a, 0, err, sizeof err) == 0 ? 0 : -1;
     if (rc == 0) /* StreamFramesRequest{device_id: "cam0"} */
         rc = run_client(daq_rpc_server_port(srv), "/daq.HardwareService/StreamFrames",
@@ -210,7 +210,8 @@ int bench_grpc_main(int argc, char **argv)
     bench_result("raw_fps", rfps, "1/s", "daqd StreamFrames FULL, uncompressed (zero-copy)");
     bench_result("raw_mbps", rbps / 1e6, "MB/s", "");
     bench_result("ratio_vs_baseline", rfps / bfps, "x", "raw_fps / baseline_fps (target >= 0.8)");
-    bench_result("lz4_fps", lfps, "1/s", "daqd StreamFrames FULL, LZ4 (compressed on the stream side)");
+    bench_result("lz4_fps", lfps, "1/s",
+                 "daqd StreamFrames FULL, LZ4 (compressed on the stream side)");
     bench_result("lz4_mbps", lbps / 1e6, "MB/s", "bytes on the wire");
     bench_result("lz4_wire_ratio", lw, "x", "compressed / raw size of the sim's pattern");
     bench_result("lz4_ratio_vs_baseline", lfps / bfps, "x", "lz4_fps / baseline_fps");

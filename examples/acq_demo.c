@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     pthread_join(t2, NULL);
 
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("\ndaq-demo: %lu frames delivered at %.1f FPS, %lu lost, pool %u slots (%s), "
            "hit rate %.1f %%\n",
            (unsigned long)s.delivered, s.fps, (unsigned long)s.lost, s.pool_slots,

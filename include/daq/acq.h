@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
 #include "daq/bus.h"
 #include "daq/camera.h"
 #include "daq/pool.h"
@@ -65,11 +66,11 @@ typedef struct daq_acq_config {
     uint32_t zero_check_samples; /* pixels sampled for the all-zero check; 0 = off */
 } daq_acq_config;
 
-void daq_acq_config_init(daq_acq_config *cfg);
+DAQ_API void daq_acq_config_init(daq_acq_config *cfg);
 
 /* Pure sizing formula (architecture §5). */
-uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held, uint32_t dynamic_allowance,
-                            uint32_t headroom);
+DAQ_API uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held,
+                                    uint32_t dynamic_allowance, uint32_t headroom);
 
 typedef enum daq_acq_state {
     DAQ_ACQ_IDLE = 0,
@@ -77,45 +78,45 @@ typedef enum daq_acq_state {
     DAQ_ACQ_ERROR, /* stopped by a driver error or the watchdog; start clears it */
 } daq_acq_state;
 
-const char *daq_acq_state_name(daq_acq_state s);
+DAQ_API const char *daq_acq_state_name(daq_acq_state s);
 
 /* Takes ownership of cam (opened here if it is not yet).  Returns NULL with
  * a message on failure, in which case cam has been destroyed. */
-daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
-                        size_t err_len);
+DAQ_API daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
+                                size_t err_len);
 
 /* Stops if streaming, then frees the engine, its camera and its pool
  * reference (frames still held by consumers stay valid).  NULL ok. */
-void daq_acq_destroy(daq_acq *acq);
+DAQ_API void daq_acq_destroy(daq_acq *acq);
 
 /* Starts streaming; frame_limit > 0 stops by itself after that many
  * delivered frames.  Already streaming: returns 1 and changes nothing.
  * 0 started; -1 failed (message in err, state unchanged). */
-int daq_acq_start(daq_acq *acq, uint64_t frame_limit, char *err, size_t err_len);
+DAQ_API int daq_acq_start(daq_acq *acq, uint64_t frame_limit, char *err, size_t err_len);
 
 /* Stops: halts the driver, joins the thread, ends the bus stream, logs the
  * summary.  Idempotent; also cleans up after an error stop. */
-void daq_acq_stop(daq_acq *acq);
+DAQ_API void daq_acq_stop(daq_acq *acq);
 
 /* Blocks until the stream has ended by itself (frame limit or error) or
  * timeout_ms passes; true if it ended. */
-bool daq_acq_wait_idle(daq_acq *acq, uint32_t timeout_ms);
+DAQ_API bool daq_acq_wait_idle(daq_acq *acq, uint32_t timeout_ms);
 
-daq_acq_state daq_acq_state_get(const daq_acq *acq);
+DAQ_API daq_acq_state daq_acq_state_get(const daq_acq *acq);
 
 /* Switches the pool on or off now and for later pools. */
-void daq_acq_set_use_pool(daq_acq *acq, bool on);
-bool daq_acq_use_pool(const daq_acq *acq);
+DAQ_API void daq_acq_set_use_pool(daq_acq *acq, bool on);
+DAQ_API bool daq_acq_use_pool(const daq_acq *acq);
 
 /* Changes the exhaustion policy now and for later pools (see
  * daq_pool_set_policy); -1 for an invalid combination. */
-int daq_acq_set_policy(daq_acq *acq, daq_pool_policy policy, uint32_t wait_timeout_ms,
-                       daq_pool_policy fallback);
-daq_pool_policy daq_acq_policy(daq_acq *acq);
+DAQ_API int daq_acq_set_policy(daq_acq *acq, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                               daq_pool_policy fallback);
+DAQ_API daq_pool_policy daq_acq_policy(daq_acq *acq);
 
-daq_camera *daq_acq_camera(daq_acq *acq); /* borrowed */
-daq_bus *daq_acq_bus(daq_acq *acq);       /* borrowed */
-daq_pool *daq_acq_pool(daq_acq *acq);     /* borrowed; NULL before the first start */
+DAQ_API daq_camera *daq_acq_camera(daq_acq *acq); /* borrowed */
+DAQ_API daq_bus *daq_acq_bus(daq_acq *acq);       /* borrowed */
+DAQ_API daq_pool *daq_acq_pool(daq_acq *acq);     /* borrowed; NULL before the first start */
 
 typedef struct daq_acq_stats {
     daq_acq_state state;
@@ -141,7 +142,7 @@ typedef struct daq_acq_stats {
     daq_camera_stats driver;
 } daq_acq_stats;
 
-void daq_acq_stats_get(daq_acq *acq, daq_acq_stats *out);
+DAQ_API void daq_acq_stats_snapshot(daq_acq *acq, daq_acq_stats *out);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
 #include "daq/frame.h"
 
 #ifdef __cplusplus
@@ -51,9 +52,9 @@ typedef enum daq_sub_policy {
     DAQ_SUB_LATEST,
 } daq_sub_policy;
 
-const char *daq_sub_policy_name(daq_sub_policy p); /* "lossless", "drop-newest", ... */
+DAQ_API const char *daq_sub_policy_name(daq_sub_policy p); /* "lossless", "drop-newest", ... */
 /* Parses the names above (also with '_' for '-'); returns 0 or -1. */
-int daq_sub_policy_parse(const char *s, daq_sub_policy *out);
+DAQ_API int daq_sub_policy_parse(const char *s, daq_sub_policy *out);
 
 #define DAQ_SUB_MAX_DEPTH 4096u
 
@@ -67,43 +68,44 @@ typedef struct daq_sub_config {
 } daq_sub_config;
 
 /* Defaults: DROP_OLDEST, depth 4, lossless timeout 100 ms, no gates. */
-void daq_sub_config_init(daq_sub_config *cfg);
+DAQ_API void daq_sub_config_init(daq_sub_config *cfg);
 
 /* name is copied.  Returns NULL only when out of memory. */
-daq_bus *daq_bus_create(const char *name);
+DAQ_API daq_bus *daq_bus_create(const char *name);
 
 /* Frees the bus and every subscription still on it, dropping queued
  * frames.  No thread may be publishing or inside daq_sub_next. */
-void daq_bus_destroy(daq_bus *bus);
+DAQ_API void daq_bus_destroy(daq_bus *bus);
 
 /* Adds a subscription; it sees frames published after this returns.
  * Returns NULL with a message in err for an invalid config. */
-daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, size_t err_len);
+DAQ_API daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err,
+                                   size_t err_len);
 
 /* Removes and frees sub, dropping its queued frames.  Must not race with a
  * daq_sub_next on the same sub: daq_sub_close it and join its consumer
  * first.  Safe while the producer publishes. */
-void daq_bus_unsubscribe(daq_bus *bus, daq_sub *sub);
+DAQ_API void daq_bus_unsubscribe(daq_bus *bus, daq_sub *sub);
 
 /* Producer side: offers f to every subscription.  Borrows f.  Returns the
  * number of queues it entered. */
-unsigned daq_bus_publish(daq_bus *bus, daq_frame *f);
+DAQ_API unsigned daq_bus_publish(daq_bus *bus, daq_frame *f);
 
 /* Makes a publish that is waiting on a full LOSSLESS queue give up now (the
  * frame is dropped for that subscription and counted as dropped_timeout).
  * Any thread; for stopping a producer promptly.  Later publishes wait as
  * usual. */
-void daq_bus_interrupt(daq_bus *bus);
+DAQ_API void daq_bus_interrupt(daq_bus *bus);
 
 /* Marks the end of a stream: each subscription's daq_sub_next returns
  * DAQ_SUB_EOS once, after the frames already queued.  Later frames flow as
  * usual. */
-void daq_bus_end_stream(daq_bus *bus);
+DAQ_API void daq_bus_end_stream(daq_bus *bus);
 
 /* Sum over subscriptions of (queue depth + 1): the most frames consumers
  * can hold at once.  Used to size the pool. */
-uint32_t daq_bus_frames_bound(const daq_bus *bus);
-unsigned daq_bus_sub_count(const daq_bus *bus);
+DAQ_API uint32_t daq_bus_frames_bound(const daq_bus *bus);
+DAQ_API unsigned daq_bus_sub_count(const daq_bus *bus);
 
 /* daq_sub_next results. */
 enum {
@@ -115,11 +117,11 @@ enum {
 
 /* Consumer side: the oldest queued frame, waiting up to timeout_ns
  * (< 0: forever, 0: poll). */
-int daq_sub_next(daq_sub *sub, int64_t timeout_ns, daq_frame **out);
+DAQ_API int daq_sub_next(daq_sub *sub, int64_t timeout_ns, daq_frame **out);
 
 /* Wakes a consumer blocked in daq_sub_next (it returns DAQ_SUB_CLOSED, as
  * do all later calls) and stops deliveries to sub.  Any thread. */
-void daq_sub_close(daq_sub *sub);
+DAQ_API void daq_sub_close(daq_sub *sub);
 
 typedef struct daq_sub_stats {
     char name[64];
@@ -140,10 +142,10 @@ typedef struct daq_sub_stats {
     uint32_t queue_high_water;
 } daq_sub_stats;
 
-void daq_sub_stats_get(const daq_sub *sub, daq_sub_stats *out);
+DAQ_API void daq_sub_stats_snapshot(const daq_sub *sub, daq_sub_stats *out);
 
 /* Stats of every subscription, at most max of them; returns how many. */
-unsigned daq_bus_stats(const daq_bus *bus, daq_sub_stats *out, unsigned max);
+DAQ_API unsigned daq_bus_stats_snapshot(const daq_bus *bus, daq_sub_stats *out, unsigned max);
 
 #ifdef __cplusplus
 }

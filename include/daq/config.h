@@ -40,18 +40,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+#include "daq/acq.h"
 #include "daq/bus.h"
 #include "daq/pool.h"
+#include "daq/sink.h"
 #include "daq/toml.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define DAQ_CONFIG_MAX_DEVICES 16
-#define DAQ_CONFIG_MAX_PARAMS 48
+#define DAQ_CONFIG_MAX_DEVICES   16
+#define DAQ_CONFIG_MAX_PARAMS    48
 #define DAQ_CONFIG_MAX_CONSUMERS 8
-#define DAQ_CONFIG_MAX_WARNINGS 32
+#define DAQ_CONFIG_MAX_WARNINGS  32
 
 typedef enum daq_config_vtype {
     DAQ_CONFIG_BOOL = 0,
@@ -71,14 +74,9 @@ typedef struct daq_config_param {
     daq_toml_pos pos;
 } daq_config_param;
 
-typedef enum daq_consumer_kind {
-    DAQ_CONSUMER_NULL = 0, /* takes frames and drops them (bus load, sizing) */
-    DAQ_CONSUMER_STATS,    /* per-frame intensity statistics */
-} daq_consumer_kind;
-
 typedef struct daq_config_consumer {
     char name[64];
-    daq_consumer_kind kind;
+    daq_sink_kind kind;
     daq_sub_config sub; /* sub.name points into name */
     daq_toml_pos pos;
 } daq_config_consumer;
@@ -108,17 +106,12 @@ typedef struct daq_config {
     size_t n_warnings;
     daq_config_warning warnings[DAQ_CONFIG_MAX_WARNINGS]; /* print with path:line:col */
 
-    /* [pool] */
-    uint32_t pool_slots; /* 0 = "auto" */
-    bool use_pool;
-    daq_pool_policy pool_policy;
-    uint32_t pool_wait_timeout_ms;
-    daq_pool_policy pool_wait_fallback;
-    bool pool_huge_pages, pool_prefault, pool_mlock;
-    uint32_t pool_dynamic_allowance, pool_headroom;
-
-    /* [acquisition] */
-    uint32_t wait_timeout_ms, watchdog_waits, trace_every;
+    /* [pool] and [acquisition], as every engine of the config gets them:
+     * [pool] slots ("auto" = 0), use_pool, policy, wait_timeout_ms,
+     * wait_fallback, huge_pages, prefault, mlock, dynamic_allowance,
+     * headroom; [acquisition] wait_timeout_ms, watchdog_waits, trace_every.
+     * acq.pool's name, slot_bytes and slot_count are the engine's. */
+    daq_acq_config acq;
 
     /* [server] */
     char bind[64];
@@ -132,21 +125,21 @@ typedef struct daq_config {
 } daq_config;
 
 /* The defaults every key has when absent. */
-void daq_config_defaults(daq_config *cfg);
+DAQ_API void daq_config_defaults(daq_config *cfg);
 
 /* Loads and checks a file.  0, or -1 with one line "FILE:LINE:COL: ..." in
  * err (or "FILE: reason" when it cannot be read). */
-int daq_config_load(const char *path, daq_config *cfg, char *err, size_t err_len);
+DAQ_API int daq_config_load(const char *path, daq_config *cfg, char *err, size_t err_len);
 
 /* The same for text in memory; name is used in messages. */
-int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
-                         char *err, size_t err_len);
+DAQ_API int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
+                                 char *err, size_t err_len);
 
 /* The device with this id, or NULL. */
-const daq_config_device *daq_config_device_find(const daq_config *cfg, const char *id);
+DAQ_API const daq_config_device *daq_config_device_find(const daq_config *cfg, const char *id);
 
 /* Writes "FILE:LINE:COL: " for pos into buf; returns buf. */
-char *daq_config_where(const daq_config *cfg, daq_toml_pos pos, char *buf, size_t len);
+DAQ_API char *daq_config_where(const daq_config *cfg, daq_toml_pos pos, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -20,9 +20,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "daq/api.h"
 #include "daq/acq.h"
 #include "daq/config.h"
-#include "daq/metrics.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,38 +34,35 @@ typedef struct daq_device daq_device;
 /* Checks every camera device's driver parameters against its driver's
  * table by creating (not opening) the camera.  0, or -1 with
  * "FILE:LINE:COL: devices.ID.driver.KEY: message". */
-int daq_devices_check(const daq_config *cfg, char *err, size_t err_len);
+DAQ_API int daq_devices_check(const daq_config *cfg, char *err, size_t err_len);
 
 /* Builds the devices of cfg (only the one with id only_id, if not NULL).
  * Fails (NULL with a message) only for configuration errors; devices that
  * cannot be opened are kept down.  cfg is copied where needed. */
-daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
-                                size_t err_len);
+DAQ_API daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
+                                        size_t err_len);
 
 /* Stops every stream and sink, frees everything.  NULL ok. */
-void daq_devices_destroy(daq_devices *ds);
+DAQ_API void daq_devices_destroy(daq_devices *ds);
 
-size_t daq_devices_count(const daq_devices *ds);
-size_t daq_devices_up(const daq_devices *ds);
-daq_device *daq_devices_get(daq_devices *ds, size_t i);
-daq_device *daq_devices_find(daq_devices *ds, const char *id);
+DAQ_API size_t daq_devices_count(const daq_devices *ds);
+DAQ_API size_t daq_devices_up(const daq_devices *ds);
+DAQ_API daq_device *daq_devices_at(daq_devices *ds, size_t i); /* NULL past the end */
+DAQ_API daq_device *daq_devices_find(daq_devices *ds, const char *id);
 
 /* Starts the devices marked autostart; returns how many failed (each is
  * logged). */
-unsigned daq_devices_autostart(daq_devices *ds);
-void daq_devices_stop_all(daq_devices *ds);
+DAQ_API unsigned daq_devices_autostart(daq_devices *ds);
+DAQ_API void daq_devices_stop_all(daq_devices *ds);
 
-/* Metrics views of all devices, at most max; returns how many. */
-size_t daq_devices_metrics(daq_devices *ds, daq_metrics_device *out, size_t max);
-
-const char *daq_device_id(const daq_device *d);
-const char *daq_device_name(const daq_device *d);
-const char *daq_device_driver(const daq_device *d); /* the type as configured */
-bool daq_device_is_up(const daq_device *d);
-const char *daq_device_error(const daq_device *d); /* why it is down; "" when up */
-daq_acq *daq_device_acq(daq_device *d);             /* NULL when down */
-daq_bus *daq_device_bus(daq_device *d);
-daq_camera *daq_device_camera(daq_device *d); /* NULL when down */
+DAQ_API const char *daq_device_id(const daq_device *d);
+DAQ_API const char *daq_device_name(const daq_device *d);
+DAQ_API const char *daq_device_driver(const daq_device *d); /* the type as configured */
+DAQ_API bool daq_device_is_up(const daq_device *d);
+DAQ_API const char *daq_device_error(const daq_device *d); /* why it is down; "" when up */
+DAQ_API daq_acq *daq_device_acq(daq_device *d);            /* NULL when down */
+DAQ_API daq_bus *daq_device_bus(daq_device *d);
+DAQ_API daq_camera *daq_device_camera(daq_device *d); /* NULL when down */
 
 #ifdef __cplusplus
 }

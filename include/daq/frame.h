@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -70,33 +72,33 @@ typedef struct daq_frame_meta {
 } daq_frame_meta;
 
 /* Takes a new reference; returns f.  Caller owns the new reference. */
-daq_frame *daq_frame_ref(daq_frame *f);
+DAQ_API daq_frame *daq_frame_ref(daq_frame *f);
 
 /* Drops the caller's reference (consumes it).  The last unref returns the slot
  * to its pool or frees the heap block.  NULL is ignored. */
-void daq_frame_unref(daq_frame *f);
+DAQ_API void daq_frame_unref(daq_frame *f);
 
 /* Pixel memory, daq_frame_capacity() bytes, aligned as the pool was
  * configured.  Borrowed.  Write only while you hold the only reference. */
-void *daq_frame_data(daq_frame *f);
-const void *daq_frame_cdata(const daq_frame *f);
-size_t daq_frame_capacity(const daq_frame *f);
+DAQ_API void *daq_frame_data(daq_frame *f);
+DAQ_API const void *daq_frame_cdata(const daq_frame *f);
+DAQ_API size_t daq_frame_capacity(const daq_frame *f);
 
 /* Inline metadata.  Borrowed; write only while you hold the only reference. */
-daq_frame_meta *daq_frame_meta_mut(daq_frame *f);
-const daq_frame_meta *daq_frame_meta_get(const daq_frame *f);
+DAQ_API daq_frame_meta *daq_frame_meta_mut(daq_frame *f);
+DAQ_API const daq_frame_meta *daq_frame_meta_get(const daq_frame *f);
 
 /* true if the frame lives in a pool slot, false if it is a heap block. */
-bool daq_frame_used_pool(const daq_frame *f);
+DAQ_API bool daq_frame_used_pool(const daq_frame *f);
 
 /* Slot index in its pool, or -1 for a heap frame. */
-int32_t daq_frame_slot(const daq_frame *f);
+DAQ_API int32_t daq_frame_slot(const daq_frame *f);
 
 /* Current reference count; exact only while no other thread refs/unrefs. */
-uint32_t daq_frame_refcount(const daq_frame *f);
+DAQ_API uint32_t daq_frame_refcount(const daq_frame *f);
 
 /* Resets metadata to its neutral state (NaN temperature, zero counters). */
-void daq_frame_meta_clear(daq_frame_meta *m);
+DAQ_API void daq_frame_meta_clear(daq_frame_meta *m);
 
 #ifdef __cplusplus
 }

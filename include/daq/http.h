@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,7 +29,7 @@ typedef struct daq_http_response {
     const char *content_type; /* default "text/plain; charset=utf-8" */
     char *body;               /* may be NULL (empty body) */
     size_t len;
-    bool free_body;           /* the server frees body after sending */
+    bool free_body; /* the server frees body after sending */
 } daq_http_response;
 
 typedef void (*daq_http_handler)(void *ctx, const char *path, daq_http_response *out);
@@ -35,13 +37,13 @@ typedef void (*daq_http_handler)(void *ctx, const char *path, daq_http_response 
 /* Listens on bind_addr (IPv4 dotted quad, e.g. "127.0.0.1") and port (0:
  * ephemeral).  Returns NULL with a message such as "127.0.0.1:9091: Address
  * already in use" (the address, the port, strerror). */
-daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler handler, void *ctx,
-                         char *err, size_t err_len);
+DAQ_API daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler handler,
+                                 void *ctx, char *err, size_t err_len);
 
 /* The port actually bound. */
-uint16_t daq_http_port(const daq_http *h);
+DAQ_API uint16_t daq_http_port(const daq_http *h);
 
-void daq_http_stop(daq_http *h); /* NULL ok */
+DAQ_API void daq_http_stop(daq_http *h); /* NULL ok */
 
 #ifdef __cplusplus
 }

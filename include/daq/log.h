@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,21 +56,21 @@ typedef enum daq_log_format {
 /* Sets the filter.  spec NULL means: $DAQ_LOG, or "info" when unset or
  * empty.  Returns 0, or -1 with a message in err (the filter is then left
  * unchanged).  May be called again at any time. */
-int daq_log_set_filter(const char *spec, char *err, size_t err_len);
+DAQ_API int daq_log_set_filter(const char *spec, char *err, size_t err_len);
 
-void daq_log_set_format(daq_log_format fmt);
+DAQ_API void daq_log_set_format(daq_log_format fmt);
 
 /* Where lines go: a file descriptor (default 2, stderr).  The caller keeps
  * owning fd and must keep it open while logging may happen. */
-void daq_log_set_fd(int fd);
+DAQ_API void daq_log_set_fd(int fd);
 
 /* true if a line of this level for this target would be written.  target is
  * borrowed for the call. */
-bool daq_log_enabled(const char *target, daq_log_level level);
+DAQ_API bool daq_log_enabled(const char *target, daq_log_level level);
 
-const char *daq_log_level_name(daq_log_level level); /* "INFO", ... */
+DAQ_API const char *daq_log_level_name(daq_log_level level); /* "INFO", ... */
 /* Parses "trace" .. "off" (any case); returns 0 or -1. */
-int daq_log_level_parse(const char *s, daq_log_level *out);
+DAQ_API int daq_log_level_parse(const char *s, daq_log_level *out);
 
 /* A typed field.  Build them with the DAQ_F_* macros; strings are borrowed
  * for the call. */
@@ -102,11 +104,11 @@ typedef struct daq_log_field {
 
 /* Writes one line if enabled.  fields: an array ended by DAQ_F_END, or
  * NULL.  Floats are written with up to 3 decimals in text and JSON. */
-void daq_log_write(daq_log_level level, const char *target, const char *message,
-                   const daq_log_field *fields);
+DAQ_API void daq_log_write(daq_log_level level, const char *target, const char *message,
+                           const daq_log_field *fields);
 
 /* printf-style message, no fields. */
-void daq_logf(daq_log_level level, const char *target, const char *fmt, ...)
+DAQ_API void daq_logf(daq_log_level level, const char *target, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The usual call: checks the filter first, so arguments are not evaluated
@@ -137,7 +139,7 @@ typedef struct daq_log_ratelimit {
 
 /* Counts one occurrence; true if it should be logged.  If occurrence is not
  * NULL it receives this occurrence's 1-based number. */
-bool daq_log_ratelimit_pass(daq_log_ratelimit *rl, uint64_t *occurrence);
+DAQ_API bool daq_log_ratelimit_pass(daq_log_ratelimit *rl, uint64_t *occurrence);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,7 @@
  * passes `promtool check metrics`.
  *
  * The views are read-only: rendering takes the same snapshots any caller
- * can take (daq_acq_stats_get, daq_bus_stats) and never touches the frame
+ * can take (daq_acq_stats_snapshot, daq_bus_stats_snapshot) and never touches the frame
  * path beyond their short locks.
  */
 #ifndef DAQ_METRICS_H
@@ -18,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
 #include "daq/acq.h"
 #include "daq/bus.h"
+#include "daq/devices.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,12 +34,16 @@ typedef struct daq_metrics_device {
     daq_bus *bus;       /* borrowed; may be NULL with acq */
 } daq_metrics_device;
 
+/* Views of every device of a table, at most max, into out; returns how
+ * many.  Borrowed from ds: valid until it is destroyed. */
+DAQ_API size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out, size_t max);
+
 /* Renders the exposition for n devices.  process_start_ns is the
  * CLOCK_MONOTONIC time the process started (for daq_uptime_seconds).
  * Returns a NUL-terminated buffer the caller frees, its length in *len; NULL
  * only when out of memory. */
-char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t process_start_ns,
-                         size_t *len);
+DAQ_API char *daq_metrics_render(const daq_metrics_device *devs, size_t n,
+                                 uint64_t process_start_ns, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
 #include "daq/frame.h"
 
 #ifdef __cplusplus
@@ -61,41 +62,46 @@ typedef struct daq_pool_config {
 
 /* Fills defaults: alignment 4096, prefault on, use_pool on, policy heap,
  * wait 10 ms then heap.  slot_bytes and slot_count must still be set. */
-void daq_pool_config_init(daq_pool_config *cfg);
+DAQ_API void daq_pool_config_init(daq_pool_config *cfg);
 
 /* The environment's verdict on use_pool: 0 when DAQ_USE_POOL or (for
  * rust-daq compatibility) PVCAM_USE_POOL says off ("0", "false", "no",
  * "off"), 1 when one says on and none says off, -1 when neither is set.
  * If which is not NULL it receives the name of the deciding variable
  * (static storage). */
-int daq_pool_env_use_pool(const char **which);
+DAQ_API int daq_pool_env_use_pool(const char **which);
+
+/* The use_pool a pool configured with `configured` gets: the environment's
+ * verdict when it has one, else configured.  The one place the override is
+ * applied (daq_pool_create, and the engine for pools it creates later). */
+DAQ_API bool daq_pool_use_pool_resolve(bool configured);
 
 /* Creates a pool.  The environment (daq_pool_env_use_pool) overrides
  * cfg->use_pool.  Returns NULL on failure with a one-line reason in err
  * (if err_len > 0).  Caller owns the pool and releases it with
  * daq_pool_destroy(). */
-daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len);
+DAQ_API daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len);
 
 /* Releases the caller's ownership.  Wakes waiters.  Frames still out stay
  * valid; the arena is unmapped when the last of them is unref'd.  NULL ok. */
-void daq_pool_destroy(daq_pool *p);
+DAQ_API void daq_pool_destroy(daq_pool *p);
 
 /* Pops the most recently returned free slot.  Never blocks.  Returns NULL
  * when none is free.  Caller owns the returned reference (refcount 1). */
-daq_frame *daq_pool_try_acquire(daq_pool *p);
+DAQ_API daq_frame *daq_pool_try_acquire(daq_pool *p);
 
 /* Like try_acquire but waits up to timeout_ns (< 0: forever) for a slot to
  * come home.  Returns NULL on timeout, flush or shutdown.  Caller owns the
  * returned reference. */
-daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns);
+DAQ_API daq_frame *daq_pool_acquire(daq_pool *p, int64_t timeout_ns);
 
 /* Wakes every thread waiting in acquire now; they return NULL.  Later
  * waits behave normally. */
-void daq_pool_flush(daq_pool *p);
+DAQ_API void daq_pool_flush(daq_pool *p);
 
 /* Like flush, and permanently: from now on acquire does not wait and the
  * WAIT policy behaves as its fallback.  try_acquire keeps working. */
-void daq_pool_shutdown(daq_pool *p);
+DAQ_API void daq_pool_shutdown(daq_pool *p);
 
 /* How a frame-path allocation ended. */
 typedef enum daq_alloc_outcome {
@@ -107,37 +113,42 @@ typedef enum daq_alloc_outcome {
     DAQ_ALLOC_FAILED,         /* NULL: the heap allocation failed */
 } daq_alloc_outcome;
 
-const char *daq_alloc_outcome_name(daq_alloc_outcome o);
+DAQ_API const char *daq_alloc_outcome_name(daq_alloc_outcome o);
 
 /* The frame-path entry point: a writable frame of slot_bytes, from the pool
  * if use_pool is on and a slot is free, else as the policy says.  Counts the
  * outcome and its latency.  Returns NULL only for DROPPED and FAILED.
  * outcome may be NULL.  Caller owns the returned reference. */
-daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome);
+DAQ_API daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome);
 
 /* The run-time rollback lever; safe from any thread at any time. */
-void daq_pool_set_use_pool(daq_pool *p, bool on);
-bool daq_pool_use_pool(const daq_pool *p);
+DAQ_API void daq_pool_set_use_pool(daq_pool *p, bool on);
+DAQ_API bool daq_pool_use_pool(const daq_pool *p);
 
 /* Changes the exhaustion policy at run time.  fallback must be HEAP or
  * DROP.  Returns 0, or -1 for an invalid combination (nothing changed). */
-int daq_pool_set_policy(daq_pool *p, daq_pool_policy policy, uint32_t wait_timeout_ms,
-                        daq_pool_policy fallback);
-daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_timeout_ms,
-                                    daq_pool_policy *fallback);
-const char *daq_pool_policy_name(daq_pool_policy policy);
-/* Parses "heap", "drop", "wait"; returns 0 or -1. */
-int daq_pool_policy_parse(const char *s, daq_pool_policy *out);
+DAQ_API int daq_pool_set_policy(daq_pool *p, daq_pool_policy policy, uint32_t wait_timeout_ms,
+                                daq_pool_policy fallback);
+DAQ_API daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_timeout_ms,
+                                            daq_pool_policy *fallback);
+/* The policies' names indexed by daq_pool_policy, NULL-terminated:
+ * "heap", "drop", "wait" (the first two are the valid wait fallbacks). */
+DAQ_API extern const char *const daq_pool_policy_names[];
+DAQ_API const char *daq_pool_policy_name(daq_pool_policy policy); /* "?" when out of range */
+/* Parses one of daq_pool_policy_names; returns 0 or -1. */
+DAQ_API int daq_pool_policy_parse(const char *s, daq_pool_policy *out);
+/* true if policy is a policy and fallback is HEAP or DROP. */
+DAQ_API bool daq_pool_policy_valid(daq_pool_policy policy, daq_pool_policy fallback);
 
 /* Static facts, borrowed for the pool's lifetime. */
-const char *daq_pool_name(const daq_pool *p);
-size_t daq_pool_slot_bytes(const daq_pool *p);
-uint32_t daq_pool_slot_count(const daq_pool *p);
+DAQ_API const char *daq_pool_name(const daq_pool *p);
+DAQ_API size_t daq_pool_slot_bytes(const daq_pool *p);
+DAQ_API uint32_t daq_pool_slot_count(const daq_pool *p);
 
 /* The frame whose pixels start at data.  For fill-mode drivers that get
  * only a buffer pointer back from an SDK.  Aborts if data is not the start
  * of a slot of this pool.  Borrowed: no reference is taken. */
-daq_frame *daq_pool_frame_of(daq_pool *p, const void *data);
+DAQ_API daq_frame *daq_pool_frame_of(daq_pool *p, const void *data);
 
 /* Latency histogram: bucket i counts allocations that took [2^i, 2^(i+1))
  * ns (bucket 0 also holds 0 and 1 ns; the last one everything above). */
@@ -152,8 +163,8 @@ typedef struct daq_latency_hist {
 
 /* Upper bound of bucket i in ns (2^(i+1)); the value at quantile q (0..1)
  * estimated as the upper bound of the bucket holding it; 0 when empty. */
-uint64_t daq_latency_bucket_upper_ns(unsigned i);
-uint64_t daq_latency_quantile_ns(const daq_latency_hist *h, double q);
+DAQ_API uint64_t daq_latency_bucket_upper_ns(unsigned i);
+DAQ_API uint64_t daq_latency_quantile_ns(const daq_latency_hist *h, double q);
 
 /* A snapshot of one pool's figures.  Counters are monotonic between resets;
  * each is read atomically, the set as a whole is not a single instant. */
@@ -190,10 +201,10 @@ typedef struct daq_pool_metrics {
     daq_latency_hist alloc_heap; /* daq_pool_alloc latency, heap path */
 } daq_pool_metrics;
 
-void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *out);
+DAQ_API void daq_pool_metrics_snapshot(const daq_pool *p, daq_pool_metrics *out);
 
 /* Zeroes the counters and histograms; high/low water restart from now. */
-void daq_pool_metrics_reset(daq_pool *p);
+DAQ_API void daq_pool_metrics_reset(daq_pool *p);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,25 +38,26 @@ extern "C" {
 #define DAQ_SIM_MIN_WIDTH   16u
 
 /* Bytes per pixel for a bit depth (1 or 2). */
-unsigned daq_sim_bytes_per_pixel(unsigned bit_depth);
+DAQ_API unsigned daq_sim_bytes_per_pixel(unsigned bit_depth);
 
 /* The pattern value at (x, y) for frame n, ignoring the stamp. */
-uint16_t daq_sim_pixel(uint32_t x, uint32_t y, uint64_t n, unsigned bit_depth);
+DAQ_API uint16_t daq_sim_pixel(uint32_t x, uint32_t y, uint64_t n, unsigned bit_depth);
 
 /* Writes the whole frame n (pattern and stamp) into dst (W*H*bpp bytes). */
-void daq_sim_render(void *dst, uint32_t width, uint32_t height, unsigned bit_depth, uint64_t n);
+DAQ_API void daq_sim_render(void *dst, uint32_t width, uint32_t height, unsigned bit_depth,
+                            uint64_t n);
 
 /* Writes only the stamp of frame n into the first 16 bytes of dst. */
-void daq_sim_stamp(void *dst, uint32_t width, uint32_t height, uint64_t n);
+DAQ_API void daq_sim_stamp(void *dst, uint32_t width, uint32_t height, uint64_t n);
 
 /* Reads the frame number from a stamp; returns 0 if the magic or check does
  * not match W and H. */
-uint64_t daq_sim_stamp_read(const void *pixels, uint32_t width, uint32_t height);
+DAQ_API uint64_t daq_sim_stamp_read(const void *pixels, uint32_t width, uint32_t height);
 
 /* 0 if pixels are exactly frame n; else -1 and a description of the first
  * difference (stamp field or pixel x, y: got/want) in why. */
-int daq_sim_verify(const void *pixels, uint32_t width, uint32_t height, unsigned bit_depth,
-                   uint64_t n, char *why, size_t why_len);
+DAQ_API int daq_sim_verify(const void *pixels, uint32_t width, uint32_t height, unsigned bit_depth,
+                           uint64_t n, char *why, size_t why_len);
 
 #ifdef __cplusplus
 }

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
 #include "daq/bus.h"
-#include "daq/config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,20 +24,29 @@ extern "C" {
 
 typedef struct daq_sink daq_sink;
 
+typedef enum daq_sink_kind {
+    DAQ_SINK_NULL = 0, /* takes frames and drops them (bus load, sizing) */
+    DAQ_SINK_STATS,    /* per-frame intensity statistics */
+} daq_sink_kind;
+
+/* The kinds' names indexed by daq_sink_kind, NULL-terminated: "null",
+ * "stats" (the config's [[devices.consumers]] kind). */
+DAQ_API extern const char *const daq_sink_kind_names[];
+
 /* Subscribes to bus with cfg (name copied) and starts the thread.  NULL with
  * a message on failure. */
-daq_sink *daq_sink_start(daq_bus *bus, daq_consumer_kind kind, const daq_sub_config *cfg,
-                         char *err, size_t err_len);
+DAQ_API daq_sink *daq_sink_start(daq_bus *bus, daq_sink_kind kind, const daq_sub_config *cfg,
+                                 char *err, size_t err_len);
 
 /* Closes the subscription, joins the thread, unsubscribes, frees.  NULL ok. */
-void daq_sink_stop(daq_sink *s);
+DAQ_API void daq_sink_stop(daq_sink *s);
 
 typedef struct daq_sink_stats {
     uint64_t frames;
     double last_mean, last_min, last_max; /* stats: the last frame's figures */
 } daq_sink_stats;
 
-void daq_sink_stats_get(const daq_sink *s, daq_sink_stats *out);
+DAQ_API void daq_sink_stats_snapshot(const daq_sink *s, daq_sink_stats *out);
 
 #ifdef __cplusplus
 }

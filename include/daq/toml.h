@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daq/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,53 +53,53 @@ typedef struct daq_toml_pos {
 } daq_toml_pos;
 
 typedef struct daq_toml_datetime {
-    int year, month, day;       /* 0 for a local time */
-    int hour, minute, second;   /* 0 for a local date */
-    uint32_t nanosecond;        /* fractional seconds, truncated to ns */
-    bool has_offset;            /* DAQ_TOML_DATETIME only */
-    int offset_minutes;         /* east of UTC; 0 for "Z" */
+    int year, month, day;     /* 0 for a local time */
+    int hour, minute, second; /* 0 for a local date */
+    uint32_t nanosecond;      /* fractional seconds, truncated to ns */
+    bool has_offset;          /* DAQ_TOML_DATETIME only */
+    int offset_minutes;       /* east of UTC; 0 for "Z" */
 } daq_toml_datetime;
 
 /* Parses len bytes of text.  filename (borrowed, may be NULL) is used only in
  * error messages.  Returns the root table (caller owns) or NULL with the
  * message in err. */
-daq_toml *daq_toml_parse(const char *text, size_t len, const char *filename, char *err,
-                         size_t err_len);
+DAQ_API daq_toml *daq_toml_parse(const char *text, size_t len, const char *filename, char *err,
+                                 size_t err_len);
 
 /* Reads and parses a file; errors opening or reading it are reported as
  * "FILE: reason". */
-daq_toml *daq_toml_parse_file(const char *path, char *err, size_t err_len);
+DAQ_API daq_toml *daq_toml_parse_file(const char *path, char *err, size_t err_len);
 
-void daq_toml_free(daq_toml *root); /* NULL ok */
+DAQ_API void daq_toml_free(daq_toml *root); /* NULL ok */
 
-daq_toml_type daq_toml_type_of(const daq_toml *v);
-const char *daq_toml_type_name(daq_toml_type t); /* "table", "integer", ... */
-daq_toml_pos daq_toml_pos_of(const daq_toml *v); /* where the value starts */
+DAQ_API daq_toml_type daq_toml_type_of(const daq_toml *v);
+DAQ_API const char *daq_toml_type_name(daq_toml_type t); /* "table", "integer", ... */
+DAQ_API daq_toml_pos daq_toml_pos_of(const daq_toml *v); /* where the value starts */
 
 /* Tables: entries in definition order. */
-size_t daq_toml_table_size(const daq_toml *t);
+DAQ_API size_t daq_toml_table_size(const daq_toml *t);
 /* Key i (NUL-terminated; keys cannot contain NUL in daq's use, but a quoted
  * key with \u0000 is truncated there) and where the key was written. */
-const char *daq_toml_table_key(const daq_toml *t, size_t i, daq_toml_pos *key_pos);
+DAQ_API const char *daq_toml_table_key(const daq_toml *t, size_t i, daq_toml_pos *key_pos);
 /* The full length in bytes of key i, NULs included (a generic consumer such
  * as the toml-test decoder needs every key exactly). */
-size_t daq_toml_table_key_len(const daq_toml *t, size_t i);
-const daq_toml *daq_toml_table_value(const daq_toml *t, size_t i);
+DAQ_API size_t daq_toml_table_key_len(const daq_toml *t, size_t i);
+DAQ_API const daq_toml *daq_toml_table_value(const daq_toml *t, size_t i);
 /* By key; NULL if absent. */
-const daq_toml *daq_toml_table_get(const daq_toml *t, const char *key);
+DAQ_API const daq_toml *daq_toml_table_find(const daq_toml *t, const char *key);
 
 /* Arrays (including arrays of tables). */
-size_t daq_toml_array_size(const daq_toml *a);
-const daq_toml *daq_toml_array_get(const daq_toml *a, size_t i);
+DAQ_API size_t daq_toml_array_size(const daq_toml *a);
+DAQ_API const daq_toml *daq_toml_array_at(const daq_toml *a, size_t i);
 
 /* Scalars; calling the accessor of another type returns 0 / NULL / false. */
-const char *daq_toml_string(const daq_toml *v, size_t *len); /* NUL-terminated too */
-int64_t daq_toml_integer(const daq_toml *v);
-double daq_toml_float(const daq_toml *v);
-bool daq_toml_bool(const daq_toml *v);
-const daq_toml_datetime *daq_toml_datetime_get(const daq_toml *v);
+DAQ_API const char *daq_toml_string(const daq_toml *v, size_t *len); /* NUL-terminated too */
+DAQ_API int64_t daq_toml_integer(const daq_toml *v);
+DAQ_API double daq_toml_float(const daq_toml *v);
+DAQ_API bool daq_toml_bool(const daq_toml *v);
+DAQ_API const daq_toml_datetime *daq_toml_datetime_get(const daq_toml *v);
 /* The date-time as written in the document (e.g. "1979-05-27 07:32:00Z"). */
-const char *daq_toml_datetime_text(const daq_toml *v);
+DAQ_API const char *daq_toml_datetime_text(const daq_toml *v);
 
 #ifdef __cplusplus
 }

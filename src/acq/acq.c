@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "camera/camera_impl.h"
 #include "daq/log.h"
 #include "util/clock.h"
 
@@ -42,9 +43,10 @@ typedef struct counters {
 } counters;
 
 struct daq_acq {
-    pthread_mutex_t mu; /* serialises start/stop/destroy and pool replacement */
-    daq_camera *cam;    /* owned */
-    daq_bus *bus;       /* borrowed */
+    pthread_mutex_t mu;   /* serialises start/stop/destroy and pool replacement */
+    daq_camera *cam;      /* owned */
+    daq_camera_mode mode; /* the driver's, fixed */
+    daq_bus *bus;         /* borrowed */
     daq_acq_config cfg;
     char id[64];
 
@@ -100,6 +102,10 @@ const char *daq_acq_state_name(daq_acq_state s)
     return "?";
 }
 
+/* Defaults, also for 0 where 0 would mean "never" (daq_acq_create). */
+#define WAIT_TIMEOUT_MS 2000
+#define WATCHDOG_WAITS  5
+
 void daq_acq_config_init(daq_acq_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -107,8 +113,8 @@ void daq_acq_config_init(daq_acq_config *cfg)
     cfg->slots = 0;
     cfg->dynamic_allowance = 6; /* three latest-policy gRPC streams: 2 frames each */
     cfg->headroom = 2;
-    cfg->wait_timeout_ms = 2000;
-    cfg->watchdog_waits = 5;
+    cfg->wait_timeout_ms = WAIT_TIMEOUT_MS;
+    cfg->watchdog_waits = WATCHDOG_WAITS;
     cfg->trace_every = 100;
     cfg->zero_check_samples = 16;
 }
@@ -136,15 +142,15 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
         return NULL;
     }
     a->cam = cam;
+    a->mode = daq_camera_mode_get(cam);
     a->bus = bus;
     a->cfg = *cfg;
     if (a->cfg.wait_timeout_ms == 0)
-        a->cfg.wait_timeout_ms = 2000;
+        a->cfg.wait_timeout_ms = WAIT_TIMEOUT_MS;
     if (a->cfg.watchdog_waits == 0)
-        a->cfg.watchdog_waits = 5;
+        a->cfg.watchdog_waits = WATCHDOG_WAITS;
     snprintf(a->id, sizeof a->id, "%s", daq_camera_id(cam));
-    int env = daq_pool_env_use_pool(NULL);
-    atomic_init(&a->use_pool, env >= 0 ? env == 1 : cfg->pool.use_pool);
+    atomic_init(&a->use_pool, daq_pool_use_pool_resolve(cfg->pool.use_pool));
     atomic_init(&a->state, DAQ_ACQ_IDLE);
     a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
     pthread_mutex_init(&a->mu, NULL);
@@ -285,13 +291,13 @@ static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32
     fill_meta(a, f, info, flags);
     daq_bus_publish(a->bus, f);
     bump(&a->c.delivered, 1);
-    bump(&a->c.bytes_copied, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
+    bump(&a->c.bytes_copied, a->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
     uint64_t d = get(&a->c.delivered), t = daq_now_ns();
     if (d == 1)
         put(&a->c.first_frame_ns, t);
     put(&a->c.last_frame_ns, t);
     if (a->cfg.trace_every && d % a->cfg.trace_every == 0)
-        trace_line(a, f, a->cam->ops->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
+        trace_line(a, f, a->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
     daq_frame_unref(f);
     if (a->frame_limit && d >= a->frame_limit) {
         a->end_reason = "frame limit";
@@ -311,20 +317,19 @@ static void fail(daq_acq *a, const char *what)
 /* One frame from a COPY-mode driver.  Returns false to end the stream. */
 static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
 {
-    const daq_camera_ops *ops = a->cam->ops;
     bump(&a->c.captured, 1);
     uint32_t flags;
     if (!loss_check(a, info->hw_frame_number, &flags)) {
-        ops->release_oldest(a->cam);
+        daq__camera_release_oldest(a->cam);
         return true;
     }
     if (all_zero_sample(px, info->bytes, a->cfg.zero_check_samples)) {
         bump(&a->c.zero_frames, 1);
-        ops->release_oldest(a->cam);
+        daq__camera_release_oldest(a->cam);
         return true;
     }
     if (info->bytes > daq_pool_slot_bytes(a->pool)) {
-        ops->release_oldest(a->cam);
+        daq__camera_release_oldest(a->cam);
         snprintf(a->error, sizeof a->error,
                  "frame of %zu bytes does not fit the %zu-byte pool slots", info->bytes,
                  daq_pool_slot_bytes(a->pool));
@@ -333,23 +338,22 @@ static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
     }
     daq_frame *f = take_frame(a);
     if (!f) {
-        ops->release_oldest(a->cam);
+        daq__camera_release_oldest(a->cam);
         return true;
     }
     memcpy(daq_frame_data(f), px, info->bytes);
-    ops->release_oldest(a->cam); /* only now: the copy is complete */
+    daq__camera_release_oldest(a->cam); /* only now: the copy is complete */
     return deliver(a, f, info, flags);
 }
 
 /* Drains every ready frame; false ends the stream. */
 static bool drain_copy(daq_acq *a)
 {
-    const daq_camera_ops *ops = a->cam->ops;
     while (!atomic_load_explicit(&a->stop_req, memory_order_relaxed)) {
         const void *px = NULL;
         daq_frame_info info;
         memset(&info, 0, sizeof info);
-        int g = ops->get_oldest(a->cam, &px, &info);
+        int g = daq__camera_get_oldest(a->cam, &px, &info);
         if (g < 0) {
             fail(a, "camera readout failed");
             return false;
@@ -369,7 +373,7 @@ static bool fill_top_up(daq_acq *a, uint32_t want, uint32_t *queued)
         daq_frame *f = take_frame(a);
         if (!f)
             return true; /* counted; retried after the next frame or timeout */
-        if (a->cam->ops->fill_queue(a->cam, f) != 0) {
+        if (daq__camera_fill_queue(a->cam, f) != 0) {
             fail(a, "camera refused a buffer");
             return false;
         }
@@ -384,7 +388,7 @@ static int fill_one(daq_acq *a, uint32_t *queued)
     daq_frame *f = NULL;
     daq_frame_info info;
     memset(&info, 0, sizeof info);
-    int r = a->cam->ops->fill_dequeue(a->cam, (int64_t)a->cfg.wait_timeout_ms * 1000000, &f, &info);
+    int r = daq__camera_fill_dequeue(a->cam, (int64_t)a->cfg.wait_timeout_ms * 1000000, &f, &info);
     if (r < 0) {
         fail(a, "camera readout failed");
         return -1;
@@ -430,7 +434,7 @@ static void run_copy(daq_acq *a)
     uint32_t empty = 0;
     int64_t timeout = (int64_t)a->cfg.wait_timeout_ms * 1000000;
     while (!stop_requested(a)) {
-        int r = a->cam->ops->wait(a->cam, timeout);
+        int r = daq__camera_wait(a->cam, timeout);
         if (stop_requested(a))
             return;
         if (r < 0) {
@@ -450,7 +454,8 @@ static void run_copy(daq_acq *a)
 
 static void run_fill(daq_acq *a)
 {
-    uint32_t want = a->cam->ops->fill_held ? a->cam->ops->fill_held(a->cam) : 4;
+    uint32_t held = daq__camera_fill_held(a->cam);
+    uint32_t want = held ? held : 4;
     uint32_t queued = 0, empty = 0;
     if (!fill_top_up(a, want, &queued))
         return;
@@ -477,7 +482,7 @@ static void run_fill(daq_acq *a)
 static void consumer_drops(daq_acq *a, char *buf, size_t len)
 {
     daq_sub_stats st[16];
-    unsigned n = daq_bus_stats(a->bus, st, 16);
+    unsigned n = daq_bus_stats_snapshot(a->bus, st, 16);
     size_t off = 0;
     buf[0] = '\0';
     for (unsigned i = 0; i < n && off < len; i++) {
@@ -512,7 +517,7 @@ static void log_summary(daq_acq *a)
 static void *acq_thread(void *arg)
 {
     daq_acq *a = arg;
-    if (a->cam->ops->mode == DAQ_CAMERA_FILL)
+    if (a->mode == DAQ_CAMERA_FILL)
         run_fill(a);
     else
         run_copy(a);
@@ -546,9 +551,7 @@ static void reap(daq_acq *a)
 /* Sizes and (re)creates the pool for this stream; under a->mu. */
 static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, size_t err_len)
 {
-    uint32_t held = a->cam->ops->mode == DAQ_CAMERA_FILL && a->cam->ops->fill_held
-                        ? a->cam->ops->fill_held(a->cam)
-                        : 0;
+    uint32_t held = daq__camera_fill_held(a->cam);
     uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus), held,
                                           a->cfg.dynamic_allowance, a->cfg.headroom);
     uint32_t slots = a->cfg.slots ? a->cfg.slots : formula;
@@ -605,7 +608,7 @@ int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
     daq_camera_format fmt;
     int rc = daq_camera_open(a->cam, err, err_len);
     if (rc == 0)
-        rc = daq_camera_format_get(a->cam, &fmt, err, err_len);
+        rc = daq_camera_get_format(a->cam, &fmt, err, err_len);
     if (rc == 0)
         rc = prepare_pool(a, &fmt, err, err_len);
     if (rc == 0) {
@@ -691,8 +694,7 @@ int daq_acq_set_policy(daq_acq *a, daq_pool_policy policy, uint32_t wait_timeout
     int rc = 0;
     if (a->pool)
         rc = daq_pool_set_policy(a->pool, policy, wait_timeout_ms, fallback);
-    else if (policy > DAQ_POOL_POLICY_WAIT ||
-             (fallback != DAQ_POOL_POLICY_HEAP && fallback != DAQ_POOL_POLICY_DROP))
+    else if (!daq_pool_policy_valid(policy, fallback))
         rc = -1;
     if (rc == 0) {
         a->cfg.pool.policy = policy;
@@ -726,7 +728,7 @@ daq_pool *daq_acq_pool(daq_acq *a)
     return a->pool;
 }
 
-void daq_acq_stats_get(daq_acq *a, daq_acq_stats *s)
+void daq_acq_stats_snapshot(daq_acq *a, daq_acq_stats *s)
 {
     memset(s, 0, sizeof *s);
     pthread_mutex_lock(&a->mu);
@@ -755,5 +757,5 @@ void daq_acq_stats_get(daq_acq *a, daq_acq_stats *s)
     if (a->pool)
         daq_pool_metrics_snapshot(a->pool, &s->pool);
     pthread_mutex_unlock(&a->mu);
-    daq_camera_stats_get(a->cam, &s->driver);
+    daq_camera_stats_snapshot(a->cam, &s->driver);
 }

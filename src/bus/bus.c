@@ -609,7 +609,7 @@ void daq_sub_close(daq_sub *s)
 
 /* ---- stats ---------------------------------------------------------------- */
 
-void daq_sub_stats_get(const daq_sub *cs, daq_sub_stats *out)
+void daq_sub_stats_snapshot(const daq_sub *cs, daq_sub_stats *out)
 {
     daq_sub *s = (daq_sub *)cs; /* the mutex is not part of the value */
     pthread_mutex_lock(&s->mu);
@@ -622,13 +622,13 @@ void daq_sub_stats_get(const daq_sub *cs, daq_sub_stats *out)
     out->dropped = out->dropped_full + out->dropped_oldest + out->dropped_timeout;
 }
 
-unsigned daq_bus_stats(const daq_bus *bus, daq_sub_stats *out, unsigned max)
+unsigned daq_bus_stats_snapshot(const daq_bus *bus, daq_sub_stats *out, unsigned max)
 {
     daq_sub *subs[BUS_MAX_SUBS];
     unsigned n = hold_all(bus, subs);
     for (unsigned i = 0; i < n; i++) {
         if (i < max)
-            daq_sub_stats_get(subs[i], &out[i]);
+            daq_sub_stats_snapshot(subs[i], &out[i]);
         sub_release(subs[i]);
     }
     return n < max ? n : max;

@@ -1,24 +1,28 @@
-/* camera/camera.c - the caller side of the driver interface: creation by
- * type, and wrappers that serialise the control calls and validate every
- * parameter before a driver sees it.
+/* camera/camera.c - the caller side of the driver interface: creation with
+ * a driver, and wrappers that serialise the control calls and validate
+ * every parameter before a driver sees it.
  *
  * Validation lives here, once, rather than in each driver: unknown name,
  * read-only, not LIVE while streaming, then type/range/enum through
- * daq_param_coerce.  A driver's set_param therefore only deals with values
- * of the described type and range (plus its own cross-field rules).
+ * daq_param_coerce.  A driver's set_param therefore gets the parameter's
+ * index in its own table and a value of the described type and range, and
+ * checks only its own cross-field rules.
  *
- * Locking: cam->lock serialises open/close/start/stop/params/format so the
- * opened/streaming flags always match the driver's state.  interrupt, stats
- * and error take no lock: interrupt must reach an acquisition thread even
- * while the control thread holds the lock inside a slow stop, and drivers
- * make stats/error safe from any thread.
+ * Locking: cam->lock serialises open/close/start/stop/params/format/arm/
+ * trigger so the opened/streaming flags always match the driver's state.
+ * interrupt, stats, error and verify take no lock: interrupt must reach an
+ * acquisition thread even while the control thread holds the lock inside a
+ * slow stop, and drivers make the others safe from any thread.
  *
  * Start opens the camera implicitly if it is not open yet (a config that
  * says "start" means it), and a start while already streaming is a no-op
  * returning 0.  A driver start that fails is followed by a driver stop, so
  * half-started state is cleaned up at once.
+ *
+ * This module knows no driver by name: creation by type is the registry's
+ * (drivers/registry.c), which calls daq_camera_create_with.
  */
-#include "daq/camera.h"
+#include "camera/camera_impl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,47 +38,33 @@ static pthread_mutex_t *cam_lock_of(const daq_camera *cam)
     return (pthread_mutex_t *)&cam->lock;
 }
 
-static void known_drivers(char *buf, size_t len)
+daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id, char *err, size_t err_len)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-    const daq_driver *const *list = daq_driver_list();
-    for (size_t i = 0; list[i]; i++) {
-        const char *name = list[i]->type;
-        for (size_t a = 0; name; a++) {
-            int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
-            if (n < 0 || (size_t)n >= len - used)
-                return;
-            used += (size_t)n;
-            name = list[i]->aliases ? list[i]->aliases[a] : NULL;
-        }
-    }
-}
-
-daq_camera *daq_camera_create(const char *type, const char *id, char *err, size_t len)
-{
-    const daq_driver *drv = type ? daq_driver_find(type) : NULL;
-    if (!drv) {
-        char known[256];
-        known_drivers(known, sizeof known);
-        daq_err(err, len, "unknown camera driver '%s' (known: %s)", type ? type : "(null)", known);
+    if (!drv || !drv->ops || !drv->create) {
+        daq_err(err, err_len, "camera driver '%s' is incomplete (no ops or create)",
+                drv && drv->type ? drv->type : "(null)");
         return NULL;
     }
     daq_camera *cam = calloc(1, sizeof *cam);
     if (!cam) {
-        daq_err(err, len, "out of memory creating camera '%s'", id ? id : drv->type);
+        daq_err(err, err_len, "out of memory creating camera '%s'", id ? id : drv->type);
         return NULL;
     }
     cam->driver = drv;
+    cam->ops = drv->ops;
     snprintf(cam->id, sizeof cam->id, "%s", id && *id ? id : drv->type);
     pthread_mutex_init(&cam->lock, NULL);
-    if (drv->create(cam, err, len) < 0 || !cam->ops) {
-        if (!cam->ops)
-            daq_err(err, len, "driver '%s' did not set up camera '%s'", drv->type, cam->id);
+    cam->priv = drv->create(cam, err, err_len);
+    if (!cam->priv) {
         pthread_mutex_destroy(&cam->lock);
         free(cam);
         return NULL;
     }
+    const daq_param_desc *table;
+    size_t n = cam->ops->params(cam, &table);
+    if (n > DAQ_CAMERA_MAX_PARAMS)
+        daq_fatal("camera driver '%s': %zu parameters, at most %d", drv->type, n,
+                  DAQ_CAMERA_MAX_PARAMS);
     return cam;
 }
 
@@ -113,70 +103,100 @@ bool daq_camera_streaming(const daq_camera *cam)
     return s;
 }
 
-size_t daq_camera_params(daq_camera *cam, const daq_param_desc **table)
+bool daq_camera_can_trigger(const daq_camera *cam)
+{
+    return cam->ops->trigger != NULL;
+}
+
+const daq_driver *daq_camera_driver(const daq_camera *cam)
+{
+    return cam->driver;
+}
+
+void *daq_camera_priv(const daq_camera *cam)
+{
+    return cam->priv;
+}
+
+size_t daq_camera_params_snapshot(daq_camera *cam, daq_param_desc *out, size_t max)
 {
     pthread_mutex_lock(&cam->lock);
-    size_t n = cam->ops->params(cam, table);
+    const daq_param_desc *table = NULL;
+    size_t n = cam->ops->params(cam, &table);
+    memcpy(out, table, (n < max ? n : max) * sizeof *table);
     pthread_mutex_unlock(&cam->lock);
     return n;
 }
 
-/* Under cam->lock: the descriptor of name, or an error naming it. */
-static const daq_param_desc *find_locked(daq_camera *cam, const char *name, char *err, size_t len)
+/* Under cam->lock: the index of name in the driver's table (its descriptor
+ * in *d), or -1 with an error naming it. */
+static int find_locked(daq_camera *cam, const char *name, const daq_param_desc **d, char *err,
+                       size_t err_len)
 {
     const daq_param_desc *table = NULL;
     size_t n = cam->ops->params(cam, &table);
-    const daq_param_desc *d = daq_param_find(table, n, name);
-    if (!d)
-        daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
-    return d;
+    *d = daq_param_find(table, n, name);
+    if (!*d)
+        return daq_err(err, err_len, "unknown parameter '%s'", name ? name : "(null)");
+    return (int)(*d - table);
+}
+
+int daq_camera_get_param_desc(daq_camera *cam, const char *name, daq_param_desc *out, char *err,
+                              size_t err_len)
+{
+    pthread_mutex_lock(&cam->lock);
+    const daq_param_desc *d;
+    int i = find_locked(cam, name, &d, err, err_len);
+    if (i >= 0)
+        *out = *d;
+    pthread_mutex_unlock(&cam->lock);
+    return i < 0 ? -1 : 0;
 }
 
 int daq_camera_get_param(daq_camera *cam, const char *name, daq_param_value *out, char *err,
-                         size_t len)
+                         size_t err_len)
 {
     pthread_mutex_lock(&cam->lock);
-    int r = -1;
-    if (find_locked(cam, name, err, len))
-        r = cam->ops->get_param(cam, name, out, err, len);
+    const daq_param_desc *d;
+    int i = find_locked(cam, name, &d, err, err_len);
+    int r = i < 0 ? -1 : cam->ops->get_param(cam, (size_t)i, out, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
 
-/* Under cam->lock: may d be written now? */
-static int writable_locked(daq_camera *cam, const daq_param_desc *d, char *err, size_t len)
+/* Under cam->lock: a set through the one validation path
+ * (daq_param_validate); the driver gets a checked value. */
+static int set_locked(daq_camera *cam, const char *name, const daq_param_value *v, const char *text,
+                      char *err, size_t err_len)
 {
-    if (!(d->flags & DAQ_PARAM_WRITABLE))
-        return daq_err(err, len, "%s: parameter is read-only", d->name);
-    if (cam->streaming && !(d->flags & DAQ_PARAM_LIVE))
-        return daq_err(err, len, "%s: cannot change while streaming", d->name);
-    return 0;
+    const daq_param_desc *d;
+    int i = find_locked(cam, name, &d, err, err_len);
+    if (i < 0)
+        return -1;
+    daq_param_value c;
+    if (daq_param_validate(d, cam->streaming, v, text, &c, err, err_len) != 0)
+        return -1;
+    return cam->ops->set_param(cam, (size_t)i, &c, err, err_len);
 }
 
 int daq_camera_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
-                         size_t len)
+                         size_t err_len)
 {
     if (!v)
-        return daq_err(err, len, "%s: no value", name ? name : "(null)");
+        return daq_err(err, err_len, "%s: no value", name ? name : "(null)");
     pthread_mutex_lock(&cam->lock);
-    int r = -1;
-    const daq_param_desc *d = find_locked(cam, name, err, len);
-    daq_param_value c = *v;
-    if (d && writable_locked(cam, d, err, len) == 0 && daq_param_coerce(d, &c, err, len) == 0)
-        r = cam->ops->set_param(cam, d->name, &c, err, len);
+    int r = set_locked(cam, name, v, NULL, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
 
 int daq_camera_set_param_text(daq_camera *cam, const char *name, const char *text, char *err,
-                              size_t len)
+                              size_t err_len)
 {
+    if (!text)
+        return daq_err(err, err_len, "%s: no value", name ? name : "(null)");
     pthread_mutex_lock(&cam->lock);
-    int r = -1;
-    const daq_param_desc *d = find_locked(cam, name, err, len);
-    daq_param_value c;
-    if (d && writable_locked(cam, d, err, len) == 0 && daq_param_parse(d, text, &c, err, len) == 0)
-        r = cam->ops->set_param(cam, d->name, &c, err, len);
+    int r = set_locked(cam, name, NULL, text, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
@@ -218,10 +238,10 @@ void daq_camera_close(daq_camera *cam)
     pthread_mutex_unlock(&cam->lock);
 }
 
-int daq_camera_format_get(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+int daq_camera_get_format(daq_camera *cam, daq_camera_format *out, char *err, size_t err_len)
 {
     pthread_mutex_lock(&cam->lock);
-    int r = cam->ops->format(cam, out, err, len);
+    int r = cam->ops->format(cam, out, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
@@ -251,13 +271,35 @@ void daq_camera_stop(daq_camera *cam)
     pthread_mutex_unlock(&cam->lock);
 }
 
+int daq_camera_arm(daq_camera *cam, char *err, size_t err_len)
+{
+    if (!cam->ops->trigger)
+        return daq_err(err, err_len, "camera '%s' (%s) has no software trigger", cam->id,
+                       cam->driver->type);
+    pthread_mutex_lock(&cam->lock);
+    int r = cam->ops->arm ? cam->ops->arm(cam, err, err_len) : 0;
+    pthread_mutex_unlock(&cam->lock);
+    return r < 0 ? -1 : 0;
+}
+
+int daq_camera_trigger(daq_camera *cam, char *err, size_t err_len)
+{
+    if (!cam->ops->trigger)
+        return daq_err(err, err_len, "camera '%s' (%s) has no software trigger", cam->id,
+                       cam->driver->type);
+    pthread_mutex_lock(&cam->lock);
+    int r = cam->ops->trigger(cam, err, err_len);
+    pthread_mutex_unlock(&cam->lock);
+    return r < 0 ? -1 : 0;
+}
+
 void daq_camera_interrupt(daq_camera *cam)
 {
     if (cam->ops->interrupt)
         cam->ops->interrupt(cam);
 }
 
-void daq_camera_stats_get(daq_camera *cam, daq_camera_stats *out)
+void daq_camera_stats_snapshot(daq_camera *cam, daq_camera_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (cam->ops->stats)

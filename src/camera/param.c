@@ -229,6 +229,21 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
     return 0;
 }
 
+int daq_param_validate(const daq_param_desc *d, bool streaming, const daq_param_value *v,
+                       const char *text, daq_param_value *out, char *err, size_t err_len)
+{
+    if (!(d->flags & DAQ_PARAM_WRITABLE))
+        return daq_err(err, err_len, "%s: parameter is read-only", d->name);
+    if (streaming && !(d->flags & DAQ_PARAM_LIVE))
+        return daq_err(err, err_len, "%s: cannot change while streaming", d->name);
+    if (text)
+        return daq_param_parse(d, text, out, err, err_len);
+    if (!v)
+        return daq_err(err, err_len, "%s: no value", d->name);
+    *out = *v;
+    return daq_param_coerce(d, out, err, err_len);
+}
+
 /* ---- parsing ----------------------------------------------------------------- */
 
 static int hex_digit(char c)
@@ -445,14 +460,6 @@ const daq_param_desc *daq_param_find(const daq_param_desc *table, size_t n, cons
         if (table[i].name && strcmp(table[i].name, name) == 0)
             return &table[i];
     return NULL;
-}
-
-int daq_param_index(const daq_param_desc *table, size_t n, const char *name, char *err, size_t len)
-{
-    const daq_param_desc *d = daq_param_find(table, n, name);
-    if (!d)
-        return daq_err(err, len, "unknown parameter '%s'", name ? name : "(null)");
-    return (int)(d - table);
 }
 
 int daq_param_enum_index(const char *const *names, const char *s)

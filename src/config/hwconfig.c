@@ -11,6 +11,7 @@
 #include "daq/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "daq/camera.h"
+#include "daq/sink.h"
 #include "util/err.h"
 
 typedef struct ctx {
@@ -51,8 +53,9 @@ static void warn_skipped(ctx *c, daq_toml_pos pos, const char *id, const char *t
         return;
     daq_config_warning *w = &c->cfg->warnings[c->cfg->n_warnings++];
     w->pos = pos;
-    snprintf(w->text, sizeof w->text, "device %.63s (driver \"%.31s\") is not a camera this build drives: skipped",
-             id, type);
+    snprintf(w->text, sizeof w->text,
+             "device %.63s (driver \"%.31s\") is not a camera this build drives: skipped", id,
+             type);
 }
 
 /* ---- typed getters ----------------------------------------------------------- */
@@ -80,8 +83,8 @@ static int get_int(ctx *c, const char *path, const daq_toml *v, int64_t lo, int6
         return -1;
     int64_t x = daq_toml_integer(v);
     if (x < lo || x > hi)
-        return fail(c, daq_toml_pos_of(v), path, "%lld is out of range [%lld, %lld]",
-                    (long long)x, (long long)lo, (long long)hi);
+        return fail(c, daq_toml_pos_of(v), path, "%lld is out of range [%lld, %lld]", (long long)x,
+                    (long long)lo, (long long)hi);
     *out = x;
     return 0;
 }
@@ -112,26 +115,27 @@ static int get_str(ctx *c, const char *path, const daq_toml *v, char *out, size_
     size_t len;
     const char *s = daq_toml_string(v, &len);
     if (len >= cap || memchr(s, '\0', len))
-        return fail(c, daq_toml_pos_of(v), path, "string too long (at most %zu bytes) or contains NUL",
-                    cap - 1);
+        return fail(c, daq_toml_pos_of(v), path,
+                    "string too long (at most %zu bytes) or contains NUL", cap - 1);
     memcpy(out, s, len + 1);
     return 0;
 }
 
 /* A string that must be one of a NULL-terminated list; returns its index. */
-static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *const *names,
+/* One of the first n names (up to a NULL) as its index in *out. */
+static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *const *names, int n,
                       int *out)
 {
     char buf[64];
     if (get_str(c, path, v, buf, sizeof buf))
         return -1;
-    for (int i = 0; names[i]; i++)
+    for (int i = 0; i < n && names[i]; i++)
         if (strcmp(buf, names[i]) == 0) {
             *out = i;
             return 0;
         }
     char list[256] = "";
-    for (int i = 0; names[i]; i++)
+    for (int i = 0; i < n && names[i]; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
                  names[i]);
     return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not one of %s", buf, list);
@@ -140,12 +144,10 @@ static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *c
 static int get_policy(ctx *c, const char *path, const daq_toml *v, bool fallback_only,
                       daq_pool_policy *out)
 {
-    static const char *const all[] = {"heap", "drop", "wait", NULL};
-    static const char *const fallback[] = {"heap", "drop", NULL};
-    int i;
-    if (get_choice(c, path, v, fallback_only ? fallback : all, &i))
+    int i; /* the fallbacks are the first two: heap, drop */
+    if (get_choice(c, path, v, daq_pool_policy_names, fallback_only ? 2 : INT_MAX, &i))
         return -1;
-    *out = (daq_pool_policy)i; /* the lists follow daq_pool_policy's order */
+    *out = (daq_pool_policy)i;
     return 0;
 }
 
@@ -167,8 +169,8 @@ static int get_ipv4(ctx *c, const char *path, const daq_toml *v, char *out, size
         return -1;
     unsigned a, b, d, e;
     char tail;
-    if (sscanf(out, "%u.%u.%u.%u%c", &a, &b, &d, &e, &tail) != 4 || a > 255 || b > 255 ||
-        d > 255 || e > 255)
+    if (sscanf(out, "%u.%u.%u.%u%c", &a, &b, &d, &e, &tail) != 4 || a > 255 || b > 255 || d > 255 ||
+        e > 255)
         return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not an IPv4 address", out);
     return 0;
 }
@@ -214,29 +216,29 @@ static int pool_key(ctx *c, const char *k, const char *p, const daq_toml *v, voi
             const char *s = daq_toml_string(v, NULL);
             if (strcmp(s, "auto") != 0)
                 return fail(c, daq_toml_pos_of(v), p, "expected a slot count or \"auto\"");
-            g->pool_slots = 0;
+            g->acq.slots = 0;
             return 0;
         }
-        return get_u32(c, p, v, 1, DAQ_POOL_MAX_SLOTS, &g->pool_slots);
+        return get_u32(c, p, v, 1, DAQ_POOL_MAX_SLOTS, &g->acq.slots);
     }
     if (strcmp(k, "use_pool") == 0)
-        return get_bool(c, p, v, &g->use_pool);
+        return get_bool(c, p, v, &g->acq.pool.use_pool);
     if (strcmp(k, "policy") == 0)
-        return get_policy(c, p, v, false, &g->pool_policy);
+        return get_policy(c, p, v, false, &g->acq.pool.policy);
     if (strcmp(k, "wait_timeout_ms") == 0)
-        return get_u32(c, p, v, 0, 600000, &g->pool_wait_timeout_ms);
+        return get_u32(c, p, v, 0, 600000, &g->acq.pool.wait_timeout_ms);
     if (strcmp(k, "wait_fallback") == 0)
-        return get_policy(c, p, v, true, &g->pool_wait_fallback);
+        return get_policy(c, p, v, true, &g->acq.pool.wait_fallback);
     if (strcmp(k, "huge_pages") == 0)
-        return get_bool(c, p, v, &g->pool_huge_pages);
+        return get_bool(c, p, v, &g->acq.pool.huge_pages);
     if (strcmp(k, "prefault") == 0)
-        return get_bool(c, p, v, &g->pool_prefault);
+        return get_bool(c, p, v, &g->acq.pool.prefault);
     if (strcmp(k, "mlock") == 0)
-        return get_bool(c, p, v, &g->pool_mlock);
+        return get_bool(c, p, v, &g->acq.pool.lock_memory);
     if (strcmp(k, "dynamic_allowance") == 0)
-        return get_u32(c, p, v, 0, 1024, &g->pool_dynamic_allowance);
+        return get_u32(c, p, v, 0, 1024, &g->acq.dynamic_allowance);
     if (strcmp(k, "headroom") == 0)
-        return get_u32(c, p, v, 0, 1024, &g->pool_headroom);
+        return get_u32(c, p, v, 0, 1024, &g->acq.headroom);
     return 1;
 }
 
@@ -244,11 +246,11 @@ static int acq_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
 {
     daq_config *g = dst;
     if (strcmp(k, "wait_timeout_ms") == 0)
-        return get_u32(c, p, v, 1, 600000, &g->wait_timeout_ms);
+        return get_u32(c, p, v, 1, 600000, &g->acq.wait_timeout_ms);
     if (strcmp(k, "watchdog_waits") == 0)
-        return get_u32(c, p, v, 1, 1000, &g->watchdog_waits);
+        return get_u32(c, p, v, 1, 1000, &g->acq.watchdog_waits);
     if (strcmp(k, "trace_every") == 0)
-        return get_u32(c, p, v, 0, 1000000, &g->trace_every);
+        return get_u32(c, p, v, 0, 1000000, &g->acq.trace_every);
     return 1;
 }
 
@@ -266,7 +268,7 @@ static int server_key(ctx *c, const char *k, const char *p, const daq_toml *v, v
     if (strcmp(k, "compression") == 0) {
         static const char *const names[] = {"none", "lz4", NULL};
         int i;
-        if (get_choice(c, p, v, names, &i))
+        if (get_choice(c, p, v, names, INT_MAX, &i))
             return -1;
         g->compression_lz4 = i == 1;
         return 0;
@@ -282,7 +284,7 @@ static int log_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     if (strcmp(k, "format") == 0) {
         static const char *const names[] = {"text", "json", NULL};
         int i;
-        if (get_choice(c, p, v, names, &i))
+        if (get_choice(c, p, v, names, INT_MAX, &i))
             return -1;
         g->log_json = i == 1;
         return 0;
@@ -296,11 +298,10 @@ static int consumer_key(ctx *c, const char *k, const char *p, const daq_toml *v,
     if (strcmp(k, "name") == 0)
         return get_str(c, p, v, cs->name, sizeof cs->name);
     if (strcmp(k, "kind") == 0) {
-        static const char *const names[] = {"null", "stats", NULL};
         int i;
-        if (get_choice(c, p, v, names, &i))
+        if (get_choice(c, p, v, daq_sink_kind_names, INT_MAX, &i))
             return -1;
-        cs->kind = (daq_consumer_kind)i;
+        cs->kind = (daq_sink_kind)i;
         return 0;
     }
     if (strcmp(k, "policy") == 0)
@@ -377,7 +378,7 @@ static int consumers(ctx *c, const char *path, const daq_toml *v, daq_config_dev
     if (want(c, path, v, DAQ_TOML_ARRAY))
         return -1;
     for (size_t i = 0; i < daq_toml_array_size(v); i++) {
-        const daq_toml *t = daq_toml_array_get(v, i);
+        const daq_toml *t = daq_toml_array_at(v, i);
         char p[192];
         snprintf(p, sizeof p, "%s[%zu]", path, i);
         if (want(c, p, t, DAQ_TOML_TABLE))
@@ -418,7 +419,7 @@ static int device_key(ctx *c, const char *k, const char *p, const daq_toml *v, v
 /* A string key a table must have. */
 static const daq_toml *required(ctx *c, const daq_toml *t, const char *key, const char *path)
 {
-    const daq_toml *v = daq_toml_table_get(t, key);
+    const daq_toml *v = daq_toml_table_find(t, key);
     if (!v)
         fail(c, daq_toml_pos_of(t), path, "missing required key '%s'", key);
     return v;
@@ -447,7 +448,7 @@ static int device(ctx *c, const daq_toml *t, size_t index)
     char tp[160];
     if (!type || get_str(c, subpath(tp, sizeof tp, p, "type"), type, tmp.type, sizeof tmp.type))
         return -1;
-    if (!daq_driver_find(tmp.type)) {
+    if (!daq_camera_type_known(tmp.type)) {
         /* rust-daq's other devices: stages, meters, lasers.  Not ours. */
         warn_skipped(c, tmp.pos, tmp.id, tmp.type);
         c->cfg->n_skipped++;
@@ -472,7 +473,7 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
         if (want(c, p, v, DAQ_TOML_ARRAY))
             return -1;
         for (size_t i = 0; i < daq_toml_array_size(v); i++)
-            if (device(c, daq_toml_array_get(v, i), i))
+            if (device(c, daq_toml_array_at(v, i), i))
                 return -1;
         return 0;
     }
@@ -481,8 +482,8 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     static const struct {
         const char *name;
         key_fn fn;
-    } tables[] = {{"pool", pool_key}, {"acquisition", acq_key}, {"server", server_key},
-                  {"log", log_key}};
+    } tables[] = {
+        {"pool", pool_key}, {"acquisition", acq_key}, {"server", server_key}, {"log", log_key}};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
@@ -494,17 +495,7 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
 void daq_config_defaults(daq_config *g)
 {
     memset(g, 0, sizeof *g);
-    g->pool_slots = 0;
-    g->use_pool = true;
-    g->pool_policy = DAQ_POOL_POLICY_HEAP;
-    g->pool_wait_timeout_ms = 10;
-    g->pool_wait_fallback = DAQ_POOL_POLICY_HEAP;
-    g->pool_prefault = true;
-    g->pool_dynamic_allowance = 6;
-    g->pool_headroom = 2;
-    g->wait_timeout_ms = 2000;
-    g->watchdog_waits = 5;
-    g->trace_every = 100;
+    daq_acq_config_init(&g->acq); /* [pool] and [acquisition]: the engine's defaults */
     snprintf(g->bind, sizeof g->bind, "127.0.0.1");
     g->port = 50051;
     g->metrics_port = 9091;
@@ -520,8 +511,8 @@ static int load_doc(daq_toml *doc, daq_config *cfg, char *err, size_t err_len)
     return rc;
 }
 
-int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
-                         char *err, size_t err_len)
+int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg, char *err,
+                         size_t err_len)
 {
     daq_config_defaults(cfg);
     snprintf(cfg->path, sizeof cfg->path, "%s", name ? name : "<config>");

@@ -9,7 +9,7 @@
  *
  * Tables keep their entries in definition order (the API promises it) and add
  * an open-addressing hash index once they pass a few entries, so a table of
- * 10 000 keys parses in linear time and daq_toml_table_get stays O(1).
+ * 10 000 keys parses in linear time and daq_toml_table_find stays O(1).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -257,7 +257,7 @@ const daq_toml *daq_toml_table_value(const daq_toml *t, size_t i)
     return is(t, DAQ_TOML_TABLE) && i < t->u.tab.n ? t->u.tab.e[i].val : NULL;
 }
 
-const daq_toml *daq_toml_table_get(const daq_toml *t, const char *key)
+const daq_toml *daq_toml_table_find(const daq_toml *t, const char *key)
 {
     if (!is(t, DAQ_TOML_TABLE) || !key)
         return NULL;
@@ -270,7 +270,7 @@ size_t daq_toml_array_size(const daq_toml *a)
     return is(a, DAQ_TOML_ARRAY) ? a->u.arr.n : 0;
 }
 
-const daq_toml *daq_toml_array_get(const daq_toml *a, size_t i)
+const daq_toml *daq_toml_array_at(const daq_toml *a, size_t i)
 {
     return is(a, DAQ_TOML_ARRAY) && i < a->u.arr.n ? a->u.arr.v[i] : NULL;
 }

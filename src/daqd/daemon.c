@@ -25,10 +25,8 @@
 #include "daq/http.h"
 #include "daq/log.h"
 #include "daq/metrics.h"
+#include "daq/server.h"
 #include "daqd/daqd.h"
-#include "server/health.h"
-#include "server/rpc.h"
-#include "server/service.h"
 #include "util/clock.h"
 
 #define LOG_DAQD "daqd"
@@ -81,7 +79,7 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
     daemon_state *st = ctx;
     if (strcmp(path, "/metrics") == 0) {
         daq_metrics_device views[DAQ_CONFIG_MAX_DEVICES];
-        size_t n = daq_devices_metrics(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
+        size_t n = daq_metrics_device_views(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
         out->body = daq_metrics_render(views, n, st->start_ns, &out->len);
         out->free_body = true;
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -152,36 +150,18 @@ static int port_from_env(const char *name, int fallback)
 #endif
 
 /* The gRPC side: rust-daq's camera API and the health service. */
-typedef struct grpc_side {
-    daq_health *health;
-    daq_service *service;
-    daq_rpc_server *server;
-} grpc_side;
-
-static int grpc_start(grpc_side *g, const daq_config *cfg, daq_devices *devices,
-                      uint64_t start_ns, char *err, size_t err_len)
+static daq_server *grpc_start(const daq_config *cfg, daq_devices *devices, uint64_t start_ns,
+                              char *err, size_t err_len)
 {
-    daq_service_config sc = {DAQ_VERSION, cfg->compression_lz4, cfg->max_streams_per_client,
-                             start_ns};
-    g->health = daq_health_create();
-    g->service = daq_service_create(devices, &sc);
-    if (!g->health || !g->service) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    daq_rpc_method methods[32];
-    size_t n = daq_service_methods(g->service, methods, 32);
-    n += daq_health_methods(g->health, methods + n, 32 - n);
-    g->server = daq_rpc_server_start(cfg->bind, cfg->port, methods, n, 64u << 20, err, err_len);
-    return g->server ? 0 : -1;
-}
-
-/* Stops the server (every stream closes), then joins the stream threads. */
-static void grpc_stop(grpc_side *g)
-{
-    daq_rpc_server_stop(g->server);
-    daq_service_destroy(g->service);
-    daq_health_destroy(g->health);
+    daq_server_config sc;
+    daq_server_config_init(&sc);
+    sc.bind = cfg->bind;
+    sc.port = cfg->port;
+    sc.version = DAQ_VERSION;
+    sc.compression_lz4 = cfg->compression_lz4;
+    sc.max_streams_per_client = cfg->max_streams_per_client;
+    sc.start_ns = start_ns;
+    return daq_server_start(devices, &sc, err, err_len);
 }
 
 static int fail_start(const char *what, const char *why)
@@ -197,7 +177,8 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         snprintf(cfg->bind, sizeof cfg->bind, "%s", o->bind);
     if (o->port >= 0)
         cfg->port = (uint16_t)o->port;
-    int mport = o->metrics_port >= 0 ? o->metrics_port : port_from_env("METRICS_PORT", cfg->metrics_port);
+    int mport =
+        o->metrics_port >= 0 ? o->metrics_port : port_from_env("METRICS_PORT", cfg->metrics_port);
     if (mport < 0)
         return DAQD_EXIT_USAGE;
 
@@ -207,7 +188,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         return fail_start("", err);
     size_t n = daq_devices_count(st.devices), up = daq_devices_up(st.devices);
     if (n > 0 && up == 0) {
-        daq_device *d = daq_devices_get(st.devices, 0);
+        daq_device *d = daq_devices_at(st.devices, 0);
         snprintf(err, sizeof err, "no camera could be opened (%s: %s)", daq_device_id(d),
                  daq_device_error(d));
         daq_devices_destroy(st.devices);
@@ -218,20 +199,19 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         daq_devices_destroy(st.devices);
         return fail_start("metrics endpoint: ", err);
     }
-    grpc_side grpc = {0};
-    if (grpc_start(&grpc, cfg, st.devices, st.start_ns, err, sizeof err) != 0) {
-        grpc_stop(&grpc);
+    daq_server *grpc = grpc_start(cfg, st.devices, st.start_ns, err, sizeof err);
+    if (!grpc) {
         daq_http_stop(http);
         daq_devices_destroy(st.devices);
         return fail_start("gRPC: ", err);
     }
     daq_devices_autostart(st.devices);
     for (size_t i = 0; i < cfg->n_warnings; i++)
-        daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path,
-                 cfg->warnings[i].pos.line, cfg->warnings[i].pos.col, cfg->warnings[i].text);
+        daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path, cfg->warnings[i].pos.line,
+                 cfg->warnings[i].pos.col, cfg->warnings[i].text);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
             DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
-            DAQ_F_U64("grpc_port", daq_rpc_server_port(grpc.server)),
+            DAQ_F_U64("grpc_port", daq_server_port(grpc)),
             DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
 
     sigset_t s = stop_signals();
@@ -243,7 +223,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     pthread_detach(second);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "shutting down", DAQ_F_STR("signal", strsignal(sig)));
     daq_devices_stop_all(st.devices); /* streams get their end of stream */
-    grpc_stop(&grpc);
+    daq_server_stop(grpc);            /* cancels every call, joins the stream threads */
     daq_http_stop(http);
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");

@@ -11,6 +11,10 @@
 
 #include "daqd/daqd.h"
 
+#ifdef DAQ_WITH_ARAVIS
+#include "daq/aravis.h"
+#endif
+
 #ifndef DAQ_VERSION
 #define DAQ_VERSION "0.0.0"
 #endif
@@ -89,10 +93,26 @@ static int cmd_daemon(int argc, char **argv)
     return daqd_daemon(&o);
 }
 
+/* Drivers that live outside libdaq join the registry before any config is
+ * read, so every command knows every camera type of this build. */
+static int register_drivers(void)
+{
+#ifdef DAQ_WITH_ARAVIS
+    char err[256];
+    if (daq_aravis_register(err, sizeof err) != 0) {
+        fprintf(stderr, "daqd: %s\n", err);
+        return -1;
+    }
+#endif
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr, DAQD_EXIT_USAGE);
+    if (register_drivers() != 0)
+        return DAQD_EXIT_FAIL;
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
         return usage(stdout, 0);

@@ -39,10 +39,10 @@
 #define MAX_CRIT 8
 
 typedef struct thresholds {
-    double min_hit_pct, rollback_hit_pct;     /* smoke */
-    double max_drop_pct, rollback_drop_pct;   /* smoke */
-    double soak_min_hit_pct;                  /* soak */
-    double max_rss_pct, rollback_rss_pct;     /* soak */
+    double min_hit_pct, rollback_hit_pct;   /* smoke */
+    double max_drop_pct, rollback_drop_pct; /* smoke */
+    double soak_min_hit_pct;                /* soak */
+    double max_rss_pct, rollback_rss_pct;   /* soak */
 } thresholds;
 
 typedef struct criterion {
@@ -118,7 +118,7 @@ static void validator_stop(validator *v, daq_bus *bus, bool drain, uint64_t *fra
         daq_sub_close(v->sub);
     pthread_join(v->thread, NULL);
     daq_sub_stats st;
-    daq_sub_stats_get(v->sub, &st);
+    daq_sub_stats_snapshot(v->sub, &st);
     daq_bus_unsubscribe(bus, v->sub);
     *frames = v->frames;
     *corrupt = v->corrupt;
@@ -181,10 +181,10 @@ static bool wait_until(daq_acq *a, uint64_t deadline_ns, bool tty, uint64_t fram
         if (daq_acq_wait_idle(a, 250))
             return true;
         daq_acq_stats s;
-        daq_acq_stats_get(a, &s);
+        daq_acq_stats_snapshot(a, &s);
         progress(tty, "smoke: %lu/%lu frames  %.1f fps  hit %.1f %%  lost %lu",
-                 (unsigned long)s.delivered, (unsigned long)frames, s.fps,
-                 100.0 * s.pool.hit_rate, (unsigned long)s.lost);
+                 (unsigned long)s.delivered, (unsigned long)frames, s.fps, 100.0 * s.pool.hit_rate,
+                 (unsigned long)s.lost);
     }
     return false;
 }
@@ -194,7 +194,7 @@ static int smoke(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *
     char err[256];
     daq_camera_format fmt;
     double rate = 100;
-    if (daq_camera_format_get(daq_acq_camera(a), &fmt, err, sizeof err) == 0 &&
+    if (daq_camera_get_format(daq_acq_camera(a), &fmt, err, sizeof err) == 0 &&
         fmt.frame_rate_hz > 0)
         rate = fmt.frame_rate_hz;
     uint64_t t0 = daq_now_ns();
@@ -208,7 +208,7 @@ static int smoke(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *
     daq_acq_stop(a);
     validator_stop(v, bus, true, &r->validator_frames, &r->corrupt, &r->validator_dropped);
     r->seconds = (double)(daq_now_ns() - t0) / 1e9;
-    daq_acq_stats_get(a, &r->s);
+    daq_acq_stats_snapshot(a, &r->s);
     if (tty)
         fputc('\n', stderr);
     const daq_acq_stats *s = &r->s;
@@ -249,7 +249,7 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
         next += 1000000000ull;
         double rss = rss_mib();
         daq_acq_stats s;
-        daq_acq_stats_get(a, &s);
+        daq_acq_stats_snapshot(a, &s);
         if (!warm && now >= warm_end) {
             warm = true;
             at_warm = s;
@@ -260,14 +260,16 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
         uint64_t elapsed = (now - t0) / 1000000000ull;
         if (tty || elapsed >= shown + 10) {
             shown = elapsed;
-            progress(tty, "soak: %lu/%lld s  %s  frames %lu  %.1f fps  hit %.1f %%  rss %.1f MiB  lost %lu",
-                     (unsigned long)elapsed, (long long)(o->duration_ms / 1000),
-                     warm ? "measuring" : "warm-up", (unsigned long)s.delivered, s.fps,
-                     100.0 * s.pool.hit_rate, rss, (unsigned long)s.lost);
+            progress(
+                tty,
+                "soak: %lu/%lld s  %s  frames %lu  %.1f fps  hit %.1f %%  rss %.1f MiB  lost %lu",
+                (unsigned long)elapsed, (long long)(o->duration_ms / 1000),
+                warm ? "measuring" : "warm-up", (unsigned long)s.delivered, s.fps,
+                100.0 * s.pool.hit_rate, rss, (unsigned long)s.lost);
         }
     }
     bool errored = daq_acq_state_get(a) == DAQ_ACQ_ERROR;
-    daq_acq_stats_get(a, &r->s);
+    daq_acq_stats_snapshot(a, &r->s);
     daq_acq_stop(a);
     validator_stop(v, bus, true, &r->validator_frames, &r->corrupt, &r->validator_dropped);
     r->rss_end = rss_mib();
@@ -284,8 +286,7 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
     crit(r, "rss growth", "%", "<=", t->max_rss_pct, growth, warm && growth <= t->max_rss_pct)
         ->rollback = growth > t->rollback_rss_pct;
     crit(r, "pool hit rate", "%", ">", t->soak_min_hit_pct, hit, hit > t->soak_min_hit_pct);
-    crit(r, "discontinuities", "", "=", 0,
-         (double)(s->discontinuities - at_warm.discontinuities),
+    crit(r, "discontinuities", "", "=", 0, (double)(s->discontinuities - at_warm.discontinuities),
          s->discontinuities == at_warm.discontinuities);
     crit(r, "lost frames", "", "=", 0, (double)(s->lost - at_warm.lost), s->lost == at_warm.lost);
     crit(r, "stream errors", "", "=", 0, errored ? 1 : 0, !errored && warm);
@@ -338,8 +339,8 @@ static int write_report(const char *path, const opts *o, const result *r, const 
     const daq_acq_stats *s = &r->s;
     fprintf(f, "{\n  \"checkpoint\": \"%s\",\n  \"device\": \"%s\",\n  \"config\": \"%s\",\n",
             o->checkpoint, o->device, o->config);
-    fprintf(f, "  \"verdict\": \"%s\",\n  \"exit_code\": %d,\n  \"use_pool\": %s,\n", verdict,
-            code, s->pool.use_pool ? "true" : "false");
+    fprintf(f, "  \"verdict\": \"%s\",\n  \"exit_code\": %d,\n  \"use_pool\": %s,\n", verdict, code,
+            s->pool.use_pool ? "true" : "false");
     fprintf(f, "  \"duration_s\": ");
     json_num(f, r->seconds);
     fprintf(f, ",\n  \"criteria\": [\n");
@@ -382,11 +383,11 @@ int64_t daqd_parse_duration_ms(const char *s)
     double v = strtod(s, &end);
     if (end == s || !(v >= 0))
         return -1;
-    double mul = strcmp(end, "ms") == 0                  ? 1
-                 : strcmp(end, "s") == 0 || !*end        ? 1e3
+    double mul = strcmp(end, "ms") == 0                             ? 1
+                 : strcmp(end, "s") == 0 || !*end                   ? 1e3
                  : strcmp(end, "m") == 0 || strcmp(end, "min") == 0 ? 60e3
-                 : strcmp(end, "h") == 0                 ? 3600e3
-                                                         : -1;
+                 : strcmp(end, "h") == 0                            ? 3600e3
+                                                                    : -1;
     return mul < 0 ? -1 : (int64_t)(v * mul);
 }
 
@@ -400,8 +401,8 @@ static const char validate_help[] =
 
 static int parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){.frames = 200, .duration_ms = 600000, .warmup_ms = -1,
-                .t = {95, 90, 1, 1, 99, 10, 20}};
+    *o = (opts){
+        .frames = 200, .duration_ms = 600000, .warmup_ms = -1, .t = {95, 90, 1, 1, 99, 10, 20}};
     static const struct {
         const char *flag;
         size_t off;
@@ -507,7 +508,7 @@ int daqd_validate(int argc, char **argv)
     daq_acq *a = daq_device_acq(d);
     daq_bus *bus = daq_device_bus(d);
     rc = strcmp(o.checkpoint, "smoke") == 0 ? smoke(a, &v, bus, &o, &r, tty)
-                                           : soak(a, &v, bus, &o, &r, tty);
+                                            : soak(a, &v, bus, &o, &r, tty);
     /* Pixels are a criterion whenever the driver knows what its camera
      * sends (the sim, a test camera): the stopped validator's counts. */
     if (rc == 0 && v.verified + v.corrupt > 0)

@@ -59,16 +59,15 @@ static bool has_param(const daq_config_device *d, const char *key)
 
 /* Sets one parameter; errors at the parameter's position. */
 static int set_one(const daq_config *cfg, const daq_config_device *d, daq_camera *cam,
-                   const char *key, daq_param_value v, daq_toml_pos pos, char *err,
-                   size_t err_len)
+                   const char *key, daq_param_value v, daq_toml_pos pos, char *err, size_t err_len)
 {
     char why[256];
     if (daq_camera_set_param(cam, key, &v, why, sizeof why) == 0)
         return 0;
     /* Camera messages start with "key: "; the path below already names it. */
     size_t kl = strlen(key);
-    const char *msg = strncmp(why, key, kl) == 0 && strncmp(why + kl, ": ", 2) == 0 ? why + kl + 2
-                                                                                 : why;
+    const char *msg =
+        strncmp(why, key, kl) == 0 && strncmp(why + kl, ": ", 2) == 0 ? why + kl + 2 : why;
     char where[300];
     return daq_err(err, err_len, "%sdevices.%s.driver.%s: %s",
                    daq_config_where(cfg, pos, where, sizeof where), d->id, key, msg);
@@ -119,24 +118,6 @@ int daq_devices_check(const daq_config *cfg, char *err, size_t err_len)
 
 /* ---- building a device ---------------------------------------------------------- */
 
-static void acq_config(const daq_config *cfg, daq_acq_config *a)
-{
-    daq_acq_config_init(a);
-    a->slots = cfg->pool_slots;
-    a->dynamic_allowance = cfg->pool_dynamic_allowance;
-    a->headroom = cfg->pool_headroom;
-    a->wait_timeout_ms = cfg->wait_timeout_ms;
-    a->watchdog_waits = cfg->watchdog_waits;
-    a->trace_every = cfg->trace_every;
-    a->pool.use_pool = cfg->use_pool;
-    a->pool.policy = cfg->pool_policy;
-    a->pool.wait_timeout_ms = cfg->pool_wait_timeout_ms;
-    a->pool.wait_fallback = cfg->pool_wait_fallback;
-    a->pool.huge_pages = cfg->pool_huge_pages;
-    a->pool.prefault = cfg->pool_prefault;
-    a->pool.lock_memory = cfg->pool_mlock;
-}
-
 static void device_down(daq_device *d, const char *why)
 {
     snprintf(d->error, sizeof d->error, "%s", why);
@@ -173,10 +154,8 @@ static int device_build(daq_device *d, const daq_config *cfg, const daq_config_d
         daq_camera_destroy(cam);
         return -1;
     }
-    daq_acq_config ac;
-    acq_config(cfg, &ac);
     char why[256];
-    d->acq = daq_acq_create(cam, d->bus, &ac, why, sizeof why); /* takes cam */
+    d->acq = daq_acq_create(cam, d->bus, &cfg->acq, why, sizeof why); /* takes cam */
     if (!d->acq)
         device_down(d, why);
     else
@@ -240,7 +219,7 @@ size_t daq_devices_up(const daq_devices *ds)
     return up;
 }
 
-daq_device *daq_devices_get(daq_devices *ds, size_t i)
+daq_device *daq_devices_at(daq_devices *ds, size_t i)
 {
     return i < ds->n ? &ds->dev[i] : NULL;
 }
@@ -275,15 +254,6 @@ void daq_devices_stop_all(daq_devices *ds)
     for (size_t i = 0; i < ds->n; i++)
         if (ds->dev[i].acq)
             daq_acq_stop(ds->dev[i].acq);
-}
-
-size_t daq_devices_metrics(daq_devices *ds, daq_metrics_device *out, size_t max)
-{
-    size_t n = ds->n < max ? ds->n : max;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (daq_metrics_device){ds->dev[i].id, ds->dev[i].driver, ds->dev[i].acq,
-                                      ds->dev[i].bus};
-    return n;
 }
 
 const char *daq_device_id(const daq_device *d)

@@ -1,8 +1,8 @@
 /* metrics/metrics.c - Prometheus text exposition (format 0.0.4) of daq's
  * figures.  See daq/metrics.h.
  *
- * Two phases.  First every device is snapshotted once (daq_acq_stats_get,
- * which carries the pool and driver snapshots, and daq_bus_stats), so that
+ * Two phases.  First every device is snapshotted once (daq_acq_stats_snapshot,
+ * which carries the pool and driver snapshots, and daq_bus_stats_snapshot), so that
  * all families of one scrape describe the same instant per device and the
  * engine's locks are taken once per device, not once per family.  Then the
  * text is written family-major, device-minor: the format (and promtool)
@@ -238,7 +238,7 @@ static bool snap_consumers(daq_bus *bus, dev_snap *ds)
             return false;
         }
         st = grown;
-        n = daq_bus_stats(bus, st, max);
+        n = daq_bus_stats_snapshot(bus, st, max);
         if (n < max)
             break;
         max *= 2; /* perhaps more than max: ask again with room to spare */
@@ -750,6 +750,18 @@ static void snaps_free(dev_snap *ds, size_t n)
     free(ds);
 }
 
+size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out, size_t max)
+{
+    size_t n = daq_devices_count(ds);
+    n = n < max ? n : max;
+    for (size_t i = 0; i < n; i++) {
+        daq_device *d = daq_devices_at(ds, i);
+        out[i] = (daq_metrics_device){daq_device_id(d), daq_device_driver(d), daq_device_acq(d),
+                                      daq_device_bus(d)};
+    }
+    return n;
+}
+
 char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t process_start_ns,
                          size_t *len)
 {
@@ -763,7 +775,7 @@ char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t proc
         ds[d].driver = devs[d].driver ? devs[d].driver : "";
         ds[d].up = devs[d].acq != NULL;
         if (ds[d].up) {
-            daq_acq_stats_get(devs[d].acq, &ds[d].st);
+            daq_acq_stats_snapshot(devs[d].acq, &ds[d].st);
             ds[d].has_pool = ds[d].st.pool.slot_count > 0;
         }
         if (devs[d].bus && !snap_consumers(devs[d].bus, &ds[d])) {

@@ -156,24 +156,32 @@ uint64_t daq_latency_quantile_ns(const daq_latency_hist *h, double q)
 
 /* ---- names and parsing ---------------------------------------------------- */
 
+const char *const daq_pool_policy_names[] = {
+    [DAQ_POOL_POLICY_HEAP] = "heap",
+    [DAQ_POOL_POLICY_DROP] = "drop",
+    [DAQ_POOL_POLICY_WAIT] = "wait",
+    NULL,
+};
+
 const char *daq_pool_policy_name(daq_pool_policy policy)
 {
-    switch (policy) {
-    case DAQ_POOL_POLICY_HEAP: return "heap";
-    case DAQ_POOL_POLICY_DROP: return "drop";
-    case DAQ_POOL_POLICY_WAIT: return "wait";
-    }
-    return "?";
+    return (unsigned)policy <= DAQ_POOL_POLICY_WAIT ? daq_pool_policy_names[policy] : "?";
 }
 
 int daq_pool_policy_parse(const char *s, daq_pool_policy *out)
 {
     for (int i = DAQ_POOL_POLICY_HEAP; i <= DAQ_POOL_POLICY_WAIT; i++)
-        if (s && strcmp(s, daq_pool_policy_name((daq_pool_policy)i)) == 0) {
+        if (s && strcmp(s, daq_pool_policy_names[i]) == 0) {
             *out = (daq_pool_policy)i;
             return 0;
         }
     return -1;
+}
+
+bool daq_pool_policy_valid(daq_pool_policy policy, daq_pool_policy fallback)
+{
+    return (unsigned)policy <= DAQ_POOL_POLICY_WAIT &&
+           (fallback == DAQ_POOL_POLICY_HEAP || fallback == DAQ_POOL_POLICY_DROP);
 }
 
 const char *daq_alloc_outcome_name(daq_alloc_outcome o)
@@ -214,6 +222,12 @@ int daq_pool_env_use_pool(const char **which)
     return verdict;
 }
 
+bool daq_pool_use_pool_resolve(bool configured)
+{
+    int env = daq_pool_env_use_pool(NULL);
+    return env >= 0 ? env == 1 : configured;
+}
+
 /* ---- creation and lifetime ------------------------------------------------ */
 
 void daq_pool_config_init(daq_pool_config *cfg)
@@ -231,12 +245,6 @@ void daq_pool_config_init(daq_pool_config *cfg)
 static size_t round_up(size_t v, size_t a)
 {
     return (v + a - 1) / a * a;
-}
-
-static bool valid_policy(daq_pool_policy policy, daq_pool_policy fallback)
-{
-    return (unsigned)policy <= DAQ_POOL_POLICY_WAIT &&
-           (fallback == DAQ_POOL_POLICY_HEAP || fallback == DAQ_POOL_POLICY_DROP);
 }
 
 /* Maps len bytes aligned to align (a multiple of the page size). */
@@ -276,7 +284,7 @@ static const char *check_config(const daq_pool_config *cfg)
         return "slot_bytes must be > 0 and slot_count in 1..65534";
     if (cfg->alignment < 64 || (cfg->alignment & (cfg->alignment - 1)))
         return "alignment must be a power of two >= 64";
-    if (!valid_policy(cfg->policy, cfg->wait_fallback))
+    if (!daq_pool_policy_valid(cfg->policy, cfg->wait_fallback))
         return "invalid exhaustion policy (wait_fallback must be heap or drop)";
     if (round_up(cfg->slot_bytes, cfg->alignment) > SIZE_MAX / 2 / cfg->slot_count)
         return "slot_bytes * slot_count overflows";
@@ -344,8 +352,7 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     p->top = p->count;
     atomic_init(&p->refs, 1);
 
-    int env = daq_pool_env_use_pool(NULL);
-    atomic_init(&p->use_pool, env >= 0 ? env == 1 : cfg->use_pool);
+    atomic_init(&p->use_pool, daq_pool_use_pool_resolve(cfg->use_pool));
     atomic_init(&p->policy, cfg->policy);
     atomic_init(&p->wait_fallback, cfg->wait_fallback);
     atomic_init(&p->wait_timeout_ms, cfg->wait_timeout_ms);
@@ -577,7 +584,7 @@ bool daq_pool_use_pool(const daq_pool *p)
 int daq_pool_set_policy(daq_pool *p, daq_pool_policy policy, uint32_t wait_timeout_ms,
                         daq_pool_policy fallback)
 {
-    if (!valid_policy(policy, fallback))
+    if (!daq_pool_policy_valid(policy, fallback))
         return -1;
     atomic_store_explicit(&p->wait_timeout_ms, wait_timeout_ms, memory_order_relaxed);
     atomic_store_explicit(&p->wait_fallback, fallback, memory_order_relaxed);

@@ -315,7 +315,7 @@ static daq_encoded *encode_uncached(daq_encoder *e, daq_frame *f, daq_quality q,
     return enc;
 }
 
-daq_encoded *daq_encoder_get(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4)
+daq_encoded *daq_encoder_encode(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4)
 {
     if (quality_factor(q) == 1)
         q = DAQ_QUALITY_FULL;

@@ -68,7 +68,7 @@ daq_encoded *daq_encoded_ref(daq_encoded *e);
 void daq_encoded_unref(daq_encoded *e); /* NULL ok; the last unref frees it */
 
 /* The encoded form of f (borrowed) for quality q, computed now, without any
- * cache (daq_encoder_get uses it on a miss).  Every encoded form holds one
+ * cache (daq_encoder_encode uses it on a miss).  Every encoded form holds one
  * reference on f until its last unref.  The pixels are the frame's first
  * payload_bytes bytes; an unknown quality is treated as FULL, as prost
  * does.  Caller owns the returned reference; NULL when out of memory or
@@ -91,7 +91,7 @@ void daq_encoder_destroy(daq_encoder *e);
  * identified by their meta sequence number together with the frame object
  * (a restarted camera's sequence 1 is another frame).  Caller owns the
  * returned reference; NULL only when out of memory. */
-daq_encoded *daq_encoder_get(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4);
+daq_encoded *daq_encoder_encode(daq_encoder *e, daq_frame *f, daq_quality q, bool lz4);
 
 /* Encodings actually computed (not served from the cache), for tests and
  * metrics. */

@@ -20,33 +20,52 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/params_service.h"
+
 #include "daq_c.pb-c.h"
-#include "server/service.h"
+#include "server/calls.h"
 #include "server/stream_set.h"
 #include "util/clock.h"
+#include "util/err.h"
+
+typedef struct subscriber subscriber;
+
+struct daq_param_hub {
+    daq_devices *devices; /* borrowed */
+    pthread_mutex_t mu;
+    subscriber *subs; /* under mu */
+    daq_stream_set *threads;
+};
 
 /* ---- the daemon's parameters -------------------------------------------------------- */
 
-static const char *const policy_names[] = {"heap", "drop", "wait", NULL};
-
 static const daq_param_desc daemon_params[] = {
-    {"acquisition.use_pool", "frames go to the pre-allocated pool (false: every frame on the heap; the rollback lever)", "", DAQ_PARAM_BOOL, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, NULL},
-    {"acquisition.exhaustion_policy", "what a frame gets when no pool slot is free", "", DAQ_PARAM_ENUM, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, policy_names},
+    {"acquisition.use_pool",
+     "frames go to the pre-allocated pool (false: every frame on the heap; the rollback lever)", "",
+     DAQ_PARAM_BOOL, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, NULL},
+    {"acquisition.exhaustion_policy", "what a frame gets when no pool slot is free", "",
+     DAQ_PARAM_ENUM, DAQ_PARAM_WRITABLE | DAQ_PARAM_LIVE, 0, 0, daq_pool_policy_names},
     {"acquisition.streaming", "acquisition is running", "", DAQ_PARAM_BOOL, 0, 0, 0, NULL},
     {"acquisition.pool_slots", "slots in the frame pool", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    {"acquisition.pool_in_use", "pool slots held by consumers now", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    {"acquisition.pool_hit_rate", "hits / (hits + misses + disabled) this stream", "", DAQ_PARAM_FLOAT, 0, 0, 0, NULL},
-    {"acquisition.pool_misses", "frames that found no free slot this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    {"acquisition.heap_fallbacks", "frames that went to the heap this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    {"acquisition.frames_delivered", "frames published this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    {"acquisition.frames_lost", "frames missing from the hardware numbering this stream", "", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"acquisition.pool_in_use", "pool slots held by consumers now", "", DAQ_PARAM_INT, 0, 0, 0,
+     NULL},
+    {"acquisition.pool_hit_rate", "hits / (hits + misses + disabled) this stream", "",
+     DAQ_PARAM_FLOAT, 0, 0, 0, NULL},
+    {"acquisition.pool_misses", "frames that found no free slot this stream", "", DAQ_PARAM_INT, 0,
+     0, 0, NULL},
+    {"acquisition.heap_fallbacks", "frames that went to the heap this stream", "", DAQ_PARAM_INT, 0,
+     0, 0, NULL},
+    {"acquisition.frames_delivered", "frames published this stream", "", DAQ_PARAM_INT, 0, 0, 0,
+     NULL},
+    {"acquisition.frames_lost", "frames missing from the hardware numbering this stream", "",
+     DAQ_PARAM_INT, 0, 0, 0, NULL},
 };
 #define N_DAEMON (sizeof daemon_params / sizeof daemon_params[0])
 
 static int daemon_get(daq_acq *a, const char *name, daq_param_value *v)
 {
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     if (strcmp(name, "acquisition.use_pool") == 0)
         *v = daq_param_bool(daq_acq_use_pool(a));
     else if (strcmp(name, "acquisition.exhaustion_policy") == 0) {
@@ -74,18 +93,18 @@ static int daemon_get(daq_acq *a, const char *name, daq_param_value *v)
 }
 
 /* v is coerced to the descriptor already. */
-static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, char *err,
-                      size_t len)
+static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, char *err, size_t len)
 {
     if (strcmp(name, "acquisition.use_pool") == 0) {
         daq_acq_set_use_pool(a, v->b);
         return 0;
     }
     daq_pool_policy p;
-    if (daq_pool_policy_parse(v->s, &p) != 0 || daq_acq_set_policy(a, p, 10, DAQ_POOL_POLICY_HEAP)) {
-        snprintf(err, len, "%s: cannot set \"%s\"", name, v->s);
-        return -1;
-    }
+    daq_pool_config d; /* a wait policy set here waits and falls back as by default */
+    daq_pool_config_init(&d);
+    if (daq_pool_policy_parse(v->s, &p) != 0 ||
+        daq_acq_set_policy(a, p, d.wait_timeout_ms, d.wait_fallback) != 0)
+        return daq_err(err, len, "%s: cannot set \"%s\"", name, v->s);
     return 0;
 }
 
@@ -95,40 +114,38 @@ typedef struct target {
     daq_device *dev;
     daq_camera *cam;
     daq_acq *acq;
-    const daq_param_desc *desc;
+    daq_param_desc desc; /* a copy: a camera's table may be refined by open */
     bool daemon;
 } target;
 
-/* Finds device and parameter, or fails r (NOT_FOUND) and returns false. */
-static bool find_param(daq_service *s, const char *dev_id, const char *name, target *t,
-                       daq_rpc_reply *r)
+/* Finds device and parameter: DAQ_RPC_OK, or the status to answer with its
+ * message in r. */
+static int find_param(daq_param_hub *h, const char *dev_id, const char *name, target *t,
+                      daq_rpc_reply *r)
 {
     memset(t, 0, sizeof *t);
-    t->dev = daq_devices_find(daq_service_devices(s), dev_id);
-    if (!t->dev) {
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found", dev_id);
-        return false;
-    }
+    int st = daq_call_device(h->devices, dev_id, DAQ_NEED_PARAMS, &t->dev, r->details,
+                             sizeof r->details);
+    if (st != DAQ_RPC_OK)
+        return r->status = st;
     t->cam = daq_device_camera(t->dev);
     t->acq = daq_device_acq(t->dev);
-    if (t->acq && (t->desc = daq_param_find(daemon_params, N_DAEMON, name)))
+    const daq_param_desc *d = t->acq ? daq_param_find(daemon_params, N_DAEMON, name) : NULL;
+    if (d) {
+        t->desc = *d;
         t->daemon = true;
-    else if (t->cam) {
-        const daq_param_desc *table;
-        size_t n = daq_camera_params(t->cam, &table);
-        t->desc = daq_param_find(table, n, name);
+    } else if (!t->cam || daq_camera_get_param_desc(t->cam, name, &t->desc, NULL, 0) != 0) {
+        return daq_call_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' does not support parameter '%s'",
+                             dev_id, name);
     }
-    if (!t->desc)
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' does not support parameter '%s'",
-                         dev_id, name);
-    return t->desc != NULL;
+    return DAQ_RPC_OK;
 }
 
-static int get_value(target *t, daq_param_value *v, char *err, size_t len)
+static int get_value(target *t, daq_param_value *v, char *err, size_t err_len)
 {
     if (t->daemon)
-        return daemon_get(t->acq, t->desc->name, v);
-    return daq_camera_get_param(t->cam, t->desc->name, v, err, len);
+        return daemon_get(t->acq, t->desc.name, v);
+    return daq_camera_get_param(t->cam, t->desc.name, v, err, err_len);
 }
 
 /* ---- the unary methods ---------------------------------------------------------------------- */
@@ -169,28 +186,27 @@ static void describe(Daq__ParameterDescriptor *p, const char *dev, const daq_par
     p->enum_values = enums;
 }
 
-void daq_params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+static void params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
-    daq_service *s = ctx;
-    Daq__ListParametersRequest *in = daq__list_parameters_request__unpack(NULL, len, req);
-    if (!in) {
-        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed ListParametersRequest message");
-        return;
-    }
-    daq_device *d = daq_devices_find(daq_service_devices(s), in->device_id);
-    if (!d) {
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found", in->device_id);
+    daq_param_hub *h = ctx;
+    DAQ_CALL_DECODE(Daq__ListParametersRequest, daq__list_parameters_request, in, req, len, r);
+    daq_device *d;
+    r->status = daq_call_device(h->devices, in->device_id, DAQ_NEED_PARAMS, &d, r->details,
+                                sizeof r->details);
+    if (r->status != DAQ_RPC_OK) {
         daq__list_parameters_request__free_unpacked(in, NULL);
         return;
     }
-    const daq_param_desc *table = NULL;
-    size_t n = daq_device_camera(d) ? daq_camera_params(daq_device_camera(d), &table) : 0;
+    daq_param_desc table[DAQ_CAMERA_MAX_PARAMS];
+    size_t n = daq_device_camera(d)
+                   ? daq_camera_params_snapshot(daq_device_camera(d), table, DAQ_CAMERA_MAX_PARAMS)
+                   : 0;
     size_t nd = daq_device_acq(d) ? N_DAEMON : 0, total = n + nd;
     Daq__ParameterDescriptor *p = calloc(total + 1, sizeof *p);
     Daq__ParameterDescriptor **pp = calloc(total + 1, sizeof *pp);
     char **enums = calloc((total + 1) * 16, sizeof *enums);
     if (!p || !pp || !enums) {
-        daq_service_fail(r, DAQ_RPC_INTERNAL, "out of memory");
+        daq_call_fail(r, DAQ_RPC_INTERNAL, "out of memory");
     } else {
         for (size_t i = 0; i < total; i++) {
             describe(&p[i], in->device_id, i < n ? &table[i] : &daemon_params[i - n],
@@ -200,7 +216,7 @@ void daq_params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r
         Daq__ListParametersResponse out = DAQ__LIST_PARAMETERS_RESPONSE__INIT;
         out.n_parameters = total;
         out.parameters = pp;
-        daq_service_reply(r, &out.base);
+        daq_call_reply(r, &out.base);
     }
     free(p);
     free(pp);
@@ -215,80 +231,61 @@ static uint64_t wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void daq_params_get(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+static void params_get(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
-    daq_service *s = ctx;
-    Daq__GetParameterRequest *in = daq__get_parameter_request__unpack(NULL, len, req);
-    if (!in) {
-        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed GetParameterRequest message");
-        return;
-    }
+    daq_param_hub *h = ctx;
+    DAQ_CALL_DECODE(Daq__GetParameterRequest, daq__get_parameter_request, in, req, len, r);
     target t;
     daq_param_value v;
     char err[256], json[2 * DAQ_PARAM_STR_MAX];
-    if (find_param(s, in->device_id, in->parameter_name, &t, r)) {
+    if (find_param(h, in->device_id, in->parameter_name, &t, r) == DAQ_RPC_OK) {
         if (get_value(&t, &v, err, sizeof err) != 0) {
-            daq_service_fail(r, DAQ_RPC_INTERNAL, "%s", err);
+            daq_call_fail(r, DAQ_RPC_INTERNAL, "%s", err);
         } else {
             Daq__ParameterValue out = DAQ__PARAMETER_VALUE__INIT;
             out.device_id = in->device_id;
             out.name = in->parameter_name;
             out.value = daq_param_format_json(&v, json, sizeof json);
-            out.units = (char *)(t.desc->units ? t.desc->units : "");
+            out.units = (char *)(t.desc.units ? t.desc.units : "");
             out.timestamp_ns = wall_ns();
-            daq_service_reply(r, &out.base);
+            daq_call_reply(r, &out.base);
         }
     }
     daq__get_parameter_request__free_unpacked(in, NULL);
 }
 
-/* The gRPC status for a refused set, from the camera layer's message. */
-static int refusal_status(const char *err)
+/* Sets t's parameter from JSON text through the one validation path: the
+ * camera's for its own parameters, daq_param_validate for the daemon's. */
+static int set_value(target *t, const char *text, char *err, size_t err_len)
 {
-    if (strstr(err, "while streaming"))
-        return DAQ_RPC_FAILED_PRECONDITION;
-    if (strstr(err, "unknown parameter"))
-        return DAQ_RPC_NOT_FOUND;
-    return DAQ_RPC_INVALID_ARGUMENT;
+    if (!t->daemon)
+        return daq_camera_set_param_text(t->cam, t->desc.name, text, err, err_len);
+    daq_param_value v;
+    if (daq_param_validate(&t->desc, false, NULL, text, &v, err, err_len) != 0)
+        return -1;
+    return daemon_set(t->acq, t->desc.name, &v, err, err_len);
 }
 
-static int set_value(target *t, const char *text, daq_param_value *v, char *err, size_t len)
+static void params_set(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
-    if (!(t->desc->flags & DAQ_PARAM_WRITABLE)) {
-        snprintf(err, len, "%s is read-only", t->desc->name);
-        return -1;
-    }
-    if (daq_param_parse(t->desc, text, v, err, len) != 0)
-        return -1;
-    if (t->daemon)
-        return daemon_set(t->acq, t->desc->name, v, err, len);
-    return daq_camera_set_param(t->cam, t->desc->name, v, err, len);
-}
-
-void daq_params_set(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
-{
-    daq_service *s = ctx;
-    Daq__SetParameterRequest *in = daq__set_parameter_request__unpack(NULL, len, req);
-    if (!in) {
-        daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "malformed SetParameterRequest message");
-        return;
-    }
+    daq_param_hub *h = ctx;
+    DAQ_CALL_DECODE(Daq__SetParameterRequest, daq__set_parameter_request, in, req, len, r);
     target t;
     daq_param_value old, v;
     char err[256], before[2 * DAQ_PARAM_STR_MAX], after[2 * DAQ_PARAM_STR_MAX];
-    if (find_param(s, in->device_id, in->parameter_name, &t, r)) {
+    if (find_param(h, in->device_id, in->parameter_name, &t, r) == DAQ_RPC_OK) {
         bool had = get_value(&t, &old, err, sizeof err) == 0;
-        if (set_value(&t, in->value, &v, err, sizeof err) != 0) {
-            daq_service_fail(r, refusal_status(err), "%s", err);
+        if (set_value(&t, in->value, err, sizeof err) != 0) {
+            daq_call_fail(r, daq_call_refusal_status(err), "%s", err);
         } else {
             Daq__SetParameterResponse out = DAQ__SET_PARAMETER_RESPONSE__INIT;
             out.success = 1;
             if (get_value(&t, &v, err, sizeof err) == 0)
                 out.actual_value = daq_param_format_json(&v, after, sizeof after);
-            daq_service_reply(r, &out.base);
-            daq_param_hub_publish(daq_service_param_hub(s), in->device_id, t.desc->name,
+            daq_call_reply(r, &out.base);
+            daq_param_hub_publish(h, in->device_id, t.desc.name,
                                   had ? daq_param_format_json(&old, before, sizeof before) : "",
-                                  out.actual_value, t.desc->units ? t.desc->units : "", "user");
+                                  out.actual_value, t.desc.units ? t.desc.units : "", "user");
         }
     }
     daq__set_parameter_request__free_unpacked(in, NULL);
@@ -297,39 +294,34 @@ void daq_params_set(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 /* ---- the change hub and its streams ------------------------------------------------------- */
 
 #define CHANGE_QUEUE 64
-#define MAX_NAMES 16
+#define MAX_NAMES    16
 
 typedef struct change {
     char device_id[64], name[96], old_value[256], new_value[256], units[32], source[16];
     uint64_t timestamp_ns;
 } change;
 
-typedef struct subscriber {
+struct subscriber {
     struct subscriber *next; /* in the hub, under hub->mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     change q[CHANGE_QUEUE];
     unsigned head, len; /* under mu */
-    uint64_t dropped; /* changes this subscriber never got */
+    uint64_t dropped;   /* changes this subscriber never got */
     char device_id[64];
     bool any_device;
     size_t n_names;
     char names[MAX_NAMES][96];
     daq_rpc_call *call;
-    struct daq_param_hub *hub;
-} subscriber;
-
-struct daq_param_hub {
-    pthread_mutex_t mu;
-    subscriber *subs; /* under mu */
-    daq_stream_set *threads;
+    daq_param_hub *hub;
 };
 
-struct daq_param_hub *daq_param_hub_create(void)
+daq_param_hub *daq_param_hub_create(daq_devices *devices)
 {
-    struct daq_param_hub *h = calloc(1, sizeof *h);
+    daq_param_hub *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    h->devices = devices;
     pthread_mutex_init(&h->mu, NULL);
     h->threads = daq_stream_set_create();
     if (!h->threads) {
@@ -339,7 +331,7 @@ struct daq_param_hub *daq_param_hub_create(void)
     return h;
 }
 
-void daq_param_hub_destroy(struct daq_param_hub *h)
+void daq_param_hub_destroy(daq_param_hub *h)
 {
     if (!h)
         return;
@@ -360,7 +352,7 @@ static bool wants(const subscriber *s, const char *dev, const char *name)
     return false;
 }
 
-void daq_param_hub_publish(struct daq_param_hub *h, const char *device_id, const char *name,
+void daq_param_hub_publish(daq_param_hub *h, const char *device_id, const char *name,
                            const char *old_json, const char *new_json, const char *units,
                            const char *source)
 {
@@ -409,7 +401,7 @@ static bool send_change(subscriber *s, const change *c)
     return rc == DAQ_RPC_SENT;
 }
 
-static void unlink_sub(struct daq_param_hub *h, subscriber *s)
+static void unlink_sub(daq_param_hub *h, subscriber *s)
 {
     pthread_mutex_lock(&h->mu);
     for (subscriber **p = &h->subs; *p; p = &(*p)->next)
@@ -430,7 +422,7 @@ static void sub_free(subscriber *s)
 static void change_stream(void *arg)
 {
     subscriber *s = arg;
-    struct daq_param_hub *h = s->hub;
+    daq_param_hub *h = s->hub;
     bool open = true;
     while (open && !daq_rpc_stream_closed(s->call)) {
         change c;
@@ -454,10 +446,10 @@ static void change_stream(void *arg)
     sub_free(s);
 }
 
-int daq_params_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
-                      char *details, size_t details_len)
+static int params_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
+                               char *details, size_t details_len)
 {
-    daq_service *svc = ctx;
+    daq_param_hub *h = ctx;
     Daq__StreamParameterChangesRequest *in =
         daq__stream_parameter_changes_request__unpack(NULL, len, req);
     if (!in) {
@@ -466,14 +458,14 @@ int daq_params_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t 
     }
     subscriber *s = calloc(1, sizeof *s);
     int rc = DAQ_RPC_OK;
-    bool has_dev = in->_device_id_case ==
-                   DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
+    bool has_dev =
+        in->_device_id_case == DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
     if (!s) {
         snprintf(details, details_len, "out of memory");
         rc = DAQ_RPC_INTERNAL;
-    } else if (has_dev && !daq_devices_find(daq_service_devices(svc), in->device_id)) {
-        snprintf(details, details_len, "Device '%s' not found", in->device_id);
-        rc = DAQ_RPC_NOT_FOUND;
+    } else if (has_dev && (rc = daq_call_device(h->devices, in->device_id, DAQ_NEED_PARAMS,
+                                                &(daq_device *){NULL}, details, details_len))) {
+        /* rc says why */
     } else if (in->n_parameter_names > MAX_NAMES) {
         snprintf(details, details_len, "at most %d parameter names", MAX_NAMES);
         rc = DAQ_RPC_INVALID_ARGUMENT;
@@ -492,17 +484,31 @@ int daq_params_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t 
         snprintf(s->names[s->n_names++], sizeof s->names[0], "%s", in->parameter_names[i]);
     daq__stream_parameter_changes_request__free_unpacked(in, NULL);
     s->call = call;
-    struct daq_param_hub *h = daq_service_param_hub(svc);
     s->hub = h;
     pthread_mutex_lock(&h->mu);
     s->next = h->subs;
     h->subs = s;
     pthread_mutex_unlock(&h->mu);
-    if (daq_stream_set_spawn(h->threads, daq_rpc_call_peer_host(call), 0, change_stream, s,
-                             details, details_len) != 0) {
+    if (daq_stream_set_spawn(h->threads, daq_rpc_call_peer_host(call), 0, change_stream, s, details,
+                             details_len) != 0) {
         unlink_sub(h, s);
         sub_free(s);
         return DAQ_RPC_RESOURCE_EXHAUSTED;
     }
     return DAQ_RPC_OK;
+}
+
+size_t daq_param_hub_methods(daq_param_hub *h, daq_rpc_method *out, size_t max)
+{
+    const daq_rpc_method all[] = {
+        {"/daq.HardwareService/ListParameters", params_list, NULL, h},
+        {"/daq.HardwareService/GetParameter", params_get, NULL, h},
+        {"/daq.HardwareService/SetParameter", params_set, NULL, h},
+        {"/daq.HardwareService/StreamParameterChanges", NULL, params_stream_start, h},
+    };
+    size_t n = sizeof all / sizeof all[0];
+    if (n > max)
+        return 0;
+    memcpy(out, all, sizeof all);
+    return n;
 }

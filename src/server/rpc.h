@@ -109,7 +109,7 @@ typedef struct daq_rpc_counters {
     uint64_t streams; /* streams a start handler accepted */
 } daq_rpc_counters;
 
-void daq_rpc_counters_get(daq_rpc_counters *out);
+void daq_rpc_counters_snapshot(daq_rpc_counters *out);
 
 /* ---- streams --------------------------------------------------------------- */
 

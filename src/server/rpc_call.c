@@ -40,7 +40,7 @@
 static _Atomic uint64_t g_states_created, g_states_freed, g_calls, g_calls_done, g_unimpl,
     g_streams;
 
-void daq_rpc_counters_get(daq_rpc_counters *out)
+void daq_rpc_counters_snapshot(daq_rpc_counters *out)
 {
     out->states_created = atomic_load(&g_states_created);
     out->states_freed = atomic_load(&g_states_freed);

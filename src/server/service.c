@@ -18,99 +18,38 @@
 #include <time.h>
 
 #include "daq_c.pb-c.h"
+#include "server/calls.h"
+#include "server/params_service.h"
+#include "server/stream_frames.h"
 #include "util/clock.h"
 
 struct daq_service {
     daq_devices *devices;
     daq_service_config cfg;
-    struct daq_param_hub *params;
-    struct daq_frame_streams *frames;
+    daq_param_hub *params;
+    daq_frame_streams *frames;
 };
-
-/* ---- plumbing ------------------------------------------------------------------- */
-
-void daq_service_reply(daq_rpc_reply *r, const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    r->body = malloc(n ? n : 1);
-    if (!r->body) {
-        daq_service_fail(r, DAQ_RPC_INTERNAL, "out of memory");
-        return;
-    }
-    r->len = protobuf_c_message_pack(m, r->body);
-    r->status = DAQ_RPC_OK;
-}
-
-void daq_service_fail(daq_rpc_reply *r, int status, const char *fmt, ...)
-{
-    r->status = status;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->details, sizeof r->details, fmt, ap);
-    va_end(ap);
-}
-
-/* Decodes a request of type T into var or fails the call. */
-#define DECODE(T, fn, var, req, len, r)                                                            \
-    T *var = fn##__unpack(NULL, (len), (req));                                                     \
-    if (!var) {                                                                                    \
-        daq_service_fail((r), DAQ_RPC_INVALID_ARGUMENT, "malformed " #T " message");           \
-        return;                                                                                    \
-    }
-
-daq_devices *daq_service_devices(daq_service *s)
-{
-    return s->devices;
-}
-
-const daq_service_config *daq_service_cfg(daq_service *s)
-{
-    return &s->cfg;
-}
-
-struct daq_param_hub *daq_service_param_hub(daq_service *s)
-{
-    return s->params;
-}
-
-struct daq_frame_streams *daq_service_frame_streams(daq_service *s)
-{
-    return s->frames;
-}
-
-/* The device or NULL; an unknown id fails r with msg_fmt (one %s: the id). */
-static daq_device *device_or_fail(daq_service *s, const char *id, daq_rpc_reply *r,
-                                  const char *msg_fmt)
-{
-    daq_device *d = daq_devices_find(s->devices, id ? id : "");
-    if (!d)
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, msg_fmt, id ? id : "");
-    return d;
-}
 
 /* ---- ControlService --------------------------------------------------------------- */
 
 static void get_daemon_info(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__DaemonInfoRequest, daq__daemon_info_request, in, req, len, r);
+    DAQ_CALL_DECODE(Daq__DaemonInfoRequest, daq__daemon_info_request, in, req, len, r);
     daq__daemon_info_request__free_unpacked(in, NULL);
     char *features[] = {"networking", "camera", "frame_streaming", "lz4", "metrics"};
-    char *hw[8];
-    size_t n_hw = 0;
-    for (const daq_driver *const *d = daq_driver_list(); *d && n_hw < 8; d++) {
-        hw[n_hw++] = (char *)(*d)->type;
-        for (const char *const *a = (*d)->aliases; a && *a && n_hw < 8; a++)
-            hw[n_hw++] = (char *)*a;
-    }
+    const char *hw[16];
+    size_t n_hw = daq_camera_types(hw, 16);
+    if (n_hw > 16)
+        n_hw = 16;
     Daq__DaemonInfoResponse out = DAQ__DAEMON_INFO_RESPONSE__INIT;
     out.version = (char *)s->cfg.version;
     out.n_features = sizeof features / sizeof features[0];
     out.features = features;
     out.n_available_hardware = n_hw;
-    out.available_hardware = hw;
+    out.available_hardware = (char **)hw;
     out.uptime_seconds = (daq_now_ns() - s->cfg.start_ns) / 1000000000ull;
-    daq_service_reply(r, &out.base);
+    daq_call_reply(r, &out.base);
 }
 
 /* ---- devices ----------------------------------------------------------------------- */
@@ -125,31 +64,32 @@ typedef struct caps {
 static caps camera_caps(daq_camera *cam)
 {
     caps c = {0};
+    daq_param_desc e;
     if (!cam)
         return c;
-    const daq_param_desc *t;
-    size_t n = daq_camera_params(cam, &t);
-    const daq_param_desc *e = daq_param_find(t, n, "exposure_ms");
-    c.exposure = e != NULL;
-    if (e && (e->flags & DAQ_PARAM_HAS_RANGE)) {
+    c.exposure = daq_camera_get_param_desc(cam, "exposure_ms", &e, NULL, 0) == 0;
+    if (c.exposure && (e.flags & DAQ_PARAM_HAS_RANGE)) {
         c.has_range = true;
-        c.min_exp = e->min;
-        c.max_exp = e->max;
+        c.min_exp = e.min;
+        c.max_exp = e.max;
     }
-    c.triggerable = cam->ops->trigger != NULL;
+    c.triggerable = daq_camera_can_trigger(cam);
     return c;
 }
 
 static const char *const capability_filters[][2] = {
-    {"movable", "movable"},         {"readable", "readable"},
-    {"triggerable", "triggerable"}, {"frame_producer", "frame_producer"},
-    {"frameproducer", "frame_producer"}, {"exposure_control", "exposure_controllable"},
+    {"movable", "movable"},
+    {"readable", "readable"},
+    {"triggerable", "triggerable"},
+    {"frame_producer", "frame_producer"},
+    {"frameproducer", "frame_producer"},
+    {"exposure_control", "exposure_controllable"},
     {"exposurecontrol", "exposure_controllable"},
 };
 
 /* Fills info (strings point into d and the static table). */
-static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadata *md,
-                        char **capv, size_t *ncap)
+static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadata *md, char **capv,
+                        size_t *ncap)
 {
     daq__device_info__init(info);
     daq__device_metadata__init(md);
@@ -178,7 +118,7 @@ static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadat
 #pragma GCC diagnostic pop
     daq_camera_format f;
     char err[128];
-    if (cam && daq_camera_format_get(cam, &f, err, sizeof err) == 0) {
+    if (cam && daq_camera_get_format(cam, &f, err, sizeof err) == 0) {
         md->_frame_width_case = DAQ__DEVICE_METADATA___FRAME_WIDTH_FRAME_WIDTH;
         md->frame_width = f.width;
         md->_frame_height_case = DAQ__DEVICE_METADATA___FRAME_HEIGHT_FRAME_HEIGHT;
@@ -206,15 +146,16 @@ static bool has_cap(char **capv, size_t n, const char *want)
 static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__ListDevicesRequest, daq__list_devices_request, in, req, len, r);
+    DAQ_CALL_DECODE(Daq__ListDevicesRequest, daq__list_devices_request, in, req, len, r);
     const char *want = NULL;
-    if (in->_capability_filter_case == DAQ__LIST_DEVICES_REQUEST___CAPABILITY_FILTER_CAPABILITY_FILTER) {
+    if (in->_capability_filter_case ==
+        DAQ__LIST_DEVICES_REQUEST___CAPABILITY_FILTER_CAPABILITY_FILTER) {
         for (size_t i = 0; i < sizeof capability_filters / sizeof capability_filters[0]; i++)
             if (strcasecmp(in->capability_filter, capability_filters[i][0]) == 0)
                 want = capability_filters[i][1];
         if (!want) {
-            daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Unknown capability: %s",
-                             in->capability_filter);
+            daq_call_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Unknown capability: %s",
+                          in->capability_filter);
             daq__list_devices_request__free_unpacked(in, NULL);
             return;
         }
@@ -226,7 +167,7 @@ static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
     char *capv[DAQ_CONFIG_MAX_DEVICES][4];
     size_t n_out = 0, n_fail = 0;
     for (size_t i = 0; i < n; i++) {
-        daq_device *d = daq_devices_get(s->devices, i);
+        daq_device *d = daq_devices_at(s->devices, i);
         if (!daq_device_is_up(d)) {
             daq__registration_failure__init(&fail[n_fail]);
             fail[n_fail].device_id = (char *)daq_device_id(d);
@@ -249,7 +190,7 @@ static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
     out.devices = infos;
     out.n_registration_failures = n_fail;
     out.registration_failures = fails;
-    daq_service_reply(r, &out.base);
+    daq_call_reply(r, &out.base);
     daq__list_devices_request__free_unpacked(in, NULL);
 }
 
@@ -266,8 +207,10 @@ static bool exposure_ms(daq_camera *cam, double *ms)
 static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__DeviceStateRequest, daq__device_state_request, in, req, len, r);
-    daq_device *d = device_or_fail(s, in->device_id, r, "Device not found: %s");
+    DAQ_CALL_DECODE(Daq__DeviceStateRequest, daq__device_state_request, in, req, len, r);
+    daq_device *d;
+    r->status = daq_call_device(s->devices, in->device_id, DAQ_NEED_STATE, &d, r->details,
+                                sizeof r->details);
     if (d) {
         Daq__DeviceStateResponse out = DAQ__DEVICE_STATE_RESPONSE__INIT;
         out.device_id = in->device_id;
@@ -282,41 +225,37 @@ static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_
             out._exposure_ms_case = DAQ__DEVICE_STATE_RESPONSE___EXPOSURE_MS_EXPOSURE_MS;
             out.exposure_ms = ms;
         }
-        daq_service_reply(r, &out.base);
+        daq_call_reply(r, &out.base);
     }
     daq__device_state_request__free_unpacked(in, NULL);
 }
 
 /* ---- exposure --------------------------------------------------------------------------- */
 
-static daq_camera *exposure_camera(daq_service *s, const char *id, daq_rpc_reply *r)
+/* The camera of device id for a call that needs `need`, or NULL with r failed. */
+static daq_camera *camera_for(daq_service *s, const char *id, daq_call_need need, daq_rpc_reply *r)
 {
-    daq_device *d = daq_devices_find(s->devices, id);
-    daq_camera *cam = d ? daq_device_camera(d) : NULL;
-    if (!cam || !camera_caps(cam).exposure) {
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found or has no exposure control",
-                         id);
-        return NULL;
-    }
-    return cam;
+    daq_device *d;
+    r->status = daq_call_device(s->devices, id, need, &d, r->details, sizeof r->details);
+    return d ? daq_device_camera(d) : NULL;
 }
 
 static void set_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__SetExposureRequest, daq__set_exposure_request, in, req, len, r);
-    daq_camera *cam = exposure_camera(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__SetExposureRequest, daq__set_exposure_request, in, req, len, r);
+    daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_EXPOSURE, r);
     double old_ms = 0;
     if (cam && exposure_ms(cam, &old_ms)) {
         daq_param_value v = daq_param_float(in->exposure_ms);
         char err[256];
         if (daq_camera_set_param(cam, "exposure_ms", &v, err, sizeof err) != 0) {
-            daq_service_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Invalid exposure value: %s", err);
+            daq_call_fail(r, DAQ_RPC_INVALID_ARGUMENT, "Invalid exposure value: %s", err);
         } else {
             Daq__SetExposureResponse out = DAQ__SET_EXPOSURE_RESPONSE__INIT;
             out.success = 1;
             exposure_ms(cam, &out.actual_exposure_ms);
-            daq_service_reply(r, &out.base);
+            daq_call_reply(r, &out.base);
             char o[64], n[64];
             snprintf(o, sizeof o, "%.17g", old_ms);
             snprintf(n, sizeof n, "%.17g", out.actual_exposure_ms);
@@ -329,36 +268,32 @@ static void set_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
 static void get_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__GetExposureRequest, daq__get_exposure_request, in, req, len, r);
-    daq_camera *cam = exposure_camera(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__GetExposureRequest, daq__get_exposure_request, in, req, len, r);
+    daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_EXPOSURE, r);
     if (cam) {
         Daq__GetExposureResponse out = DAQ__GET_EXPOSURE_RESPONSE__INIT;
         exposure_ms(cam, &out.exposure_ms);
-        daq_service_reply(r, &out.base);
+        daq_call_reply(r, &out.base);
     }
     daq__get_exposure_request__free_unpacked(in, NULL);
 }
 
 /* ---- streaming control ---------------------------------------------------------------- */
 
-static daq_acq *producer_or_fail(daq_service *s, const char *id, daq_rpc_reply *r)
+/* The engine of device id for a producer call, or NULL with r failed. */
+static daq_acq *producer_for(daq_service *s, const char *id, daq_rpc_reply *r)
 {
-    daq_device *d = device_or_fail(s, id, r, "Device '%s' not found or not a frame producer");
-    if (!d)
-        return NULL;
-    if (!daq_device_is_up(d)) {
-        daq_service_fail(r, DAQ_RPC_UNAVAILABLE, "Device '%s' is unavailable: %s", id,
-                         daq_device_error(d));
-        return NULL;
-    }
-    return daq_device_acq(d);
+    daq_device *d;
+    r->status =
+        daq_call_device(s->devices, id, DAQ_NEED_PRODUCER, &d, r->details, sizeof r->details);
+    return d ? daq_device_acq(d) : NULL;
 }
 
 static void start_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__StartStreamRequest, daq__start_stream_request, in, req, len, r);
-    daq_acq *a = producer_or_fail(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__StartStreamRequest, daq__start_stream_request, in, req, len, r);
+    daq_acq *a = producer_for(s, in->device_id, r);
     if (a) {
         uint64_t limit =
             in->_frame_count_case == DAQ__START_STREAM_REQUEST___FRAME_COUNT_FRAME_COUNT
@@ -368,12 +303,12 @@ static void start_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
         int rc = daq_acq_start(a, limit, err, sizeof err);
         Daq__StartStreamResponse out = DAQ__START_STREAM_RESPONSE__INIT;
         if (rc < 0) {
-            daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "Cannot start '%s': %s",
-                             in->device_id, err);
+            daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "Cannot start '%s': %s", in->device_id,
+                          err);
         } else {
             out.success = 1;
             out.error_message = rc == 1 ? "Already streaming" : "";
-            daq_service_reply(r, &out.base);
+            daq_call_reply(r, &out.base);
         }
     }
     daq__start_stream_request__free_unpacked(in, NULL);
@@ -382,45 +317,34 @@ static void start_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
 static void stop_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__StopStreamRequest, daq__stop_stream_request, in, req, len, r);
-    daq_acq *a = producer_or_fail(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__StopStreamRequest, daq__stop_stream_request, in, req, len, r);
+    daq_acq *a = producer_for(s, in->device_id, r);
     if (a) {
         daq_acq_stop(a);
         daq_acq_stats st;
-        daq_acq_stats_get(a, &st);
+        daq_acq_stats_snapshot(a, &st);
         Daq__StopStreamResponse out = DAQ__STOP_STREAM_RESPONSE__INIT;
         out.success = 1;
         out.frames_captured = st.delivered;
-        daq_service_reply(r, &out.base);
+        daq_call_reply(r, &out.base);
     }
     daq__stop_stream_request__free_unpacked(in, NULL);
 }
 
 /* ---- arm and trigger -------------------------------------------------------------------- */
 
-static daq_camera *trigger_camera(daq_service *s, const char *id, daq_rpc_reply *r)
-{
-    daq_device *d = daq_devices_find(s->devices, id);
-    daq_camera *cam = d ? daq_device_camera(d) : NULL;
-    if (!cam || !cam->ops->trigger) {
-        daq_service_fail(r, DAQ_RPC_NOT_FOUND, "Device '%s' not found or not triggerable", id);
-        return NULL;
-    }
-    return cam;
-}
-
 static void arm(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__ArmRequest, daq__arm_request, in, req, len, r);
-    daq_camera *cam = trigger_camera(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__ArmRequest, daq__arm_request, in, req, len, r);
+    daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_TRIGGER, r);
     char err[256] = "";
-    if (cam && cam->ops->arm && cam->ops->arm(cam, err, sizeof err) != 0) {
-        daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
+    if (cam && daq_camera_arm(cam, err, sizeof err) != 0) {
+        daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
     } else if (cam) {
         Daq__ArmResponse out = DAQ__ARM_RESPONSE__INIT;
         out.success = out.armed = 1;
-        daq_service_reply(r, &out.base);
+        daq_call_reply(r, &out.base);
     }
     daq__arm_request__free_unpacked(in, NULL);
 }
@@ -428,19 +352,19 @@ static void arm(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 static void trigger(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
-    DECODE(Daq__TriggerRequest, daq__trigger_request, in, req, len, r);
-    daq_camera *cam = trigger_camera(s, in->device_id, r);
+    DAQ_CALL_DECODE(Daq__TriggerRequest, daq__trigger_request, in, req, len, r);
+    daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_TRIGGER, r);
     if (cam) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts); /* taken before triggering, as rust-daq does */
         char err[256] = "";
-        if (cam->ops->trigger(cam, err, sizeof err) != 0) {
-            daq_service_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
+        if (daq_camera_trigger(cam, err, sizeof err) != 0) {
+            daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
         } else {
             Daq__TriggerResponse out = DAQ__TRIGGER_RESPONSE__INIT;
             out.success = 1;
             out.trigger_timestamp_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-            daq_service_reply(r, &out.base);
+            daq_call_reply(r, &out.base);
         }
     }
     daq__trigger_request__free_unpacked(in, NULL);
@@ -455,8 +379,9 @@ daq_service *daq_service_create(daq_devices *devices, const daq_service_config *
         return NULL;
     s->devices = devices;
     s->cfg = *cfg;
-    s->params = daq_param_hub_create();
-    s->frames = daq_frame_streams_create(daq_devices_count(devices));
+    daq_frame_streams_config fc = {cfg->compression_lz4, cfg->max_streams_per_client};
+    s->params = daq_param_hub_create(devices);
+    s->frames = daq_frame_streams_create(devices, &fc);
     if (!s->params || !s->frames) {
         daq_service_destroy(s);
         return NULL;
@@ -480,7 +405,7 @@ unsigned daq_service_streams(daq_service *s)
 
 size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
 {
-    const daq_rpc_method all[] = {
+    const daq_rpc_method own[] = {
         {"/daq.ControlService/GetDaemonInfo", get_daemon_info, NULL, s},
         {"/daq.HardwareService/ListDevices", list_devices, NULL, s},
         {"/daq.HardwareService/GetDeviceState", get_device_state, NULL, s},
@@ -490,15 +415,12 @@ size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
         {"/daq.HardwareService/Trigger", trigger, NULL, s},
         {"/daq.HardwareService/StartStream", start_stream, NULL, s},
         {"/daq.HardwareService/StopStream", stop_stream, NULL, s},
-        {"/daq.HardwareService/StreamFrames", NULL, daq_frames_stream, s},
-        {"/daq.HardwareService/ListParameters", daq_params_list, NULL, s},
-        {"/daq.HardwareService/GetParameter", daq_params_get, NULL, s},
-        {"/daq.HardwareService/SetParameter", daq_params_set, NULL, s},
-        {"/daq.HardwareService/StreamParameterChanges", NULL, daq_params_stream, s},
     };
-    size_t n = sizeof all / sizeof all[0];
+    size_t n = sizeof own / sizeof own[0];
     if (n > max)
-        n = max;
-    memcpy(out, all, n * sizeof all[0]);
+        return 0;
+    memcpy(out, own, sizeof own);
+    n += daq_frame_streams_methods(s->frames, out + n, max - n);
+    n += daq_param_hub_methods(s->params, out + n, max - n);
     return n;
 }

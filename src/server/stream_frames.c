@@ -23,28 +23,36 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/stream_frames.h"
+
 #include "daq/log.h"
 #include "daq_c.pb-c.h"
+#include "server/calls.h"
 #include "server/frame_encode.h"
-#include "server/service.h"
 #include "server/stream_set.h"
 #include "util/clock.h"
 
 #define POLL_NS 200000000ll /* how often a waiting stream looks at its call */
 
 struct daq_frame_streams {
+    daq_devices *devices; /* borrowed */
+    daq_frame_streams_config cfg;
     daq_stream_set *threads;
     pthread_mutex_t mu; /* guards enc */
     size_t n;
-    daq_encoder **enc; /* per device index, created on first use */
+    daq_encoder **enc;    /* per device index, created on first use */
     _Atomic unsigned seq; /* names subscriptions */
 };
 
-struct daq_frame_streams *daq_frame_streams_create(size_t n_devices)
+daq_frame_streams *daq_frame_streams_create(daq_devices *devices,
+                                            const daq_frame_streams_config *cfg)
 {
-    struct daq_frame_streams *fs = calloc(1, sizeof *fs);
+    daq_frame_streams *fs = calloc(1, sizeof *fs);
     if (!fs)
         return NULL;
+    size_t n_devices = daq_devices_count(devices);
+    fs->devices = devices;
+    fs->cfg = *cfg;
     fs->n = n_devices;
     fs->enc = calloc(n_devices ? n_devices : 1, sizeof *fs->enc);
     fs->threads = daq_stream_set_create();
@@ -58,7 +66,7 @@ struct daq_frame_streams *daq_frame_streams_create(size_t n_devices)
     return fs;
 }
 
-void daq_frame_streams_destroy(struct daq_frame_streams *fs)
+void daq_frame_streams_destroy(daq_frame_streams *fs)
 {
     if (!fs)
         return;
@@ -70,12 +78,12 @@ void daq_frame_streams_destroy(struct daq_frame_streams *fs)
     free(fs);
 }
 
-unsigned daq_frame_streams_active(struct daq_frame_streams *fs)
+unsigned daq_frame_streams_active(daq_frame_streams *fs)
 {
     return daq_stream_set_active(fs->threads);
 }
 
-static daq_encoder *encoder_for(struct daq_frame_streams *fs, size_t index)
+static daq_encoder *encoder_for(daq_frame_streams *fs, size_t index)
 {
     pthread_mutex_lock(&fs->mu);
     if (!fs->enc[index])
@@ -94,6 +102,7 @@ typedef struct stream {
     daq_encoder *enc;
     daq_quality quality;
     bool lz4;
+    double max_fps;
     char device_id[64];
     /* StreamingMetrics */
     uint64_t sent, latency_n;
@@ -130,7 +139,7 @@ static int send_frame(stream *s, daq_encoded *enc)
         s->latency_n++;
     }
     daq_sub_stats st;
-    daq_sub_stats_get(s->sub, &st);
+    daq_sub_stats_snapshot(s->sub, &st);
     daq_framedata_fields f;
     daq_framedata_fields_from_encoded(enc, &f);
     f.device_id = s->device_id;
@@ -172,7 +181,7 @@ static void frame_stream(void *arg)
             break; /* acquisition ended: so does the stream */
         if (r != DAQ_SUB_FRAME)
             continue;
-        daq_encoded *enc = daq_encoder_get(s->enc, f, s->quality, s->lz4);
+        daq_encoded *enc = daq_encoder_encode(s->enc, f, s->quality, s->lz4);
         daq_frame_unref(f);
         if (!enc) {
             status = DAQ_RPC_INTERNAL;
@@ -188,77 +197,113 @@ static void frame_stream(void *arg)
     free(s);
 }
 
-int daq_frames_stream(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
-                      char *details, size_t details_len)
+/* Step 1: the request decoded and its device found; DAQ_RPC_OK or the
+ * status to answer (details filled). */
+static int stream_request(daq_frame_streams *fs, const uint8_t *req, size_t len,
+                          Daq__StreamFramesRequest **in, daq_device **dev, char *details,
+                          size_t details_len)
 {
-    daq_service *svc = ctx;
-    Daq__StreamFramesRequest *in = daq__stream_frames_request__unpack(NULL, len, req);
-    if (!in) {
+    *in = daq__stream_frames_request__unpack(NULL, len, req);
+    if (!*in) {
         snprintf(details, details_len, "malformed StreamFramesRequest message");
         return DAQ_RPC_INVALID_ARGUMENT;
     }
-    daq_devices *ds = daq_service_devices(svc);
-    size_t index = 0;
-    daq_device *d = NULL;
-    for (; index < daq_devices_count(ds); index++)
-        if (strcmp(daq_device_id(d = daq_devices_get(ds, index)), in->device_id) == 0)
-            break;
-    int rc = DAQ_RPC_OK;
-    if (index == daq_devices_count(ds)) {
-        snprintf(details, details_len, "Device '%s' not found or not a frame producer",
-                 in->device_id);
-        rc = DAQ_RPC_NOT_FOUND;
-    } else if (!daq_device_is_up(d)) {
-        snprintf(details, details_len, "Device '%s' is unavailable: %s", in->device_id,
-                 daq_device_error(d));
-        rc = DAQ_RPC_UNAVAILABLE;
-    }
-    stream *s = rc == DAQ_RPC_OK ? calloc(1, sizeof *s) : NULL;
-    if (rc == DAQ_RPC_OK && !s) {
+    int rc = daq_call_device(fs->devices, (*in)->device_id, DAQ_NEED_PRODUCER, dev, details,
+                             details_len);
+    if (rc != DAQ_RPC_OK)
+        daq__stream_frames_request__free_unpacked(*in, NULL);
+    return rc;
+}
+
+static daq_quality quality_of(Daq__StreamQuality q)
+{
+    return q == DAQ__STREAM_QUALITY__STREAM_QUALITY_PREVIEW ? DAQ_QUALITY_PREVIEW
+           : q == DAQ__STREAM_QUALITY__STREAM_QUALITY_FAST  ? DAQ_QUALITY_FAST
+                                                            : DAQ_QUALITY_FULL;
+}
+
+/* The index of d in the device table (the encoder cache's key). */
+static size_t device_index(daq_devices *ds, const daq_device *d)
+{
+    size_t i = 0;
+    while (i < daq_devices_count(ds) && daq_devices_at(ds, i) != d)
+        i++;
+    return i;
+}
+
+/* Step 2: the stream's state and its latest-only subscription (named
+ * "grpc:HOST#N" into name).  NULL with details when out of resources. */
+static stream *stream_new(daq_frame_streams *fs, daq_rpc_call *call, daq_device *d,
+                          const Daq__StreamFramesRequest *in, char *name, size_t name_len,
+                          char *details, size_t details_len)
+{
+    stream *s = calloc(1, sizeof *s);
+    if (!s) {
         snprintf(details, details_len, "out of memory");
-        rc = DAQ_RPC_INTERNAL;
+        return NULL;
     }
-    if (rc != DAQ_RPC_OK) {
-        daq__stream_frames_request__free_unpacked(in, NULL);
-        return rc;
-    }
-    struct daq_frame_streams *fs = daq_service_frame_streams(svc);
-    const daq_service_config *cfg = daq_service_cfg(svc);
     snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
-    s->quality = in->quality == DAQ__STREAM_QUALITY__STREAM_QUALITY_PREVIEW ? DAQ_QUALITY_PREVIEW
-                 : in->quality == DAQ__STREAM_QUALITY__STREAM_QUALITY_FAST ? DAQ_QUALITY_FAST
-                                                                           : DAQ_QUALITY_FULL;
-    s->lz4 = cfg->compression_lz4;
+    s->quality = quality_of(in->quality);
+    s->lz4 = fs->cfg.compression_lz4;
     s->call = call;
     s->bus = daq_device_bus(d);
-    s->enc = encoder_for(fs, index);
+    s->enc = encoder_for(fs, device_index(fs->devices, d));
+    s->max_fps = in->max_fps;
     daq_sub_config sc;
     daq_sub_config_init(&sc);
-    char name[96];
-    snprintf(name, sizeof name, "grpc:%s#%u", daq_rpc_call_peer_host(call),
+    snprintf(name, name_len, "grpc:%s#%u", daq_rpc_call_peer_host(call),
              atomic_fetch_add(&fs->seq, 1) + 1);
     sc.name = name;
     sc.policy = DAQ_SUB_LATEST;
     sc.queue_depth = 1;
     sc.max_fps = in->max_fps;
-    daq__stream_frames_request__free_unpacked(in, NULL);
-    s->sub = daq_bus_subscribe(s->bus, &sc, details, details_len);
-    if (!s->enc || !s->sub) {
-        if (s->sub)
-            daq_bus_unsubscribe(s->bus, s->sub);
+    s->sub = s->enc ? daq_bus_subscribe(s->bus, &sc, details, details_len) : NULL;
+    if (!s->sub) {
+        if (!s->enc)
+            snprintf(details, details_len, "out of memory");
         free(s);
-        return DAQ_RPC_RESOURCE_EXHAUSTED;
+        return NULL;
     }
+    return s;
+}
+
+static void stream_free_unstarted(stream *s)
+{
+    daq_bus_unsubscribe(s->bus, s->sub);
+    free(s);
+}
+
+/* StreamFrames' start handler: request, stream, thread. */
+static int frames_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
+                               char *details, size_t details_len)
+{
+    daq_frame_streams *fs = ctx;
+    Daq__StreamFramesRequest *in;
+    daq_device *d;
+    int rc = stream_request(fs, req, len, &in, &d, details, details_len);
+    if (rc != DAQ_RPC_OK)
+        return rc;
+    char name[96];
+    stream *s = stream_new(fs, call, d, in, name, sizeof name, details, details_len);
+    daq__stream_frames_request__free_unpacked(in, NULL);
+    if (!s)
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
     /* Logged before the thread owns s (and the call reference). */
     DAQ_LOG(DAQ_LOG_INFO, "daq::grpc", "frame stream opening", DAQ_F_STR("device", s->device_id),
             DAQ_F_STR("client", daq_rpc_call_peer(call)), DAQ_F_STR("subscription", name),
-            DAQ_F_U64("quality", s->quality), DAQ_F_U64("max_fps", (uint64_t)sc.max_fps));
-    if (daq_stream_set_spawn(fs->threads, daq_rpc_call_peer_host(call),
-                             cfg->max_streams_per_client, frame_stream, s, details,
-                             details_len) != 0) {
-        daq_bus_unsubscribe(s->bus, s->sub);
-        free(s);
+            DAQ_F_U64("quality", s->quality), DAQ_F_U64("max_fps", (uint64_t)s->max_fps));
+    if (daq_stream_set_spawn(fs->threads, daq_rpc_call_peer_host(call), fs->cfg.max_per_client,
+                             frame_stream, s, details, details_len) != 0) {
+        stream_free_unstarted(s);
         return DAQ_RPC_RESOURCE_EXHAUSTED;
     }
     return DAQ_RPC_OK;
+}
+
+size_t daq_frame_streams_methods(daq_frame_streams *fs, daq_rpc_method *out, size_t max)
+{
+    if (max < 1)
+        return 0;
+    out[0] = (daq_rpc_method){"/daq.HardwareService/StreamFrames", NULL, frames_stream_start, fs};
+    return 1;
 }

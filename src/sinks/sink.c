@@ -13,13 +13,19 @@
 struct daq_sink {
     daq_bus *bus;
     daq_sub *sub;
-    daq_consumer_kind kind;
+    daq_sink_kind kind;
     pthread_t thread;
     pthread_mutex_t mu; /* guards st */
     daq_sink_stats st;
 };
 
 /* Mean, min and max over every 16th pixel of every 16th row. */
+const char *const daq_sink_kind_names[] = {
+    [DAQ_SINK_NULL] = "null",
+    [DAQ_SINK_STATS] = "stats",
+    NULL,
+};
+
 static void frame_stats(const daq_frame *f, double *mean, double *mn, double *mx)
 {
     const daq_frame_meta *m = daq_frame_meta_get(f);
@@ -51,7 +57,7 @@ static void *sink_main(void *arg)
         if (r != DAQ_SUB_FRAME)
             continue;
         double mean = 0, mn = 0, mx = 0;
-        if (s->kind == DAQ_CONSUMER_STATS)
+        if (s->kind == DAQ_SINK_STATS)
             frame_stats(f, &mean, &mn, &mx);
         daq_frame_unref(f);
         pthread_mutex_lock(&s->mu);
@@ -64,8 +70,8 @@ static void *sink_main(void *arg)
     return NULL;
 }
 
-daq_sink *daq_sink_start(daq_bus *bus, daq_consumer_kind kind, const daq_sub_config *cfg,
-                         char *err, size_t err_len)
+daq_sink *daq_sink_start(daq_bus *bus, daq_sink_kind kind, const daq_sub_config *cfg, char *err,
+                         size_t err_len)
 {
     daq_sink *s = calloc(1, sizeof *s);
     if (!s) {
@@ -98,7 +104,7 @@ void daq_sink_stop(daq_sink *s)
     free(s);
 }
 
-void daq_sink_stats_get(const daq_sink *s, daq_sink_stats *out)
+void daq_sink_stats_snapshot(const daq_sink *s, daq_sink_stats *out)
 {
     daq_sink *m = (daq_sink *)s;
     pthread_mutex_lock(&m->mu);

@@ -3,7 +3,7 @@
  * Parses the input; on success walks the whole tree calling every accessor
  * on every node (the wrong-type ones too) and checks the API's promises:
  * positions are 1-based, strings are NUL-terminated at their length, keys
- * are found again by daq_toml_table_get, date-time fields are in range,
+ * are found again by daq_toml_table_find, date-time fields are in range,
  * depth stays within the documented cap.  On failure the message must be a
  * "fuzz.toml:LINE:COL: ..." line.  Then a round trip: the document is
  * written back as TOML (every table inline, every string escaped) and must
@@ -87,7 +87,7 @@ static void walk(const daq_toml *v, unsigned depth)
         size_t klen = daq_toml_table_key_len(v, i);
         CHECK(key[klen] == '\0' && strlen(key) <= klen);
         if (strlen(key) == klen)
-            CHECK(daq_toml_table_get(v, key) == val);
+            CHECK(daq_toml_table_find(v, key) == val);
         walk(val, depth + 1);
     }
     CHECK(daq_toml_table_key(v, n, NULL) == NULL && daq_toml_table_value(v, n) == NULL);
@@ -95,8 +95,8 @@ static void walk(const daq_toml *v, unsigned depth)
     size_t m = daq_toml_array_size(v);
     CHECK(t == DAQ_TOML_ARRAY || m == 0);
     for (size_t i = 0; i < m; i++)
-        walk(daq_toml_array_get(v, i), depth + 1);
-    CHECK(daq_toml_array_get(v, m) == NULL);
+        walk(daq_toml_array_at(v, i), depth + 1);
+    CHECK(daq_toml_array_at(v, m) == NULL);
 }
 
 /* ---- round trip ------------------------------------------------------------------ */
@@ -161,7 +161,7 @@ static void emit(out *o, const daq_toml *v)
         puts_(o, "[");
         for (size_t i = 0; i < daq_toml_array_size(v); i++) {
             puts_(o, i ? ",\n" : "\n");
-            emit(o, daq_toml_array_get(v, i));
+            emit(o, daq_toml_array_at(v, i));
         }
         puts_(o, "]");
         return;
@@ -201,7 +201,7 @@ static void check_same(const daq_toml *a, const daq_toml *b)
     }
     CHECK(daq_toml_array_size(a) == daq_toml_array_size(b));
     for (size_t i = 0; i < daq_toml_array_size(a); i++)
-        check_same(daq_toml_array_get(a, i), daq_toml_array_get(b, i));
+        check_same(daq_toml_array_at(a, i), daq_toml_array_at(b, i));
     size_t la, lb;
     const char *sa = daq_toml_string(a, &la), *sb = daq_toml_string(b, &lb);
     CHECK(la == lb && (!sa || memcmp(sa, sb, la) == 0));

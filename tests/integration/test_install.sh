@@ -1,38 +1,76 @@
 #!/bin/sh
-# make install's rules: installs the build into a scratch prefix and checks
-# that daqd runs, the example configs and unit are there, and that a program
-# builds and runs against libdaq through pkg-config.
-# usage: test_install.sh BUILD_DIR
+# make install's rules: installs the build into a scratch prefix (as
+# `make install DESTDIR=...` does) and checks what a user gets there:
+#  - each library with its headers and pkg-config file, daqd, configs, unit;
+#  - both examples built from the source tree against the installed libdaq
+#    alone (`pkg-config --cflags --libs daq`), linking nothing of the other
+#    layers, and run;
+#  - a program using libdaq-server and libdaq-aravis through their own
+#    pkg-config files.
+# usage: test_install.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1
-prefix=$(mktemp -d /tmp/daq-install-XXXXXX)
-trap 'rm -rf "$prefix"' EXIT
-cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in bin/daqd include/daq/pool.h include/daq/acq.h lib/pkgconfig/daq.pc \
+src=$2
+dest=$(mktemp -d /tmp/daq-install-XXXXXX)
+trap 'rm -rf "$dest"' EXIT
+DESTDIR="$dest" cmake --install "$build" --prefix /opt/daq >/dev/null
+prefix=$dest/opt/daq
+fail() { echo "FAIL: $*"; exit 1; }
+for f in bin/daqd include/daq/pool.h include/daq/camera.h include/daq/camera_driver.h \
+         include/daq/api.h include/daq/aravis.h include/daq/server.h include/daq/metrics.h \
+         lib/pkgconfig/daq.pc lib/pkgconfig/daq-aravis.pc lib/pkgconfig/daq-server.pc \
          share/daq/config/demo.toml share/daq/config/example.toml share/daq/systemd/daqd.service; do
-    [ -e "$prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+    [ -e "$prefix/$f" ] || fail "$f not installed"
 done
-ls "$prefix"/lib/libdaq.so* >/dev/null
+for l in libdaq libdaq-aravis libdaq-server; do
+    ls "$prefix"/lib/$l.so.0 >/dev/null 2>&1 || fail "lib/$l.so.0 not installed"
+done
+# Internal headers stay in the source tree.
+[ ! -e "$prefix/include/daq/camera_impl.h" ] || fail "an internal header was installed"
 "$prefix/bin/daqd" --version
 "$prefix/bin/daqd" check-config "$prefix/share/daq/config/demo.toml"
-cat > "$prefix/use.c" <<'C'
-#include <daq/pool.h>
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export LD_LIBRARY_PATH="$prefix/lib"
+
+# The examples against libdaq alone.
+flags=$(pkg-config --cflags --libs daq)
+echo "pkg-config --cflags --libs daq: $flags"
+for ex in pool_demo acq_demo; do
+    cc -std=c11 -Wall -Wextra -Werror "$src/examples/$ex.c" $flags -o "$dest/$ex"
+    needed=$(readelf -d "$dest/$ex" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+    echo "$ex needs: $needed"
+    echo "$needed" | grep -q 'libdaq.so.0' || fail "$ex does not link libdaq"
+    if echo "$needed" | grep -Eq 'grpc|protobuf|lz4|microhttpd|aravis|glib|gobject|daq-'; then
+        fail "$ex links more than libdaq: $needed"
+    fi
+done
+"$dest/pool_demo" >"$dest/pool_demo.out" || fail "pool_demo failed: $(tail -3 "$dest/pool_demo.out")"
+tail -1 "$dest/pool_demo.out"
+"$dest/acq_demo" 1 >"$dest/acq_demo.out" 2>/dev/null || fail "acq_demo failed"
+grep -q '(0 bad)' "$dest/acq_demo.out" || fail "acq_demo: $(cat "$dest/acq_demo.out")"
+tail -1 "$dest/acq_demo.out"
+
+# The upper libraries through their own pkg-config files.
+cat > "$dest/upper.c" <<'C'
+#include <daq/aravis.h>
+#include <daq/camera.h>
+#include <daq/server.h>
 #include <stdio.h>
+#include <string.h>
 int main(void)
 {
-    daq_pool_config c;
-    daq_pool_config_init(&c);
-    c.slot_bytes = 4096;
-    c.slot_count = 2;
-    daq_pool *p = daq_pool_create(&c, NULL, 0);
-    daq_frame *f = daq_pool_alloc(p, NULL);
-    int ok = f && daq_frame_used_pool(f);
-    daq_frame_unref(f);
-    daq_pool_destroy(p);
-    puts(ok ? "libdaq via pkg-config: OK" : "FAIL");
-    return !ok;
+    char err[256];
+    if (daq_aravis_register(err, sizeof err) != 0 || !daq_camera_type_known("aravis")) {
+        printf("FAIL: %s\n", err);
+        return 1;
+    }
+    daq_server_config c;
+    daq_server_config_init(&c);
+    printf("libdaq-aravis and libdaq-server via pkg-config: OK (default port %u)\n", c.port);
+    return c.port != 50051;
 }
 C
-flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs daq)
-cc "$prefix/use.c" $flags -Wl,-rpath,"$prefix/lib" -o "$prefix/use"
-"$prefix/use"
+cc -std=c11 -Wall -Werror "$dest/upper.c" $(pkg-config --cflags --libs daq-aravis daq-server daq) \
+   -o "$dest/upper"
+"$dest/upper"
+echo "PASS"

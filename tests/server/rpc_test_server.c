@@ -205,7 +205,7 @@ static void echo(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *reply
 static int format_stats(char *buf, size_t cap)
 {
     daq_rpc_counters k;
-    daq_rpc_counters_get(&k);
+    daq_rpc_counters_snapshot(&k);
     return snprintf(
         buf, cap,
         "calls=%llu calls_done=%llu live_calls=%llu states_created=%llu "
@@ -247,7 +247,7 @@ static size_t methods(daq_rpc_method *m, size_t max)
 static bool all_released(void)
 {
     daq_rpc_counters k;
-    daq_rpc_counters_get(&k);
+    daq_rpc_counters_snapshot(&k);
     return k.states_created == k.states_freed && k.calls == k.calls_done &&
            atomic_load(&bodies_alloc) == atomic_load(&bodies_released) &&
            atomic_load(&producers_running) == 0 && daq_health_watchers(health) == 0;

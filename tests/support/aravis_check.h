@@ -17,6 +17,7 @@
 
 #include "aravis_fake.h"
 #include "daq/acq.h"
+#include "daq/aravis.h"
 #include "daq/bus.h"
 #include "daq/camera.h"
 #include "daq/pool.h"
@@ -50,7 +51,7 @@ static inline daq_acq *engine(daq_camera *cam, daq_bus *bus, uint32_t slots, daq
 static inline daq_acq_stats stats(daq_acq *a)
 {
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     return s;
 }
 

@@ -86,7 +86,7 @@ static void emit(const daq_toml *v)
         for (size_t i = 0; i < daq_toml_array_size(v); i++) {
             if (i)
                 putchar(',');
-            emit(daq_toml_array_get(v, i));
+            emit(daq_toml_array_at(v, i));
         }
         putchar(']');
         return;

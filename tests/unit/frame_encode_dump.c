@@ -116,7 +116,7 @@ static int dump(const char *dir)
     }
     for (size_t i = 0; rc == 0 && i < sizeof cases / sizeof cases[0]; i++) {
         const dump_case *dc = &cases[i];
-        daq_encoded *e = daq_encoder_get(enc, dc->bits > 8 ? f16 : f8, dc->q, dc->lz4);
+        daq_encoded *e = daq_encoder_encode(enc, dc->bits > 8 ? f16 : f8, dc->q, dc->lz4);
         rc = e ? write_message(dir, dc->name, e, dc->with_meta, manifest, (int)dc->q) : -1;
         daq_encoded_unref(e);
     }

@@ -189,7 +189,7 @@ static void checkpoint_smoke_200_frames(void **state)
     for (int i = 0; i < 3; i++)
         consumer_join(&c[i], bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("delivered=%lu lost=%lu hit_rate=%.3f slots=%u fps=%.1f\n", (unsigned long)s.delivered,
            (unsigned long)s.lost, s.pool.hit_rate, s.pool_slots, s.fps);
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
@@ -210,7 +210,7 @@ static void checkpoint_smoke_200_frames(void **state)
     assert_int_equal(c[0].gap_sum, 0);
     assert_int_equal(c[0].last_hw, s.last_hw_frame);
     daq_sub_stats st[4];
-    unsigned n = daq_bus_stats(bus, st, 4);
+    unsigned n = daq_bus_stats_snapshot(bus, st, 4);
     for (unsigned i = 0; i < n; i++)
         assert_int_equal(st[i].dropped, 0);
     daq_acq_destroy(a);
@@ -238,7 +238,7 @@ static void run_fault(const char *param, const char *value, daq_acq_stats *s, co
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(daq_acq_wait_idle(a, 30000));
     consumer_join(c, bus);
-    daq_acq_stats_get(a, s);
+    daq_acq_stats_snapshot(a, s);
     *drv = s->driver;
     assert_int_equal(s->state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s->error, "simulated readout failure"));
@@ -325,7 +325,7 @@ static void slow_drop_oldest_never_misses(void **state)
     consumer_join(&slow, bus);
     consumer_join(&fast, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("secs=%.2f slots=%u slow got %lu\n", secs, s.pool_slots, (unsigned long)slow.frames);
     assert_int_equal(s.pool.misses, 0);
     assert_int_equal(s.alloc_dropped, 0);
@@ -336,7 +336,7 @@ static void slow_drop_oldest_never_misses(void **state)
     assert_true(slow.frames < 150); /* it really was slow ... */
     assert_true(secs < 6.0);        /* ... and the stream still ran at ~100 FPS (3 s) */
     daq_sub_stats st[2];
-    daq_bus_stats(bus, st, 2);
+    daq_bus_stats_snapshot(bus, st, 2);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
 }
@@ -355,9 +355,9 @@ static void never_reading_lossless_costs_its_bound(void **state)
     assert_non_null(stuck);
     run_to_limit(a, 100, 20000);
     daq_sub_stats st;
-    daq_sub_stats_get(stuck, &st);
+    daq_sub_stats_snapshot(stuck, &st);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("waits=%lu wait_ms_avg=%.2f dropped=%lu\n", (unsigned long)st.lossless_waits,
            st.lossless_waits ? (double)st.lossless_wait_ns / st.lossless_waits / 1e6 : 0.0,
            (unsigned long)st.dropped_timeout);
@@ -381,7 +381,7 @@ static void small_pool(daq_pool_policy policy, daq_acq_stats *s, consumer *c, ch
     consumer_start(c, bus, "holder", DAQ_SUB_LOSSLESS, 1024, true, 8);
     run_to_limit(a, 400, 30000);
     consumer_join(c, bus);
-    daq_acq_stats_get(a, s);
+    daq_acq_stats_snapshot(a, s);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
     *log = log_release();
@@ -433,7 +433,7 @@ static void env_off_traces_heap(const char *var)
     run_to_limit(a, 300, 20000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
     char *log = log_release();
@@ -495,7 +495,7 @@ static void use_pool_flipped_live_loses_nothing(void **state)
     pthread_join(t, NULL);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("flips=%u hits=%lu disabled=%lu\n", fl.flips, (unsigned long)s.pool.hits,
            (unsigned long)s.pool.disabled);
     assert_true(s.pool.hits > 0);
@@ -527,7 +527,7 @@ static void stall_trips_watchdog_then_restart(void **state)
     assert_true(daq_acq_wait_idle(a, 5000));
     double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     printf("ended after %.2f s: %s\n", secs, s.error);
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "watchdog"));
@@ -537,7 +537,7 @@ static void stall_trips_watchdog_then_restart(void **state)
     /* A later start works. */
     set(cam, "fault.stall_after", "0");
     run_to_limit(a, 50, 10000);
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     assert_int_equal(s.delivered, 50);
     assert_int_equal(s.error[0], '\0');
@@ -560,7 +560,7 @@ static void readout_failure_stops_cleanly(void **state)
     assert_true(daq_acq_wait_idle(a, 5000));
     consumer_join(&c, bus); /* it got its end of stream */
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "simulated readout failure"));
     assert_int_equal(c.frames, 30);
@@ -568,7 +568,7 @@ static void readout_failure_stops_cleanly(void **state)
     assert_false(daq_camera_streaming(cam));
     set(cam, "fault.fail_after", "0");
     run_to_limit(a, 10, 10000);
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
@@ -614,7 +614,7 @@ static void start_stop_200_cycles(void **state)
     consumer_join(&c, bus);
     assert_int_equal(c.verify_failures, 0);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.streams, 200);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);
@@ -636,7 +636,7 @@ static void stop_during_lossless_wait(void **state)
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     daq_sub_stats st;
     for (int i = 0; i < 500; i++) { /* until the producer is blocked on the full queue */
-        daq_sub_stats_get(never, &st);
+        daq_sub_stats_snapshot(never, &st);
         if (st.lossless_waits > 0)
             break;
         usleep(1000);
@@ -668,7 +668,7 @@ static void no_overwrite_overruns_are_lost(void **state)
     run_to_limit(a, 60, 30000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     uint64_t last_generated = daq_test_extra(&s.driver, "last_frame_number");
     printf("overruns=%lu lost=%lu last delivered %lu of %lu\n", (unsigned long)s.driver.overruns,
            (unsigned long)s.lost, (unsigned long)s.last_hw_frame, (unsigned long)last_generated);
@@ -695,7 +695,7 @@ static void overwrite_mode_delivers_newest(void **state)
     run_to_limit(a, 40, 30000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_true(s.lost > 0);
     assert_int_equal(c.gap_sum, s.lost);
     assert_int_equal(c.verify_failures, 0);
@@ -721,7 +721,7 @@ static void auto_sizing_formula(void **state)
     daq_acq *a = engine(sim("size", 64, 64, "1000", "realistic"), bus, 0, DAQ_POOL_POLICY_HEAP);
     run_to_limit(a, 5, 10000);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     daq_acq_config cfg;
     daq_acq_config_init(&cfg);
     assert_true(s.pool_auto);

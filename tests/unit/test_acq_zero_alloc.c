@@ -34,7 +34,7 @@ static void *drain(void *arg)
 static uint64_t delivered(daq_acq *a)
 {
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     return s.delivered;
 }
 
@@ -85,7 +85,7 @@ static void frame_path_allocates_nothing(void **state)
         pthread_join(d[i].thread, NULL);
     }
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.pool.misses, 0);
     daq_acq_destroy(a);
     daq_bus_destroy(bus);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "camera/camera_impl.h" /* the engine's frame calls */
 #include "drivers/aravis/aravis_ids.h"
 #include "drivers/aravis/aravis_impl.h"
 #include "test_main.h"
@@ -27,6 +28,8 @@
 static daq_camera *fake_cam(const char *id, const char *fps)
 {
     char err[256];
+    if (daq_aravis_register(err, sizeof err) != 0) /* libdaq-aravis joins the registry */
+        fail_msg("register: %s", err);
     daq_camera *cam = daq_camera_create("aravis", id, err, sizeof err);
     if (!cam)
         fail_msg("create: %s", err);
@@ -40,35 +43,54 @@ static daq_camera *fake_cam(const char *id, const char *fps)
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
+/* libdaq knows no aravis driver until libdaq-aravis registers it. */
+static void registers_with_libdaq(void **state)
+{
+    char err[256];
+    assert_false(daq_camera_type_known("aravis"));
+    assert_null(daq_camera_create("aravis", "a", err, sizeof err));
+    assert_non_null(strstr(err, "unknown camera driver 'aravis'"));
+    assert_int_equal(daq_aravis_register(err, sizeof err), 0);
+    assert_int_equal(daq_aravis_register(err, sizeof err), 0); /* idempotent */
+    assert_true(daq_camera_type_known("aravis"));
+    assert_null(daq_camera_create("nope", "a", err, sizeof err));
+    assert_non_null(strstr(err, "(known: sim, mock_camera, pvcam, aravis)"));
+    daq_camera *cam = daq_camera_create("aravis", "a", err, sizeof err);
+    assert_non_null(cam);
+    assert_string_equal(daq_camera_type(cam), "aravis");
+    assert_int_equal(daq_camera_mode_get(cam), DAQ_CAMERA_FILL);
+    daq_camera_destroy(cam);
+}
+
 static void ids_extend_across_wrap(void **state)
 {
-    arvd_id_ext x;
-    arvd_id_reset(&x);
-    assert_int_equal(arvd_id_extend(&x, 65534), 65534);
-    assert_int_equal(arvd_id_extend(&x, 65535), 65535);
-    assert_int_equal(arvd_id_extend(&x, 1), 65536); /* 0 is not an id */
-    assert_int_equal(arvd_id_extend(&x, 2), 65537);
+    aravis_id_ext x;
+    aravis_id_reset(&x);
+    assert_int_equal(aravis_id_extend(&x, 65534), 65534);
+    assert_int_equal(aravis_id_extend(&x, 65535), 65535);
+    assert_int_equal(aravis_id_extend(&x, 1), 65536); /* 0 is not an id */
+    assert_int_equal(aravis_id_extend(&x, 2), 65537);
     assert_int_equal(x.wraps, 1);
-    assert_int_equal(arvd_id_extend(&x, 2), 65537);  /* duplicate */
-    assert_int_equal(arvd_id_extend(&x, 10), 65545); /* 7 lost */
-    assert_int_equal(arvd_id_extend(&x, 8), 65543);  /* backwards */
-    assert_int_equal(arvd_id_extend(&x, 9), 65544);  /* and on from there */
-    arvd_id_reset(&x);
-    assert_int_equal(arvd_id_extend(&x, 65530), 65530);
-    assert_int_equal(arvd_id_extend(&x, 3), 65538); /* 65531..65535, 1, 2 lost: a gap of 7 */
-    arvd_id_reset(&x);
-    assert_int_equal(arvd_id_extend(&x, 65535), 65535);
-    assert_int_equal(arvd_id_extend(&x, 0), 65536); /* a camera that does use 0 */
-    assert_int_equal(arvd_id_extend(&x, 1), 65537);
-    arvd_id_reset(&x);
+    assert_int_equal(aravis_id_extend(&x, 2), 65537);  /* duplicate */
+    assert_int_equal(aravis_id_extend(&x, 10), 65545); /* 7 lost */
+    assert_int_equal(aravis_id_extend(&x, 8), 65543);  /* backwards */
+    assert_int_equal(aravis_id_extend(&x, 9), 65544);  /* and on from there */
+    aravis_id_reset(&x);
+    assert_int_equal(aravis_id_extend(&x, 65530), 65530);
+    assert_int_equal(aravis_id_extend(&x, 3), 65538); /* 65531..65535, 1, 2 lost: a gap of 7 */
+    aravis_id_reset(&x);
+    assert_int_equal(aravis_id_extend(&x, 65535), 65535);
+    assert_int_equal(aravis_id_extend(&x, 0), 65536); /* a camera that does use 0 */
+    assert_int_equal(aravis_id_extend(&x, 1), 65537);
+    aravis_id_reset(&x);
     uint64_t hw = 0;
     for (uint32_t i = 0; i < 3 * 65535u; i++) /* three wraps one by one */
-        hw = arvd_id_extend(&x, (uint64_t)(i % 65535u) + 1);
+        hw = aravis_id_extend(&x, (uint64_t)(i % 65535u) + 1);
     assert_int_equal(hw, 3 * 65535u);
     assert_int_equal(x.wraps, 2);
-    arvd_id_reset(&x);
-    assert_int_equal(arvd_id_extend(&x, 1ull << 40), 1ull << 40); /* 64-bit ids pass */
-    assert_int_equal(arvd_id_extend(&x, (1ull << 40) + 2), (1ull << 40) + 2);
+    aravis_id_reset(&x);
+    assert_int_equal(aravis_id_extend(&x, 1ull << 40), 1ull << 40); /* 64-bit ids pass */
+    assert_int_equal(aravis_id_extend(&x, (1ull << 40) + 2), (1ull << 40) + 2);
 }
 
 static void fake_pattern_matches_plain_aravis(void **state)
@@ -159,7 +181,7 @@ static void params_pending_then_device(void **state)
     assert_int_equal(v.i, 64);
     set(cam, "roi.x", "0");
     daq_camera_format fmt;
-    assert_int_equal(daq_camera_format_get(cam, &fmt, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &fmt, err, sizeof err), 0);
     assert_int_equal(fmt.width, SIDE);
     assert_int_equal(fmt.frame_bytes, SIDE * SIDE);
     assert_int_equal(fmt.pixel_format, DAQ_PIXEL_MONO8);
@@ -224,7 +246,7 @@ static void failed_buffers_counted_never_delivered(void **state)
     assert_true(wait_delivered(a, 20, 10000));
     /* Make the fake's frames bigger than the buffers: it marks them
      * SIZE_MISMATCH (without using a frame id) and hands them back. */
-    ArvCamera *ac = daq_aravis_arv_camera(cam);
+    ArvCamera *ac = aravis_arv_camera(cam);
     assert_non_null(ac);
     GError *e = NULL;
     arv_camera_set_integer(ac, "Width", 1024, &e);
@@ -335,21 +357,20 @@ static void camera_api_fill_and_interrupt(void **state)
     daq_camera *cam = fake_cam("fake4", "200");
     assert_int_equal(daq_camera_open(cam, err, sizeof err), 0);
     daq_camera_format fmt;
-    assert_int_equal(daq_camera_format_get(cam, &fmt, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &fmt, err, sizeof err), 0);
     daq_pool_config pc;
     daq_pool_config_init(&pc);
     pc.slot_bytes = fmt.frame_bytes;
     pc.slot_count = 8;
     daq_pool *pool = daq_pool_create(&pc, err, sizeof err);
     assert_non_null(pool);
-    const daq_camera_ops *ops = cam->ops;
-    assert_int_equal(ops->fill_held(cam), 8);
+    assert_int_equal(daq__camera_fill_held(cam), 8);
     assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
     void *queued[4];
     for (int i = 0; i < 4; i++) {
         daq_frame *f = daq_pool_try_acquire(pool);
         queued[i] = daq_frame_data(f);
-        assert_int_equal(ops->fill_queue(cam, f), 0);
+        assert_int_equal(daq__camera_fill_queue(cam, f), 0);
     }
     daq_frame *held[4];
     uint64_t last = 0;
@@ -357,7 +378,7 @@ static void camera_api_fill_and_interrupt(void **state)
         daq_frame *f = NULL;
         daq_frame_info info;
         memset(&info, 0, sizeof info);
-        assert_int_equal(ops->fill_dequeue(cam, 2000000000ll, &f, &info), 1);
+        assert_int_equal(daq__camera_fill_dequeue(cam, 2000000000ll, &f, &info), 1);
         bool ours = false;
         for (int i = 0; i < 4; i++)
             ours |= daq_frame_data(f) == queued[i];
@@ -371,7 +392,7 @@ static void camera_api_fill_and_interrupt(void **state)
                               fake_raw_id(info.hw_frame_number), 1, why, sizeof why))
             fail_msg("%s", why);
         if (n < 20)
-            assert_int_equal(ops->fill_queue(cam, f), 0); /* round and round */
+            assert_int_equal(daq__camera_fill_queue(cam, f), 0); /* round and round */
         else
             held[n - 20] = f; /* keep the last four: nothing queued any more */
     }
@@ -382,7 +403,7 @@ static void camera_api_fill_and_interrupt(void **state)
     daq_frame *f = NULL;
     daq_frame_info info;
     uint64_t t0 = daq_test_now_ns();
-    assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    assert_int_equal(daq__camera_fill_dequeue(cam, 10000000000ll, &f, &info), 0);
     double ms = (double)(daq_test_now_ns() - t0) / 1e6;
     pthread_join(t, NULL);
     printf("interrupted after %.1f ms\n", ms);
@@ -390,18 +411,18 @@ static void camera_api_fill_and_interrupt(void **state)
     /* An interrupt with nobody waiting ends the next wait at once... */
     daq_camera_interrupt(cam);
     t0 = daq_test_now_ns();
-    assert_int_equal(ops->fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    assert_int_equal(daq__camera_fill_dequeue(cam, 10000000000ll, &f, &info), 0);
     assert_true(daq_test_now_ns() - t0 < 500000000ull);
     /* ...and only that one. */
     t0 = daq_test_now_ns();
-    assert_int_equal(ops->fill_dequeue(cam, 60000000ll, &f, &info), 0);
+    assert_int_equal(daq__camera_fill_dequeue(cam, 60000000ll, &f, &info), 0);
     assert_true(daq_test_now_ns() - t0 >= 50000000ull);
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(daq_test_extra(&st, "memcpy_count"), 0);
     /* Requeue two, stop: the driver hands them back to the pool. */
-    assert_int_equal(ops->fill_queue(cam, held[0]), 0);
-    assert_int_equal(ops->fill_queue(cam, held[1]), 0);
+    assert_int_equal(daq__camera_fill_queue(cam, held[0]), 0);
+    assert_int_equal(daq__camera_fill_queue(cam, held[1]), 0);
     daq_camera_stop(cam);
     daq_frame_unref(held[2]);
     daq_frame_unref(held[3]);
@@ -462,6 +483,7 @@ static void dry_pool_recovers_after_timeout(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(registers_with_libdaq),
     cmocka_unit_test(ids_extend_across_wrap),
     cmocka_unit_test(fake_pattern_matches_plain_aravis),
     cmocka_unit_test(params_pending_then_device),

@@ -39,6 +39,8 @@ static unsigned gv_loss(void)
 static daq_camera *gv_cam(const char *id, const char *fps, const char *packet_size)
 {
     char err[256];
+    if (daq_aravis_register(err, sizeof err) != 0) /* libdaq-aravis joins the registry */
+        fail_msg("register: %s", err);
     daq_camera *cam = daq_camera_create("aravis", id, err, sizeof err);
     if (!cam)
         fail_msg("create: %s", err);

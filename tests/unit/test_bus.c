@@ -132,7 +132,7 @@ static void expect_seq(daq_sub *s, const long *seq, size_t n)
 static daq_sub_stats stats_of(const daq_sub *s)
 {
     daq_sub_stats st;
-    daq_sub_stats_get(s, &st);
+    daq_sub_stats_snapshot(s, &st);
     return st;
 }
 
@@ -1083,7 +1083,7 @@ static void stats_listing(void **state)
     daq_pool *p = make_pool(16);
     daq_bus *b = daq_bus_create("stats");
     assert_int_equal(daq_bus_frames_bound(b), 0);
-    assert_int_equal(daq_bus_stats(b, NULL, 0), 0);
+    assert_int_equal(daq_bus_stats_snapshot(b, NULL, 0), 0);
     daq_sub_config c;
     daq_sub_config_init(&c);
     char longname[100];
@@ -1103,7 +1103,7 @@ static void stats_listing(void **state)
     daq_frame_unref(f);
     daq_sub_stats st[4];
     memset(st, 0, sizeof st);
-    assert_int_equal(daq_bus_stats(b, st, 4), 3);
+    assert_int_equal(daq_bus_stats_snapshot(b, st, 4), 3);
     assert_int_equal(strlen(st[0].name), sizeof st[0].name - 1);
     assert_string_equal(st[1].name, "second");
     assert_string_equal(st[2].name, "third");
@@ -1122,12 +1122,12 @@ static void stats_listing(void **state)
     }
     /* Fewer slots than subscriptions: only the first ones. */
     memset(st, 0, sizeof st);
-    assert_int_equal(daq_bus_stats(b, st, 2), 2);
+    assert_int_equal(daq_bus_stats_snapshot(b, st, 2), 2);
     assert_string_equal(st[1].name, "second");
     assert_int_equal(st[2].offered, 0);
     /* Unsubscribing keeps the others in order. */
     daq_bus_unsubscribe(b, bb);
-    assert_int_equal(daq_bus_stats(b, st, 4), 2);
+    assert_int_equal(daq_bus_stats_snapshot(b, st, 4), 2);
     assert_int_equal(st[0].queue_depth, 2);
     assert_string_equal(st[1].name, "third");
     assert_int_equal(daq_bus_frames_bound(b), 3 + 2);
@@ -1303,7 +1303,7 @@ static void *storm_churner(void *arg)
         if (with_consumer)
             pthread_join(t, NULL);
         daq_sub_stats ss;
-        daq_sub_stats_get(s, &ss);
+        daq_sub_stats_snapshot(s, &ss);
         CHECK(consistent(&ss));
         CHECK(ss.delivered == cn.frames);
         CHECK(!cn.disorder);
@@ -1318,7 +1318,7 @@ static void *storm_watcher(void *arg)
     struct storm *st = arg;
     daq_sub_stats ss[MAX_SUBS];
     while (!atomic_load(&st->done)) {
-        unsigned n = daq_bus_stats(st->b, ss, MAX_SUBS);
+        unsigned n = daq_bus_stats_snapshot(st->b, ss, MAX_SUBS);
         for (unsigned i = 0; i < n; i++)
             CHECK(ss[i].queued <= ss[i].queue_depth);
         CHECK(daq_bus_frames_bound(st->b) <= MAX_SUBS * (DAQ_SUB_MAX_DEPTH + 1));
@@ -1367,7 +1367,7 @@ static void storm_publish_while_subscribing(void **state)
     assert_true(rounds > 0);
     for (int i = 0; i < 2; i++) {
         daq_sub_stats ss;
-        daq_sub_stats_get(keep[i].s, &ss);
+        daq_sub_stats_snapshot(keep[i].s, &ss);
         printf("%s: enqueued %lu delivered %lu dropped %lu waits %lu\n", ss.name,
                (unsigned long)ss.enqueued, (unsigned long)ss.delivered, (unsigned long)ss.dropped,
                (unsigned long)ss.lossless_waits);

@@ -1,11 +1,13 @@
 /* Unit tests of the caller side of the camera interface: parameter values
- * (coercion, parsing, JSON, lookup), the driver registry, and the wrappers'
+ * (coercion, parsing, JSON, lookup, the one validation of a set), the
+ * driver registry (built-ins, registration, clashes), and the wrappers'
  * validation and state rules, driven through the sim driver. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "camera/camera_impl.h" /* white box: flags, ops, the engine's inline calls */
 #include "daq/camera.h"
 #include "test_main.h"
 
@@ -317,18 +319,50 @@ static void find_params(void **state)
     assert_null(daq_param_find(table, 1, "width")); /* only the first n are searched */
 }
 
+/* The one validation of a set, for any table (the daemon's own too). */
+static void validate_set(void **state)
+{
+    char err[256];
+    daq_param_value out, v = daq_param_int(20);
+    const daq_param_desc ro = {"ro", "", "", DAQ_PARAM_INT, 0, 0, 0, NULL};
+    assert_int_equal(daq_param_validate(&ro, false, &v, NULL, &out, err, sizeof err), -1);
+    assert_string_equal(err, "ro: parameter is read-only");
+    /* not LIVE: refused while streaming, accepted (coerced) otherwise */
+    assert_int_equal(daq_param_validate(desc("width"), true, &v, NULL, &out, err, sizeof err), -1);
+    assert_string_equal(err, "width: cannot change while streaming");
+    v = daq_param_float(20.0);
+    assert_int_equal(daq_param_validate(desc("width"), false, &v, NULL, &out, err, sizeof err), 0);
+    assert_true(out.type == DAQ_PARAM_INT && out.i == 20);
+    /* LIVE: fine while streaming; text is parsed, range still checked */
+    assert_int_equal(
+        daq_param_validate(desc("exposure_ms"), true, NULL, "2.5", &out, err, sizeof err), 0);
+    assert_true(out.type == DAQ_PARAM_FLOAT && out.f == 2.5);
+    assert_int_equal(
+        daq_param_validate(desc("exposure_ms"), true, NULL, "1e9", &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "exposure_ms: "));
+    assert_non_null(strstr(err, "out of range"));
+    assert_int_equal(daq_param_validate(desc("colour"), false, NULL, NULL, &out, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "colour: no value");
+}
+
 /* ---- registry ---------------------------------------------------------------------------- */
 
 static void registry_and_alias(void **state)
 {
-    const daq_driver *const *list = daq_driver_list();
-    assert_non_null(list);
-    size_t n = 0;
-    bool has_sim = false;
-    for (; list[n]; n++)
-        has_sim |= strcmp(list[n]->type, "sim") == 0;
-    assert_true(n >= 1);
-    assert_true(has_sim);
+    const char *types[64];
+    size_t n = daq_camera_types(types, 64);
+    assert_true(n >= 3 && n <= 64);
+    /* libdaq's built-ins, in order: sim (and its rust-daq alias), pvcam */
+    assert_string_equal(types[0], "sim");
+    assert_string_equal(types[1], "mock_camera");
+    assert_string_equal(types[2], "pvcam");
+    assert_int_equal(daq_camera_types(types, 1), n); /* the count, whatever max */
+    assert_true(daq_camera_type_known("sim"));
+    assert_true(daq_camera_type_known("mock_camera"));
+    assert_false(daq_camera_type_known("SIM"));
+    assert_false(daq_camera_type_known(""));
+    assert_false(daq_camera_type_known(NULL));
     const daq_driver *sim = daq_driver_find("sim");
     assert_non_null(sim);
     assert_string_equal(sim->type, "sim");
@@ -336,15 +370,12 @@ static void registry_and_alias(void **state)
     assert_ptr_equal(daq_driver_find("mock_camera"), sim);
     assert_null(daq_driver_find("SIM"));
     assert_null(daq_driver_find("foo"));
-    assert_null(daq_driver_find(""));
     assert_null(daq_driver_find(NULL));
 
     char err[256] = "";
     assert_null(daq_camera_create("foo", "cam0", err, sizeof err));
-    /* every built-in driver is named; the list grows with the drivers */
-    assert_non_null(strstr(err, "unknown camera driver 'foo' (known: sim, mock_camera"));
-    assert_non_null(strstr(err, "pvcam"));
-    assert_non_null(strstr(err, "aravis"));
+    /* every registered driver is named; the list grows with the drivers */
+    assert_non_null(strstr(err, "unknown camera driver 'foo' (known: sim, mock_camera, pvcam"));
     assert_null(daq_camera_create(NULL, "cam0", err, sizeof err));
     assert_non_null(strstr(err, "unknown camera driver"));
 
@@ -373,6 +404,54 @@ static void registry_and_alias(void **state)
     assert_string_equal(daq_camera_id(cam), "sim");
     daq_camera_destroy(cam);
     daq_camera_destroy(NULL);
+}
+
+/* A driver of the test's own: sim's ops under other names, to register. */
+static void *sim_create_via(daq_camera *cam, char *err, size_t err_len)
+{
+    return daq_driver_find("sim")->create(cam, err, err_len);
+}
+
+static const char *const test_aliases[] = {"test_cam_alias", NULL};
+static daq_driver test_driver = {"test_cam", test_aliases, "a test driver", NULL, sim_create_via};
+static const char *const clash_aliases[] = {"mock_camera", NULL};
+static daq_driver clash_driver = {"test_clash", clash_aliases, "takes sim's alias", NULL,
+                                  sim_create_via};
+
+static void registry_register(void **state)
+{
+    char err[256] = "";
+    test_driver.ops = clash_driver.ops = daq_driver_find("sim")->ops;
+    assert_false(daq_camera_type_known("test_cam"));
+    size_t before = daq_camera_types(NULL, 0);
+    /* a driver private to a program works without registering */
+    daq_camera *cam = daq_camera_create_with(&test_driver, "t0", err, sizeof err);
+    assert_non_null(cam);
+    assert_ptr_equal(daq_camera_driver(cam), &test_driver);
+    assert_string_equal(daq_camera_type(cam), "test_cam");
+    assert_non_null(daq_camera_priv(cam));
+    daq_camera_destroy(cam);
+
+    assert_int_equal(daq_driver_register(&test_driver, err, sizeof err), 0);
+    assert_int_equal(daq_driver_register(&test_driver, err, sizeof err), 0); /* idempotent */
+    assert_int_equal(daq_camera_types(NULL, 0), before + 2);
+    assert_true(daq_camera_type_known("test_cam_alias"));
+    cam = daq_camera_create("test_cam_alias", "t1", err, sizeof err);
+    assert_non_null(cam);
+    assert_string_equal(daq_camera_type(cam), "test_cam");
+    daq_camera_destroy(cam);
+
+    /* a type or alias taken by another driver is refused, naming it */
+    assert_int_equal(daq_driver_register(&clash_driver, err, sizeof err), -1);
+    assert_string_equal(
+        err, "camera driver 'test_clash': type 'mock_camera' is taken by another driver");
+    assert_false(daq_camera_type_known("test_clash"));
+    daq_driver incomplete = {"test_incomplete", NULL, "", NULL, NULL};
+    assert_int_equal(daq_driver_register(&incomplete, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is incomplete"));
+    assert_null(daq_camera_create_with(&incomplete, "x", err, sizeof err));
+    assert_non_null(strstr(err, "is incomplete"));
+    assert_int_equal(daq_camera_types(NULL, 0), before + 2);
 }
 
 /* ---- wrappers ------------------------------------------------------------------------------ */
@@ -436,9 +515,17 @@ static void wrapper_param_validation(void **state)
     assert_string_equal(daq_param_format_json(&v, json, sizeof json), "\"overwrite\"");
 
     /* Every listed parameter can be read and is described. */
-    const daq_param_desc *t = NULL;
-    size_t n = daq_camera_params(cam, &t);
-    assert_true(n >= 20);
+    daq_param_desc t[DAQ_CAMERA_MAX_PARAMS];
+    size_t n = daq_camera_params_snapshot(cam, t, DAQ_CAMERA_MAX_PARAMS);
+    assert_true(n >= 20 && n <= DAQ_CAMERA_MAX_PARAMS);
+    daq_param_desc one;
+    assert_int_equal(daq_camera_get_param_desc(cam, "fault.seed", &one, err, sizeof err), 0);
+    assert_string_equal(one.name, "fault.seed");
+    assert_int_equal(daq_camera_get_param_desc(cam, "nope", &one, err, sizeof err), -1);
+    assert_string_equal(err, "unknown parameter 'nope'");
+    daq_param_desc two[2];
+    assert_int_equal(daq_camera_params_snapshot(cam, two, 2), n); /* copies 2, counts all */
+    assert_string_equal(two[1].name, t[1].name);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].description);
         assert_non_null(t[i].units);
@@ -480,17 +567,18 @@ static void wrapper_streaming_rules(void **state)
     assert_non_null(strstr(err, "out of range"));
 
     daq_camera_format f;
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_int_equal(f.width, 64);
     assert_true(f.exposure_ms == 0.5);
 
-    /* Frames flow through the raw ops while streaming. */
-    assert_true(cam->ops->wait(cam, 5000000000ll) > 0);
+    /* Frames flow through the engine's calls while streaming. */
+    assert_true(daq__camera_wait(cam, 5000000000ll) > 0);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(cam->ops->get_oldest(cam, &px, &info), 1);
+    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.hw_frame_number, 1);
-    cam->ops->release_oldest(cam);
+    daq__camera_release_oldest(cam);
+    assert_int_equal(daq__camera_fill_held(cam), 0); /* a COPY driver holds no frames */
 
     daq_camera_stop(cam);
     daq_camera_stop(cam); /* idempotent */
@@ -499,7 +587,7 @@ static void wrapper_streaming_rules(void **state)
     assert_int_equal(daq_camera_set_param_text(cam, "width", "32", err, sizeof err), 0);
 
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_true(st.frames_generated >= 1);
     daq_camera_interrupt(cam); /* no lock taken, no stream needed */
 
@@ -508,7 +596,7 @@ static void wrapper_streaming_rules(void **state)
     assert_int_equal(daq_camera_start(cam, err, sizeof err), -1);
     assert_non_null(strstr(err, "does not fit the sensor"));
     assert_false(daq_camera_streaming(cam));
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), -1);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), -1);
     assert_int_equal(daq_camera_set_param_text(cam, "roi.x", "0", err, sizeof err), 0);
     assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
 
@@ -528,18 +616,18 @@ static void wrapper_error_and_stats_fresh(void **state)
     daq_camera_error(cam, NULL, 0);
     daq_camera_stats st;
     memset(&st, 0xff, sizeof st);
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(st.frames_generated, 0);
     assert_int_equal(st.overruns, 0);
     assert_true(st.n_extra > 0 && st.n_extra <= DAQ_CAMERA_EXTRA_MAX);
     for (unsigned i = 0; i < st.n_extra; i++)
         assert_non_null(st.extra[i].name);
     /* Waiting on a camera that never started returns at once. */
-    assert_int_equal(cam->ops->wait(cam, 5000000000ll), 0);
+    assert_int_equal(daq__camera_wait(cam, 5000000000ll), 0);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(cam->ops->get_oldest(cam, &px, &info), 0);
-    cam->ops->release_oldest(cam); /* nothing borrowed: harmless */
+    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 0);
+    daq__camera_release_oldest(cam); /* nothing borrowed: harmless */
     daq_camera_destroy(cam);
 }
 
@@ -551,13 +639,29 @@ static daq_camera_ops spy_ops;
 static int spy_set, spy_open, spy_close, spy_start, spy_stop;
 static bool spy_fail_start;
 static daq_param_value spy_value;
+static size_t spy_index;
+static int spy_arm, spy_trigger;
 
-static int spy_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
+static int spy_set_param(daq_camera *cam, size_t index, const daq_param_value *v, char *err,
                          size_t len)
 {
     spy_set++;
     spy_value = *v;
-    return real_ops->set_param(cam, name, v, err, len);
+    spy_index = index;
+    return real_ops->set_param(cam, index, v, err, len);
+}
+
+static int spy_arm_fn(daq_camera *cam, char *err, size_t len)
+{
+    spy_arm++;
+    return 0;
+}
+
+static int spy_trigger_fn(daq_camera *cam, char *err, size_t len)
+{
+    spy_trigger++;
+    snprintf(err, len, "spy: trigger ignored");
+    return spy_trigger > 1 ? -1 : 0;
 }
 
 static int spy_open_fn(daq_camera *cam, char *err, size_t len)
@@ -599,15 +703,19 @@ static void wrapper_calls_driver_as_documented(void **state)
     spy_ops.start = spy_start_fn;
     spy_ops.stop = spy_stop_fn;
     cam->ops = &spy_ops;
-    spy_set = spy_open = spy_close = spy_start = spy_stop = 0;
+    spy_set = spy_open = spy_close = spy_start = spy_stop = spy_arm = spy_trigger = 0;
     spy_fail_start = false;
     char err[256];
 
-    /* The driver sees only coerced, valid values. */
+    /* The driver sees only coerced, valid values, by their table index. */
     daq_param_value v = daq_param_int(7);
     assert_int_equal(daq_camera_set_param(cam, "exposure_ms", &v, err, sizeof err), 0);
     assert_int_equal(spy_set, 1);
     assert_true(spy_value.type == DAQ_PARAM_FLOAT && spy_value.f == 7.0);
+    const daq_param_desc *sim_table;
+    size_t nt = real_ops->params(cam, &sim_table);
+    assert_true(spy_index < nt);
+    assert_string_equal(sim_table[spy_index].name, "exposure_ms");
     assert_int_equal(daq_camera_set_param_text(cam, "timing", "chaos", err, sizeof err), 0);
     assert_true(spy_value.type == DAQ_PARAM_ENUM && strcmp(spy_value.s, "chaos") == 0);
     assert_int_equal(daq_camera_set_param_text(cam, "timing", "instant", err, sizeof err), 0);
@@ -652,6 +760,26 @@ static void wrapper_calls_driver_as_documented(void **state)
     assert_int_equal(spy_stop, 2);
     spy_fail_start = false;
 
+    /* arm/trigger: refused with a message without a trigger op; with one,
+     * the driver's answer comes back as it is. */
+    assert_false(daq_camera_can_trigger(cam));
+    assert_int_equal(daq_camera_arm(cam, err, sizeof err), -1);
+    assert_string_equal(err, "camera 'w' (sim) has no software trigger");
+    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), -1);
+    assert_string_equal(err, "camera 'w' (sim) has no software trigger");
+    spy_ops.arm = spy_arm_fn;
+    spy_ops.trigger = spy_trigger_fn;
+    assert_true(daq_camera_can_trigger(cam));
+    assert_int_equal(daq_camera_arm(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), -1);
+    assert_string_equal(err, "spy: trigger ignored");
+    assert_int_equal(spy_arm, 1);
+    assert_int_equal(spy_trigger, 2);
+    spy_ops.arm = NULL; /* arm is optional: a trigger is enough */
+    assert_int_equal(daq_camera_arm(cam, err, sizeof err), 0);
+    assert_int_equal(spy_arm, 1);
+
     /* close stops a stream first, closes once; destroy does the rest. */
     assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
     daq_camera_close(cam);
@@ -670,7 +798,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(parse_text),
     cmocka_unit_test(format_json),
     cmocka_unit_test(find_params),
+    cmocka_unit_test(validate_set),
     cmocka_unit_test(registry_and_alias),
+    cmocka_unit_test(registry_register),
     cmocka_unit_test(wrapper_param_validation),
     cmocka_unit_test(wrapper_streaming_rules),
     cmocka_unit_test(wrapper_error_and_stats_fresh),

@@ -665,9 +665,9 @@ static void encoder_computes_once(void **state)
     daq_frame *f = make_frame(p, 256, 256, 16, 1);
     daq_encoder *enc = daq_encoder_create();
     assert_non_null(enc);
-    daq_encoded *first = daq_encoder_get(enc, f, DAQ_QUALITY_PREVIEW, true);
+    daq_encoded *first = daq_encoder_encode(enc, f, DAQ_QUALITY_PREVIEW, true);
     for (int i = 0; i < 50; i++) {
-        daq_encoded *again = daq_encoder_get(enc, f, DAQ_QUALITY_PREVIEW, true);
+        daq_encoded *again = daq_encoder_encode(enc, f, DAQ_QUALITY_PREVIEW, true);
         assert_ptr_equal(again, first);
         daq_encoded_unref(again);
     }
@@ -676,11 +676,11 @@ static void encoder_computes_once(void **state)
     for (int round = 0; round < 3; round++)
         for (int q = 0; q < 3; q++)
             for (int z = 0; z < 2; z++)
-                daq_encoded_unref(daq_encoder_get(enc, f, (daq_quality)q, z));
+                daq_encoded_unref(daq_encoder_encode(enc, f, (daq_quality)q, z));
     assert_int_equal(daq_encoder_computed(enc), 6);
     /* an unknown quality is FULL, also in the cache */
-    daq_encoded *full = daq_encoder_get(enc, f, DAQ_QUALITY_FULL, false);
-    daq_encoded *odd = daq_encoder_get(enc, f, (daq_quality)7, false);
+    daq_encoded *full = daq_encoder_encode(enc, f, DAQ_QUALITY_FULL, false);
+    daq_encoded *odd = daq_encoder_encode(enc, f, (daq_quality)7, false);
     assert_ptr_equal(full, odd);
     assert_ptr_equal(daq_encoded_data(full), daq_frame_cdata(f)); /* zero-copy via cache too */
     daq_encoded_unref(full);
@@ -703,8 +703,8 @@ static void encoder_evicts_oldest(void **state)
     daq_frame *f[N];
     for (int i = 0; i < N; i++) {
         f[i] = make_frame(p, 64, 64, 16, (uint64_t)i + 1);
-        daq_encoded_unref(daq_encoder_get(enc, f[i], DAQ_QUALITY_FAST, false));
-        daq_encoded_unref(daq_encoder_get(enc, f[i], DAQ_QUALITY_FULL, true));
+        daq_encoded_unref(daq_encoder_encode(enc, f[i], DAQ_QUALITY_FAST, false));
+        daq_encoded_unref(daq_encoder_encode(enc, f[i], DAQ_QUALITY_FULL, true));
         /* the cache holds a row reference and one per encoding */
         assert_int_equal(daq_frame_refcount(f[i]), 4);
     }
@@ -713,10 +713,10 @@ static void encoder_evicts_oldest(void **state)
         assert_int_equal(daq_frame_refcount(f[i]), i < N - DAQ_ENCODER_DEPTH ? 1 : 4);
     /* the newest are served from the cache */
     for (int i = N - DAQ_ENCODER_DEPTH; i < N; i++)
-        daq_encoded_unref(daq_encoder_get(enc, f[i], DAQ_QUALITY_FAST, false));
+        daq_encoded_unref(daq_encoder_encode(enc, f[i], DAQ_QUALITY_FAST, false));
     assert_int_equal(daq_encoder_computed(enc), 2 * N);
     /* an evicted frame is computed again (and evicts the oldest row) */
-    daq_encoded_unref(daq_encoder_get(enc, f[0], DAQ_QUALITY_FAST, false));
+    daq_encoded_unref(daq_encoder_encode(enc, f[0], DAQ_QUALITY_FAST, false));
     assert_int_equal(daq_encoder_computed(enc), 2 * N + 1);
     assert_int_equal(daq_frame_refcount(f[N - DAQ_ENCODER_DEPTH]), 1);
     for (int i = 0; i < N; i++)
@@ -735,8 +735,8 @@ static void encoder_same_sequence_other_frame(void **state)
     daq_frame *a = make_frame(p, 64, 64, 16, 1);
     daq_frame *b = make_frame(p, 64, 64, 16, 1);
     daq_sim_render(daq_frame_data(b), 64, 64, 16, 2);
-    daq_encoded *ea = daq_encoder_get(enc, a, DAQ_QUALITY_FULL, true);
-    daq_encoded *eb = daq_encoder_get(enc, b, DAQ_QUALITY_FULL, true);
+    daq_encoded *ea = daq_encoder_encode(enc, a, DAQ_QUALITY_FULL, true);
+    daq_encoded *eb = daq_encoder_encode(enc, b, DAQ_QUALITY_FULL, true);
     assert_ptr_not_equal(ea, eb);
     assert_ptr_equal(daq_encoded_frame(eb), b);
     assert_int_equal(daq_encoder_computed(enc), 2);
@@ -767,7 +767,7 @@ static void *race_thread(void *arg)
         for (int i = 0; i < FRAMES; i++)
             for (int k = 0; k < 3; k++) {
                 int q = (k + c->id) % 3; /* threads collide in different orders */
-                c->got[r][i][q] = daq_encoder_get(c->enc, c->frames[i], (daq_quality)q, true);
+                c->got[r][i][q] = daq_encoder_encode(c->enc, c->frames[i], (daq_quality)q, true);
             }
     return NULL;
 }
@@ -822,7 +822,7 @@ static void *churn_thread(void *arg)
     for (int r = 0; r < 200; r++) {
         int i = (r * 7 + c->id * 3) % c->n;
         daq_quality q = (daq_quality)((r + c->id) % 3);
-        daq_encoded *e = daq_encoder_get(c->enc, c->frames[i], q, (r & 1) != 0);
+        daq_encoded *e = daq_encoder_encode(c->enc, c->frames[i], q, (r & 1) != 0);
         if (!e || daq_encoded_frame(e) != c->frames[i])
             return (void *)1;
         daq_encoded_unref(e);

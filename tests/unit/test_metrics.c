@@ -3,7 +3,7 @@
  * Renderer: a real engine streams the simulated camera (256x256 at 500 FPS)
  * into a bus with two consumer threads; the text must carry every family
  * with its type, HELP/TYPE once and samples grouped, counters equal to
- * daq_acq_stats_get / daq_bus_stats (exactly once the stream has ended,
+ * daq_acq_stats_snapshot / daq_bus_stats_snapshot (exactly once the stream has ended,
  * bracketed by two snapshots while it runs), cumulative histograms ending
  * in +Inf == _count, escaped label values, and a device without an engine
  * reported down.
@@ -136,7 +136,7 @@ static void rig_wait_delivered(rig *r, uint64_t n)
     uint64_t deadline = daq_test_now_ns() + 30ull * 1000000000ull;
     for (;;) {
         daq_acq_stats s;
-        daq_acq_stats_get(r->acq, &s);
+        daq_acq_stats_snapshot(r->acq, &s);
         if (s.delivered >= n)
             return;
         if (daq_test_now_ns() > deadline)
@@ -424,9 +424,9 @@ static void counters_bracketed_while_streaming(void **state)
     rig_wait_delivered(&r, 50);
     daq_metrics_device dev = {.id = "cam0", .driver = "sim", .acq = r.acq, .bus = r.bus};
     daq_acq_stats a, b;
-    daq_acq_stats_get(r.acq, &a);
+    daq_acq_stats_snapshot(r.acq, &a);
     char *text = render(&dev, 1);
-    daq_acq_stats_get(r.acq, &b);
+    daq_acq_stats_snapshot(r.acq, &b);
     static const struct {
         const char *series;
         size_t off;
@@ -461,7 +461,7 @@ static void counters_match_stats_after_stream(void **state)
     daq_metrics_device dev = {.id = "cam0", .driver = "sim", .acq = r.acq, .bus = r.bus};
     char *text = render(&dev, 1);
     daq_acq_stats s;
-    daq_acq_stats_get(r.acq, &s);
+    daq_acq_stats_snapshot(r.acq, &s);
     assert_int_equal(s.delivered, 300);
 
 #define DEV "{device=\"cam0\"}"
@@ -514,7 +514,7 @@ static void counters_match_stats_after_stream(void **state)
     check_histogram(text, "daq_pool_alloc_latency_seconds", "device=\"cam0\",path=\"heap\"");
 
     daq_sub_stats st[4];
-    unsigned n = daq_bus_stats(r.bus, st, 4);
+    unsigned n = daq_bus_stats_snapshot(r.bus, st, 4);
     assert_int_equal(n, 2);
     for (unsigned i = 0; i < n; i++) {
         const char *lab = S("{device=\"cam0\",consumer=\"%s\"}", st[i].name);
@@ -551,7 +551,7 @@ static void heap_paths_by_reason(void **state)
     daq_metrics_device dev = {.id = "off", .driver = "sim", .acq = r.acq, .bus = r.bus};
     char *text = render(&dev, 1);
     daq_acq_stats s;
-    daq_acq_stats_get(r.acq, &s);
+    daq_acq_stats_snapshot(r.acq, &s);
     assert_series_u64(text, "daq_pool_use_pool{device=\"off\"}", 0);
     assert_series_u64(text, "daq_pool_heap_allocations_total{device=\"off\",reason=\"disabled\"}",
                       s.pool.heap_disabled);
@@ -569,7 +569,7 @@ static void heap_paths_by_reason(void **state)
     rig_run_to_limit(&r, 200);
     dev = (daq_metrics_device){.id = "tiny", .driver = "sim", .acq = r.acq, .bus = r.bus};
     text = render(&dev, 1);
-    daq_acq_stats_get(r.acq, &s);
+    daq_acq_stats_snapshot(r.acq, &s);
     printf("exhausted=%lu\n", (unsigned long)s.pool.heap_exhausted);
     assert_true(s.pool.heap_exhausted > 0);
     assert_series_u64(text, "daq_pool_heap_allocations_total{device=\"tiny\",reason=\"exhausted\"}",

@@ -140,7 +140,7 @@ typedef struct consumer {
     daq_camera *cam;
     uint64_t frames, verified, failures, last_hw;
     uint64_t last_eof, bad_timestamps; /* EOF not increasing, or BOF not before EOF */
-    double eof_step_sum_ms;             /* sum of EOF-to-EOF steps */
+    double eof_step_sum_ms;            /* sum of EOF-to-EOF steps */
     char first_failure[160];
 } consumer;
 
@@ -295,16 +295,15 @@ static void fake_error_codes(void **state)
     assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, TIMED_MODE, 5, &bytes, CIRC_OVERWRITE), PV_FAIL);
     assert_int_equal(a.pl_error_code(), PL_ERR_MODE_INVALID);
     /* CIRC_NONE: setup accepts, start refuses with 185 (rust-daq's "error 185") */
-    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NONE),
-                     PV_OK);
+    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NONE), PV_OK);
     assert_int_equal(bytes, 64 * 32 * 2); /* ONE frame */
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 3), PV_FAIL);
     assert_int_equal(a.pl_error_code(), PL_ERR_CONFIGURATION_INVALID);
     assert_int_equal(a.pl_error_message(PL_ERR_CONFIGURATION_INVALID, msg), PV_OK);
     assert_string_equal(msg, "Invalid configuration (PL_ERR_CONFIGURATION_INVALID)");
     /* bad size */
-    assert_int_equal(
-        a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NO_OVERWRITE), PV_OK);
+    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 5, &bytes, CIRC_NO_OVERWRITE),
+                     PV_OK);
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 3 + 1), PV_FAIL);
     assert_int_equal(a.pl_error_code(), PL_ERR_BUFFER_SIZE_INVALID);
     /* nothing to read before start, and get needs a stream */
@@ -345,8 +344,8 @@ static void fake_detects_unlock_before_copy(void **state)
     assert_int_equal(a.pl_cam_register_callback_ex3(h, PL_CALLBACK_EOF, cb, NULL), PV_OK);
     rgn_type r = {0, 63, 1, 0, 31, 1};
     uns32 bytes = 0;
-    assert_int_equal(
-        a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 1, &bytes, CIRC_NO_OVERWRITE), PV_OK);
+    assert_int_equal(a.pl_exp_setup_cont(h, 1, &r, EXT_TRIG_INTERNAL, 1, &bytes, CIRC_NO_OVERWRITE),
+                     PV_OK);
     static unsigned char ring[64 * 32 * 2 * 8];
     static unsigned char copy[64 * 32 * 2];
     assert_int_equal(a.pl_exp_start_cont(h, ring, bytes * 8), PV_OK);
@@ -402,7 +401,7 @@ static void no_overwrite_200_frames_at_100fps(void **state)
     double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     size_t n = fake_events();
     size_t pairs = assert_get_unlock_order(n);
     daq_param_value ring;
@@ -452,8 +451,8 @@ static void unlock_before_copy_is_caught(void **state)
     consumer_start(&c, bus, cam, 64, 0);
     run_to_limit(a, 30, 20000);
     consumer_join(&c, bus);
-    print_message("unlock before copy: %lu of %lu frames corrupt (%s)\n",
-                  (unsigned long)c.failures, (unsigned long)c.frames, c.first_failure);
+    print_message("unlock before copy: %lu of %lu frames corrupt (%s)\n", (unsigned long)c.failures,
+                  (unsigned long)c.frames, c.first_failure);
     assert_int_equal(c.frames, 30);
     assert_int_equal(c.failures, 30);
     unsetenv("DAQ_PVCAM_TEST_UNLOCK_EARLY");
@@ -472,7 +471,7 @@ static void overwrite_mode_uses_get_latest(void **state)
     run_to_limit(a, 50, 20000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     size_t n = fake_events(), latest = 0, oldest = 0, unlocks = 0;
     for (size_t i = 0; i < n; i++) {
         latest += events[i].kind == FAKE_EV_GET_LATEST;
@@ -505,7 +504,7 @@ static void slow_engine_overruns_counted_as_loss(void **state)
     run_to_limit(a, 40, 30000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     uint64_t reports = fake_counter("overrun_reports");
     print_message("slow engine: delivered %lu, lost %lu, 173 reports %lu, driver overruns "
                   "%lu (errors %lu), camera overwrote %lu\n",
@@ -539,7 +538,7 @@ static void stall_trips_watchdog(void **state)
     assert_true(daq_acq_wait_idle(a, 5000));
     double secs = (double)(daq_test_now_ns() - t0) / 1e9;
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     print_message("stall: ended after %.2f s: %s\n", secs, s.error);
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "watchdog"));
@@ -548,7 +547,7 @@ static void stall_trips_watchdog(void **state)
     /* and a new stream after the error stop works */
     unsetenv("FAKE_PVCAM_STALL_AFTER");
     run_to_limit(a, 20, 10000);
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     assert_int_equal(s.delivered, 20);
     assert_int_equal(fake_counter("double_registrations"), 0);
@@ -572,8 +571,8 @@ static void duplicate_and_late_callbacks_ignored(void **state)
     daq_acq_stop(a);
     daq_acq_stats s;
     daq_camera_stats d;
-    daq_acq_stats_get(a, &s);
-    daq_camera_stats_get(cam, &d);
+    daq_acq_stats_snapshot(a, &s);
+    daq_camera_stats_snapshot(cam, &d);
     print_message("duplicates: fake %lu, driver ignored %lu; late: fake %lu, driver ignored "
                   "%lu; delivered %lu, lost %lu\n",
                   (unsigned long)fake_counter("duplicate_callbacks"),
@@ -607,7 +606,7 @@ static void camera_gaps_counted_as_loss(void **state)
     run_to_limit(a, 45, 20000);
     consumer_join(&c, bus);
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     if (c.failures)
         fail_msg("verification: %s", c.first_failure);
     /* numbers 10, 20, 30, 40, 50 never exist: 45 delivered end at 50 or 51 */
@@ -644,7 +643,7 @@ static void roi_binning_and_readout_params(void **state)
     assert_int_equal(daq_camera_get_param(cam, "temperature_c", &v, err, sizeof err), 0);
     assert_true(v.f == -15.0);
     daq_camera_format f;
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_int_equal(f.width, 256);
     assert_int_equal(f.height, 128);
     daq_acq *a = engine(cam, bus, 0);
@@ -707,7 +706,7 @@ static void device_removed_ends_stream_with_sdk_message(void **state)
     assert_int_equal(daq_acq_start(a, 0, err, sizeof err), 0);
     assert_true(daq_acq_wait_idle(a, 10000));
     daq_acq_stats s;
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     print_message("removed: %s\n", s.error);
     assert_int_equal(s.state, DAQ_ACQ_ERROR);
     assert_non_null(strstr(s.error, "error 180"));
@@ -715,11 +714,11 @@ static void device_removed_ends_stream_with_sdk_message(void **state)
     assert_true(s.delivered <= 15);
     assert_false(daq_camera_streaming(cam));
     daq_camera_stats d;
-    daq_camera_stats_get(cam, &d);
+    daq_camera_stats_snapshot(cam, &d);
     assert_int_equal(d.readout_errors, 1);
     unsetenv("FAKE_PVCAM_REMOVE_AFTER");
     run_to_limit(a, 10, 10000);
-    daq_acq_stats_get(a, &s);
+    daq_acq_stats_snapshot(a, &s);
     assert_int_equal(s.state, DAQ_ACQ_IDLE);
     assert_int_equal(s.delivered, 10);
     assert_int_equal(fake_counter("double_registrations"), 0);
@@ -741,7 +740,7 @@ static void two_cameras_share_one_init(void **state)
     assert_int_equal(daq_camera_open(c0, err, sizeof err), 0);
     assert_int_equal(daq_camera_open(c1, err, sizeof err), 0);
     daq_camera_stats st;
-    daq_camera_stats_get(c0, &st);
+    daq_camera_stats_snapshot(c0, &st);
     assert_int_equal(daq_test_extra(&st, "library_refs"), 2);
     daq_camera *other = daq_camera_create("pvcam", "c", err, sizeof err);
     set(other, "library", getenv("DAQ_TEST_FAKE_PVCAM_NOSYM"));
@@ -766,7 +765,7 @@ static void two_cameras_share_one_init(void **state)
     assert_int_equal(k0.verified, 20);
     assert_int_equal(k1.verified, 20);
     daq_acq_destroy(a0); /* closes camera a: the library stays for b */
-    daq_camera_stats_get(c1, &st);
+    daq_camera_stats_snapshot(c1, &st);
     assert_int_equal(daq_test_extra(&st, "library_refs"), 1);
     daq_acq_destroy(a1);
     daq_bus_destroy(b0);

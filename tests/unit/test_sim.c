@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "camera/camera_impl.h" /* the engine's frame calls */
 #include "daq/camera.h"
 #include "daq/sim.h"
 #include "test_main.h"
@@ -50,7 +51,7 @@ static void start_ok(daq_camera *cam)
 static uint64_t stat_of(daq_camera *cam, const char *name)
 {
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     return daq_test_extra(&st, name);
 }
 
@@ -82,12 +83,12 @@ static bool all_zero(const void *p, size_t n)
  * result (1 for a frame). */
 static int read_one(daq_camera *cam, seen *sn, int64_t timeout_ns, unsigned hold_ms)
 {
-    int w = cam->ops->wait(cam, timeout_ns);
+    int w = daq__camera_wait(cam, timeout_ns);
     if (w <= 0)
         return w;
     const void *px = NULL;
     daq_frame_info info;
-    int g = cam->ops->get_oldest(cam, &px, &info);
+    int g = daq__camera_get_oldest(cam, &px, &info);
     if (g <= 0)
         return g;
     uint64_t n = info.hw_frame_number;
@@ -121,7 +122,7 @@ static int read_one(daq_camera *cam, seen *sn, int64_t timeout_ns, unsigned hold
     }
     if (hold_ms)
         sleep_ms(hold_ms);
-    cam->ops->release_oldest(cam);
+    daq__camera_release_oldest(cam);
     return 1;
 }
 
@@ -288,7 +289,7 @@ static void realistic_in_order(void **state)
         "width", "256", "height", "256", "frame_rate_hz", "100", "exposure_ms", "2", NULL});
     daq_camera_format f;
     char err[256];
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_int_equal(f.width, 256);
     assert_int_equal(f.stride_bytes, 512);
     assert_int_equal(f.frame_bytes, 256 * 256 * 2);
@@ -309,8 +310,8 @@ static void realistic_in_order(void **state)
     assert_true(elapsed >= 29 * 10 * (uint64_t)MS - 2 * (uint64_t)MS);
     assert_true(elapsed < 30 * 10 * (uint64_t)MS * 10);
 
-    assert_true(cam->ops->wait(cam, 2000 * MS) > 0);
-    assert_int_equal(cam->ops->get_oldest(cam, &px, &info), 1);
+    assert_true(daq__camera_wait(cam, 2000 * MS) > 0);
+    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.hw_frame_number, 31);
     assert_int_equal(info.eof_ns - info.bof_ns, 2 * MS);
     assert_int_equal(info.exposure_ns, 2 * MS);
@@ -326,14 +327,14 @@ static void realistic_in_order(void **state)
     assert_true(info.eof_ns <= daq_test_now_ns());
     /* A second get_oldest before release is refused. */
     const void *px2;
-    assert_true(cam->ops->get_oldest(cam, &px2, &info) < 0);
-    cam->ops->release_oldest(cam);
+    assert_true(daq__camera_get_oldest(cam, &px2, &info) < 0);
+    daq__camera_release_oldest(cam);
     daq_camera_error(cam, err, sizeof err);
     assert_non_null(strstr(err, "release_oldest"));
 
     daq_camera_stop(cam);
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_true(st.frames_generated >= 31);
     assert_int_equal(st.overruns, 0);
     assert_int_equal(st.callbacks, st.frames_generated);
@@ -358,7 +359,7 @@ static void realistic_full_size(void **state)
     seen sn = {0};
     drain(cam, &sn, 0);
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     daq_camera_stop(cam);
     assert_clean(&sn);
     assert_int_equal(sn.first, 1);
@@ -377,7 +378,7 @@ static void instant_throughput(void **state)
                                                      "instant", "frame_count", "3000", NULL});
     daq_camera_format f;
     char err[256];
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_true(f.frame_rate_hz == 0.0);
     uint64_t t0 = daq_test_now_ns();
     start_ok(cam);
@@ -390,7 +391,7 @@ static void instant_throughput(void **state)
     assert_int_equal(sn.last, 3000);
     assert_int_equal(sn.gap_events, 0);
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(st.overruns, 0); /* an instant no_overwrite sensor waits for the reader */
     assert_int_equal(st.frames_generated, 3000);
     print_message("instant: %.0f frames/s of 32 KiB, verified\n", 3000 / s);
@@ -406,7 +407,7 @@ static void no_overwrite_overrun(void **state)
     seen sn = {0};
     drain(cam, &sn, 5); /* 5 ms per frame against a 2 ms period */
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     daq_camera_stop(cam);
     assert_clean(&sn);
     assert_int_equal(st.frames_generated, 100);
@@ -433,9 +434,9 @@ static void overwrite_newest(void **state)
     seen sn = {0};
     assert_int_equal(read_one(cam, &sn, 0, 0), 1);
     assert_int_equal(sn.last, 10);
-    assert_int_equal(cam->ops->wait(cam, 0), 0);
+    assert_int_equal(daq__camera_wait(cam, 0), 0);
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(st.overruns, 9);
     assert_clean(&sn);
     daq_camera_stop(cam);
@@ -447,7 +448,7 @@ static void overwrite_newest(void **state)
     start_ok(cam);
     memset(&sn, 0, sizeof sn);
     drain(cam, &sn, 4);
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     daq_camera_stop(cam);
     assert_clean(&sn);
     assert_true(st.overruns > 0);
@@ -469,7 +470,7 @@ static daq_camera *fault_run(const char *name, const char *prob, const char *see
                                        "frame_count", count, "fault.seed", seed, name, prob, NULL});
     start_ok(cam);
     drain(cam, sn, 0);
-    daq_camera_stats_get(cam, st);
+    daq_camera_stats_snapshot(cam, st);
     daq_camera_stop(cam);
     assert_clean(sn);
     assert_int_equal(st->frames_generated, (uint64_t)n);
@@ -592,15 +593,15 @@ static void fail_after_n(void **state)
     start_ok(cam);
     seen sn = {0};
     read_n(cam, &sn, 10, 0); /* the frames before the failure are all readable */
-    assert_int_equal(cam->ops->wait(cam, 5000 * MS), -1);
+    assert_int_equal(daq__camera_wait(cam, 5000 * MS), -1);
     const void *px;
     daq_frame_info info;
-    assert_true(cam->ops->get_oldest(cam, &px, &info) < 0);
+    assert_true(daq__camera_get_oldest(cam, &px, &info) < 0);
     char err[256];
     daq_camera_error(cam, err, sizeof err);
     assert_string_equal(err, "simulated readout failure after 10 frames");
     daq_camera_stats st;
-    daq_camera_stats_get(cam, &st);
+    daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(st.readout_errors, 1);
     assert_int_equal(st.frames_generated, 10);
     assert_int_equal(sn.last, 10);
@@ -629,7 +630,7 @@ static void *wait_thread(void *arg)
 {
     waiter *w = arg;
     uint64_t t0 = daq_test_now_ns();
-    w->result = w->cam->ops->wait(w->cam, w->timeout_ns);
+    w->result = daq__camera_wait(w->cam, w->timeout_ns);
     w->took_ns = daq_test_now_ns() - t0;
     return NULL;
 }
@@ -643,7 +644,7 @@ static void interrupt_wakes_wait(void **state)
     read_n(cam, &sn, 1, 0); /* the next frame is 10 s away */
     const void *px;
     daq_frame_info info;
-    assert_int_equal(cam->ops->get_oldest(cam, &px, &info), 0); /* nothing ready: 0 */
+    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 0); /* nothing ready: 0 */
     waiter w = {.cam = cam, .timeout_ns = 20000 * MS, .result = 99};
     pthread_t th;
     pthread_create(&th, NULL, wait_thread, &w);
@@ -655,10 +656,10 @@ static void interrupt_wakes_wait(void **state)
     /* With nobody waiting, the next wait returns 0 at once, and only that one. */
     daq_camera_interrupt(cam);
     uint64_t t0 = daq_test_now_ns();
-    assert_int_equal(cam->ops->wait(cam, 20000 * MS), 0);
+    assert_int_equal(daq__camera_wait(cam, 20000 * MS), 0);
     assert_true(daq_test_now_ns() - t0 < 5000 * (uint64_t)MS);
     t0 = daq_test_now_ns();
-    assert_int_equal(cam->ops->wait(cam, 100 * MS), 0);
+    assert_int_equal(daq__camera_wait(cam, 100 * MS), 0);
     assert_true(daq_test_now_ns() - t0 >= 90 * (uint64_t)MS); /* a real timeout this time */
     daq_camera_destroy(cam);
 }
@@ -679,7 +680,7 @@ static void stop_during_stall_is_prompt(void **state)
     assert_false(daq_camera_streaming(cam));
     /* A wait after stop does not block. */
     t0 = daq_test_now_ns();
-    assert_int_equal(cam->ops->wait(cam, 20000 * MS), 0);
+    assert_int_equal(daq__camera_wait(cam, 20000 * MS), 0);
     assert_true(daq_test_now_ns() - t0 < 3000 * (uint64_t)MS);
     daq_camera_destroy(cam);
 }
@@ -741,21 +742,21 @@ static void *live_read_thread(void *arg)
 {
     live_reader *lr = arg;
     while (!atomic_load(&lr->stop)) {
-        int w = lr->cam->ops->wait(lr->cam, 50 * MS);
+        int w = daq__camera_wait(lr->cam, 50 * MS);
         if (w < 0)
             lr->bad++;
         if (w <= 0)
             continue;
         const void *px;
         daq_frame_info info;
-        if (lr->cam->ops->get_oldest(lr->cam, &px, &info) != 1)
+        if (daq__camera_get_oldest(lr->cam, &px, &info) != 1)
             continue;
         if (daq_sim_verify(px, info.width, info.height, info.bit_depth, info.hw_frame_number, NULL,
                            0) < 0)
             lr->bad++;
         atomic_store(&lr->last_exposure_ns, info.exposure_ns);
         atomic_fetch_add(&lr->frames, 1);
-        lr->cam->ops->release_oldest(lr->cam);
+        daq__camera_release_oldest(lr->cam);
     }
     return NULL;
 }
@@ -801,7 +802,7 @@ static void live_change_while_streaming(void **state)
     assert_int_equal(daq_camera_get_param(cam, "exposure_ms", &v, err, sizeof err), 0);
     assert_true(v.type == DAQ_PARAM_FLOAT && v.f == 2.0);
     daq_camera_format f;
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_true(fabs(f.frame_rate_hz - 200) < 1e-9);
     atomic_store(&lr.stop, true);
     daq_camera_interrupt(cam);
@@ -840,7 +841,7 @@ static void roi_binning_geometry(void **state)
         "roi.height", "128", "binning", "2", "bit_depth", "12", "timing", "instant", NULL});
     char err[256];
     daq_camera_format f;
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_int_equal(f.width, 128);
     assert_int_equal(f.height, 64);
     assert_int_equal(f.stride_bytes, 256);
@@ -848,10 +849,10 @@ static void roi_binning_geometry(void **state)
     assert_int_equal(f.bit_depth, 12);
     assert_int_equal(f.pixel_format, DAQ_PIXEL_MONO12);
     start_ok(cam);
-    assert_int_equal(cam->ops->wait(cam, 5000 * MS) > 0, 1);
+    assert_int_equal(daq__camera_wait(cam, 5000 * MS) > 0, 1);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(cam->ops->get_oldest(cam, &px, &info), 1);
+    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.width, 128);
     assert_int_equal(info.height, 64);
     assert_int_equal(info.bin_x, 2);
@@ -864,7 +865,7 @@ static void roi_binning_geometry(void **state)
     const uint16_t *p16 = px;
     for (size_t i = 8; i < 128 * 64; i++)
         assert_true(p16[i] <= 4095);
-    cam->ops->release_oldest(cam);
+    daq__camera_release_oldest(cam);
     daq_camera_stop(cam);
 
     /* 8 bit, full sensor (zeros), binning 4. */
@@ -873,7 +874,7 @@ static void roi_binning_geometry(void **state)
                                 "bit_depth", "8",          NULL};
     for (size_t i = 0; full[i]; i += 2)
         assert_int_equal(daq_camera_set_param_text(cam, full[i], full[i + 1], err, sizeof err), 0);
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), 0);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), 0);
     assert_int_equal(f.width, 128);
     assert_int_equal(f.height, 64);
     assert_int_equal(f.stride_bytes, 128);
@@ -895,7 +896,7 @@ static void roi_binning_geometry(void **state)
     assert_int_equal(daq_camera_set_param_text(cam, "roi.width", "200", err, sizeof err), 0);
     assert_int_equal(daq_camera_start(cam, err, sizeof err), -1);
     assert_non_null(strstr(err, "does not fit the sensor"));
-    assert_int_equal(daq_camera_format_get(cam, &f, err, sizeof err), -1);
+    assert_int_equal(daq_camera_get_format(cam, &f, err, sizeof err), -1);
     /* Binning 3 and bit depth 10 are refused when set. */
     assert_int_equal(daq_camera_set_param_text(cam, "binning", "3", err, sizeof err), -1);
     assert_non_null(strstr(err, "binning"));

@@ -73,7 +73,7 @@ static daq_toml_pos key_pos(const daq_toml *t, size_t i)
 
 static const daq_toml *get(const daq_toml *t, const char *key)
 {
-    const daq_toml *v = daq_toml_table_get(t, key);
+    const daq_toml *v = daq_toml_table_find(t, key);
     if (!v)
         fail_msg("no key '%s'", key);
     return v;
@@ -89,7 +89,7 @@ static void empty_document(void **state)
         daq_toml *root = parse(empties[i]);
         assert_int_equal(daq_toml_type_of(root), DAQ_TOML_TABLE);
         assert_int_equal(daq_toml_table_size(root), 0);
-        assert_null(daq_toml_table_get(root, "a"));
+        assert_null(daq_toml_table_find(root, "a"));
         assert_null(daq_toml_table_key(root, 0, NULL));
         daq_toml_free(root);
     }
@@ -168,14 +168,14 @@ static void wrong_type_accessors(void **state)
     assert_null(daq_toml_datetime_get(s));
     assert_null(daq_toml_datetime_text(b));
     assert_int_equal(daq_toml_table_size(a), 0);
-    assert_null(daq_toml_table_get(a, "x"));
+    assert_null(daq_toml_table_find(a, "x"));
     assert_null(daq_toml_table_key(d, 0, NULL));
     assert_null(daq_toml_table_value(a, 0));
     assert_int_equal(daq_toml_array_size(root), 0);
-    assert_null(daq_toml_array_get(root, 0));
-    assert_null(daq_toml_array_get(a, 1));
+    assert_null(daq_toml_array_at(root, 0));
+    assert_null(daq_toml_array_at(a, 1));
     assert_null(daq_toml_table_key(root, 6, NULL));
-    assert_null(daq_toml_table_get(root, NULL));
+    assert_null(daq_toml_table_find(root, NULL));
     daq_toml_free(root);
 }
 
@@ -208,7 +208,7 @@ static void positions_of_keys_and_values(void **state)
     assert_int_equal(daq_toml_type_of(devices), DAQ_TOML_ARRAY);
     assert_pos(key_pos(root, 2), 6, 3);
     assert_pos(daq_toml_pos_of(devices), 6, 1);
-    const daq_toml *dev = daq_toml_array_get(devices, 0);
+    const daq_toml *dev = daq_toml_array_at(devices, 0);
     assert_pos(daq_toml_pos_of(dev), 6, 1);
     assert_pos(key_pos(dev, 0), 7, 1);
     assert_pos(daq_toml_pos_of(get(dev, "id")), 7, 6);
@@ -220,8 +220,8 @@ static void positions_of_keys_and_values(void **state)
     assert_pos(key_pos(driver, 1), 8, 26);
     const daq_toml *size = get(driver, "size");
     assert_pos(daq_toml_pos_of(size), 8, 33);
-    assert_pos(daq_toml_pos_of(daq_toml_array_get(size, 0)), 8, 34);
-    assert_pos(daq_toml_pos_of(daq_toml_array_get(size, 1)), 8, 39);
+    assert_pos(daq_toml_pos_of(daq_toml_array_at(size, 0)), 8, 34);
+    assert_pos(daq_toml_pos_of(daq_toml_array_at(size, 1)), 8, 39);
     daq_toml_free(root);
 }
 
@@ -306,17 +306,17 @@ static void arrays_of_tables(void **state)
                            "n = 2\n");
     const daq_toml *devices = get(root, "devices");
     assert_int_equal(daq_toml_array_size(devices), 2);
-    const daq_toml *d1 = daq_toml_array_get(devices, 1);
+    const daq_toml *d1 = daq_toml_array_at(devices, 1);
     assert_string_equal(daq_toml_string(get(d1, "id"), NULL), "b");
     assert_pos(daq_toml_pos_of(d1), 5, 1);
     const daq_toml *drv = get(d1, "driver");
     assert_string_equal(daq_toml_string(get(drv, "type"), NULL), "pvcam");
     const daq_toml *ports = get(drv, "ports");
     assert_int_equal(daq_toml_array_size(ports), 2);
-    assert_int_equal(daq_toml_integer(get(daq_toml_array_get(ports, 1), "n")), 2);
-    const daq_toml *d0 = daq_toml_array_get(devices, 0);
+    assert_int_equal(daq_toml_integer(get(daq_toml_array_at(ports, 1), "n")), 2);
+    const daq_toml *d0 = daq_toml_array_at(devices, 0);
     assert_string_equal(daq_toml_string(get(get(d0, "driver"), "type"), NULL), "sim");
-    assert_null(daq_toml_table_get(get(d0, "driver"), "ports"));
+    assert_null(daq_toml_table_find(get(d0, "driver"), "ports"));
     daq_toml_free(root);
 }
 
@@ -329,9 +329,9 @@ static void mixed_and_nested_arrays(void **state)
                            "]\n");
     const daq_toml *a = get(root, "a");
     assert_int_equal(daq_toml_array_size(a), 5);
-    assert_int_equal(daq_toml_type_of(daq_toml_array_get(a, 1)), DAQ_TOML_STRING);
-    assert_int_equal(daq_toml_type_of(daq_toml_array_get(a, 3)), DAQ_TOML_ARRAY);
-    assert_int_equal(daq_toml_integer(get(daq_toml_array_get(a, 4), "five")), 5);
+    assert_int_equal(daq_toml_type_of(daq_toml_array_at(a, 1)), DAQ_TOML_STRING);
+    assert_int_equal(daq_toml_type_of(daq_toml_array_at(a, 3)), DAQ_TOML_ARRAY);
+    assert_int_equal(daq_toml_integer(get(daq_toml_array_at(a, 4), "five")), 5);
     assert_int_equal(daq_toml_array_size(get(root, "e")), 0);
     daq_toml_free(root);
 }
@@ -346,8 +346,8 @@ static void get_by_key(void **state)
     assert_int_equal(daq_toml_integer(get(root, "quoted key")), 1);
     assert_int_equal(daq_toml_integer(get(root, "")), 2);
     assert_int_equal(daq_toml_integer(get(get(root, "a"), "b.c")), 3);
-    assert_null(daq_toml_table_get(root, "key")); /* keys are case-sensitive */
-    assert_null(daq_toml_table_get(root, "a.b.c"));
+    assert_null(daq_toml_table_find(root, "key")); /* keys are case-sensitive */
+    assert_null(daq_toml_table_find(root, "a.b.c"));
     daq_toml_free(root);
 }
 
@@ -602,7 +602,7 @@ static void depth_limit(void **state)
     daq_toml *root = parse(ok);
     const daq_toml *v = get(root, "a");
     for (int d = 1; d < 128; d++)
-        v = daq_toml_array_get(v, 0);
+        v = daq_toml_array_at(v, 0);
     assert_int_equal(daq_toml_type_of(v), DAQ_TOML_ARRAY);
     assert_int_equal(daq_toml_array_size(v), 0);
     daq_toml_free(root);
@@ -653,7 +653,7 @@ static void large_document(void **state)
         assert_int_equal(daq_toml_integer(get(root, key)), i * 3);
         assert_pos(key_pos(root, (size_t)i), (uint32_t)i + 1, 1);
     }
-    const daq_toml *x = get(daq_toml_array_get(get(root, "t"), 0), "x");
+    const daq_toml *x = get(daq_toml_array_at(get(root, "t"), 0), "x");
     assert_true(daq_toml_array_size(x) > 1000);
     daq_toml_free(root);
 

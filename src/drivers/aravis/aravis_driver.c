@@ -26,43 +26,27 @@
 
 #include "daq/log.h"
 #include "drivers/aravis/aravis_impl.h"
-#include "drivers/drivers.h"
+#include "daq/aravis.h"
 #include "util/err.h"
 
-static const char *const info_names[ARVD_SI_COUNT] = {
-    [ARVD_SI_COMPLETED] = "n_completed_buffers",   [ARVD_SI_FAILURES] = "n_failures",
-    [ARVD_SI_UNDERRUNS] = "n_underruns",           [ARVD_SI_MISSING_PACKETS] = "n_missing_packets",
-    [ARVD_SI_RESENT_PACKETS] = "n_resent_packets", [ARVD_SI_MISSING_FRAMES] = "n_missing_frames",
+static const char *const info_names[ARAVIS_SI_COUNT] = {
+    [ARAVIS_SI_COMPLETED] = "n_completed_buffers",
+    [ARAVIS_SI_FAILURES] = "n_failures",
+    [ARAVIS_SI_UNDERRUNS] = "n_underruns",
+    [ARAVIS_SI_MISSING_PACKETS] = "n_missing_packets",
+    [ARAVIS_SI_RESENT_PACKETS] = "n_resent_packets",
+    [ARAVIS_SI_MISSING_FRAMES] = "n_missing_frames",
 };
 
-ArvCamera *daq_aravis_arv_camera(daq_camera *cam)
+ArvCamera *aravis_arv_camera(daq_camera *cam)
 {
-    return cam && cam->driver == &daq_aravis_driver ? arvd_of(cam)->camera : NULL;
-}
-
-/* ---- parameters --------------------------------------------------------------------- */
-
-static size_t arvd_params(daq_camera *cam, const daq_param_desc **table)
-{
-    return arvd_params_table(table);
-}
-
-static int arvd_get_param(daq_camera *cam, const char *name, daq_param_value *out, char *err,
-                          size_t len)
-{
-    return arvd_param_get(arvd_of(cam), name, out, err, len);
-}
-
-static int arvd_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
-                          size_t len)
-{
-    return arvd_param_set(arvd_of(cam), name, v, err, len);
+    return cam && daq_camera_driver(cam) == &daq_aravis_driver ? aravis_of(cam)->camera : NULL;
 }
 
 /* ---- open / close -------------------------------------------------------------------- */
 
 /* The id to open: the configured one, or the first camera discovered. */
-static int resolve_id(arvd *d, char *id, size_t id_len, char *err, size_t len)
+static int resolve_id(aravis *d, char *id, size_t id_len, char *err, size_t len)
 {
     if (d->set.camera[0]) {
         snprintf(id, id_len, "%s", d->set.camera);
@@ -77,18 +61,18 @@ static int resolve_id(arvd *d, char *id, size_t id_len, char *err, size_t len)
     return 0;
 }
 
-static void arvd_close(daq_camera *cam)
+static void aravis_close(daq_camera *cam)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (d->camera)
         g_object_unref(d->camera);
     d->camera = NULL;
     d->device_id[0] = d->model[0] = '\0';
 }
 
-static int arvd_open(daq_camera *cam, char *err, size_t len)
+static int aravis_open(daq_camera *cam, char *err, size_t len)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     char id[DAQ_PARAM_STR_MAX], what[DAQ_PARAM_STR_MAX + 48];
     if (resolve_id(d, id, sizeof id, err, len) < 0)
         return -1;
@@ -96,7 +80,7 @@ static int arvd_open(daq_camera *cam, char *err, size_t len)
     ArvCamera *c = arv_camera_new(id, &e);
     if (!c) {
         snprintf(what, sizeof what, "aravis: cannot open camera '%s'", id);
-        return arvd_gerror(&e, err, len, what);
+        return aravis_gerror(&e, err, len, what);
     }
     d->camera = c;
     d->is_gv = arv_camera_is_gv_device(c);
@@ -107,11 +91,11 @@ static int arvd_open(daq_camera *cam, char *err, size_t len)
     snprintf(d->model, sizeof d->model, "%s %s", vendor ? vendor : "?", model ? model : "?");
     atomic_store(&d->exposure_us, arv_camera_get_exposure_time(c, &e));
     g_clear_error(&e);
-    if (arvd_apply_settings(d, err, len) < 0) {
-        arvd_close(cam);
+    if (aravis_apply_settings(d, err, len) < 0) {
+        aravis_close(cam);
         return -1;
     }
-    DAQ_LOG(DAQ_LOG_INFO, ARVD_LOG, "camera opened", DAQ_F_STR("device", cam->id),
+    DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "camera opened", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_STR("aravis_id", d->device_id), DAQ_F_STR("model", d->model),
             DAQ_F_BOOL("gige", d->is_gv));
     return 0;
@@ -119,11 +103,11 @@ static int arvd_open(daq_camera *cam, char *err, size_t len)
 
 /* ---- format -------------------------------------------------------------------------------- */
 
-static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+static int aravis_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d->camera)
-        return daq_err(err, len, "aravis: camera '%s' is not open", cam->id);
+        return daq_err(err, len, "aravis: camera '%s' is not open", daq_camera_id(cam));
     ArvCamera *c = d->camera;
     GError *e = NULL;
     gint x, y, w, h;
@@ -131,7 +115,7 @@ static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_
     ArvPixelFormat pf = e ? 0 : arv_camera_get_pixel_format(c, &e);
     size_t payload = e ? 0 : arv_camera_get_payload(c, &e);
     if (e)
-        return arvd_gerror(&e, err, len, "aravis: format");
+        return aravis_gerror(&e, err, len, "aravis: format");
     double rate = arv_camera_get_frame_rate(c, &e);
     g_clear_error(&e); /* optional feature */
     unsigned bits = ARV_PIXEL_FORMAT_BIT_PER_PIXEL(pf);
@@ -139,8 +123,8 @@ static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_
         .width = (uint32_t)w,
         .height = (uint32_t)h,
         .stride_bytes = (uint32_t)((size_t)w * bits / 8),
-        .bit_depth = (uint16_t)arvd_depth_of(pf),
-        .pixel_format = arvd_pixel_format(pf),
+        .bit_depth = (uint16_t)aravis_depth_of(pf),
+        .pixel_format = aravis_pixel_format(pf),
         .frame_bytes = payload,
         .exposure_ms = atomic_load(&d->exposure_us) / 1000.0,
         .frame_rate_hz = rate > 0 ? rate : 0,
@@ -151,24 +135,24 @@ static int arvd_format(daq_camera *cam, daq_camera_format *out, char *err, size_
 
 /* ---- start / stop ---------------------------------------------------------------------------- */
 
-static void reset_counters(arvd *d)
+static void reset_counters(aravis *d)
 {
     _Atomic uint64_t *c[] = {&d->delivered, &d->failed,  &d->memcpy_count, &d->memcpy_bytes,
                              &d->queued,    &d->foreign, &d->id_wraps};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         atomic_store(c[i], 0);
-    for (size_t i = 0; i < ARVD_FAIL_COUNT; i++)
+    for (size_t i = 0; i < ARAVIS_FAIL_COUNT; i++)
         atomic_store(&d->fail[i], 0);
     memset(d->saved_info, 0, sizeof d->saved_info);
-    arvd_id_reset(&d->ids);
+    aravis_id_reset(&d->ids);
     atomic_store(&d->interrupted, false);
 }
 
 /* Which of the stream statistics this stream type declares. */
-static void find_infos(arvd *d, ArvStream *s)
+static void find_infos(aravis *d, ArvStream *s)
 {
     guint n = arv_stream_get_n_infos(s);
-    for (int k = 0; k < ARVD_SI_COUNT; k++) {
+    for (int k = 0; k < ARAVIS_SI_COUNT; k++) {
         d->info_index[k] = -1;
         for (guint i = 0; i < n; i++)
             if (strcmp(arv_stream_get_info_name(s, i), info_names[k]) == 0)
@@ -176,7 +160,7 @@ static void find_infos(arvd *d, ArvStream *s)
     }
 }
 
-static void configure_gv_stream(arvd *d, ArvStream *s)
+static void configure_gv_stream(aravis *d, ArvStream *s)
 {
     int64_t sb = d->set.socket_buffer;
     g_object_set(s, "socket-buffer",
@@ -185,23 +169,23 @@ static void configure_gv_stream(arvd *d, ArvStream *s)
         g_object_set(s, "socket-buffer-size", (gint)sb, NULL);
 }
 
-static int arvd_start(daq_camera *cam, char *err, size_t len)
+static int aravis_start(daq_camera *cam, char *err, size_t len)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d->camera)
-        return daq_err(err, len, "aravis: camera '%s' is not open", cam->id);
+        return daq_err(err, len, "aravis: camera '%s' is not open", daq_camera_id(cam));
     if (d->stream)
-        return daq_err(err, len, "aravis: camera '%s' is already streaming", cam->id);
+        return daq_err(err, len, "aravis: camera '%s' is already streaming", daq_camera_id(cam));
     daq_camera_format fmt;
-    if (arvd_format(cam, &fmt, err, len) < 0)
+    if (aravis_format(cam, &fmt, err, len) < 0)
         return -1;
     GError *e = NULL;
     arv_camera_set_acquisition_mode(d->camera, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
     if (e)
-        return arvd_gerror(&e, err, len, "aravis: AcquisitionMode");
+        return aravis_gerror(&e, err, len, "aravis: AcquisitionMode");
     ArvStream *s = arv_camera_create_stream(d->camera, NULL, NULL, &e);
     if (!s)
-        return arvd_gerror(&e, err, len, "aravis: cannot create the stream");
+        return aravis_gerror(&e, err, len, "aravis: cannot create the stream");
     if (ARV_IS_GV_STREAM(s))
         configure_gv_stream(d, s);
     find_infos(d, s);
@@ -217,32 +201,32 @@ static int arvd_start(daq_camera *cam, char *err, size_t len)
      * at the first delivered frame. */
     arv_camera_start_acquisition(d->camera, &e);
     if (e)
-        return arvd_gerror(&e, err, len, "aravis: AcquisitionStart"); /* the wrapper stops */
-    DAQ_LOG(DAQ_LOG_INFO, ARVD_LOG, "stream started", DAQ_F_STR("device", cam->id),
+        return aravis_gerror(&e, err, len, "aravis: AcquisitionStart"); /* the wrapper stops */
+    DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "stream started", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("payload", d->payload), DAQ_F_U64("buffers", (uint64_t)d->set.buffers),
             DAQ_F_I64("socket_buffer", d->is_gv ? d->set.socket_buffer : -1));
     return 0;
 }
 
 /* Under stats_mu: the stream's statistics into saved_info. */
-static void snapshot_infos(arvd *d)
+static void snapshot_infos(aravis *d)
 {
-    for (int k = 0; k < ARVD_SI_COUNT; k++)
+    for (int k = 0; k < ARAVIS_SI_COUNT; k++)
         d->saved_info[k] = d->info_index[k] >= 0
                                ? arv_stream_get_info_uint64(d->stream, (guint)d->info_index[k])
                                : 0;
 }
 
-static void arvd_stop(daq_camera *cam)
+static void aravis_stop(daq_camera *cam)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d->stream)
         return;
     GError *e = NULL;
     arv_camera_stop_acquisition(d->camera, &e);
     if (e) {
-        DAQ_LOG(DAQ_LOG_WARN, ARVD_LOG, "AcquisitionStop failed", DAQ_F_STR("device", cam->id),
-                DAQ_F_STR("error", e->message));
+        DAQ_LOG(DAQ_LOG_WARN, ARAVIS_LOG, "AcquisitionStop failed",
+                DAQ_F_STR("device", daq_camera_id(cam)), DAQ_F_STR("error", e->message));
         g_clear_error(&e);
     }
     pthread_mutex_lock(&d->stats_mu);
@@ -251,56 +235,56 @@ static void arvd_stop(daq_camera *cam)
     d->stream = NULL;
     pthread_mutex_unlock(&d->stats_mu);
     g_object_unref(s); /* joins the receive thread, drops its hold on our buffers */
-    arvd_release_all(d);
-    DAQ_LOG(DAQ_LOG_INFO, ARVD_LOG, "stream stopped", DAQ_F_STR("device", cam->id),
+    aravis_release_all(d);
+    DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "stream stopped", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("delivered", atomic_load(&d->delivered)),
             DAQ_F_U64("failed", atomic_load(&d->failed)),
-            DAQ_F_U64("underruns", d->saved_info[ARVD_SI_UNDERRUNS]),
+            DAQ_F_U64("underruns", d->saved_info[ARAVIS_SI_UNDERRUNS]),
             DAQ_F_U64("memcpy_count", atomic_load(&d->memcpy_count)));
 }
 
-static void arvd_interrupt(daq_camera *cam)
+static void aravis_interrupt(daq_camera *cam)
 {
-    atomic_store_explicit(&arvd_of(cam)->interrupted, true, memory_order_release);
+    atomic_store_explicit(&aravis_of(cam)->interrupted, true, memory_order_release);
 }
 
-static uint32_t arvd_fill_held(daq_camera *cam)
+static uint32_t aravis_fill_held(daq_camera *cam)
 {
-    return (uint32_t)arvd_of(cam)->set.buffers;
+    return (uint32_t)aravis_of(cam)->set.buffers;
 }
 
 /* ---- stats / error ----------------------------------------------------------------------------
  */
 
-static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
+static void aravis_stats(daq_camera *cam, daq_camera_stats *out)
 {
-    arvd *d = arvd_of(cam);
-    uint64_t si[ARVD_SI_COUNT];
+    aravis *d = aravis_of(cam);
+    uint64_t si[ARAVIS_SI_COUNT];
     pthread_mutex_lock(&d->stats_mu);
     if (d->stream)
         snapshot_infos(d);
     memcpy(si, d->saved_info, sizeof si);
     pthread_mutex_unlock(&d->stats_mu);
     memset(out, 0, sizeof *out);
-    out->frames_generated = si[ARVD_SI_COMPLETED] + si[ARVD_SI_FAILURES];
-    out->overruns = si[ARVD_SI_UNDERRUNS]; /* frames that found no buffer */
+    out->frames_generated = si[ARAVIS_SI_COMPLETED] + si[ARAVIS_SI_FAILURES];
+    out->overruns = si[ARAVIS_SI_UNDERRUNS]; /* frames that found no buffer */
     out->readout_errors = atomic_load(&d->failed);
     const daq_camera_extra x[] = {
         /* Counters only (metrics export them as *_total): the number of
          * buffers queued right now is a level, kept out of here. */
         {"memcpy_count", atomic_load(&d->memcpy_count)},
-        {"failed_timeout", atomic_load(&d->fail[ARVD_FAIL_TIMEOUT])},
-        {"failed_missing_packets", atomic_load(&d->fail[ARVD_FAIL_MISSING_PACKETS])},
-        {"failed_wrong_packet_id", atomic_load(&d->fail[ARVD_FAIL_WRONG_PACKET_ID])},
-        {"failed_size_mismatch", atomic_load(&d->fail[ARVD_FAIL_SIZE_MISMATCH])},
-        {"failed_aborted", atomic_load(&d->fail[ARVD_FAIL_ABORTED])},
-        {"failed_other", atomic_load(&d->fail[ARVD_FAIL_OTHER])},
-        {"stream_completed_buffers", si[ARVD_SI_COMPLETED]},
-        {"stream_failures", si[ARVD_SI_FAILURES]},
-        {"stream_underruns", si[ARVD_SI_UNDERRUNS]},
-        {"stream_missing_packets", si[ARVD_SI_MISSING_PACKETS]},
-        {"stream_resent_packets", si[ARVD_SI_RESENT_PACKETS]},
-        {"stream_missing_frames", si[ARVD_SI_MISSING_FRAMES]},
+        {"failed_timeout", atomic_load(&d->fail[ARAVIS_FAIL_TIMEOUT])},
+        {"failed_missing_packets", atomic_load(&d->fail[ARAVIS_FAIL_MISSING_PACKETS])},
+        {"failed_wrong_packet_id", atomic_load(&d->fail[ARAVIS_FAIL_WRONG_PACKET_ID])},
+        {"failed_size_mismatch", atomic_load(&d->fail[ARAVIS_FAIL_SIZE_MISMATCH])},
+        {"failed_aborted", atomic_load(&d->fail[ARAVIS_FAIL_ABORTED])},
+        {"failed_other", atomic_load(&d->fail[ARAVIS_FAIL_OTHER])},
+        {"stream_completed_buffers", si[ARAVIS_SI_COMPLETED]},
+        {"stream_failures", si[ARAVIS_SI_FAILURES]},
+        {"stream_underruns", si[ARAVIS_SI_UNDERRUNS]},
+        {"stream_missing_packets", si[ARAVIS_SI_MISSING_PACKETS]},
+        {"stream_resent_packets", si[ARAVIS_SI_RESENT_PACKETS]},
+        {"stream_missing_frames", si[ARAVIS_SI_MISSING_FRAMES]},
         {"frame_id_wraps", atomic_load(&d->id_wraps)},
         {"memcpy_bytes", atomic_load(&d->memcpy_bytes)},
         {"foreign_buffers", atomic_load(&d->foreign)},
@@ -308,9 +292,9 @@ static void arvd_stats(daq_camera *cam, daq_camera_stats *out)
     daq_camera_stats_set_extras(out, x, sizeof x / sizeof x[0]);
 }
 
-static void arvd_error(daq_camera *cam, char *buf, size_t len)
+static void aravis_error(daq_camera *cam, char *buf, size_t len)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     pthread_mutex_lock(&d->err_mu);
     snprintf(buf, len, "%s", d->error);
     pthread_mutex_unlock(&d->err_mu);
@@ -319,58 +303,63 @@ static void arvd_error(daq_camera *cam, char *buf, size_t len)
 /* ---- life cycle
  * ---------------------------------------------------------------------------------- */
 
-static void arvd_destroy(daq_camera *cam)
+static void aravis_destroy(daq_camera *cam)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d)
         return;
-    arvd_stop(cam);
-    arvd_close(cam);
+    aravis_stop(cam);
+    aravis_close(cam);
     pthread_mutex_destroy(&d->stats_mu);
     pthread_mutex_destroy(&d->err_mu);
     free(d);
-    cam->priv = NULL;
 }
 
-static const daq_camera_ops arvd_ops = {
+static const daq_camera_ops aravis_ops = {
     .mode = DAQ_CAMERA_FILL,
-    .destroy = arvd_destroy,
-    .params = arvd_params,
-    .get_param = arvd_get_param,
-    .set_param = arvd_set_param,
-    .open = arvd_open,
-    .close = arvd_close,
-    .format = arvd_format,
-    .start = arvd_start,
-    .stop = arvd_stop,
-    .interrupt = arvd_interrupt,
-    .fill_queue = arvd_fill_queue,
-    .fill_dequeue = arvd_fill_dequeue,
-    .fill_held = arvd_fill_held,
-    .stats = arvd_stats,
-    .error = arvd_error,
+    .destroy = aravis_destroy,
+    .params = aravis_params,
+    .get_param = aravis_get_param,
+    .set_param = aravis_set_param,
+    .open = aravis_open,
+    .close = aravis_close,
+    .format = aravis_format,
+    .start = aravis_start,
+    .stop = aravis_stop,
+    .interrupt = aravis_interrupt,
+    .fill_queue = aravis_fill_queue,
+    .fill_dequeue = aravis_fill_dequeue,
+    .fill_held = aravis_fill_held,
+    .stats = aravis_stats,
+    .error = aravis_error,
 };
 
-/* Allocates the driver state (owned by cam->priv, freed by arvd_destroy). */
-static int arvd_create(daq_camera *cam, char *err, size_t len)
+/* Allocates the driver state (the camera's priv, freed by aravis_destroy). */
+static void *aravis_create(daq_camera *cam, char *err, size_t err_len)
 {
-    arvd *d = calloc(1, sizeof *d);
-    if (!d)
-        return daq_err(err, len, "aravis: out of memory");
+    aravis *d = calloc(1, sizeof *d);
+    if (!d) {
+        daq_err(err, err_len, "aravis: out of memory");
+        return NULL;
+    }
     d->cam = cam;
-    arvd_settings_default(&d->set);
+    aravis_settings_default(&d->set);
     pthread_mutex_init(&d->stats_mu, NULL);
     pthread_mutex_init(&d->err_mu, NULL);
-    for (int k = 0; k < ARVD_SI_COUNT; k++)
+    for (int k = 0; k < ARAVIS_SI_COUNT; k++)
         d->info_index[k] = -1;
-    cam->ops = &arvd_ops;
-    cam->priv = d;
-    return 0;
+    return d;
 }
 
 const daq_driver daq_aravis_driver = {
     .type = "aravis",
     .aliases = NULL,
     .description = "GenICam cameras (GigE Vision, USB3 Vision) through Aravis, zero-copy",
-    .create = arvd_create,
+    .ops = &aravis_ops,
+    .create = aravis_create,
 };
+
+int daq_aravis_register(char *err, size_t err_len)
+{
+    return daq_driver_register(&daq_aravis_driver, err, err_len);
+}

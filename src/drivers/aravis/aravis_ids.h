@@ -26,21 +26,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct arvd_id_ext {
+typedef struct aravis_id_ext {
     bool have;
     uint64_t last_raw; /* the previous raw id */
     uint64_t ext;      /* its extended value */
     uint64_t wraps;    /* 16-bit wraps seen */
-} arvd_id_ext;
+} aravis_id_ext;
 
-static inline void arvd_id_reset(arvd_id_ext *x)
+static inline void aravis_id_reset(aravis_id_ext *x)
 {
     x->have = false;
     x->last_raw = x->ext = x->wraps = 0;
 }
 
 /* The 64-bit number of raw id; updates the state. */
-static inline uint64_t arvd_id_extend(arvd_id_ext *x, uint64_t raw)
+static inline uint64_t aravis_id_extend(aravis_id_ext *x, uint64_t raw)
 {
     if (!x->have || raw > 0xFFFFu || x->last_raw > 0xFFFFu) {
         x->have = true;

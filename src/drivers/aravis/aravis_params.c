@@ -22,7 +22,7 @@
 #include "drivers/aravis/aravis_impl.h"
 #include "util/err.h"
 
-enum arvd_param_id {
+enum aravis_param_id {
     P_CAMERA,
     P_PIXEL_FORMAT,
     P_PACKET_SIZE,
@@ -90,7 +90,7 @@ static const daq_param_desc table[P_COUNT] = {
 #undef L
 #undef R
 
-void arvd_settings_default(arvd_settings *s)
+void aravis_settings_default(aravis_settings *s)
 {
     memset(s, 0, sizeof *s);
     s->buffers = 8;
@@ -99,32 +99,27 @@ void arvd_settings_default(arvd_settings *s)
     s->socket_buffer = geteuid() == 0 ? 0 : 4 << 20;
 }
 
-size_t arvd_params_table(const daq_param_desc **out)
+size_t aravis_params(daq_camera *cam, const daq_param_desc **out)
 {
     *out = table;
     return P_COUNT;
 }
 
-int arvd_gerror(GError **e, char *err, size_t len, const char *what)
+int aravis_gerror(GError **e, char *err, size_t len, const char *what)
 {
     daq_err(err, len, "%s: %s", what, *e && (*e)->message ? (*e)->message : "failed");
     g_clear_error(e);
     return -1;
 }
 
-static int param_id(const char *name, char *err, size_t len)
-{
-    return daq_param_index(table, P_COUNT, name, err, len);
-}
-
 /* ---- reading the device ------------------------------------------------------ */
 
-static int get_open(arvd *d, int id, daq_param_value *out, char *err, size_t len)
+static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t len)
 {
     ArvCamera *c = d->camera;
     GError *e = NULL;
     gint x = 0, y = 0, w = 0, h = 0, dx = 1, dy = 1;
-    switch ((enum arvd_param_id)id) {
+    switch ((enum aravis_param_id)id) {
     case P_PIXEL_FORMAT: {
         const char *s = arv_camera_get_pixel_format_as_string(c, &e);
         *out = daq_param_string(s ? s : "");
@@ -160,21 +155,20 @@ static int get_open(arvd *d, int id, daq_param_value *out, char *err, size_t len
     case P_DEVICE_ID:
     case P_COUNT: return 1; /* not a device feature */
     }
-    return e ? arvd_gerror(&e, err, len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, err, len, table[id].name) : 0;
 }
 
-int arvd_param_get(arvd *d, const char *name, daq_param_value *out, char *err, size_t len)
+int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *err, size_t len)
 {
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
+    aravis *d = aravis_of(cam);
+    int id = (int)index;
     if (d->camera) {
         int r = get_open(d, id, out, err, len);
         if (r <= 0)
             return r;
     }
-    const arvd_settings *s = &d->set;
-    switch ((enum arvd_param_id)id) {
+    const aravis_settings *s = &d->set;
+    switch ((enum aravis_param_id)id) {
     case P_CAMERA: *out = daq_param_string(s->camera); break;
     case P_PIXEL_FORMAT: *out = daq_param_string(s->pixel_format); break;
     case P_PACKET_SIZE: *out = daq_param_int(s->packet_size); break;
@@ -209,7 +203,7 @@ static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t 
     const char **list = arv_camera_dup_available_pixel_formats_as_strings(c, &n, &e);
     if (e) {
         g_free(list);
-        return arvd_gerror(&e, err, len, "pixel_format");
+        return aravis_gerror(&e, err, len, "pixel_format");
     }
     char names[256] = "";
     size_t used = 0;
@@ -227,12 +221,12 @@ static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t 
 }
 
 /* Writes one recorded setting to the open camera. */
-static int write_one(arvd *d, int id, char *err, size_t len)
+static int write_one(aravis *d, int id, char *err, size_t len)
 {
     ArvCamera *c = d->camera;
-    const arvd_settings *s = &d->set;
+    const aravis_settings *s = &d->set;
     GError *e = NULL;
-    switch ((enum arvd_param_id)id) {
+    switch ((enum aravis_param_id)id) {
     case P_PIXEL_FORMAT:
         if (check_pixel_format(c, s->pixel_format, err, len) < 0)
             return -1;
@@ -279,13 +273,13 @@ static int write_one(arvd *d, int id, char *err, size_t len)
     case P_PAYLOAD_BYTES:
     case P_COUNT: return daq_err(err, len, "%s: parameter is read-only", table[id].name);
     }
-    return e ? arvd_gerror(&e, err, len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, err, len, table[id].name) : 0;
 }
 
 /* Records v for id; true if it is a device feature to write now. */
-static bool record(arvd_settings *s, int id, const daq_param_value *v)
+static bool record(aravis_settings *s, int id, const daq_param_value *v)
 {
-    switch ((enum arvd_param_id)id) {
+    switch ((enum aravis_param_id)id) {
     case P_CAMERA: snprintf(s->camera, sizeof s->camera, "%s", v->s); return false;
     case P_PIXEL_FORMAT: snprintf(s->pixel_format, sizeof s->pixel_format, "%s", v->s); break;
     case P_PACKET_SIZE: s->packet_size = v->i; break;
@@ -309,20 +303,14 @@ static bool record(arvd_settings *s, int id, const daq_param_value *v)
     return true;
 }
 
-int arvd_param_set(arvd *d, const char *name, const daq_param_value *v, char *err, size_t len)
+int aravis_set_param(daq_camera *cam, size_t index, const daq_param_value *v, char *err, size_t len)
 {
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
-    const daq_param_desc *desc = &table[id];
-    daq_param_value c = *v; /* coerced by the wrapper; direct callers get the same checks */
-    if (daq_param_coerce(desc, &c, err, len) < 0)
-        return -1;
-    if (!(desc->flags & DAQ_PARAM_WRITABLE))
-        return daq_err(err, len, "%s: parameter is read-only", desc->name);
+    aravis *d = aravis_of(cam);
+    int id = (int)index;
+    const daq_param_value c = *v;
     if (id == P_CAMERA && d->camera)
         return daq_err(err, len, "camera: cannot change while the camera is open");
-    arvd_settings old = d->set;
+    aravis_settings old = d->set;
     if (!record(&d->set, id, &c) || !d->camera)
         return 0;
     if (write_one(d, id, err, len) < 0) {
@@ -344,9 +332,9 @@ static bool has_feature(ArvCamera *c, const char *name)
 
 /* The ROI: offsets to 0 first so a larger size fits, then size, then the
  * offsets asked for (or back to what they were). */
-static int apply_region(arvd *d, char *err, size_t len)
+static int apply_region(aravis *d, char *err, size_t len)
 {
-    const arvd_settings *s = &d->set;
+    const aravis_settings *s = &d->set;
     if (!s->has_width && !s->has_height && !s->has_x && !s->has_y)
         return 0;
     ArvCamera *c = d->camera;
@@ -354,14 +342,14 @@ static int apply_region(arvd *d, char *err, size_t len)
     gint x, y, w, h;
     arv_camera_get_region(c, &x, &y, &w, &h, &e);
     if (e)
-        return arvd_gerror(&e, err, len, "region");
+        return aravis_gerror(&e, err, len, "region");
     bool offsets = has_feature(c, "OffsetX") && has_feature(c, "OffsetY");
     if (offsets && (x || y)) {
         arv_camera_set_integer(c, "OffsetX", 0, &e);
         if (!e)
             arv_camera_set_integer(c, "OffsetY", 0, &e);
         if (e)
-            return arvd_gerror(&e, err, len, "roi");
+            return aravis_gerror(&e, err, len, "roi");
     }
     if (s->has_width && write_one(d, P_WIDTH, err, len) < 0)
         return -1;
@@ -373,12 +361,12 @@ static int apply_region(arvd *d, char *err, size_t len)
     arv_camera_set_integer(c, "OffsetX", s->has_x ? s->x : x, &e);
     if (!e)
         arv_camera_set_integer(c, "OffsetY", s->has_y ? s->y : y, &e);
-    return e ? arvd_gerror(&e, err, len, "roi") : 0;
+    return e ? aravis_gerror(&e, err, len, "roi") : 0;
 }
 
-int arvd_apply_settings(arvd *d, char *err, size_t len)
+int aravis_apply_settings(aravis *d, char *err, size_t len)
 {
-    const arvd_settings *s = &d->set;
+    const aravis_settings *s = &d->set;
     if (s->pixel_format[0] && write_one(d, P_PIXEL_FORMAT, err, len) < 0)
         return -1;
     if (s->has_binning && write_one(d, P_BINNING, err, len) < 0)

@@ -22,7 +22,7 @@
  * the engine never sees it, and the frame it stood for shows up as a gap
  * in the hardware numbers.
  *
- * fill_dequeue waits in slices of ARVD_SLICE_US so that interrupt, which
+ * fill_dequeue waits in slices of ARAVIS_SLICE_US so that interrupt, which
  * cannot wake a GAsyncQueue it does not own, is seen within one slice.
  */
 #define _GNU_SOURCE
@@ -37,9 +37,9 @@
 #include "util/clock.h"
 #include "util/fatal.h"
 
-#define ARVD_SLICE_US 20000 /* interrupt latency bound while idle */
+#define ARAVIS_SLICE_US 20000 /* interrupt latency bound while idle */
 
-void arvd_set_error(arvd *d, const char *fmt, ...)
+void aravis_set_error(aravis *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -58,11 +58,11 @@ static ArvBuffer *wrap(daq_frame *f)
 
 /* The cache entry of pool slot `slot`, grown on first sight of a slot (the
  * pool's slots are seen during the first round of queueing). */
-static arvd_entry *slot_entry(arvd *d, uint32_t slot)
+static aravis_entry *slot_entry(aravis *d, uint32_t slot)
 {
     if (slot >= d->n_slots) {
         uint32_t n = slot + 1 > 2 * d->n_slots ? slot + 1 : 2 * d->n_slots;
-        arvd_entry *e = realloc(d->slots, (size_t)n * sizeof *e);
+        aravis_entry *e = realloc(d->slots, (size_t)n * sizeof *e);
         if (!e)
             return NULL;
         memset(e + d->n_slots, 0, (size_t)(n - d->n_slots) * sizeof *e);
@@ -72,23 +72,23 @@ static arvd_entry *slot_entry(arvd *d, uint32_t slot)
     return &d->slots[slot];
 }
 
-static arvd_entry *heap_entry_new(arvd *d)
+static aravis_entry *heap_entry_new(aravis *d)
 {
     if (d->n_heap == d->cap_heap) {
         uint32_t n = d->cap_heap ? 2 * d->cap_heap : 8;
-        arvd_entry *e = realloc(d->heap, (size_t)n * sizeof *e);
+        aravis_entry *e = realloc(d->heap, (size_t)n * sizeof *e);
         if (!e)
             return NULL;
         d->heap = e;
         d->cap_heap = n;
     }
-    arvd_entry *e = &d->heap[d->n_heap++];
+    aravis_entry *e = &d->heap[d->n_heap++];
     memset(e, 0, sizeof *e);
     return e;
 }
 
 /* The entry that owns frame f (in flight). */
-static arvd_entry *entry_of(arvd *d, daq_frame *f)
+static aravis_entry *entry_of(aravis *d, daq_frame *f)
 {
     int32_t slot = daq_frame_slot(f);
     if (slot >= 0)
@@ -101,7 +101,7 @@ static arvd_entry *entry_of(arvd *d, daq_frame *f)
 
 /* Drops the cache's hold on a heap entry (its frame is handed on or
  * released by the caller). */
-static void heap_entry_drop(arvd *d, arvd_entry *e)
+static void heap_entry_drop(aravis *d, aravis_entry *e)
 {
     g_object_unref(e->buf);
     *e = d->heap[--d->n_heap];
@@ -109,10 +109,10 @@ static void heap_entry_drop(arvd *d, arvd_entry *e)
 
 /* An ArvBuffer over f's pixels: the slot's cached one when it still wraps
  * exactly this frame, else a new one (first use of the slot). */
-static arvd_entry *entry_for(arvd *d, daq_frame *f)
+static aravis_entry *entry_for(aravis *d, daq_frame *f)
 {
     int32_t slot = daq_frame_slot(f);
-    arvd_entry *e = slot >= 0 ? slot_entry(d, (uint32_t)slot) : heap_entry_new(d);
+    aravis_entry *e = slot >= 0 ? slot_entry(d, (uint32_t)slot) : heap_entry_new(d);
     if (!e)
         return NULL;
     if (e->buf && e->frame == f)
@@ -126,28 +126,28 @@ static arvd_entry *entry_for(arvd *d, daq_frame *f)
 
 /* ---- queue ------------------------------------------------------------------------------ */
 
-int arvd_fill_queue(daq_camera *cam, daq_frame *f)
+int aravis_fill_queue(daq_camera *cam, daq_frame *f)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d->stream) {
-        arvd_set_error(d, "aravis: fill_queue while not streaming");
+        aravis_set_error(d, "aravis: fill_queue while not streaming");
         daq_frame_unref(f);
         return -1;
     }
     if (daq_frame_capacity(f) < d->payload) {
-        arvd_set_error(d, "aravis: a %zu-byte frame cannot hold the %zu-byte payload",
-                       daq_frame_capacity(f), d->payload);
+        aravis_set_error(d, "aravis: a %zu-byte frame cannot hold the %zu-byte payload",
+                         daq_frame_capacity(f), d->payload);
         daq_frame_unref(f);
         return -1;
     }
-    arvd_entry *e = entry_for(d, f);
+    aravis_entry *e = entry_for(d, f);
     if (!e) {
-        arvd_set_error(d, "aravis: out of memory for the buffer cache");
+        aravis_set_error(d, "aravis: out of memory for the buffer cache");
         daq_frame_unref(f);
         return -1;
     }
     e->in_flight = true;
-    arvd_bump(&d->queued, 1);
+    aravis_bump(&d->queued, 1);
     arv_stream_push_buffer(d->stream, g_object_ref(e->buf)); /* the stream's reference */
     return 0;
 }
@@ -157,16 +157,16 @@ int arvd_fill_queue(daq_camera *cam, daq_frame *f)
 static unsigned fail_index(ArvBufferStatus st)
 {
     switch (st) {
-    case ARV_BUFFER_STATUS_TIMEOUT: return ARVD_FAIL_TIMEOUT;
-    case ARV_BUFFER_STATUS_MISSING_PACKETS: return ARVD_FAIL_MISSING_PACKETS;
-    case ARV_BUFFER_STATUS_WRONG_PACKET_ID: return ARVD_FAIL_WRONG_PACKET_ID;
-    case ARV_BUFFER_STATUS_SIZE_MISMATCH: return ARVD_FAIL_SIZE_MISMATCH;
-    case ARV_BUFFER_STATUS_ABORTED: return ARVD_FAIL_ABORTED;
-    default: return ARVD_FAIL_OTHER;
+    case ARV_BUFFER_STATUS_TIMEOUT: return ARAVIS_FAIL_TIMEOUT;
+    case ARV_BUFFER_STATUS_MISSING_PACKETS: return ARAVIS_FAIL_MISSING_PACKETS;
+    case ARV_BUFFER_STATUS_WRONG_PACKET_ID: return ARAVIS_FAIL_WRONG_PACKET_ID;
+    case ARV_BUFFER_STATUS_SIZE_MISMATCH: return ARAVIS_FAIL_SIZE_MISMATCH;
+    case ARV_BUFFER_STATUS_ABORTED: return ARAVIS_FAIL_ABORTED;
+    default: return ARAVIS_FAIL_OTHER;
     }
 }
 
-static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
+static void describe(aravis *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
 {
     gint w = arv_buffer_get_image_width(b), h = arv_buffer_get_image_height(b);
     gint x = arv_buffer_get_image_x(b), y = arv_buffer_get_image_y(b);
@@ -175,9 +175,9 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     ArvPixelFormat pf = arv_buffer_get_image_pixel_format(b);
     unsigned bits = ARV_PIXEL_FORMAT_BIT_PER_PIXEL(pf);
     uint64_t wraps = d->ids.wraps;
-    info->hw_frame_number = arvd_id_extend(&d->ids, arv_buffer_get_frame_id(b));
+    info->hw_frame_number = aravis_id_extend(&d->ids, arv_buffer_get_frame_id(b));
     if (d->ids.wraps != wraps)
-        arvd_bump(&d->id_wraps, 1);
+        aravis_bump(&d->id_wraps, 1);
     /* Aravis stamps buffers with the host's wall clock (g_get_real_time). */
     info->eof_ns = daq_real_to_mono_ns(arv_buffer_get_system_timestamp(b));
     info->exposure_ns =
@@ -186,14 +186,14 @@ static void describe(arvd *d, ArvBuffer *b, size_t bytes, daq_frame_info *info)
     info->width = (uint32_t)w;
     info->height = (uint32_t)h;
     info->stride_bytes = (uint32_t)((size_t)w * bits / 8 + (size_t)xpad);
-    info->bit_depth = (uint16_t)arvd_depth_of(pf);
-    info->pixel_format = arvd_pixel_format(pf);
+    info->bit_depth = (uint16_t)aravis_depth_of(pf);
+    info->pixel_format = aravis_pixel_format(pf);
     info->roi = (daq_roi){(uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h};
     info->temperature_c = NAN;
 }
 
 /* Makes sure the image starts at the frame's first byte; counts a move. */
-static size_t settle_image(arvd *d, ArvBuffer *b, daq_frame *f)
+static size_t settle_image(aravis *d, ArvBuffer *b, daq_frame *f)
 {
     size_t size = 0;
     const void *img = arv_buffer_get_image_data(b, &size);
@@ -203,30 +203,30 @@ static size_t settle_image(arvd *d, ArvBuffer *b, daq_frame *f)
     if (img != dst && img && size) {
         const char *base = arv_buffer_get_data(b, NULL);
         if ((const char *)img < base || (const char *)img + size > base + daq_frame_capacity(f)) {
-            arvd_bump(&d->foreign, 1); /* not our memory at all: must not happen */
+            aravis_bump(&d->foreign, 1); /* not our memory at all: must not happen */
             return 0;
         }
         memmove(dst, img, size);
-        arvd_bump(&d->memcpy_count, 1);
-        arvd_bump(&d->memcpy_bytes, size);
+        aravis_bump(&d->memcpy_count, 1);
+        aravis_bump(&d->memcpy_bytes, size);
     }
     return size;
 }
 
 /* A popped buffer: 1 with a filled frame handed out, 0 if recycled. */
-static int take(arvd *d, ArvBuffer *b, daq_frame **filled, daq_frame_info *info)
+static int take(aravis *d, ArvBuffer *b, daq_frame **filled, daq_frame_info *info)
 {
     ArvBufferStatus st = arv_buffer_get_status(b);
     if (st != ARV_BUFFER_STATUS_SUCCESS) {
-        arvd_bump(&d->failed, 1);
-        arvd_bump(&d->fail[fail_index(st)], 1);
+        aravis_bump(&d->failed, 1);
+        aravis_bump(&d->fail[fail_index(st)], 1);
         arv_stream_push_buffer(d->stream, b); /* the stream's reference goes back */
         return 0;
     }
     daq_frame *f = (daq_frame *)arv_buffer_get_user_data(b);
-    arvd_entry *e = entry_of(d, f);
+    aravis_entry *e = entry_of(d, f);
     if (!e || !e->in_flight || e->buf != b) {
-        arvd_bump(&d->foreign, 1); /* not a buffer of ours: drop it */
+        aravis_bump(&d->foreign, 1); /* not a buffer of ours: drop it */
         g_object_unref(b);
         return 0;
     }
@@ -236,15 +236,16 @@ static int take(arvd *d, ArvBuffer *b, daq_frame **filled, daq_frame_info *info)
     e->in_flight = false;
     if (daq_frame_slot(f) < 0)
         heap_entry_drop(d, e);
-    arvd_bump(&d->queued, (uint64_t)-1);
-    arvd_bump(&d->delivered, 1);
+    aravis_bump(&d->queued, (uint64_t)-1);
+    aravis_bump(&d->delivered, 1);
     *filled = f; /* the driver's reference is now the caller's */
     return 1;
 }
 
-int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled, daq_frame_info *info)
+int aravis_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
+                        daq_frame_info *info)
 {
-    arvd *d = arvd_of(cam);
+    aravis *d = aravis_of(cam);
     if (!d->stream)
         return 0;
     uint64_t deadline = daq_now_ns() + (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
@@ -253,9 +254,10 @@ int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled, d
             return 0;
         uint64_t now = daq_now_ns();
         uint64_t left_us = deadline > now ? (deadline - now) / 1000 : 0;
-        ArvBuffer *b = left_us ? arv_stream_timeout_pop_buffer(
-                                     d->stream, left_us < ARVD_SLICE_US ? left_us : ARVD_SLICE_US)
-                               : arv_stream_try_pop_buffer(d->stream);
+        ArvBuffer *b = left_us
+                           ? arv_stream_timeout_pop_buffer(
+                                 d->stream, left_us < ARAVIS_SLICE_US ? left_us : ARAVIS_SLICE_US)
+                           : arv_stream_try_pop_buffer(d->stream);
         if (b && take(d, b, filled, info))
             return 1;
         if (!b && daq_now_ns() >= deadline)
@@ -265,10 +267,10 @@ int arvd_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled, d
 
 /* ---- stop ---------------------------------------------------------------------------------- */
 
-void arvd_release_all(arvd *d)
+void aravis_release_all(aravis *d)
 {
     for (uint32_t i = 0; i < d->n_slots; i++) {
-        arvd_entry *e = &d->slots[i];
+        aravis_entry *e = &d->slots[i];
         if (!e->buf)
             continue;
         /* The stream is finalized, so ours must be the only reference
@@ -276,13 +278,13 @@ void arvd_release_all(arvd *d)
         if (G_OBJECT(e->buf)->ref_count != 1)
             daq_fatal("aravis: camera '%s': buffer of slot %u still referenced (%u) after the "
                       "stream was destroyed",
-                      d->cam->id, i, G_OBJECT(e->buf)->ref_count);
+                      daq_camera_id(d->cam), i, G_OBJECT(e->buf)->ref_count);
         if (e->in_flight)
             daq_frame_unref(e->frame);
         g_object_unref(e->buf);
     }
     while (d->n_heap) {
-        arvd_entry *e = &d->heap[d->n_heap - 1];
+        aravis_entry *e = &d->heap[d->n_heap - 1];
         daq_frame *f = e->frame;
         heap_entry_drop(d, e);
         daq_frame_unref(f);

@@ -31,24 +31,6 @@
 
 #define LOG_PVCAM "daq::pvcam"
 
-static size_t pvcam_params(daq_camera *cam, const daq_param_desc **table)
-{
-    *table = pvcam_of(cam)->table;
-    return P_COUNT;
-}
-
-static int pvcam_get_param(daq_camera *cam, const char *name, daq_param_value *out, char *err,
-                           size_t len)
-{
-    return pvcam_param_get(pvcam_of(cam), name, out, err, len);
-}
-
-static int pvcam_set_param(daq_camera *cam, const char *name, const daq_param_value *v,
-                           char *err, size_t len)
-{
-    return pvcam_param_set(pvcam_of(cam), name, v, err, len);
-}
-
 /* Under the SDK lock: finds the camera to open and copies its name. */
 static int pick_camera_locked(pvcam *p, char *err, size_t len)
 {
@@ -90,9 +72,9 @@ static void release_camera(pvcam *p)
         pvcam_sdk_lock();
         pvcam_deregister_locked(p);
         if (p->fi && api->pl_release_frame_info_struct(p->fi) != PV_OK)
-            pvcam_sdk_warn("pl_release_frame_info_struct", p->cam->id);
+            pvcam_sdk_warn("pl_release_frame_info_struct", daq_camera_id(p->cam));
         if (p->opened && api->pl_cam_close(p->hcam) != PV_OK)
-            pvcam_sdk_warn("pl_cam_close", p->cam->id);
+            pvcam_sdk_warn("pl_cam_close", daq_camera_id(p->cam));
         pvcam_sdk_unlock();
         pvcam_lib_release();
     }
@@ -132,14 +114,14 @@ static int pvcam_open(daq_camera *cam, char *err, size_t len)
     }
     pvcam_table_build(p);
     const pvcam_facts *f = &p->facts;
-    DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam camera open", DAQ_F_STR("device", cam->id),
-            DAQ_F_STR("camera", f->name), DAQ_F_STR("chip", f->chip),
-            DAQ_F_U64("sensor_width", f->sensor_w), DAQ_F_U64("sensor_height", f->sensor_h),
-            DAQ_F_U64("bit_depth", f->bit_depth),
-            DAQ_F_STR("exposure_mode",
-                      f->exp_mode == TIMED_MODE ? "TIMED_MODE" : "EXT_TRIG_INTERNAL"),
-            DAQ_F_BOOL("exposure_live", f->exposure.live),
-            DAQ_F_BOOL("temperature_live", f->temp.live), DAQ_F_STR("readout_ports", f->port_names));
+    DAQ_LOG(
+        DAQ_LOG_INFO, LOG_PVCAM, "pvcam camera open", DAQ_F_STR("device", daq_camera_id(cam)),
+        DAQ_F_STR("camera", f->name), DAQ_F_STR("chip", f->chip),
+        DAQ_F_U64("sensor_width", f->sensor_w), DAQ_F_U64("sensor_height", f->sensor_h),
+        DAQ_F_U64("bit_depth", f->bit_depth),
+        DAQ_F_STR("exposure_mode", f->exp_mode == TIMED_MODE ? "TIMED_MODE" : "EXT_TRIG_INTERNAL"),
+        DAQ_F_BOOL("exposure_live", f->exposure.live), DAQ_F_BOOL("temperature_live", f->temp.live),
+        DAQ_F_STR("readout_ports", f->port_names));
     return 0;
 }
 
@@ -211,7 +193,6 @@ static void pvcam_destroy(daq_camera *cam)
     pthread_cond_destroy(&p->ev_cv);
     pthread_mutex_destroy(&p->ev_mu);
     free(p);
-    cam->priv = NULL;
 }
 
 static const daq_camera_ops pvcam_ops = {
@@ -234,21 +215,21 @@ static const daq_camera_ops pvcam_ops = {
     .verify = pvcam_verify,
 };
 
-/* Allocates the driver state (owned by cam->priv, freed by pvcam_destroy).
+/* Allocates the driver state (the camera's priv, freed by pvcam_destroy).
  * Touches no library: that happens at open. */
-static int pvcam_create(daq_camera *cam, char *err, size_t len)
+static void *pvcam_create(daq_camera *cam, char *err, size_t err_len)
 {
     pvcam *p = calloc(1, sizeof *p);
-    if (!p)
-        return daq_err(err, len, "pvcam: out of memory");
+    if (!p) {
+        daq_err(err, err_len, "pvcam: out of memory");
+        return NULL;
+    }
     p->cam = cam;
     pvcam_settings_default(&p->set);
     pthread_mutex_init(&p->ev_mu, NULL);
     daq_cond_init_monotonic(&p->ev_cv);
     pvcam_table_build(p);
-    cam->priv = p;
-    cam->ops = &pvcam_ops;
-    return 0;
+    return p;
 }
 
 const daq_driver daq_pvcam_driver = {
@@ -256,5 +237,6 @@ const daq_driver daq_pvcam_driver = {
     .aliases = NULL,
     .description = "Photometrics cameras through libpvcam (loaded at run time): continuous "
                    "acquisition into a circular buffer, EOF callback, COPY mode",
+    .ops = &pvcam_ops,
     .create = pvcam_create,
 };

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daq/camera.h"
+#include "daq/camera_driver.h"
 #include "drivers/pvcam/pvcam_sdk.h"
 #include "util/err.h"
 
@@ -108,8 +108,8 @@ typedef struct pvcam_facts {
     char chip[CCD_NAME_LEN];
     uint32_t sensor_w, sensor_h;
     unsigned bit_depth;
-    int32 exp_res;        /* EXP_RES_*; ms when PARAM_EXP_RES is absent */
-    double units_per_ms;  /* exposure units in one millisecond */
+    int32 exp_res;       /* EXP_RES_*; ms when PARAM_EXP_RES is absent */
+    double units_per_ms; /* exposure units in one millisecond */
     double exp_min_ms, exp_max_ms;
     pvcam_pflags exposure, temp, port, speed, gain, readout_time, bit_depth_p, circ;
     int32 port_cur;
@@ -118,7 +118,8 @@ typedef struct pvcam_facts {
     char port_names[DAQ_PARAM_STR_MAX]; /* "0=Sensitivity,1=Speed" */
     int16 speed_cur, speed_min, speed_max;
     int16 gain_cur, gain_min, gain_max;
-    int16 exp_mode; /* for pl_exp_setup_cont: EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW, or TIMED_MODE */
+    int16 exp_mode; /* for pl_exp_setup_cont: EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW, or
+                       TIMED_MODE */
 } pvcam_facts;
 
 /* The region and output geometry of the current settings. */
@@ -144,14 +145,14 @@ typedef struct pvcam {
     daq_param_desc table[P_COUNT]; /* the base table with the camera's ranges/LIVE flags */
     /* the stream (fixed between start and stop) */
     pvcam_geom geom;
-    int mode; /* pvcam_buffer_mode */
+    int mode;          /* pvcam_buffer_mode */
     uns32 frame_bytes; /* one frame, as pl_exp_setup_cont reported it */
     uint32_t ring_frames;
     uns32 readout_us;
     unsigned char *ring; /* owned mapping of ring_map bytes */
     size_t ring_map;
     _Atomic uint64_t exposure_ns; /* of the stream; a LIVE set changes it */
-    bool unlock_early;  /* test only: DAQ_PVCAM_TEST_UNLOCK_EARLY, rust-daq's race */
+    bool unlock_early;            /* test only: DAQ_PVCAM_TEST_UNLOCK_EARLY, rust-daq's race */
 
     /* ---- acquisition thread ------------------------------------------------ */
     FRAME_INFO *fi; /* from pl_create_frame_info_struct; the _ex getters fill it */
@@ -177,7 +178,7 @@ typedef struct pvcam {
 
 static inline pvcam *pvcam_of(daq_camera *cam)
 {
-    return cam->priv;
+    return daq_camera_priv(cam);
 }
 
 void pvcam_settings_default(pvcam_settings *s);
@@ -185,8 +186,12 @@ void pvcam_settings_default(pvcam_settings *s);
 void pvcam_table_build(pvcam *p);
 /* Under the SDK lock, camera open: reads the facts. -1 with err. */
 int pvcam_facts_read(pvcam *p, char *err, size_t len);
-int pvcam_param_get(pvcam *p, const char *name, daq_param_value *out, char *err, size_t len);
-int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *err, size_t len);
+/* The params, get_param and set_param ops: the table is p->table (refined
+ * at open, under the camera's lock); id is an index into it; set gets a
+ * value the camera layer has validated (daq/camera_driver.h). */
+size_t pvcam_params(daq_camera *cam, const daq_param_desc **table);
+int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t len);
+int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t len);
 /* The verify op: the sim pattern check when test_pattern says so. */
 int pvcam_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
                  size_t len);

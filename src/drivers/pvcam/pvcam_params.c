@@ -59,8 +59,7 @@ static const daq_param_desc base_table[P_COUNT] = {
                        "frames", DAQ_PARAM_INT, W | R, 0, 1024, NULL},
     [P_ROI_X] = {"roi.x", "ROI left edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 65535,
                  NULL},
-    [P_ROI_Y] = {"roi.y", "ROI top edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 65535,
-                 NULL},
+    [P_ROI_Y] = {"roi.y", "ROI top edge on the sensor", "px", DAQ_PARAM_INT, W | R, 0, 65535, NULL},
     [P_ROI_WIDTH] = {"roi.width", "ROI width on the sensor (0 = to the sensor's edge)", "px",
                      DAQ_PARAM_INT, W | R, 0, 65536, NULL},
     [P_ROI_HEIGHT] = {"roi.height", "ROI height on the sensor (0 = to the sensor's edge)", "px",
@@ -82,19 +81,19 @@ static const daq_param_desc base_table[P_COUNT] = {
                          "sensor temperature (PARAM_TEMP); refused while streaming unless the "
                          "camera declares it ATTR_LIVE",
                          "degC", DAQ_PARAM_FLOAT, 0, 0, 0, NULL},
-    [P_SENSOR_WIDTH] = {"sensor_width", "PARAM_SER_SIZE (0 before open)", "px", DAQ_PARAM_INT, 0,
-                        0, 0, NULL},
-    [P_SENSOR_HEIGHT] = {"sensor_height", "PARAM_PAR_SIZE (0 before open)", "px", DAQ_PARAM_INT,
-                         0, 0, 0, NULL},
+    [P_SENSOR_WIDTH] = {"sensor_width", "PARAM_SER_SIZE (0 before open)", "px", DAQ_PARAM_INT, 0, 0,
+                        0, NULL},
+    [P_SENSOR_HEIGHT] = {"sensor_height", "PARAM_PAR_SIZE (0 before open)", "px", DAQ_PARAM_INT, 0,
+                         0, 0, NULL},
     [P_BIT_DEPTH] = {"bit_depth", "PARAM_BIT_DEPTH (0 before open)", "bit", DAQ_PARAM_INT, 0, 0, 0,
                      NULL},
     [P_CHIP_NAME] = {"chip_name", "PARAM_CHIP_NAME", "", DAQ_PARAM_STRING, 0, 0, 0, NULL},
     [P_READOUT_PORTS] = {"readout_ports", "the camera's readout ports as value=name", "",
                          DAQ_PARAM_STRING, 0, 0, 0, NULL},
-    [P_FRAME_BYTES] = {"frame_bytes", "bytes of one frame as pl_exp_setup_cont reported it",
-                       "B", DAQ_PARAM_INT, 0, 0, 0, NULL},
-    [P_RING_FRAMES_ACTIVE] = {"ring_frames_active", "frames in the current (last) ring",
-                              "frames", DAQ_PARAM_INT, 0, 0, 0, NULL},
+    [P_FRAME_BYTES] = {"frame_bytes", "bytes of one frame as pl_exp_setup_cont reported it", "B",
+                       DAQ_PARAM_INT, 0, 0, 0, NULL},
+    [P_RING_FRAMES_ACTIVE] = {"ring_frames_active", "frames in the current (last) ring", "frames",
+                              DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_READOUT_TIME_US] = {"readout_time_us", "PARAM_READOUT_TIME after the last setup", "us",
                            DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_TEST_PATTERN] = {"test_pattern",
@@ -153,8 +152,7 @@ static pvcam_pflags pflags(pvcam *p, uns32 id)
     return f;
 }
 
-static int need(pvcam *p, uns32 id, int16 attr, void *out, const char *what, char *err,
-                size_t len)
+static int need(pvcam *p, uns32 id, int16 attr, void *out, const char *what, char *err, size_t len)
 {
     if (get_attr(p, id, attr, out))
         return 0;
@@ -292,7 +290,7 @@ int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len)
 {
     memset(g, 0, sizeof *g);
     if (!p->opened)
-        return daq_err(err, len, "pvcam: camera '%s' is not open", p->cam->id);
+        return daq_err(err, len, "pvcam: camera '%s' is not open", daq_camera_id(p->cam));
     const pvcam_settings *s = &p->set;
     int64_t sw = p->facts.sensor_w, sh = p->facts.sensor_h;
     int64_t rw = s->roi_w ? s->roi_w : sw - s->roi_x;
@@ -333,11 +331,6 @@ int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len)
 
 /* ---- get / set --------------------------------------------------------------------- */
 
-static int param_id(const char *name, char *err, size_t len)
-{
-    return daq_param_index(base_table, P_COUNT, name, err, len);
-}
-
 static daq_param_value enum_value(const char *s)
 {
     daq_param_value v = daq_param_string(s);
@@ -373,11 +366,15 @@ static int read_temperature(pvcam *p, daq_param_value *out, char *err, size_t le
     return 0;
 }
 
-int pvcam_param_get(pvcam *p, const char *name, daq_param_value *out, char *err, size_t len)
+size_t pvcam_params(daq_camera *cam, const daq_param_desc **table)
 {
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
+    *table = pvcam_of(cam)->table;
+    return P_COUNT;
+}
+
+int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t len)
+{
+    pvcam *p = pvcam_of(cam);
     const pvcam_settings *s = &p->set;
     const pvcam_facts *f = &p->facts;
     bool o = p->opened;
@@ -431,19 +428,11 @@ static int set_exposure_live(pvcam *p, double ms, char *err, size_t len)
     return ok ? 0 : -1;
 }
 
-int pvcam_param_set(pvcam *p, const char *name, const daq_param_value *v, char *err, size_t len)
+int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t len)
 {
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
+    pvcam *p = pvcam_of(cam);
     const daq_param_desc *d = &p->table[id];
-    daq_param_value c = *v; /* the wrapper coerced already; direct callers get the same checks */
-    if (daq_param_coerce(d, &c, err, len) < 0)
-        return -1;
-    if (!(d->flags & DAQ_PARAM_WRITABLE))
-        return daq_err(err, len, "%s: parameter is read-only", d->name);
-    if (p->stream_live && !(d->flags & DAQ_PARAM_LIVE))
-        return daq_err(err, len, "%s: cannot change while streaming", d->name);
+    const daq_param_value c = *v;
     pvcam_settings *s = &p->set;
     switch ((enum pvcam_param_id)id) {
     case P_CAMERA_NAME:

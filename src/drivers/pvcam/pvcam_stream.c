@@ -60,7 +60,7 @@
 #define LOG_PVCAM "daq::pvcam"
 
 /* Micro-Manager's CIRC_BUF_SIZE_MAX_USER, "recommended by Photometrics". */
-#define RING_MAX_BYTES (((size_t)2 << 30) - 8192)
+#define RING_MAX_BYTES  (((size_t)2 << 30) - 8192)
 #define RING_MIN_FRAMES 3u
 #define RING_MAX_FRAMES 1024u
 /* Older DMA engines write a few bytes past the last frame (Micro-Manager
@@ -125,7 +125,7 @@ void pvcam_deregister_locked(pvcam *p)
         return;
     p->cb_registered = false;
     if (pvcam_api_get()->pl_cam_deregister_callback(p->hcam, PL_CALLBACK_EOF) != PV_OK)
-        pvcam_sdk_warn("pl_cam_deregister_callback", p->cam->id);
+        pvcam_sdk_warn("pl_cam_deregister_callback", daq_camera_id(p->cam));
 }
 
 /* ---- start ---------------------------------------------------------------------- */
@@ -209,8 +209,8 @@ static int ring_alloc(pvcam *p, char *err, size_t len)
     size_t map = (bytes + RING_SLACK + page - 1) / page * page;
     /* Populated now: no page fault per frame while streaming (the SDK's
      * DMA pins the pages anyway). */
-    void *ring = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                      -1, 0);
+    void *ring =
+        mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (ring == MAP_FAILED)
         return daq_err(err, len, "pvcam: cannot map a ring of %u x %u bytes", n,
                        (unsigned)p->frame_bytes);
@@ -245,7 +245,7 @@ static void reset_stream_state(pvcam *p)
         DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM,
                 "DAQ_PVCAM_TEST_UNLOCK_EARLY=1: unlocking before the copy (test only: frames "
                 "will be corrupt)",
-                DAQ_F_STR("device", p->cam->id));
+                DAQ_F_STR("device", daq_camera_id(p->cam)));
 }
 
 /* Under the SDK lock: everything up to the ring. */
@@ -275,9 +275,9 @@ int pvcam_start(daq_camera *cam, char *err, size_t len)
 {
     pvcam *p = pvcam_of(cam);
     if (!p->opened)
-        return daq_err(err, len, "pvcam: camera '%s' is not open", cam->id);
+        return daq_err(err, len, "pvcam: camera '%s' is not open", daq_camera_id(cam));
     if (p->stream_live)
-        return daq_err(err, len, "pvcam: camera '%s' is already streaming", cam->id);
+        return daq_err(err, len, "pvcam: camera '%s' is already streaming", daq_camera_id(cam));
     if (pvcam_geom_compute(p, &p->geom, err, len) < 0)
         return -1;
     p->mode = p->set.buffer_mode;
@@ -305,10 +305,10 @@ int pvcam_start(daq_camera *cam, char *err, size_t len)
     pvcam_sdk_unlock();
     if (!p->sdk_started)
         return -1;
-    DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam stream started", DAQ_F_STR("device", cam->id),
-            DAQ_F_STR("camera", p->facts.name),
-            DAQ_F_STR("buffer_mode", p->mode == PVCAM_OVERWRITE ? "CIRC_OVERWRITE"
-                                                                : "CIRC_NO_OVERWRITE"),
+    DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam stream started",
+            DAQ_F_STR("device", daq_camera_id(cam)), DAQ_F_STR("camera", p->facts.name),
+            DAQ_F_STR("buffer_mode",
+                      p->mode == PVCAM_OVERWRITE ? "CIRC_OVERWRITE" : "CIRC_NO_OVERWRITE"),
             DAQ_F_U64("width", p->geom.width), DAQ_F_U64("height", p->geom.height),
             DAQ_F_U64("frame_bytes", p->frame_bytes), DAQ_F_U64("ring_frames", p->ring_frames),
             DAQ_F_U64("readout_time_us", p->readout_us),
@@ -329,7 +329,7 @@ void pvcam_stop(daq_camera *cam)
         return;
     pvcam_sdk_lock();
     if (p->sdk_started && pvcam_api_get()->pl_exp_stop_cont(p->hcam, CCS_HALT) != PV_OK)
-        pvcam_sdk_warn("pl_exp_stop_cont(CCS_HALT)", cam->id);
+        pvcam_sdk_warn("pl_exp_stop_cont(CCS_HALT)", daq_camera_id(cam));
     p->sdk_started = false;
     pvcam_sdk_unlock();
     /* Quiesce: the callback records entirely under ev_mu, so holding it once
@@ -344,7 +344,8 @@ void pvcam_stop(daq_camera *cam)
     ring_free(p); /* only now: nothing can write into it any more */
     p->locked = false;
     p->stream_live = false;
-    DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam stream stopped", DAQ_F_STR("device", cam->id),
+    DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "pvcam stream stopped",
+            DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("frames", atomic_load(&p->frames_got)),
             DAQ_F_U64("callbacks", atomic_load(&p->callbacks)),
             DAQ_F_U64("late_callbacks", atomic_load(&p->late_callbacks)),
@@ -420,7 +421,7 @@ static int fail_stream(pvcam *p, const char *why)
 static void note_soft_error(pvcam *p, const char *why)
 {
     bump(&p->sdk_errors, 1);
-    DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "frame not read", DAQ_F_STR("device", p->cam->id),
+    DAQ_LOG(DAQ_LOG_WARN, LOG_PVCAM, "frame not read", DAQ_F_STR("device", daq_camera_id(p->cam)),
             DAQ_F_STR("error", why));
 }
 

@@ -38,28 +38,7 @@
 #include "daq/sim.h"
 #include "drivers/drivers.h"
 #include "drivers/sim/sim_impl.h"
-
-static sim *sim_of(daq_camera *cam)
-{
-    return cam->priv;
-}
-
-static size_t sim_params(daq_camera *cam, const daq_param_desc **table)
-{
-    return sim_params_table(table);
-}
-
-static int sim_get_param(daq_camera *cam, const char *name, daq_param_value *out, char *err,
-                         size_t len)
-{
-    return sim_param_get(sim_of(cam), name, out, err, len);
-}
-
-static int sim_set_param(daq_camera *cam, const char *name, const daq_param_value *v, char *err,
-                         size_t len)
-{
-    return sim_param_set(sim_of(cam), name, v, err, len);
-}
+#include "util/err.h"
 
 static int sim_open(daq_camera *cam, char *err, size_t len)
 {
@@ -132,14 +111,10 @@ static void reset_counters(sim *s)
 static int sim_start(daq_camera *cam, char *err, size_t len)
 {
     sim *s = sim_of(cam);
-    if (!s->opened) {
-        snprintf(err, len, "sim: camera '%s' is not open", cam->id);
-        return -1;
-    }
-    if (s->thread_live) {
-        snprintf(err, len, "sim: camera '%s' is already streaming", cam->id);
-        return -1;
-    }
+    if (!s->opened)
+        return daq_err(err, len, "sim: camera '%s' is not open", daq_camera_id(cam));
+    if (s->thread_live)
+        return daq_err(err, len, "sim: camera '%s' is already streaming", daq_camera_id(cam));
     sim_geom g;
     if (sim_geom_compute(&s->set, &g, err, len) < 0)
         return -1;
@@ -363,7 +338,6 @@ static void sim_destroy(daq_camera *cam)
     pthread_cond_destroy(&s->sensor_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
-    cam->priv = NULL;
 }
 
 static const daq_camera_ops sim_ops = {
@@ -386,13 +360,13 @@ static const daq_camera_ops sim_ops = {
     .verify = sim_verify,
 };
 
-/* Allocates the driver state (owned by cam->priv, freed by sim_destroy). */
-static int sim_create(daq_camera *cam, char *err, size_t len)
+/* Allocates the driver state (the camera's priv, freed by sim_destroy). */
+static void *sim_create(daq_camera *cam, char *err, size_t err_len)
 {
     sim *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err, len, "sim: out of memory");
-        return -1;
+        daq_err(err, err_len, "sim: out of memory");
+        return NULL;
     }
     s->cam = cam;
     sim_settings_default(&s->set);
@@ -402,9 +376,7 @@ static int sim_create(daq_camera *cam, char *err, size_t len)
     pthread_mutex_init(&s->mu, NULL);
     daq_cond_init_monotonic(&s->ready_cv);
     daq_cond_init_monotonic(&s->sensor_cv);
-    cam->priv = s;
-    cam->ops = &sim_ops;
-    return 0;
+    return s;
 }
 
 static const char *const sim_aliases[] = {"mock_camera", NULL};
@@ -414,5 +386,6 @@ const daq_driver daq_sim_driver = {
     .aliases = sim_aliases,
     .description = "simulated camera: SDK-like ring, sensor thread, verifiable pattern, "
                    "seeded fault injection",
+    .ops = &sim_ops,
     .create = sim_create,
 };

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daq/camera.h"
+#include "daq/camera_driver.h"
 #include "util/clock.h"
 
 /* ---- settings (sim_params.c) ------------------------------------------------- */
@@ -142,11 +142,17 @@ typedef struct sim {
     _Atomic uint64_t sequence_complete; /* 1 once frame_count frames were announced */
 } sim;
 
-/* sim_params.c: the parameter table (static storage) and get/set of one
- * coerced, range-checked value. */
-size_t sim_params_table(const daq_param_desc **table);
-int sim_param_get(sim *s, const char *name, daq_param_value *out, char *err, size_t len);
-int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err, size_t len);
+static inline sim *sim_of(daq_camera *cam)
+{
+    return daq_camera_priv(cam);
+}
+
+/* sim_params.c: the params, get_param and set_param ops -- the table is
+ * static storage; id is an index into it; set gets a value the camera
+ * layer has validated (daq/camera_driver.h). */
+size_t sim_params(daq_camera *cam, const daq_param_desc **table);
+int sim_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len);
+int sim_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t err_len);
 
 /* sim_sensor.c: the sensor thread's body; arg is the sim. */
 void *sim_sensor_main(void *arg);

@@ -21,6 +21,7 @@
 
 #include "daq/sim.h"
 #include "drivers/sim/sim_impl.h"
+#include "util/err.h"
 
 enum sim_param_id {
     P_WIDTH,
@@ -137,22 +138,15 @@ void sim_settings_default(sim_settings *s)
     s->stall_ms = 1000;
 }
 
-size_t sim_params_table(const daq_param_desc **out)
+size_t sim_params(daq_camera *cam, const daq_param_desc **out)
 {
     *out = table;
     return P_COUNT;
 }
 
-static int param_id(const char *name, char *err, size_t len)
+int sim_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len)
 {
-    return daq_param_index(table, P_COUNT, name, err, len);
-}
-
-int sim_param_get(sim *s, const char *name, daq_param_value *out, char *err, size_t len)
-{
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
+    sim *s = sim_of(cam);
     const sim_settings *c = &s->set;
     switch ((enum sim_param_id)id) {
     case P_WIDTH: *out = daq_param_int(c->width); break;
@@ -198,32 +192,17 @@ static void wake_sensor(sim *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err, size_t len)
+int sim_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t err_len)
 {
-    int id = param_id(name, err, len);
-    if (id < 0)
-        return -1;
-    const daq_param_desc *d = &table[id];
-    daq_param_value c = *v; /* the wrapper coerced already; direct callers get the same checks */
-    if (daq_param_coerce(d, &c, err, len) < 0)
-        return -1;
-    if (!(d->flags & DAQ_PARAM_WRITABLE)) {
-        snprintf(err, len, "%s: parameter is read-only", d->name);
-        return -1;
-    }
-    if (s->thread_live && !(d->flags & DAQ_PARAM_LIVE)) {
-        snprintf(err, len, "%s: cannot change while streaming", d->name);
-        return -1;
-    }
+    sim *s = sim_of(cam);
+    const daq_param_value c = *v;
     sim_settings *st = &s->set;
     switch ((enum sim_param_id)id) {
     case P_WIDTH: st->width = c.i; break;
     case P_HEIGHT: st->height = c.i; break;
     case P_BIT_DEPTH:
-        if (c.i != 8 && c.i != 12 && c.i != 16) {
-            snprintf(err, len, "bit_depth: %" PRId64 " is not one of 8, 12, 16", c.i);
-            return -1;
-        }
+        if (c.i != 8 && c.i != 12 && c.i != 16)
+            return daq_err(err, err_len, "bit_depth: %" PRId64 " is not one of 8, 12, 16", c.i);
         st->bit_depth = c.i;
         break;
     case P_EXPOSURE_MS:
@@ -243,10 +222,8 @@ int sim_param_set(sim *s, const char *name, const daq_param_value *v, char *err,
     case P_ROI_WIDTH: st->roi_w = c.i; break;
     case P_ROI_HEIGHT: st->roi_h = c.i; break;
     case P_BINNING:
-        if (c.i == 3) {
-            snprintf(err, len, "binning: 3 is not one of 1, 2, 4");
-            return -1;
-        }
+        if (c.i == 3)
+            return daq_err(err, err_len, "binning: 3 is not one of 1, 2, 4");
         st->binning = c.i;
         break;
     case P_FAULT_SEED: st->seed = (uint64_t)c.i; break;

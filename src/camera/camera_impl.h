@@ -1,0 +1,62 @@
+/* camera/camera_impl.h - the layout of struct daq_camera, for camera.c, the
+ * acquisition engine and white-box tests only.
+ *
+ * The engine's per-frame driver calls are static inline here: one indirect
+ * call through the ops table, no lock, no exported-function hop -- the
+ * same cost as when the struct was public.  They are daq__ friends: for
+ * modules of libdaq, not for callers (daq/camera.h) or drivers
+ * (daq/camera_driver.h).
+ */
+#ifndef DAQ_CAMERA_IMPL_H
+#define DAQ_CAMERA_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "daq/camera_driver.h"
+
+struct daq_camera {
+    const daq_camera_ops *ops; /* the driver's; a test may substitute a spy */
+    const daq_driver *driver;
+    void *priv; /* the driver's state, from its create */
+    char id[64];
+    pthread_mutex_t lock; /* serialises the control calls (open..stop, params) */
+    bool opened;          /* under lock */
+    bool streaming;       /* under lock */
+};
+
+/* ---- the acquisition thread's calls (no lock: see daq/camera_driver.h) --- */
+
+static inline int daq__camera_wait(daq_camera *cam, int64_t timeout_ns)
+{
+    return cam->ops->wait(cam, timeout_ns);
+}
+
+static inline int daq__camera_get_oldest(daq_camera *cam, const void **pixels, daq_frame_info *info)
+{
+    return cam->ops->get_oldest(cam, pixels, info);
+}
+
+static inline void daq__camera_release_oldest(daq_camera *cam)
+{
+    cam->ops->release_oldest(cam);
+}
+
+static inline int daq__camera_fill_queue(daq_camera *cam, daq_frame *empty)
+{
+    return cam->ops->fill_queue(cam, empty);
+}
+
+static inline int daq__camera_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
+                                           daq_frame_info *info)
+{
+    return cam->ops->fill_dequeue(cam, timeout_ns, filled, info);
+}
+
+/* Frames a FILL driver keeps queued; 0 for COPY drivers. */
+static inline uint32_t daq__camera_fill_held(daq_camera *cam)
+{
+    return cam->ops->mode == DAQ_CAMERA_FILL && cam->ops->fill_held ? cam->ops->fill_held(cam) : 0;
+}
+
+#endif

@@ -1,0 +1,59 @@
+/* server/calls.h - what every method of rust-daq's API does the same way:
+ * decode the request, find the device the call names, answer with
+ * rust-daq's status and message when it is not there, pack the reply.
+ *
+ * rust-daq's clients match on status codes and sometimes on message text,
+ * so the texts below are contracts: one table (calls.c) holds them all,
+ * keyed by what the call needs of the device.
+ *
+ * Ownership: replies own their packed body (malloc'd, freed by the rpc
+ * core); devices returned are borrowed from the table (valid until the
+ * table is destroyed, which outlives the server).
+ */
+#ifndef DAQ_SERVER_CALLS_H
+#define DAQ_SERVER_CALLS_H
+
+#include <stddef.h>
+
+#include "daq/devices.h"
+#include "server/rpc.h"
+
+/* What a call needs of the device it names; decides the NOT_FOUND text. */
+typedef enum daq_call_need {
+    DAQ_NEED_STATE,    /* any device: "Device not found: ID" */
+    DAQ_NEED_PARAMS,   /* any device: "Device 'ID' not found" */
+    DAQ_NEED_PRODUCER, /* a device that is up: "... not found or not a frame producer",
+                          UNAVAILABLE "Device 'ID' is unavailable: why" when down */
+    DAQ_NEED_EXPOSURE, /* an up camera with exposure_ms: "... or has no exposure control" */
+    DAQ_NEED_TRIGGER,  /* an up camera with a software trigger: "... or not triggerable" */
+} daq_call_need;
+
+/* Finds device id (NULL: "") for a call that needs `need`.  Returns
+ * DAQ_RPC_OK with *out set, or the status to answer with its message in
+ * details (*out NULL). */
+int daq_call_device(daq_devices *ds, const char *id, daq_call_need need, daq_device **out,
+                    char *details, size_t details_len);
+
+/* The status for a camera layer's refusal of a set (its message): while
+ * streaming FAILED_PRECONDITION, an unknown parameter NOT_FOUND, else
+ * INVALID_ARGUMENT. */
+int daq_call_refusal_status(const char *err);
+
+/* Packs m as r's body with status OK (INTERNAL when out of memory). */
+struct ProtobufCMessage;
+void daq_call_reply(daq_rpc_reply *r, const struct ProtobufCMessage *m);
+/* Sets r's status and details; returns status (for `return daq_call_fail(...)`). */
+int daq_call_fail(daq_rpc_reply *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Decodes a request of protobuf-c type T (functions fn__unpack) into var,
+ * or fails the call with INVALID_ARGUMENT "malformed T message" and returns
+ * from the handler.  The handler frees var with fn__free_unpacked. */
+#define DAQ_CALL_DECODE(T, fn, var, req, len, r)                                                   \
+    T *var = fn##__unpack(NULL, (len), (req));                                                     \
+    if (!var) {                                                                                    \
+        daq_call_fail((r), DAQ_RPC_INVALID_ARGUMENT, "malformed " #T " message");                  \
+        return;                                                                                    \
+    }
+
+#endif

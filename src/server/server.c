@@ -1,0 +1,89 @@
+/* server/server.c - the gRPC side in one handle (daq/server.h): the rpc
+ * core, rust-daq's API (service.c and the modules it gathers) and the
+ * health service.
+ *
+ * Order matters at stop: the rpc server first (every call cancelled, every
+ * message body released), then the service (joins its stream threads,
+ * whose calls are now closed), then the health service.  64 MiB is
+ * rust-daq's HardwareService message cap: a FULL 16-bit 4096 x 4096 frame
+ * (32 MiB) fits with room for its head.
+ */
+#include "daq/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/health.h"
+#include "server/rpc.h"
+#include "server/service.h"
+#include "util/clock.h"
+#include "util/err.h"
+
+#define MAX_METHODS 32
+
+struct daq_server {
+    daq_health *health;
+    daq_service *service;
+    daq_rpc_server *rpc;
+};
+
+void daq_server_config_init(daq_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->bind = "127.0.0.1";
+    cfg->port = 50051;
+    cfg->version = "0.0.0";
+    cfg->compression_lz4 = true;
+    cfg->max_streams_per_client = 3;
+    cfg->max_message_bytes = 64u << 20;
+    cfg->start_ns = daq_now_ns();
+}
+
+daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg, char *err,
+                             size_t err_len)
+{
+    daq_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        daq_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    daq_service_config sc = {cfg->version, cfg->compression_lz4, cfg->max_streams_per_client,
+                             cfg->start_ns};
+    s->health = daq_health_create();
+    s->service = daq_service_create(devices, &sc);
+    if (!s->health || !s->service) {
+        daq_err(err, err_len, "out of memory");
+        daq_server_stop(s);
+        return NULL;
+    }
+    daq_rpc_method methods[MAX_METHODS];
+    size_t n = daq_service_methods(s->service, methods, MAX_METHODS);
+    n += daq_health_methods(s->health, methods + n, MAX_METHODS - n);
+    s->rpc = daq_rpc_server_start(cfg->bind, cfg->port, methods, n, cfg->max_message_bytes, err,
+                                  err_len);
+    if (!s->rpc) {
+        daq_server_stop(s);
+        return NULL;
+    }
+    return s;
+}
+
+uint16_t daq_server_port(const daq_server *s)
+{
+    return daq_rpc_server_port(s->rpc);
+}
+
+unsigned daq_server_streams(daq_server *s)
+{
+    return daq_service_streams(s->service);
+}
+
+void daq_server_stop(daq_server *s)
+{
+    if (!s)
+        return;
+    daq_rpc_server_stop(s->rpc);
+    daq_service_destroy(s->service);
+    daq_health_destroy(s->health);
+    free(s);
+}
