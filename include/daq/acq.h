@@ -1,7 +1,7 @@
 /* daq/acq.h - the acquisition engine: one thread per camera moving frames
  * from the driver through the pool onto the bus.
  *
- * The loop (architecture §7), for a COPY-mode driver:
+ * The loop (docs/architecture.md §7), for a COPY-mode driver:
  *
  *   wait (never sleeping while frames are pending) -> get_oldest ->
  *   loss check on the hardware frame number (gap: lost += gap - 1;
@@ -68,7 +68,7 @@ typedef struct daq_acq_config {
 
 DAQ_API void daq_acq_config_init(daq_acq_config *cfg);
 
-/* Pure sizing formula (architecture §5). */
+/* Pure sizing formula (docs/architecture.md §5). */
 DAQ_API uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held,
                                     uint32_t dynamic_allowance, uint32_t headroom);
 

@@ -3,7 +3,7 @@
  * per-device cache so each frame is downsampled and compressed once per
  * (quality, compression), however many streams want it.
  *
- * Rules kept from rust-daq (facts §7-§8):
+ * Rules kept from rust-daq (docs/facts/grpc-camera-api.md §7-§8):
  *  - PREVIEW = 2x2 mean, FAST = 4x4 mean, u16 little-endian only, integer
  *    truncating division, remainder rows/columns cropped, blocks from
  *    (0,0); frames that are not 16-bit, too small, or whose byte length is

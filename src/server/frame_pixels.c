@@ -1,7 +1,7 @@
 /* server/frame_pixels.c - the two pixel transforms of the stream side:
  * block-mean downsampling and LZ4 framing.  Pure functions, no state.
  *
- * Downsampling follows rust-daq's downsample.rs to the bit (facts §8), so a
+ * Downsampling follows rust-daq's downsample.rs to the bit (docs/facts/grpc-camera-api.md §8), so a
  * client that compares our PREVIEW/FAST frames with its own expectations
  * sees the same numbers: u16 little-endian, blocks from (0,0) stepping
  * through the ORIGINAL row stride, remainder rows and columns cropped, sum
@@ -13,7 +13,7 @@
  * block width is a compile-time constant in the two hot variants (2 and 4),
  * so the inner sums unroll.
  *
- * LZ4 framing is lz4_flex's compress_prepend_size (facts §7): a 4-byte
+ * LZ4 framing is lz4_flex's compress_prepend_size (docs/facts/grpc-camera-api.md §7): a 4-byte
  * little-endian uncompressed length, then one raw LZ4 block -- no frame
  * format, no checksum.  liblz4's block API produces and reads exactly that.
  * The decoder trusts nothing: the declared length must fit the caller's

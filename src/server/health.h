@@ -5,7 +5,7 @@
  * "daq.HardwareService") are SERVING.  Check of any other name is answered
  * NOT_FOUND "Unknown service: X"; Watch of it sends SERVICE_UNKNOWN (3) and,
  * like Watch of a known name, stays open until the client leaves or the
- * server stops (facts §10).  Watch needs no thread: it sends the current
+ * server stops (docs/facts/grpc-camera-api.md §10).  Watch needs no thread: it sends the current
  * status from its start handler and releases its call reference from the
  * call's close callback.
  *

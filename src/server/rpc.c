@@ -3,7 +3,7 @@
  * per-call state and streams are in rpc_call.c.
  *
  * Why this shape (each point was hit on this machine, see
- * shared/reference/grpc-c-core-notes.md):
+ * docs/facts/grpc-c-core.md):
  *  - Registered methods use GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER: the
  *    single request message of a unary or server-streaming call arrives
  *    with the call, so there is no RECV_MESSAGE step.  One request is kept

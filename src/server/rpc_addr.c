@@ -6,7 +6,7 @@
  * writes IPv6 addresses bracketed and, depending on the code path,
  * percent-encoded ("ipv6:%5B::1%5D:5000"), so the address is decoded
  * before the port is cut off.  The host is what per-client limits key on
- * (facts §6: at most 3 frame streams per client IP).
+ * (docs/facts/grpc-camera-api.md §6: at most 3 frame streams per client IP).
  */
 #include <stdio.h>
 #include <string.h>

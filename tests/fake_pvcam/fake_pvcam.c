@@ -2,7 +2,8 @@
  * PVCAM functions the daq pvcam driver resolves, with the prototypes of
  * drivers/pvcam/pvcam_sdk.h (compiled with PVCAM_SDK_DECLARE_FUNCTIONS, so
  * the compiler checks every definition against them), simulating cameras.
- * Written from the API fact sheet (§2, §4.10, §5, §8), not from any SDK.
+ * Written from the API fact sheet docs/facts/pvcam-api.md (§2, §4.10, §5,
+ * §8; cited below as "facts §N"), not from any SDK.
  *
  * Cameras: FAKE_PVCAM_CAMERAS (default 1) named pvcamUSB_0, pvcamUSB_1, ...
  * each FAKE_PVCAM_WIDTH x FAKE_PVCAM_HEIGHT (default 2048 x 2048), 16 bit

@@ -1,5 +1,5 @@
 /* Unit tests of the stream-side frame encoding (server/frame_encode.h):
- * downsampling against the examples of rust-daq's own tests (facts §8) and
+ * downsampling against the examples of rust-daq's own tests (docs/facts/grpc-camera-api.md §8) and
  * a naive reference, LZ4 framing round trips and malformed input, the
  * hand-written FrameData head decoded by protobuf-c (every field, and
  * presence of the optional ones), zero-copy FULL frames, and the encoder

@@ -1,6 +1,6 @@
 /* drivers/aravis/aravis_driver.c - the "aravis" camera driver: GenICam
  * cameras (GigE Vision, USB3 Vision, and Aravis' fakes) through Aravis, in
- * FILL mode (architecture §6).
+ * FILL mode (docs/architecture.md §6).
  *
  * Why FILL: Aravis lets the application own the frame memory (a buffer
  * made over preallocated data), so the empty pool frames themselves are

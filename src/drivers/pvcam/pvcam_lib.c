@@ -20,7 +20,7 @@
  * Why one lock for every SDK call, across cameras and threads: the error
  * code is process-global and reset by every call, so the failing call and
  * pl_error_code / pl_error_message must not interleave with another thread's
- * calls (facts §2.2).  The EOF callback never takes this lock (it only
+ * calls (docs/facts/pvcam-api.md §2.2).  The EOF callback never takes this lock (it only
  * records), so holding it across pl_exp_stop_cont or a deregistration that
  * waits for the SDK's callback thread cannot deadlock.
  */

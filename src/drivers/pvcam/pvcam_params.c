@@ -190,7 +190,7 @@ static void read_ports(pvcam *p)
  * EXT_TRIG_INTERNAL (with the first-row expose-out mode when the camera has
  * expose-out modes) when PARAM_EXPOSURE_MODE lists it, as the SDK's live
  * example passes; else the legacy TIMED_MODE, which is all older cameras
- * accept (facts §4.2). */
+ * accept (docs/facts/pvcam-api.md §4.2). */
 static int16 pick_exposure_mode(pvcam *p)
 {
     uns32 count = 0;

@@ -1,8 +1,9 @@
 /* drivers/pvcam/pvcam_sdk.h - daq's own declarations of the part of the
  * PVCAM C API that the pvcam driver uses.
  *
- * Written from the API fact sheet (shared/reference/pvcam-api-facts.md,
- * §1-§4: typedef widths, prototypes, struct layouts, constant values), not
+ * Written from the API fact sheet (docs/facts/pvcam-api.md, cited below as
+ * "facts §N"; §1-§4: typedef widths, prototypes, struct layouts, constant
+ * values), not
  * from Photometrics' header: daq builds, and its tests run, where no SDK is
  * installed.  The driver never links libpvcam; it dlopen()s it and resolves
  * exactly the functions listed in PVCAM_FUNCTIONS below.

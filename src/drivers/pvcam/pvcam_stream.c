@@ -165,7 +165,7 @@ static int apply_readout_locked(pvcam *p, char *err, size_t len)
 static void after_setup_locked(pvcam *p)
 {
     const pvcam_api *api = pvcam_api_get();
-    uns32 us = 0; /* the id says FLT64, the value is an uns32 (facts §7.5) */
+    uns32 us = 0; /* the id says FLT64, the value is an uns32 (docs/facts/pvcam-api.md §7.5) */
     p->readout_us = 0;
     if (p->facts.readout_time.avail &&
         api->pl_get_param(p->hcam, PARAM_READOUT_TIME, ATTR_CURRENT, &us) == PV_OK)
