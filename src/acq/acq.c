@@ -30,6 +30,7 @@
 #include "camera/camera_impl.h"
 #include "daq/log.h"
 #include "util/clock.h"
+#include "util/err.h"
 
 #define LOG_ACQ   "daq::acq"
 #define LOG_TRACE "pvcam_alloc_trace"
@@ -137,7 +138,7 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     }
     daq_acq *a = calloc(1, sizeof *a);
     if (!a) {
-        snprintf(err, err_len, "out of memory");
+        daq_err(err, err_len, "out of memory");
         daq_camera_destroy(cam);
         return NULL;
     }
@@ -622,7 +623,7 @@ int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
         a->running = true;
         pthread_mutex_unlock(&a->idle_mu);
         if (pthread_create(&a->thread, NULL, acq_thread, a) != 0) {
-            snprintf(err, err_len, "cannot start the acquisition thread: %s", strerror(errno));
+            daq_err(err, err_len, "cannot start the acquisition thread: %s", strerror(errno));
             daq_camera_stop(a->cam);
             atomic_store(&a->state, DAQ_ACQ_IDLE);
             pthread_mutex_lock(&a->idle_mu);

@@ -201,20 +201,20 @@ int daq_camera_set_param_text(daq_camera *cam, const char *name, const char *tex
     return r;
 }
 
-static int open_locked(daq_camera *cam, char *err, size_t len)
+static int open_locked(daq_camera *cam, char *err, size_t err_len)
 {
     if (cam->opened)
         return 0;
-    if (cam->ops->open(cam, err, len) < 0)
+    if (cam->ops->open(cam, err, err_len) < 0)
         return -1;
     cam->opened = true;
     return 0;
 }
 
-int daq_camera_open(daq_camera *cam, char *err, size_t len)
+int daq_camera_open(daq_camera *cam, char *err, size_t err_len)
 {
     pthread_mutex_lock(&cam->lock);
-    int r = open_locked(cam, err, len);
+    int r = open_locked(cam, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
@@ -246,14 +246,14 @@ int daq_camera_get_format(daq_camera *cam, daq_camera_format *out, char *err, si
     return r;
 }
 
-int daq_camera_start(daq_camera *cam, char *err, size_t len)
+int daq_camera_start(daq_camera *cam, char *err, size_t err_len)
 {
     pthread_mutex_lock(&cam->lock);
     int r = 0;
     if (!cam->streaming) {
-        r = open_locked(cam, err, len);
+        r = open_locked(cam, err, err_len);
         if (r == 0) {
-            r = cam->ops->start(cam, err, len);
+            r = cam->ops->start(cam, err, err_len);
             if (r < 0)
                 cam->ops->stop(cam); /* tidy up whatever start left behind */
             else

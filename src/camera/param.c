@@ -25,6 +25,7 @@
 
 #include "util/err.h"
 #include "util/fatal.h"
+#include "util/text.h"
 
 const char *daq_param_type_name(daq_param_type t)
 {
@@ -106,7 +107,7 @@ static void fmt_enum_list(const daq_param_desc *d, char *buf, size_t len)
 #define TWO_POW_63 9223372036854775808.0
 
 static int to_int(const daq_param_desc *d, const daq_param_value *in, daq_param_value *out,
-                  char *err, size_t len)
+                  char *err, size_t err_len)
 {
     char got[64];
     if (in->type == DAQ_PARAM_INT) {
@@ -120,21 +121,21 @@ static int to_int(const daq_param_desc *d, const daq_param_value *in, daq_param_
             return 0;
         }
         fmt_value(in, got, sizeof got);
-        return daq_err(err, len, "%s: %s is not an integer", d->name, got);
+        return daq_err(err, err_len, "%s: %s is not an integer", d->name, got);
     }
     fmt_value(in, got, sizeof got);
-    return daq_err(err, len, "%s: expected int, got %s %s", d->name, daq_param_type_name(in->type),
-                   got);
+    return daq_err(err, err_len, "%s: expected int, got %s %s", d->name,
+                   daq_param_type_name(in->type), got);
 }
 
 static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_param_value *out,
-                    char *err, size_t len)
+                    char *err, size_t err_len)
 {
     char got[64];
     if (in->type == DAQ_PARAM_FLOAT) {
         if (!isfinite(in->f)) {
             fmt_value(in, got, sizeof got);
-            return daq_err(err, len, "%s: %s is not a finite number", d->name, got);
+            return daq_err(err, err_len, "%s: %s is not a finite number", d->name, got);
         }
         *out = *in;
         return 0;
@@ -144,18 +145,18 @@ static int to_float(const daq_param_desc *d, const daq_param_value *in, daq_para
         /* Exact only up to 2^53; beyond that the double may differ. */
         if (f >= TWO_POW_63 || (int64_t)f != in->i) {
             fmt_value(in, got, sizeof got);
-            return daq_err(err, len, "%s: %s cannot be represented exactly as a float", d->name,
+            return daq_err(err, err_len, "%s: %s cannot be represented exactly as a float", d->name,
                            got);
         }
         *out = daq_param_float(f);
         return 0;
     }
     fmt_value(in, got, sizeof got);
-    return daq_err(err, len, "%s: expected float, got %s %s", d->name,
+    return daq_err(err, err_len, "%s: expected float, got %s %s", d->name,
                    daq_param_type_name(in->type), got);
 }
 
-static int check_range(const daq_param_desc *d, const daq_param_value *v, char *err, size_t len)
+static int check_range(const daq_param_desc *d, const daq_param_value *v, char *err, size_t err_len)
 {
     if (!(d->flags & DAQ_PARAM_HAS_RANGE))
         return 0;
@@ -170,36 +171,36 @@ static int check_range(const daq_param_desc *d, const daq_param_value *v, char *
     fmt_value(v, got, sizeof got);
     fmt_double(lo, sizeof lo, d->min);
     fmt_double(hi, sizeof hi, d->max);
-    return daq_err(err, len, "%s: %s is out of range [%s, %s]", d->name, got, lo, hi);
+    return daq_err(err, err_len, "%s: %s is out of range [%s, %s]", d->name, got, lo, hi);
 }
 
-int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, size_t len)
+int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, size_t err_len)
 {
     if (!d || !v)
-        return daq_err(err, len, "daq_param_coerce: no descriptor or value");
+        return daq_err(err, err_len, "daq_param_coerce: no descriptor or value");
     daq_param_value out;
     char got[DAQ_PARAM_STR_MAX + 8];
     switch (d->type) {
     case DAQ_PARAM_BOOL:
         if (v->type != DAQ_PARAM_BOOL) {
             fmt_value(v, got, sizeof got);
-            return daq_err(err, len, "%s: expected bool, got %s %s", d->name,
+            return daq_err(err, err_len, "%s: expected bool, got %s %s", d->name,
                            daq_param_type_name(v->type), got);
         }
         out = *v;
         break;
     case DAQ_PARAM_INT:
-        if (to_int(d, v, &out, err, len) < 0 || check_range(d, &out, err, len) < 0)
+        if (to_int(d, v, &out, err, err_len) < 0 || check_range(d, &out, err, err_len) < 0)
             return -1;
         break;
     case DAQ_PARAM_FLOAT:
-        if (to_float(d, v, &out, err, len) < 0 || check_range(d, &out, err, len) < 0)
+        if (to_float(d, v, &out, err, err_len) < 0 || check_range(d, &out, err, err_len) < 0)
             return -1;
         break;
     case DAQ_PARAM_STRING:
         if (v->type != DAQ_PARAM_STRING && v->type != DAQ_PARAM_ENUM) {
             fmt_value(v, got, sizeof got);
-            return daq_err(err, len, "%s: expected string, got %s %s", d->name,
+            return daq_err(err, err_len, "%s: expected string, got %s %s", d->name,
                            daq_param_type_name(v->type), got);
         }
         out = *v;
@@ -210,7 +211,7 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
         fmt_enum_list(d, list, sizeof list);
         if (v->type != DAQ_PARAM_STRING && v->type != DAQ_PARAM_ENUM) {
             fmt_value(v, got, sizeof got);
-            return daq_err(err, len, "%s: expected one of %s, got %s %s", d->name, list,
+            return daq_err(err, err_len, "%s: expected one of %s, got %s %s", d->name, list,
                            daq_param_type_name(v->type), got);
         }
         bool found = false;
@@ -218,12 +219,13 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
             if (strcmp(d->enum_values[i], v->s) == 0)
                 found = true;
         if (!found)
-            return daq_err(err, len, "%s: '%s' is not one of %s", d->name, v->s, list);
+            return daq_err(err, err_len, "%s: '%s' is not one of %s", d->name, v->s, list);
         out = *v;
         out.type = DAQ_PARAM_ENUM;
         break;
     }
-    default: return daq_err(err, len, "%s: descriptor has unknown type %d", d->name, (int)d->type);
+    default:
+        return daq_err(err, err_len, "%s: descriptor has unknown type %d", d->name, (int)d->type);
     }
     *v = out;
     return 0;
@@ -246,36 +248,27 @@ int daq_param_validate(const daq_param_desc *d, bool streaming, const daq_param_
 
 /* ---- parsing ----------------------------------------------------------------- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads a "double-quoted" string with JSON/TOML basic escapes (\uXXXX
  * becomes UTF-8) or a 'single-quoted' TOML literal string (no escapes).
  * s points at the opening quote, end one past the last character; the
  * closing quote must be the last character. */
 static int parse_quoted(const daq_param_desc *d, const char *s, const char *end,
-                        daq_param_value *out, char *err, size_t len)
+                        daq_param_value *out, char *err, size_t err_len)
 {
     char q = *s;
     if (end - s < 2 || end[-1] != q)
-        return daq_err(err, len, "%s: unterminated string", d->name);
+        return daq_err(err, err_len, "%s: unterminated string", d->name);
     char buf[4 * DAQ_PARAM_STR_MAX];
     size_t n = 0;
     for (const char *p = s + 1; p < end - 1; p++) {
-        unsigned long cp = (unsigned char)*p;
+        uint32_t cp = (unsigned char)*p;
+        char u[4] = {*p};
+        size_t k = 1;
         if (q == '"' && *p == '"')
-            return daq_err(err, len, "%s: unescaped quote inside string", d->name);
+            return daq_err(err, err_len, "%s: unescaped quote inside string", d->name);
         if (q == '"' && *p == '\\') {
             if (++p >= end - 1)
-                return daq_err(err, len, "%s: string ends in a backslash", d->name);
+                return daq_err(err, err_len, "%s: string ends in a backslash", d->name);
             switch (*p) {
             case '"': cp = '"'; break;
             case '\\': cp = '\\'; break;
@@ -287,33 +280,26 @@ static int parse_quoted(const daq_param_desc *d, const char *s, const char *end,
             case 't': cp = '\t'; break;
             case 'u':
                 cp = 0;
-                for (int k = 0; k < 4; k++) {
-                    int h = (p + 1 < end - 1) ? hex_digit(*++p) : -1;
+                for (int digit = 0; digit < 4; digit++) {
+                    int h = (p + 1 < end - 1) ? daq_hex_value(*++p) : -1;
                     if (h < 0)
-                        return daq_err(err, len, "%s: bad \\u escape", d->name);
-                    cp = cp << 4 | (unsigned long)h;
+                        return daq_err(err, err_len, "%s: bad \\u escape", d->name);
+                    cp = cp << 4 | (uint32_t)h;
                 }
                 break;
-            default: return daq_err(err, len, "%s: unknown escape '\\%c'", d->name, *p);
+            default: return daq_err(err, err_len, "%s: unknown escape '\\%c'", d->name, *p);
             }
-            /* Encode cp as UTF-8 (surrogate pairs are not joined). */
-            if (cp >= 0x80 && n + 3 < sizeof buf) {
-                if (cp < 0x800) {
-                    buf[n++] = (char)(0xC0 | (cp >> 6));
-                } else {
-                    buf[n++] = (char)(0xE0 | (cp >> 12));
-                    buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                }
-                cp = 0x80 | (cp & 0x3F);
-            }
+            k = daq_utf8_encode(cp, u); /* surrogate pairs are not joined */
         }
-        if (n + 1 >= sizeof buf)
+        if (n + k >= sizeof buf)
             break;
-        buf[n++] = (char)cp;
+        memcpy(buf + n, u, k);
+        n += k;
     }
     buf[n] = '\0';
     if (n >= DAQ_PARAM_STR_MAX)
-        return daq_err(err, len, "%s: string longer than %d bytes", d->name, DAQ_PARAM_STR_MAX - 1);
+        return daq_err(err, err_len, "%s: string longer than %d bytes", d->name,
+                       DAQ_PARAM_STR_MAX - 1);
     *out = daq_param_string(buf);
     return 0;
 }

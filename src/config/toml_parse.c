@@ -210,6 +210,26 @@ static void parse_keyval(parser *P, daq_toml *t)
 
 /* ---- values ------------------------------------------------------------------------------ */
 
+/* After an element of the container (array or inline table) opened at
+ * `open`: true at its closing character `close`, false after the ','
+ * that separates it from the next element (consumed); anything else is
+ * an error naming what was found. */
+static bool end_of_element(toml_reader *r, size_t open, int close, const char *what)
+{
+    int c = toml_peek(r, 0);
+    if (c == close)
+        return true;
+    if (c < 0)
+        toml_fail(r, open, "unterminated %s", what);
+    if (c != ',') {
+        char d[40];
+        toml_fail(r, r->i, "expected ',' or '%c' in the %s, found %s", close, what,
+                  toml_describe(r, r->i, d, sizeof d));
+    }
+    r->i++;
+    return false;
+}
+
 static daq_toml *parse_array(parser *P, uint32_t depth)
 {
     toml_reader *r = &P->r;
@@ -225,17 +245,8 @@ static daq_toml *parse_array(parser *P, uint32_t depth)
         if (!toml_array_push(r->arena, a, parse_value(P, depth + 1)))
             toml_fail(r, r->i, "out of memory");
         toml_skip_ws_nl(r);
-        int c = toml_peek(r, 0);
-        if (c == ']')
+        if (end_of_element(r, open, ']', "array"))
             break;
-        if (c < 0)
-            toml_fail(r, open, "unterminated array");
-        if (c != ',') {
-            char d[40];
-            toml_fail(r, r->i, "expected ',' or ']' in the array, found %s",
-                      toml_describe(r, r->i, d, sizeof d));
-        }
-        r->i++;
     }
     r->i++;
     return a;
@@ -267,18 +278,10 @@ static daq_toml *parse_inline_table(parser *P, uint32_t depth)
         parse_keyval(P, t);
         toml_skip_ws(r);
         c = toml_peek(r, 0);
-        if (c == '}')
-            break;
         if (c == '\n' || c == '\r')
             inline_newline(r);
-        if (c < 0)
-            toml_fail(r, open, "unterminated inline table");
-        if (c != ',') {
-            char d[40];
-            toml_fail(r, r->i, "expected ',' or '}' in the inline table, found %s",
-                      toml_describe(r, r->i, d, sizeof d));
-        }
-        r->i++;
+        if (end_of_element(r, open, '}', "inline table"))
+            break;
     }
     r->i++;
     return t;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "config/toml_impl.h"
+#include "util/text.h"
 
 /* ---- positions and errors ------------------------------------------------------ */
 
@@ -275,41 +276,10 @@ toml_str toml_read_bare_key(toml_reader *r)
     return buf_take(r);
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void put_utf8(toml_reader *r, uint32_t cp)
 {
     char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | cp >> 6);
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | cp >> 12);
-        b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (char)(0xF0 | cp >> 18);
-        b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-        b[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-        b[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    buf_put(r, b, n);
+    buf_put(r, b, daq_utf8_encode(cp, b));
 }
 
 /* An escape sequence at the cursor (on the backslash) of a basic string. */
@@ -334,7 +304,7 @@ static void read_escape(toml_reader *r)
     size_t n = e == 'u' ? 4 : 8;
     uint32_t cp = 0;
     for (size_t k = 0; k < n; k++) {
-        int h = hex_value(toml_peek(r, 2 + k));
+        int h = daq_hex_value(toml_peek(r, 2 + k));
         if (h < 0)
             toml_fail(r, at, "\\%c escape needs %zu hexadecimal digits", e, n);
         cp = cp << 4 | (uint32_t)h;
@@ -463,7 +433,7 @@ static bool is_digit(int c)
 
 static int digit_value(int c, int base)
 {
-    int v = hex_value(c);
+    int v = daq_hex_value(c);
     return v >= 0 && v < base ? v : -1;
 }
 

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "log/log_line.h"
+#include "util/err.h"
 #include "util/fatal.h"
 
 #define DEFAULT_TARGET "daq" /* for a NULL target */
@@ -212,7 +213,7 @@ static log_filter *filter_parse(const char *spec, char *err, size_t err_len)
     log_filter *f = malloc(sizeof *f + items * sizeof f->dirs[0] + len + 1);
     if (!f) {
         if (err && err_len)
-            snprintf(err, err_len, "DAQ_LOG: out of memory");
+            daq_err(err, err_len, "DAQ_LOG: out of memory");
         return NULL;
     }
     char *text = (char *)(f->dirs + items);

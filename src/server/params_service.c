@@ -93,7 +93,8 @@ static int daemon_get(daq_acq *a, const char *name, daq_param_value *v)
 }
 
 /* v is coerced to the descriptor already. */
-static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, char *err, size_t len)
+static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, char *err,
+                      size_t err_len)
 {
     if (strcmp(name, "acquisition.use_pool") == 0) {
         daq_acq_set_use_pool(a, v->b);
@@ -104,7 +105,7 @@ static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, ch
     daq_pool_config_init(&d);
     if (daq_pool_policy_parse(v->s, &p) != 0 ||
         daq_acq_set_policy(a, p, d.wait_timeout_ms, d.wait_fallback) != 0)
-        return daq_err(err, len, "%s: cannot set \"%s\"", name, v->s);
+        return daq_err(err, err_len, "%s: cannot set \"%s\"", name, v->s);
     return 0;
 }
 

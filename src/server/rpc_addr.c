@@ -12,34 +12,7 @@
 #include <string.h>
 
 #include "server/rpc_internal.h"
-
-static int hex_val(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src into dst (cap bytes with the NUL); returns the length. */
-static size_t pct_decode(const char *src, char *dst, size_t cap)
-{
-    size_t n = 0;
-    while (*src && n + 1 < cap) {
-        int hi, lo;
-        if (src[0] == '%' && (hi = hex_val(src[1])) >= 0 && (lo = hex_val(src[2])) >= 0) {
-            dst[n++] = (char)(hi * 16 + lo);
-            src += 3;
-        } else {
-            dst[n++] = *src++;
-        }
-    }
-    dst[n] = '\0';
-    return n;
-}
+#include "util/text.h"
 
 static size_t copy_span(const char *src, size_t len, char *out, size_t cap)
 {
@@ -63,7 +36,7 @@ size_t daq_rpc_peer_host(const char *peer, char *out, size_t cap)
         return copy_span(peer, strlen(peer), out, cap);
 
     char addr[DAQ_RPC_HOST_MAX * 2];
-    size_t n = pct_decode(peer + 5, addr, sizeof addr);
+    size_t n = daq_percent_decode(peer + 5, addr, sizeof addr);
     if (addr[0] == '[') {
         const char *end = strchr(addr, ']');
         size_t len = end ? (size_t)(end - addr - 1) : n - 1;

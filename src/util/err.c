@@ -4,12 +4,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int daq_err(char *err, size_t len, const char *fmt, ...)
+int daq_err(char *err, size_t err_len, const char *fmt, ...)
 {
-    if (err && len > 0) {
+    if (err && err_len > 0) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err, len, fmt, ap);
+        vsnprintf(err, err_len, fmt, ap);
         va_end(ap);
     }
     return -1;

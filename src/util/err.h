@@ -12,7 +12,7 @@
 #include "util/fatal.h"
 
 /* Formats the message into err (if any) and returns -1, so that error paths
- * read `return daq_err(err, len, "...", ...);`. */
-DAQ_PRINTF(3, 4) int daq_err(char *err, size_t len, const char *fmt, ...);
+ * read `return daq_err(err, err_len, "...", ...);`. */
+DAQ_PRINTF(3, 4) int daq_err(char *err, size_t err_len, const char *fmt, ...);
 
 #endif

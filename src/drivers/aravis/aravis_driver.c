@@ -46,7 +46,7 @@ ArvCamera *aravis_arv_camera(daq_camera *cam)
 /* ---- open / close -------------------------------------------------------------------- */
 
 /* The id to open: the configured one, or the first camera discovered. */
-static int resolve_id(aravis *d, char *id, size_t id_len, char *err, size_t len)
+static int resolve_id(aravis *d, char *id, size_t id_len, char *err, size_t err_len)
 {
     if (d->set.camera[0]) {
         snprintf(id, id_len, "%s", d->set.camera);
@@ -56,7 +56,8 @@ static int resolve_id(aravis *d, char *id, size_t id_len, char *err, size_t len)
     }
     arv_update_device_list(); /* discovery: broadcasts on every interface */
     if (arv_get_n_devices() == 0)
-        return daq_err(err, len, "aravis: no camera found (set 'camera' to an id or IP address)");
+        return daq_err(err, err_len,
+                       "aravis: no camera found (set 'camera' to an id or IP address)");
     snprintf(id, id_len, "%s", arv_get_device_id(0));
     return 0;
 }
@@ -70,17 +71,17 @@ static void aravis_close(daq_camera *cam)
     d->device_id[0] = d->model[0] = '\0';
 }
 
-static int aravis_open(daq_camera *cam, char *err, size_t len)
+static int aravis_open(daq_camera *cam, char *err, size_t err_len)
 {
     aravis *d = aravis_of(cam);
     char id[DAQ_PARAM_STR_MAX], what[DAQ_PARAM_STR_MAX + 48];
-    if (resolve_id(d, id, sizeof id, err, len) < 0)
+    if (resolve_id(d, id, sizeof id, err, err_len) < 0)
         return -1;
     GError *e = NULL;
     ArvCamera *c = arv_camera_new(id, &e);
     if (!c) {
         snprintf(what, sizeof what, "aravis: cannot open camera '%s'", id);
-        return aravis_gerror(&e, err, len, what);
+        return aravis_gerror(&e, err, err_len, what);
     }
     d->camera = c;
     d->is_gv = arv_camera_is_gv_device(c);
@@ -91,7 +92,7 @@ static int aravis_open(daq_camera *cam, char *err, size_t len)
     snprintf(d->model, sizeof d->model, "%s %s", vendor ? vendor : "?", model ? model : "?");
     atomic_store(&d->exposure_us, arv_camera_get_exposure_time(c, &e));
     g_clear_error(&e);
-    if (aravis_apply_settings(d, err, len) < 0) {
+    if (aravis_apply_settings(d, err, err_len) < 0) {
         aravis_close(cam);
         return -1;
     }
@@ -103,11 +104,11 @@ static int aravis_open(daq_camera *cam, char *err, size_t len)
 
 /* ---- format -------------------------------------------------------------------------------- */
 
-static int aravis_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+static int aravis_format(daq_camera *cam, daq_camera_format *out, char *err, size_t err_len)
 {
     aravis *d = aravis_of(cam);
     if (!d->camera)
-        return daq_err(err, len, "aravis: camera '%s' is not open", daq_camera_id(cam));
+        return daq_err(err, err_len, "aravis: camera '%s' is not open", daq_camera_id(cam));
     ArvCamera *c = d->camera;
     GError *e = NULL;
     gint x, y, w, h;
@@ -115,7 +116,7 @@ static int aravis_format(daq_camera *cam, daq_camera_format *out, char *err, siz
     ArvPixelFormat pf = e ? 0 : arv_camera_get_pixel_format(c, &e);
     size_t payload = e ? 0 : arv_camera_get_payload(c, &e);
     if (e)
-        return aravis_gerror(&e, err, len, "aravis: format");
+        return aravis_gerror(&e, err, err_len, "aravis: format");
     double rate = arv_camera_get_frame_rate(c, &e);
     g_clear_error(&e); /* optional feature */
     unsigned bits = ARV_PIXEL_FORMAT_BIT_PER_PIXEL(pf);
@@ -169,23 +170,24 @@ static void configure_gv_stream(aravis *d, ArvStream *s)
         g_object_set(s, "socket-buffer-size", (gint)sb, NULL);
 }
 
-static int aravis_start(daq_camera *cam, char *err, size_t len)
+static int aravis_start(daq_camera *cam, char *err, size_t err_len)
 {
     aravis *d = aravis_of(cam);
     if (!d->camera)
-        return daq_err(err, len, "aravis: camera '%s' is not open", daq_camera_id(cam));
+        return daq_err(err, err_len, "aravis: camera '%s' is not open", daq_camera_id(cam));
     if (d->stream)
-        return daq_err(err, len, "aravis: camera '%s' is already streaming", daq_camera_id(cam));
+        return daq_err(err, err_len, "aravis: camera '%s' is already streaming",
+                       daq_camera_id(cam));
     daq_camera_format fmt;
-    if (aravis_format(cam, &fmt, err, len) < 0)
+    if (aravis_format(cam, &fmt, err, err_len) < 0)
         return -1;
     GError *e = NULL;
     arv_camera_set_acquisition_mode(d->camera, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
     if (e)
-        return aravis_gerror(&e, err, len, "aravis: AcquisitionMode");
+        return aravis_gerror(&e, err, err_len, "aravis: AcquisitionMode");
     ArvStream *s = arv_camera_create_stream(d->camera, NULL, NULL, &e);
     if (!s)
-        return aravis_gerror(&e, err, len, "aravis: cannot create the stream");
+        return aravis_gerror(&e, err, err_len, "aravis: cannot create the stream");
     if (ARV_IS_GV_STREAM(s))
         configure_gv_stream(d, s);
     find_infos(d, s);
@@ -201,7 +203,7 @@ static int aravis_start(daq_camera *cam, char *err, size_t len)
      * at the first delivered frame. */
     arv_camera_start_acquisition(d->camera, &e);
     if (e)
-        return aravis_gerror(&e, err, len, "aravis: AcquisitionStart"); /* the wrapper stops */
+        return aravis_gerror(&e, err, err_len, "aravis: AcquisitionStart"); /* the wrapper stops */
     DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "stream started", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("payload", d->payload), DAQ_F_U64("buffers", (uint64_t)d->set.buffers),
             DAQ_F_I64("socket_buffer", d->is_gv ? d->set.socket_buffer : -1));

@@ -157,12 +157,13 @@ void aravis_settings_default(aravis_settings *s);
  * id is an index into it; set gets a value the camera layer has validated
  * (daq/camera_driver.h). */
 size_t aravis_params(daq_camera *cam, const daq_param_desc **out);
-int aravis_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t len);
-int aravis_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t len);
+int aravis_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len);
+int aravis_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err,
+                     size_t err_len);
 /* Writes every setting that was set to the open camera. */
-int aravis_apply_settings(aravis *d, char *err, size_t len);
+int aravis_apply_settings(aravis *d, char *err, size_t err_len);
 /* Formats a GError (and clears it) as "what: message"; returns -1. */
-int aravis_gerror(GError **e, char *err, size_t len, const char *what);
+int aravis_gerror(GError **e, char *err, size_t err_len, const char *what);
 
 /* aravis_stream.c: the FILL ops of daq/camera.h.  fill_queue takes over
  * the caller's reference to empty (released by the driver on failure);

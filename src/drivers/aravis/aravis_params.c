@@ -105,16 +105,16 @@ size_t aravis_params(daq_camera *cam, const daq_param_desc **out)
     return P_COUNT;
 }
 
-int aravis_gerror(GError **e, char *err, size_t len, const char *what)
+int aravis_gerror(GError **e, char *err, size_t err_len, const char *what)
 {
-    daq_err(err, len, "%s: %s", what, *e && (*e)->message ? (*e)->message : "failed");
+    daq_err(err, err_len, "%s: %s", what, *e && (*e)->message ? (*e)->message : "failed");
     g_clear_error(e);
     return -1;
 }
 
 /* ---- reading the device ------------------------------------------------------ */
 
-static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t len)
+static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t err_len)
 {
     ArvCamera *c = d->camera;
     GError *e = NULL;
@@ -155,15 +155,15 @@ static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t l
     case P_DEVICE_ID:
     case P_COUNT: return 1; /* not a device feature */
     }
-    return e ? aravis_gerror(&e, err, len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, err, err_len, table[id].name) : 0;
 }
 
-int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *err, size_t len)
+int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *err, size_t err_len)
 {
     aravis *d = aravis_of(cam);
     int id = (int)index;
     if (d->camera) {
-        int r = get_open(d, id, out, err, len);
+        int r = get_open(d, id, out, err, err_len);
         if (r <= 0)
             return r;
     }
@@ -196,14 +196,14 @@ int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *
 
 /* Aravis writes an unknown enumeration entry without complaint: check it
  * against the camera's list, and name the choices. */
-static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t len)
+static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t err_len)
 {
     GError *e = NULL;
     guint n = 0;
     const char **list = arv_camera_dup_available_pixel_formats_as_strings(c, &n, &e);
     if (e) {
         g_free(list);
-        return aravis_gerror(&e, err, len, "pixel_format");
+        return aravis_gerror(&e, err, err_len, "pixel_format");
     }
     char names[256] = "";
     size_t used = 0;
@@ -215,20 +215,20 @@ static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t 
             used += (size_t)w;
     }
     g_free(list);
-    return found
-               ? 0
-               : daq_err(err, len, "pixel_format: %s is not one of this camera's: %s", name, names);
+    return found ? 0
+                 : daq_err(err, err_len, "pixel_format: %s is not one of this camera's: %s", name,
+                           names);
 }
 
 /* Writes one recorded setting to the open camera. */
-static int write_one(aravis *d, int id, char *err, size_t len)
+static int write_one(aravis *d, int id, char *err, size_t err_len)
 {
     ArvCamera *c = d->camera;
     const aravis_settings *s = &d->set;
     GError *e = NULL;
     switch ((enum aravis_param_id)id) {
     case P_PIXEL_FORMAT:
-        if (check_pixel_format(c, s->pixel_format, err, len) < 0)
+        if (check_pixel_format(c, s->pixel_format, err, err_len) < 0)
             return -1;
         arv_camera_set_pixel_format_from_string(c, s->pixel_format, &e);
         break;
@@ -243,7 +243,7 @@ static int write_one(aravis *d, int id, char *err, size_t len)
         double lo = 0, hi = 0;
         arv_camera_get_frame_rate_bounds(c, &lo, &hi, &e);
         if (!e && (s->frame_rate_hz < lo || s->frame_rate_hz > hi))
-            return daq_err(err, len, "frame_rate_hz: %g Hz is outside this camera's %g..%g Hz",
+            return daq_err(err, err_len, "frame_rate_hz: %g Hz is outside this camera's %g..%g Hz",
                            s->frame_rate_hz, lo, hi);
         if (!e)
             arv_camera_set_frame_rate(c, s->frame_rate_hz, &e);
@@ -271,9 +271,9 @@ static int write_one(aravis *d, int id, char *err, size_t len)
     case P_MODEL:
     case P_DEVICE_ID:
     case P_PAYLOAD_BYTES:
-    case P_COUNT: return daq_err(err, len, "%s: parameter is read-only", table[id].name);
+    case P_COUNT: return daq_err(err, err_len, "%s: parameter is read-only", table[id].name);
     }
-    return e ? aravis_gerror(&e, err, len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, err, err_len, table[id].name) : 0;
 }
 
 /* Records v for id; true if it is a device feature to write now. */
@@ -303,17 +303,18 @@ static bool record(aravis_settings *s, int id, const daq_param_value *v)
     return true;
 }
 
-int aravis_set_param(daq_camera *cam, size_t index, const daq_param_value *v, char *err, size_t len)
+int aravis_set_param(daq_camera *cam, size_t index, const daq_param_value *v, char *err,
+                     size_t err_len)
 {
     aravis *d = aravis_of(cam);
     int id = (int)index;
     const daq_param_value c = *v;
     if (id == P_CAMERA && d->camera)
-        return daq_err(err, len, "camera: cannot change while the camera is open");
+        return daq_err(err, err_len, "camera: cannot change while the camera is open");
     aravis_settings old = d->set;
     if (!record(&d->set, id, &c) || !d->camera)
         return 0;
-    if (write_one(d, id, err, len) < 0) {
+    if (write_one(d, id, err, err_len) < 0) {
         d->set = old; /* the camera refused: keep what it has */
         return -1;
     }
@@ -332,7 +333,7 @@ static bool has_feature(ArvCamera *c, const char *name)
 
 /* The ROI: offsets to 0 first so a larger size fits, then size, then the
  * offsets asked for (or back to what they were). */
-static int apply_region(aravis *d, char *err, size_t len)
+static int apply_region(aravis *d, char *err, size_t err_len)
 {
     const aravis_settings *s = &d->set;
     if (!s->has_width && !s->has_height && !s->has_x && !s->has_y)
@@ -342,42 +343,43 @@ static int apply_region(aravis *d, char *err, size_t len)
     gint x, y, w, h;
     arv_camera_get_region(c, &x, &y, &w, &h, &e);
     if (e)
-        return aravis_gerror(&e, err, len, "region");
+        return aravis_gerror(&e, err, err_len, "region");
     bool offsets = has_feature(c, "OffsetX") && has_feature(c, "OffsetY");
     if (offsets && (x || y)) {
         arv_camera_set_integer(c, "OffsetX", 0, &e);
         if (!e)
             arv_camera_set_integer(c, "OffsetY", 0, &e);
         if (e)
-            return aravis_gerror(&e, err, len, "roi");
+            return aravis_gerror(&e, err, err_len, "roi");
     }
-    if (s->has_width && write_one(d, P_WIDTH, err, len) < 0)
+    if (s->has_width && write_one(d, P_WIDTH, err, err_len) < 0)
         return -1;
-    if (s->has_height && write_one(d, P_HEIGHT, err, len) < 0)
+    if (s->has_height && write_one(d, P_HEIGHT, err, err_len) < 0)
         return -1;
     if (!offsets)
-        return s->has_x || s->has_y ? daq_err(err, len, "roi: the camera has no OffsetX/OffsetY")
-                                    : 0;
+        return s->has_x || s->has_y
+                   ? daq_err(err, err_len, "roi: the camera has no OffsetX/OffsetY")
+                   : 0;
     arv_camera_set_integer(c, "OffsetX", s->has_x ? s->x : x, &e);
     if (!e)
         arv_camera_set_integer(c, "OffsetY", s->has_y ? s->y : y, &e);
-    return e ? aravis_gerror(&e, err, len, "roi") : 0;
+    return e ? aravis_gerror(&e, err, err_len, "roi") : 0;
 }
 
-int aravis_apply_settings(aravis *d, char *err, size_t len)
+int aravis_apply_settings(aravis *d, char *err, size_t err_len)
 {
     const aravis_settings *s = &d->set;
-    if (s->pixel_format[0] && write_one(d, P_PIXEL_FORMAT, err, len) < 0)
+    if (s->pixel_format[0] && write_one(d, P_PIXEL_FORMAT, err, err_len) < 0)
         return -1;
-    if (s->has_binning && write_one(d, P_BINNING, err, len) < 0)
+    if (s->has_binning && write_one(d, P_BINNING, err, err_len) < 0)
         return -1;
-    if (apply_region(d, err, len) < 0)
+    if (apply_region(d, err, err_len) < 0)
         return -1;
-    if (s->has_exposure && write_one(d, P_EXPOSURE_MS, err, len) < 0)
+    if (s->has_exposure && write_one(d, P_EXPOSURE_MS, err, err_len) < 0)
         return -1;
-    if (s->has_frame_rate && write_one(d, P_FRAME_RATE_HZ, err, len) < 0)
+    if (s->has_frame_rate && write_one(d, P_FRAME_RATE_HZ, err, err_len) < 0)
         return -1;
-    if (s->has_gain && write_one(d, P_GAIN, err, len) < 0)
+    if (s->has_gain && write_one(d, P_GAIN, err, err_len) < 0)
         return -1;
-    return write_one(d, P_PACKET_SIZE, err, len);
+    return write_one(d, P_PACKET_SIZE, err, err_len);
 }

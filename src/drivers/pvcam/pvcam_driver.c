@@ -32,16 +32,16 @@
 #define LOG_PVCAM "daq::pvcam"
 
 /* Under the SDK lock: finds the camera to open and copies its name. */
-static int pick_camera_locked(pvcam *p, char *err, size_t len)
+static int pick_camera_locked(pvcam *p, char *err, size_t err_len)
 {
     const pvcam_api *api = pvcam_api_get();
     int16 total = 0;
     if (api->pl_cam_get_total(&total) != PV_OK) {
-        pvcam_sdk_error("pl_cam_get_total", err, len);
+        pvcam_sdk_error("pl_cam_get_total", err, err_len);
         return -1;
     }
     if (total <= 0)
-        return daq_err(err, len, "pvcam: no camera found (pl_cam_get_total reports %d)",
+        return daq_err(err, err_len, "pvcam: no camera found (pl_cam_get_total reports %d)",
                        (int)total);
     const char *want = p->set.camera_name;
     char found[256] = "";
@@ -49,7 +49,7 @@ static int pick_camera_locked(pvcam *p, char *err, size_t len)
     for (int16 i = 0; i < total; i++) {
         char name[CAM_NAME_LEN] = "";
         if (api->pl_cam_get_name(i, name) != PV_OK) {
-            pvcam_sdk_error("pl_cam_get_name", err, len);
+            pvcam_sdk_error("pl_cam_get_name", err, err_len);
             return -1;
         }
         name[CAM_NAME_LEN - 1] = '\0';
@@ -61,7 +61,7 @@ static int pick_camera_locked(pvcam *p, char *err, size_t len)
         if (n > 0 && (size_t)n < sizeof found - used)
             used += (size_t)n;
     }
-    return daq_err(err, len, "pvcam: no camera named '%s' (found: %s)", want, found);
+    return daq_err(err, err_len, "pvcam: no camera named '%s' (found: %s)", want, found);
 }
 
 /* Undoes whatever open did, in the facts' order. */
@@ -84,29 +84,29 @@ static void release_camera(pvcam *p)
     pvcam_table_build(p);
 }
 
-static int pvcam_open(daq_camera *cam, char *err, size_t len)
+static int pvcam_open(daq_camera *cam, char *err, size_t err_len)
 {
     pvcam *p = pvcam_of(cam);
     if (p->opened)
         return 0;
-    if (pvcam_lib_acquire(p->set.library, err, len) < 0)
+    if (pvcam_lib_acquire(p->set.library, err, err_len) < 0)
         return -1;
     p->lib_held = true;
     const pvcam_api *api = pvcam_api_get();
     pvcam_sdk_lock();
-    int rc = pick_camera_locked(p, err, len);
+    int rc = pick_camera_locked(p, err, err_len);
     if (rc == 0) {
         if (api->pl_cam_open(p->facts.name, &p->hcam, OPEN_EXCLUSIVE) == PV_OK)
             p->opened = true;
         else
-            rc = (pvcam_sdk_error("pl_cam_open", err, len), -1);
+            rc = (pvcam_sdk_error("pl_cam_open", err, err_len), -1);
     }
     if (rc == 0)
-        rc = pvcam_facts_read(p, err, len);
+        rc = pvcam_facts_read(p, err, err_len);
     if (rc == 0 && api->pl_create_frame_info_struct(&p->fi) != PV_OK)
-        rc = (pvcam_sdk_error("pl_create_frame_info_struct", err, len), -1);
+        rc = (pvcam_sdk_error("pl_create_frame_info_struct", err, err_len), -1);
     if (rc == 0)
-        rc = pvcam_register_locked(p, err, len);
+        rc = pvcam_register_locked(p, err, err_len);
     pvcam_sdk_unlock();
     if (rc < 0) {
         release_camera(p);
@@ -132,11 +132,11 @@ static void pvcam_close(daq_camera *cam)
     release_camera(p);
 }
 
-static int pvcam_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+static int pvcam_format(daq_camera *cam, daq_camera_format *out, char *err, size_t err_len)
 {
     pvcam *p = pvcam_of(cam);
     pvcam_geom g;
-    if (pvcam_geom_compute(p, &g, err, len) < 0)
+    if (pvcam_geom_compute(p, &g, err, err_len) < 0)
         return -1;
     double period_ms = p->set.exposure_ms;
     if (period_ms < p->readout_us / 1000.0)

@@ -33,7 +33,7 @@
 /* Loads the library (camera parameter `library`, else $DAQ_PVCAM_LIBRARY,
  * else libpvcam.so.2 then libpvcam.so) and calls pl_pvcam_init if this is
  * the first reference.  -1 with one line in err. */
-int pvcam_lib_acquire(const char *library, char *err, size_t len);
+int pvcam_lib_acquire(const char *library, char *err, size_t err_len);
 /* Drops a reference; the last one calls pl_pvcam_uninit and unloads. */
 void pvcam_lib_release(void);
 unsigned pvcam_lib_refs(void);
@@ -46,7 +46,7 @@ const pvcam_api *pvcam_api_get(void);
 /* Under the SDK lock, right after a failed call: reads pl_error_code once
  * and writes "pvcam: CALL failed: error N: <pl_error_message text>";
  * returns the code. */
-int16 pvcam_sdk_error(const char *call, char *err, size_t len);
+int16 pvcam_sdk_error(const char *call, char *err, size_t err_len);
 /* Under the SDK lock, right after a failed call whose failure only warrants
  * a warning (stop and close paths go on regardless): logs the same text
  * with the device id (NULL for the library itself). */
@@ -185,18 +185,19 @@ void pvcam_settings_default(pvcam_settings *s);
 /* Rebuilds p->table from the base table and (when open) the facts. */
 void pvcam_table_build(pvcam *p);
 /* Under the SDK lock, camera open: reads the facts. -1 with err. */
-int pvcam_facts_read(pvcam *p, char *err, size_t len);
+int pvcam_facts_read(pvcam *p, char *err, size_t err_len);
 /* The params, get_param and set_param ops: the table is p->table (refined
  * at open, under the camera's lock); id is an index into it; set gets a
  * value the camera layer has validated (daq/camera_driver.h). */
 size_t pvcam_params(daq_camera *cam, const daq_param_desc **table);
-int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t len);
-int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t len);
+int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len);
+int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err,
+                    size_t err_len);
 /* The verify op: the sim pattern check when test_pattern says so. */
 int pvcam_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
                  size_t len);
 /* The region and output size of the settings on this sensor. */
-int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len);
+int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t err_len);
 /* Exposure in the camera's units (at least 1). */
 uns32 pvcam_exposure_units(const pvcam *p, double ms);
 daq_pixel_format pvcam_pixel_format(unsigned bit_depth);
@@ -206,11 +207,11 @@ daq_pixel_format pvcam_pixel_format(unsigned bit_depth);
 /* EOF handler (PVCAM's thread): records and signals, nothing else. */
 PL_CALLBACK_SIG_EX3 pvcam_eof_callback;
 /* Under the SDK lock: registers the callback if it is not. */
-int pvcam_register_locked(pvcam *p, char *err, size_t len);
+int pvcam_register_locked(pvcam *p, char *err, size_t err_len);
 /* Under the SDK lock: deregisters it if it is. */
 void pvcam_deregister_locked(pvcam *p);
 
-int pvcam_start(daq_camera *cam, char *err, size_t len);
+int pvcam_start(daq_camera *cam, char *err, size_t err_len);
 void pvcam_stop(daq_camera *cam);
 int pvcam_wait(daq_camera *cam, int64_t timeout_ns);
 void pvcam_interrupt(daq_camera *cam);

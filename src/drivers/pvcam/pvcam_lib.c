@@ -72,13 +72,13 @@ const pvcam_api *pvcam_api_get(void)
     return &lib.api;
 }
 
-int16 pvcam_sdk_error(const char *call, char *err, size_t len)
+int16 pvcam_sdk_error(const char *call, char *err, size_t err_len)
 {
     int16 code = lib.api.pl_error_code();
     char msg[ERROR_MSG_LEN] = "";
     lib.api.pl_error_message(code, msg); /* "Unknown error" for codes it does not know */
     msg[ERROR_MSG_LEN - 1] = '\0';
-    snprintf(err, len, "pvcam: %s failed: error %d: %s", call, (int)code, msg);
+    daq_err(err, err_len, "pvcam: %s failed: error %d: %s", call, (int)code, msg);
     return code;
 }
 
@@ -100,7 +100,7 @@ static const char *dl_reason(const char *name, const char *why)
 }
 
 /* Under sdk_mu: opens the library named by spec (or the defaults). */
-static int load(const char *spec, char *err, size_t len)
+static int load(const char *spec, char *err, size_t err_len)
 {
     const char *defaults[] = {"libpvcam.so.2", "libpvcam.so", NULL};
     const char *one[] = {spec, NULL};
@@ -117,8 +117,8 @@ static int load(const char *spec, char *err, size_t len)
     }
     if (!lib.handle) {
         if (spec[0])
-            return daq_err(err, len, "pvcam: cannot load %s: %s", spec, why);
-        return daq_err(err, len,
+            return daq_err(err, err_len, "pvcam: cannot load %s: %s", spec, why);
+        return daq_err(err, err_len,
                        "pvcam: cannot load libpvcam.so.2 (nor libpvcam.so): %s; install PVCAM "
                        "or set the camera's library parameter or DAQ_PVCAM_LIBRARY",
                        why);
@@ -128,7 +128,7 @@ static int load(const char *spec, char *err, size_t len)
         void *sym = dlsym(lib.handle, symbols[i].name);
         if (!sym) {
             const char *e = dlerror();
-            daq_err(err, len, "pvcam: %s has no symbol %s (%s)", lib.path, symbols[i].name,
+            daq_err(err, err_len, "pvcam: %s has no symbol %s (%s)", lib.path, symbols[i].name,
                     e ? dl_reason(lib.path, e) : "null");
             dlclose(lib.handle);
             lib.handle = NULL;
@@ -148,7 +148,7 @@ static void unload(void)
     memset(&lib, 0, sizeof lib);
 }
 
-int pvcam_lib_acquire(const char *library, char *err, size_t len)
+int pvcam_lib_acquire(const char *library, char *err, size_t err_len)
 {
     const char *env = getenv("DAQ_PVCAM_LIBRARY");
     const char *spec = library && library[0] ? library : env && env[0] ? env : "";
@@ -156,7 +156,7 @@ int pvcam_lib_acquire(const char *library, char *err, size_t len)
     int rc = 0;
     if (lib.refs > 0) {
         if (strcmp(spec, lib.spec) != 0)
-            rc = daq_err(err, len,
+            rc = daq_err(err, err_len,
                          "pvcam: libpvcam is already loaded from %s for another camera; "
                          "cannot also use %s",
                          lib.path, spec[0] ? spec : "the default libpvcam.so.2");
@@ -165,9 +165,9 @@ int pvcam_lib_acquire(const char *library, char *err, size_t len)
         pvcam_sdk_unlock();
         return rc;
     }
-    rc = load(spec, err, len);
+    rc = load(spec, err, err_len);
     if (rc == 0 && lib.api.pl_pvcam_init() != PV_OK) {
-        pvcam_sdk_error("pl_pvcam_init", err, len);
+        pvcam_sdk_error("pl_pvcam_init", err, err_len);
         rc = -1;
     }
     if (rc == 0) {

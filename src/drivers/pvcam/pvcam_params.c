@@ -152,13 +152,14 @@ static pvcam_pflags pflags(pvcam *p, uns32 id)
     return f;
 }
 
-static int need(pvcam *p, uns32 id, int16 attr, void *out, const char *what, char *err, size_t len)
+static int need(pvcam *p, uns32 id, int16 attr, void *out, const char *what, char *err,
+                size_t err_len)
 {
     if (get_attr(p, id, attr, out))
         return 0;
     char call[96];
     snprintf(call, sizeof call, "pl_get_param(%s)", what);
-    pvcam_sdk_error(call, err, len);
+    pvcam_sdk_error(call, err, err_len);
     return -1;
 }
 
@@ -211,25 +212,25 @@ static int16 pick_exposure_mode(pvcam *p)
     return TIMED_MODE;
 }
 
-int pvcam_facts_read(pvcam *p, char *err, size_t len)
+int pvcam_facts_read(pvcam *p, char *err, size_t err_len)
 {
     pvcam_facts *f = &p->facts;
     uns16 w = 0, h = 0;
-    if (need(p, PARAM_SER_SIZE, ATTR_CURRENT, &w, "PARAM_SER_SIZE", err, len) < 0 ||
-        need(p, PARAM_PAR_SIZE, ATTR_CURRENT, &h, "PARAM_PAR_SIZE", err, len) < 0)
+    if (need(p, PARAM_SER_SIZE, ATTR_CURRENT, &w, "PARAM_SER_SIZE", err, err_len) < 0 ||
+        need(p, PARAM_PAR_SIZE, ATTR_CURRENT, &h, "PARAM_PAR_SIZE", err, err_len) < 0)
         return -1;
     f->sensor_w = w;
     f->sensor_h = h;
     f->circ = pflags(p, PARAM_CIRC_BUFFER);
     if (!f->circ.avail)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "pvcam: camera %s has no circular buffer (PARAM_CIRC_BUFFER not "
                        "available): continuous acquisition is impossible",
                        f->name);
     int16 depth = 16;
     f->bit_depth_p = pflags(p, PARAM_BIT_DEPTH);
     if (f->bit_depth_p.avail &&
-        need(p, PARAM_BIT_DEPTH, ATTR_CURRENT, &depth, "PARAM_BIT_DEPTH", err, len) < 0)
+        need(p, PARAM_BIT_DEPTH, ATTR_CURRENT, &depth, "PARAM_BIT_DEPTH", err, err_len) < 0)
         return -1;
     f->bit_depth = depth > 0 && depth <= 16 ? (unsigned)depth : 16;
     if (pflags(p, PARAM_CHIP_NAME).avail) {
@@ -286,28 +287,28 @@ uns32 pvcam_exposure_units(const pvcam *p, double ms)
     return u < 1 ? 1 : u > 4294967295.0 ? 4294967295u : (uns32)u;
 }
 
-int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t len)
+int pvcam_geom_compute(const pvcam *p, pvcam_geom *g, char *err, size_t err_len)
 {
     memset(g, 0, sizeof *g);
     if (!p->opened)
-        return daq_err(err, len, "pvcam: camera '%s' is not open", daq_camera_id(p->cam));
+        return daq_err(err, err_len, "pvcam: camera '%s' is not open", daq_camera_id(p->cam));
     const pvcam_settings *s = &p->set;
     int64_t sw = p->facts.sensor_w, sh = p->facts.sensor_h;
     int64_t rw = s->roi_w ? s->roi_w : sw - s->roi_x;
     int64_t rh = s->roi_h ? s->roi_h : sh - s->roi_y;
     if (s->roi_x >= sw || rw <= 0 || s->roi_x + rw > sw)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "pvcam: roi: x %" PRId64 " + width %" PRId64
                        " does not fit the sensor (%" PRId64 " wide)",
                        s->roi_x, rw, sw);
     if (s->roi_y >= sh || rh <= 0 || s->roi_y + rh > sh)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "pvcam: roi: y %" PRId64 " + height %" PRId64
                        " does not fit the sensor (%" PRId64 " high)",
                        s->roi_y, rh, sh);
     int64_t bin = s->binning;
     if (rw / bin == 0 || rh / bin == 0)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "pvcam: roi %" PRId64 "x%" PRId64 " is smaller than binning %" PRId64, rw,
                        rh, bin);
     rw = rw / bin * bin; /* PVCAM bins whole groups: trim the ROI to a multiple */
@@ -344,21 +345,21 @@ static int64_t or_camera(int64_t set, bool open_avail, int64_t cur)
     return set >= 0 ? set : open_avail ? cur : -1;
 }
 
-static int read_temperature(pvcam *p, daq_param_value *out, char *err, size_t len)
+static int read_temperature(pvcam *p, daq_param_value *out, char *err, size_t err_len)
 {
     if (!p->opened)
-        return daq_err(err, len, "temperature_c: the camera is not open");
+        return daq_err(err, err_len, "temperature_c: the camera is not open");
     if (!p->facts.temp.avail)
-        return daq_err(err, len, "temperature_c: PARAM_TEMP is not available on this camera");
+        return daq_err(err, err_len, "temperature_c: PARAM_TEMP is not available on this camera");
     if (p->stream_live && !p->facts.temp.live)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "temperature_c: not readable while streaming (PARAM_TEMP is not "
                        "ATTR_LIVE on this camera)");
     int16 t = 0;
     pvcam_sdk_lock();
     bool ok = get_attr(p, PARAM_TEMP, ATTR_CURRENT, &t);
     if (!ok)
-        pvcam_sdk_error("pl_get_param(PARAM_TEMP)", err, len);
+        pvcam_sdk_error("pl_get_param(PARAM_TEMP)", err, err_len);
     pvcam_sdk_unlock();
     if (!ok)
         return -1;
@@ -372,7 +373,7 @@ size_t pvcam_params(daq_camera *cam, const daq_param_desc **table)
     return P_COUNT;
 }
 
-int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t len)
+int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len)
 {
     pvcam *p = pvcam_of(cam);
     const pvcam_settings *s = &p->set;
@@ -398,7 +399,7 @@ int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err,
     case P_GAIN_INDEX:
         *out = daq_param_int(or_camera(s->gain_index, o && f->gain.avail, f->gain_cur));
         break;
-    case P_TEMPERATURE_C: return read_temperature(p, out, err, len);
+    case P_TEMPERATURE_C: return read_temperature(p, out, err, err_len);
     case P_SENSOR_WIDTH: *out = daq_param_int(o ? f->sensor_w : 0); break;
     case P_SENSOR_HEIGHT: *out = daq_param_int(o ? f->sensor_h : 0); break;
     case P_BIT_DEPTH: *out = daq_param_int(o ? f->bit_depth : 0); break;
@@ -415,20 +416,20 @@ int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err,
 
 /* A LIVE exposure change while streaming: PARAM_EXPOSURE_TIME, which the
  * camera declared ATTR_LIVE (the table marks exposure_ms LIVE only then). */
-static int set_exposure_live(pvcam *p, double ms, char *err, size_t len)
+static int set_exposure_live(pvcam *p, double ms, char *err, size_t err_len)
 {
     ulong64 units = pvcam_exposure_units(p, ms);
     pvcam_sdk_lock();
     bool ok = pvcam_api_get()->pl_set_param(p->hcam, PARAM_EXPOSURE_TIME, &units) == PV_OK;
     if (!ok)
-        pvcam_sdk_error("pl_set_param(PARAM_EXPOSURE_TIME)", err, len);
+        pvcam_sdk_error("pl_set_param(PARAM_EXPOSURE_TIME)", err, err_len);
     pvcam_sdk_unlock();
     if (ok)
         atomic_store(&p->exposure_ns, (uint64_t)llround(ms * 1e6));
     return ok ? 0 : -1;
 }
 
-int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t len)
+int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t err_len)
 {
     pvcam *p = pvcam_of(cam);
     const daq_param_desc *d = &p->table[id];
@@ -438,23 +439,24 @@ int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *
     case P_CAMERA_NAME:
     case P_LIBRARY:
         if (p->opened)
-            return daq_err(err, len, "%s: cannot change while the camera is open", d->name);
+            return daq_err(err, err_len, "%s: cannot change while the camera is open", d->name);
         if (id == P_CAMERA_NAME && strlen(c.s) >= sizeof s->camera_name)
-            return daq_err(err, len, "camera_name: longer than %d characters", CAM_NAME_LEN - 1);
+            return daq_err(err, err_len, "camera_name: longer than %d characters",
+                           CAM_NAME_LEN - 1);
         if (id == P_CAMERA_NAME)
             snprintf(s->camera_name, sizeof s->camera_name, "%s", c.s);
         else
             snprintf(s->library, sizeof s->library, "%s", c.s);
         break;
     case P_EXPOSURE_MS:
-        if (p->stream_live && set_exposure_live(p, c.f, err, len) < 0)
+        if (p->stream_live && set_exposure_live(p, c.f, err, err_len) < 0)
             return -1;
         s->exposure_ms = c.f;
         break;
     case P_BUFFER_MODE: s->buffer_mode = daq_param_enum_index(buffer_names, c.s); break;
     case P_RING_FRAMES:
         if (c.i > 0 && c.i < 3)
-            return daq_err(err, len, "ring_frames: %" PRId64 " is below 3 (0 = auto)", c.i);
+            return daq_err(err, err_len, "ring_frames: %" PRId64 " is below 3 (0 = auto)", c.i);
         s->ring_frames = c.i;
         break;
     case P_ROI_X: s->roi_x = c.i; break;

@@ -104,7 +104,7 @@ void pvcam_eof_callback(const FRAME_INFO *fi, void *ctx)
     pthread_mutex_unlock(&p->ev_mu);
 }
 
-int pvcam_register_locked(pvcam *p, char *err, size_t len)
+int pvcam_register_locked(pvcam *p, char *err, size_t err_len)
 {
     if (p->cb_registered)
         return 0; /* never a second registration on top of the first */
@@ -112,7 +112,7 @@ int pvcam_register_locked(pvcam *p, char *err, size_t len)
     void *cb;
     memcpy(&cb, &fn, sizeof cb); /* the API takes the handler as void * */
     if (pvcam_api_get()->pl_cam_register_callback_ex3(p->hcam, PL_CALLBACK_EOF, cb, p) != PV_OK) {
-        pvcam_sdk_error("pl_cam_register_callback_ex3(PL_CALLBACK_EOF)", err, len);
+        pvcam_sdk_error("pl_cam_register_callback_ex3(PL_CALLBACK_EOF)", err, err_len);
         return -1;
     }
     p->cb_registered = true;
@@ -131,32 +131,33 @@ void pvcam_deregister_locked(pvcam *p)
 /* ---- start ---------------------------------------------------------------------- */
 
 static int set_locked(pvcam *p, uns32 id, void *value, bool avail, const char *what, char *err,
-                      size_t len)
+                      size_t err_len)
 {
     char call[96];
     if (!avail)
-        return daq_err(err, len, "pvcam: %s is not available on camera %s", what, p->facts.name);
+        return daq_err(err, err_len, "pvcam: %s is not available on camera %s", what,
+                       p->facts.name);
     if (pvcam_api_get()->pl_set_param(p->hcam, id, value) == PV_OK)
         return 0;
     snprintf(call, sizeof call, "pl_set_param(%s)", what);
-    pvcam_sdk_error(call, err, len);
+    pvcam_sdk_error(call, err, err_len);
     return -1;
 }
 
 /* Port, then speed (which resets the gain), then gain; each only if set. */
-static int apply_readout_locked(pvcam *p, char *err, size_t len)
+static int apply_readout_locked(pvcam *p, char *err, size_t err_len)
 {
     const pvcam_settings *s = &p->set;
     int32 port = (int32)s->readout_port;
     int16 speed = (int16)s->speed_index, gain = (int16)s->gain_index;
     if (s->readout_port >= 0 && set_locked(p, PARAM_READOUT_PORT, &port, p->facts.port.avail,
-                                           "PARAM_READOUT_PORT", err, len) < 0)
+                                           "PARAM_READOUT_PORT", err, err_len) < 0)
         return -1;
     if (s->speed_index >= 0 && set_locked(p, PARAM_SPDTAB_INDEX, &speed, p->facts.speed.avail,
-                                          "PARAM_SPDTAB_INDEX", err, len) < 0)
+                                          "PARAM_SPDTAB_INDEX", err, err_len) < 0)
         return -1;
     if (s->gain_index >= 0 && set_locked(p, PARAM_GAIN_INDEX, &gain, p->facts.gain.avail,
-                                         "PARAM_GAIN_INDEX", err, len) < 0)
+                                         "PARAM_GAIN_INDEX", err, err_len) < 0)
         return -1;
     return 0;
 }
@@ -198,11 +199,11 @@ static uint32_t ring_count(const pvcam *p, size_t frame_bytes)
     return n < RING_MIN_FRAMES ? 0 : (uint32_t)n;
 }
 
-static int ring_alloc(pvcam *p, char *err, size_t len)
+static int ring_alloc(pvcam *p, char *err, size_t err_len)
 {
     uint32_t n = ring_count(p, p->frame_bytes);
     if (n == 0)
-        return daq_err(err, len, "pvcam: a frame of %u bytes is too large for a 3-frame ring",
+        return daq_err(err, err_len, "pvcam: a frame of %u bytes is too large for a 3-frame ring",
                        (unsigned)p->frame_bytes);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t bytes = (size_t)n * p->frame_bytes;
@@ -212,7 +213,7 @@ static int ring_alloc(pvcam *p, char *err, size_t len)
     void *ring =
         mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (ring == MAP_FAILED)
-        return daq_err(err, len, "pvcam: cannot map a ring of %u x %u bytes", n,
+        return daq_err(err, err_len, "pvcam: cannot map a ring of %u x %u bytes", n,
                        (unsigned)p->frame_bytes);
     p->ring = ring; /* page-aligned by mmap */
     p->ring_map = map;
@@ -249,21 +250,21 @@ static void reset_stream_state(pvcam *p)
 }
 
 /* Under the SDK lock: everything up to the ring. */
-static int setup_locked(pvcam *p, char *err, size_t len)
+static int setup_locked(pvcam *p, char *err, size_t err_len)
 {
-    if (apply_readout_locked(p, err, len) < 0 || pvcam_register_locked(p, err, len) < 0)
+    if (apply_readout_locked(p, err, err_len) < 0 || pvcam_register_locked(p, err, err_len) < 0)
         return -1;
     int16 mode = p->mode == PVCAM_OVERWRITE ? CIRC_OVERWRITE : CIRC_NO_OVERWRITE;
     uns32 frame_bytes = 0;
     if (pvcam_api_get()->pl_exp_setup_cont(p->hcam, 1, &p->geom.rgn, p->facts.exp_mode,
                                            pvcam_exposure_units(p, p->set.exposure_ms),
                                            &frame_bytes, mode) != PV_OK) {
-        pvcam_sdk_error("pl_exp_setup_cont", err, len);
+        pvcam_sdk_error("pl_exp_setup_cont", err, err_len);
         return -1;
     }
     p->frame_bytes = frame_bytes;
     if (frame_bytes < p->geom.pixel_bytes)
-        return daq_err(err, len,
+        return daq_err(err, err_len,
                        "pvcam: pl_exp_setup_cont reports %u bytes per frame, fewer than the "
                        "%ux%u 16-bit pixels (%zu bytes) of the region",
                        (unsigned)frame_bytes, p->geom.width, p->geom.height, p->geom.pixel_bytes);
@@ -271,24 +272,24 @@ static int setup_locked(pvcam *p, char *err, size_t len)
     return 0;
 }
 
-int pvcam_start(daq_camera *cam, char *err, size_t len)
+int pvcam_start(daq_camera *cam, char *err, size_t err_len)
 {
     pvcam *p = pvcam_of(cam);
     if (!p->opened)
-        return daq_err(err, len, "pvcam: camera '%s' is not open", daq_camera_id(cam));
+        return daq_err(err, err_len, "pvcam: camera '%s' is not open", daq_camera_id(cam));
     if (p->stream_live)
-        return daq_err(err, len, "pvcam: camera '%s' is already streaming", daq_camera_id(cam));
-    if (pvcam_geom_compute(p, &p->geom, err, len) < 0)
+        return daq_err(err, err_len, "pvcam: camera '%s' is already streaming", daq_camera_id(cam));
+    if (pvcam_geom_compute(p, &p->geom, err, err_len) < 0)
         return -1;
     p->mode = p->set.buffer_mode;
     atomic_store(&p->exposure_ns, (uint64_t)llround(p->set.exposure_ms * 1e6));
     reset_stream_state(p);
     p->stream_live = true; /* from here, stop has something to undo */
     pvcam_sdk_lock();
-    int rc = setup_locked(p, err, len);
+    int rc = setup_locked(p, err, err_len);
     pvcam_sdk_unlock();
     if (rc == 0)
-        rc = ring_alloc(p, err, len);
+        rc = ring_alloc(p, err, err_len);
     if (rc < 0)
         return -1;
     pthread_mutex_lock(&p->ev_mu);
@@ -301,7 +302,7 @@ int pvcam_start(daq_camera *cam, char *err, size_t len)
     if (pvcam_api_get()->pl_exp_start_cont(p->hcam, p->ring, size) == PV_OK)
         p->sdk_started = true;
     else
-        pvcam_sdk_error("pl_exp_start_cont", err, len);
+        pvcam_sdk_error("pl_exp_start_cont", err, err_len);
     pvcam_sdk_unlock();
     if (!p->sdk_started)
         return -1;

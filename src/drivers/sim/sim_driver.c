@@ -40,7 +40,7 @@
 #include "drivers/sim/sim_impl.h"
 #include "util/err.h"
 
-static int sim_open(daq_camera *cam, char *err, size_t len)
+static int sim_open(daq_camera *cam, char *err, size_t err_len)
 {
     sim_of(cam)->opened = true;
     return 0;
@@ -59,11 +59,11 @@ static void sim_close(daq_camera *cam)
     s->opened = false;
 }
 
-static int sim_format(daq_camera *cam, daq_camera_format *out, char *err, size_t len)
+static int sim_format(daq_camera *cam, daq_camera_format *out, char *err, size_t err_len)
 {
     sim *s = sim_of(cam);
     sim_geom g;
-    if (sim_geom_compute(&s->set, &g, err, len) < 0)
+    if (sim_geom_compute(&s->set, &g, err, err_len) < 0)
         return -1;
     double exposure_ms = atomic_load(&s->exposure_ms);
     double rate = atomic_load(&s->frame_rate_hz);
@@ -108,26 +108,25 @@ static void reset_counters(sim *s)
         atomic_store(c[i], 0);
 }
 
-static int sim_start(daq_camera *cam, char *err, size_t len)
+static int sim_start(daq_camera *cam, char *err, size_t err_len)
 {
     sim *s = sim_of(cam);
     if (!s->opened)
-        return daq_err(err, len, "sim: camera '%s' is not open", daq_camera_id(cam));
+        return daq_err(err, err_len, "sim: camera '%s' is not open", daq_camera_id(cam));
     if (s->thread_live)
-        return daq_err(err, len, "sim: camera '%s' is already streaming", daq_camera_id(cam));
+        return daq_err(err, err_len, "sim: camera '%s' is already streaming", daq_camera_id(cam));
     sim_geom g;
-    if (sim_geom_compute(&s->set, &g, err, len) < 0)
+    if (sim_geom_compute(&s->set, &g, err, err_len) < 0)
         return -1;
     uint32_t count = (uint32_t)s->set.ring_frames;
-    if (sim_ring_prepare(&s->ring, &g, count, err, len) < 0)
+    if (sim_ring_prepare(&s->ring, &g, count, err, err_len) < 0)
         return -1;
     if (s->fifo_cap != 2 * count) { /* each slot is announced at most twice */
         free(s->fifo);
         s->fifo = calloc(2 * (size_t)count, sizeof *s->fifo);
         s->fifo_cap = s->fifo ? 2 * count : 0;
         if (!s->fifo) {
-            snprintf(err, len, "sim: out of memory for the ready FIFO");
-            return -1;
+            return daq_err(err, err_len, "sim: out of memory for the ready FIFO");
         }
     }
     s->geom = g;
@@ -147,8 +146,7 @@ static int sim_start(daq_camera *cam, char *err, size_t len)
         pthread_mutex_lock(&s->mu);
         s->running = false;
         pthread_mutex_unlock(&s->mu);
-        snprintf(err, len, "sim: cannot start the sensor thread: %s", strerror(rc));
-        return -1;
+        return daq_err(err, err_len, "sim: cannot start the sensor thread: %s", strerror(rc));
     }
     s->thread_live = true;
     return 0;

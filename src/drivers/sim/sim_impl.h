@@ -59,7 +59,7 @@ typedef struct sim_geom {
 
 void sim_settings_default(sim_settings *s);
 /* Resolves ROI and binning; -1 with a message if they do not fit. */
-int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t len);
+int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t err_len);
 
 /* ---- the ring (sim_ring.c) ----------------------------------------------------- */
 
@@ -88,7 +88,7 @@ typedef struct sim_ring {
 /* Makes the ring fit g and count slots, reusing it when it already does.
  * A new ring is prefaulted by filling slot k with the base frame of the
  * hardware number it will first receive (k + 1). */
-int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, size_t len);
+int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, size_t err_len);
 void sim_ring_free(sim_ring *r);
 /* Writes frame n (or an all-zero frame) into slot i.  Sensor thread, slot
  * marked writing. */

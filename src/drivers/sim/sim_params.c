@@ -251,35 +251,32 @@ static daq_pixel_format pixel_format_of(unsigned bit_depth)
     }
 }
 
-int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t len)
+int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t err_len)
 {
     memset(g, 0, sizeof *g);
     int64_t rw = s->roi_w ? s->roi_w : s->width - s->roi_x;
     int64_t rh = s->roi_h ? s->roi_h : s->height - s->roi_y;
     if (s->roi_x >= s->width || rw <= 0 || s->roi_x + rw > s->width) {
-        snprintf(err, len,
-                 "roi: x %" PRId64 " + width %" PRId64 " does not fit the sensor (%" PRId64
-                 " wide)",
-                 s->roi_x, rw, s->width);
-        return -1;
+        return daq_err(err, err_len,
+                       "roi: x %" PRId64 " + width %" PRId64 " does not fit the sensor (%" PRId64
+                       " wide)",
+                       s->roi_x, rw, s->width);
     }
     if (s->roi_y >= s->height || rh <= 0 || s->roi_y + rh > s->height) {
-        snprintf(err, len,
-                 "roi: y %" PRId64 " + height %" PRId64 " does not fit the sensor (%" PRId64
-                 " high)",
-                 s->roi_y, rh, s->height);
-        return -1;
+        return daq_err(err, err_len,
+                       "roi: y %" PRId64 " + height %" PRId64 " does not fit the sensor (%" PRId64
+                       " high)",
+                       s->roi_y, rh, s->height);
     }
     g->roi = (daq_roi){(uint32_t)s->roi_x, (uint32_t)s->roi_y, (uint32_t)rw, (uint32_t)rh};
     g->bin = (uint32_t)s->binning;
     g->width = g->roi.width / g->bin;
     g->height = g->roi.height / g->bin;
     if (g->width < DAQ_SIM_MIN_WIDTH || g->height < 1) {
-        snprintf(err, len,
-                 "output %" PRIu32 "x%" PRIu32 " (roi %" PRIu32 "x%" PRIu32 " binned %" PRIu32
-                 "x) is too small: the width must be at least %u",
-                 g->width, g->height, g->roi.width, g->roi.height, g->bin, DAQ_SIM_MIN_WIDTH);
-        return -1;
+        return daq_err(err, err_len,
+                       "output %" PRIu32 "x%" PRIu32 " (roi %" PRIu32 "x%" PRIu32 " binned %" PRIu32
+                       "x) is too small: the width must be at least %u",
+                       g->width, g->height, g->roi.width, g->roi.height, g->bin, DAQ_SIM_MIN_WIDTH);
     }
     g->bit_depth = (unsigned)s->bit_depth;
     g->bpp = g->bit_depth <= 8 ? 1 : 2;

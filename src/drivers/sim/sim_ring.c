@@ -23,6 +23,7 @@
 
 #include "daq/sim.h"
 #include "drivers/sim/sim_impl.h"
+#include "util/err.h"
 
 static size_t round_up(size_t v, size_t a)
 {
@@ -43,7 +44,7 @@ void sim_ring_free(sim_ring *r)
     memset(r, 0, sizeof *r);
 }
 
-int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, size_t len)
+int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, size_t err_len)
 {
     if (r->map && r->count == count && same_geom(&r->geom, g))
         return 0;
@@ -54,7 +55,8 @@ int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, 
     void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     sim_slot *slots = calloc(count, sizeof *slots);
     if (map == MAP_FAILED || !slots) {
-        snprintf(err, len, "sim: cannot allocate a ring of %u x %zu bytes", count, g->frame_bytes);
+        daq_err(err, err_len, "sim: cannot allocate a ring of %u x %zu bytes", count,
+                g->frame_bytes);
         if (map != MAP_FAILED)
             munmap(map, bytes);
         free(slots);
