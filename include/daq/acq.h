@@ -78,10 +78,12 @@ typedef enum daq_acq_state {
     DAQ_ACQ_ERROR, /* stopped by a driver error or the watchdog; start clears it */
 } daq_acq_state;
 
-DAQ_API const char *daq_acq_state_name(daq_acq_state s);
+DAQ_API const char *daq_acq_state_name(daq_acq_state s); /* static storage */
 
-/* Takes ownership of cam (opened here if it is not yet).  Returns NULL with
- * a message on failure, in which case cam has been destroyed. */
+/* Takes ownership of cam (opened here if it is not yet) and borrows bus,
+ * which must outlive the engine; cfg is copied.  Returns an engine the
+ * caller owns (daq_acq_destroy), or NULL with a message, in which case cam
+ * has been destroyed. */
 DAQ_API daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
                                 size_t err_len);
 

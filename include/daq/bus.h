@@ -52,7 +52,8 @@ typedef enum daq_sub_policy {
     DAQ_SUB_LATEST,
 } daq_sub_policy;
 
-DAQ_API const char *daq_sub_policy_name(daq_sub_policy p); /* "lossless", "drop-newest", ... */
+/* "lossless", "drop-newest", ... (static storage). */
+DAQ_API const char *daq_sub_policy_name(daq_sub_policy p);
 /* Parses the names above (also with '_' for '-'); returns 0 or -1. */
 DAQ_API int daq_sub_policy_parse(const char *s, daq_sub_policy *out);
 
@@ -70,14 +71,17 @@ typedef struct daq_sub_config {
 /* Defaults: DROP_OLDEST, depth 4, lossless timeout 100 ms, no gates. */
 DAQ_API void daq_sub_config_init(daq_sub_config *cfg);
 
-/* name is copied.  Returns NULL only when out of memory. */
+/* name is copied.  Returns a bus the caller owns (daq_bus_destroy); NULL
+ * only when out of memory. */
 DAQ_API daq_bus *daq_bus_create(const char *name);
 
 /* Frees the bus and every subscription still on it, dropping queued
  * frames.  No thread may be publishing or inside daq_sub_next. */
 DAQ_API void daq_bus_destroy(daq_bus *bus);
 
-/* Adds a subscription; it sees frames published after this returns.
+/* Adds a subscription; it sees frames published after this returns.  The
+ * subscription is owned by the bus (freed by daq_bus_unsubscribe or
+ * daq_bus_destroy); the caller borrows it until then.  cfg is copied.
  * Returns NULL with a message in err for an invalid config. */
 DAQ_API daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err,
                                    size_t err_len);

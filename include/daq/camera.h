@@ -109,7 +109,8 @@ DAQ_API int daq_param_parse(const daq_param_desc *d, const char *text, daq_param
 DAQ_API int daq_param_validate(const daq_param_desc *d, bool streaming, const daq_param_value *v,
                                const char *text, daq_param_value *out, char *err, size_t err_len);
 
-/* Writes v as JSON text (true, 12, 12.5, "name") into buf; returns buf. */
+/* Writes v as JSON text (true, 12, 12.5, "name") into the caller's buf;
+ * returns buf. */
 DAQ_API char *daq_param_format_json(const daq_param_value *v, char *buf, size_t len);
 
 /* The descriptor called name in table[0..n), borrowed from table; NULL if absent. */
@@ -175,8 +176,10 @@ DAQ_API size_t daq_camera_types(const char **out, size_t max);
 /* true if type names a registered driver (name or alias, exact). */
 DAQ_API bool daq_camera_type_known(const char *type);
 
+/* Borrowed for the camera's lifetime. */
 DAQ_API const char *daq_camera_id(const daq_camera *cam);
-DAQ_API const char *daq_camera_type(const daq_camera *cam); /* the driver's canonical type */
+/* The driver's canonical type (static storage). */
+DAQ_API const char *daq_camera_type(const daq_camera *cam);
 DAQ_API daq_camera_mode daq_camera_mode_get(const daq_camera *cam);
 DAQ_API bool daq_camera_streaming(const daq_camera *cam);
 /* true if the driver has a software trigger (daq_camera_trigger can work). */

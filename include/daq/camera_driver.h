@@ -143,11 +143,13 @@ typedef struct daq_driver {
  * alias is taken by another driver or the registry is full.  Call at
  * start-up, before other threads create cameras. */
 DAQ_API int daq_driver_register(const daq_driver *drv, char *err, size_t err_len);
-/* The registered driver for type (name or alias, exact); NULL if none. */
+/* The registered driver for type (name or alias, exact), static storage;
+ * NULL if none. */
 DAQ_API const daq_driver *daq_driver_find(const char *type);
 
 /* Creates an unopened camera of drv, registered or not (a driver private
- * to a program or a test).  As daq_camera_create otherwise. */
+ * to a program or a test; borrowed, it must outlive the camera).  As
+ * daq_camera_create otherwise: the caller owns the camera. */
 DAQ_API daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id, char *err,
                                            size_t err_len);
 

@@ -135,10 +135,10 @@ DAQ_API int daq_config_load(const char *path, daq_config *cfg, char *err, size_t
 DAQ_API int daq_config_load_text(const char *text, size_t len, const char *name, daq_config *cfg,
                                  char *err, size_t err_len);
 
-/* The device with this id, or NULL. */
+/* The device with this id, borrowed from cfg; NULL if absent. */
 DAQ_API const daq_config_device *daq_config_device_find(const daq_config *cfg, const char *id);
 
-/* Writes "FILE:LINE:COL: " for pos into buf; returns buf. */
+/* Writes "FILE:LINE:COL: " for pos into the caller's buf; returns buf. */
 DAQ_API char *daq_config_where(const daq_config *cfg, daq_toml_pos pos, char *buf, size_t len);
 
 #ifdef __cplusplus

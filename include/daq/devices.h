@@ -37,8 +37,9 @@ typedef struct daq_device daq_device;
 DAQ_API int daq_devices_check(const daq_config *cfg, char *err, size_t err_len);
 
 /* Builds the devices of cfg (only the one with id only_id, if not NULL).
- * Fails (NULL with a message) only for configuration errors; devices that
- * cannot be opened are kept down.  cfg is copied where needed. */
+ * Returns a table the caller owns (daq_devices_destroy).  Fails (NULL with
+ * a message) only for configuration errors; devices that cannot be opened
+ * are kept down.  cfg is copied where needed: it may go right after. */
 DAQ_API daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
                                         size_t err_len);
 
@@ -47,7 +48,9 @@ DAQ_API void daq_devices_destroy(daq_devices *ds);
 
 DAQ_API size_t daq_devices_count(const daq_devices *ds);
 DAQ_API size_t daq_devices_up(const daq_devices *ds);
-DAQ_API daq_device *daq_devices_at(daq_devices *ds, size_t i); /* NULL past the end */
+/* Devices are borrowed from the table, valid until daq_devices_destroy;
+ * NULL past the end / for an unknown id. */
+DAQ_API daq_device *daq_devices_at(daq_devices *ds, size_t i);
 DAQ_API daq_device *daq_devices_find(daq_devices *ds, const char *id);
 
 /* Starts the devices marked autostart; returns how many failed (each is
@@ -55,6 +58,8 @@ DAQ_API daq_device *daq_devices_find(daq_devices *ds, const char *id);
 DAQ_API unsigned daq_devices_autostart(daq_devices *ds);
 DAQ_API void daq_devices_stop_all(daq_devices *ds);
 
+/* Every pointer below is borrowed from the table, valid until
+ * daq_devices_destroy. */
 DAQ_API const char *daq_device_id(const daq_device *d);
 DAQ_API const char *daq_device_name(const daq_device *d);
 DAQ_API const char *daq_device_driver(const daq_device *d); /* the type as configured */

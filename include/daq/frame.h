@@ -79,12 +79,14 @@ DAQ_API daq_frame *daq_frame_ref(daq_frame *f);
 DAQ_API void daq_frame_unref(daq_frame *f);
 
 /* Pixel memory, daq_frame_capacity() bytes, aligned as the pool was
- * configured.  Borrowed.  Write only while you hold the only reference. */
+ * configured.  Both borrowed, valid while the caller holds a reference;
+ * write only while you hold the only one. */
 DAQ_API void *daq_frame_data(daq_frame *f);
 DAQ_API const void *daq_frame_cdata(const daq_frame *f);
 DAQ_API size_t daq_frame_capacity(const daq_frame *f);
 
-/* Inline metadata.  Borrowed; write only while you hold the only reference. */
+/* Inline metadata.  Both borrowed, valid while the caller holds a
+ * reference; write only while you hold the only one. */
 DAQ_API daq_frame_meta *daq_frame_meta_mut(daq_frame *f);
 DAQ_API const daq_frame_meta *daq_frame_meta_get(const daq_frame *f);
 

@@ -35,8 +35,10 @@ typedef struct daq_http_response {
 typedef void (*daq_http_handler)(void *ctx, const char *path, daq_http_response *out);
 
 /* Listens on bind_addr (IPv4 dotted quad, e.g. "127.0.0.1") and port (0:
- * ephemeral).  Returns NULL with a message such as "127.0.0.1:9091: Address
- * already in use" (the address, the port, strerror). */
+ * ephemeral).  ctx is borrowed: it must outlive the server.  Returns a
+ * server the caller owns (daq_http_stop), or NULL with a message such as
+ * "127.0.0.1:9091: Address already in use" (the address, the port,
+ * strerror). */
 DAQ_API daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler handler,
                                  void *ctx, char *err, size_t err_len);
 

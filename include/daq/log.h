@@ -68,7 +68,7 @@ DAQ_API void daq_log_set_fd(int fd);
  * borrowed for the call. */
 DAQ_API bool daq_log_enabled(const char *target, daq_log_level level);
 
-DAQ_API const char *daq_log_level_name(daq_log_level level); /* "INFO", ... */
+DAQ_API const char *daq_log_level_name(daq_log_level level); /* "INFO", ... (static) */
 /* Parses "trace" .. "off" (any case); returns 0 or -1. */
 DAQ_API int daq_log_level_parse(const char *s, daq_log_level *out);
 

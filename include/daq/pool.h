@@ -43,7 +43,10 @@ typedef enum daq_pool_policy {
     DAQ_POOL_POLICY_WAIT,     /* wait up to wait_timeout_ms, then wait_fallback */
 } daq_pool_policy;
 
-/* Largest slot count (slot indices are 16 bit inside the free-list head). */
+/* Largest slot count: a sanity bound on configs and the auto-sizing
+ * formula (the free list holds 32-bit indices; 65534 slots of even 4 KiB
+ * are 256 MiB of arena).  The number is kept from the first, lock-free
+ * free list, whose 16-bit tagged head needed it (ADR 0001). */
 #define DAQ_POOL_MAX_SLOTS 65534u
 
 typedef struct daq_pool_config {
@@ -113,7 +116,7 @@ typedef enum daq_alloc_outcome {
     DAQ_ALLOC_FAILED,         /* NULL: the heap allocation failed */
 } daq_alloc_outcome;
 
-DAQ_API const char *daq_alloc_outcome_name(daq_alloc_outcome o);
+DAQ_API const char *daq_alloc_outcome_name(daq_alloc_outcome o); /* static storage */
 
 /* The frame-path entry point: a writable frame of slot_bytes, from the pool
  * if use_pool is on and a slot is free, else as the policy says.  Counts the
@@ -134,7 +137,8 @@ DAQ_API daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_ti
 /* The policies' names indexed by daq_pool_policy, NULL-terminated:
  * "heap", "drop", "wait" (the first two are the valid wait fallbacks). */
 DAQ_API extern const char *const daq_pool_policy_names[];
-DAQ_API const char *daq_pool_policy_name(daq_pool_policy policy); /* "?" when out of range */
+/* Static storage; "?" when out of range. */
+DAQ_API const char *daq_pool_policy_name(daq_pool_policy policy);
 /* Parses one of daq_pool_policy_names; returns 0 or -1. */
 DAQ_API int daq_pool_policy_parse(const char *s, daq_pool_policy *out);
 /* true if policy is a policy and fallback is HEAP or DROP. */

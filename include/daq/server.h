@@ -43,8 +43,10 @@ typedef struct daq_server_config {
 /* The defaults above; start_ns = now. */
 DAQ_API void daq_server_config_init(daq_server_config *cfg);
 
-/* Listens and serves.  NULL with a message ("127.0.0.1:50051: cannot bind:
- * Address already in use") on failure. */
+/* Listens and serves.  Returns a server the caller owns (daq_server_stop);
+ * devices is borrowed, cfg copied (its strings borrowed until stop).  NULL
+ * with a message ("127.0.0.1:50051: cannot bind: Address already in use")
+ * on failure. */
 DAQ_API daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg, char *err,
                                      size_t err_len);
 

@@ -33,8 +33,9 @@ typedef enum daq_sink_kind {
  * "stats" (the config's [[devices.consumers]] kind). */
 DAQ_API extern const char *const daq_sink_kind_names[];
 
-/* Subscribes to bus with cfg (name copied) and starts the thread.  NULL with
- * a message on failure. */
+/* Subscribes to bus (borrowed: it must outlive the sink) with cfg (copied)
+ * and starts the thread.  Returns a sink the caller owns (daq_sink_stop),
+ * or NULL with a message. */
 DAQ_API daq_sink *daq_sink_start(daq_bus *bus, daq_sink_kind kind, const daq_sub_config *cfg,
                                  char *err, size_t err_len);
 

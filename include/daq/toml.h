@@ -66,17 +66,21 @@ typedef struct daq_toml_datetime {
 DAQ_API daq_toml *daq_toml_parse(const char *text, size_t len, const char *filename, char *err,
                                  size_t err_len);
 
-/* Reads and parses a file; errors opening or reading it are reported as
+/* Reads and parses a file: the root table, owned by the caller
+ * (daq_toml_free), or NULL; errors opening or reading it are reported as
  * "FILE: reason". */
 DAQ_API daq_toml *daq_toml_parse_file(const char *path, char *err, size_t err_len);
 
 DAQ_API void daq_toml_free(daq_toml *root); /* NULL ok */
 
 DAQ_API daq_toml_type daq_toml_type_of(const daq_toml *v);
-DAQ_API const char *daq_toml_type_name(daq_toml_type t); /* "table", "integer", ... */
+DAQ_API const char *daq_toml_type_name(daq_toml_type t); /* "table", ... (static) */
 DAQ_API daq_toml_pos daq_toml_pos_of(const daq_toml *v); /* where the value starts */
 
-/* Tables: entries in definition order. */
+/* Accessors.  Every pointer they return is borrowed from the document,
+ * valid until daq_toml_free(root).
+ *
+ * Tables: entries in definition order. */
 DAQ_API size_t daq_toml_table_size(const daq_toml *t);
 /* Key i (NUL-terminated; keys cannot contain NUL in daq's use, but a quoted
  * key with \u0000 is truncated there) and where the key was written. */

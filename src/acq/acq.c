@@ -321,16 +321,16 @@ static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
     bump(&a->c.captured, 1);
     uint32_t flags;
     if (!loss_check(a, info->hw_frame_number, &flags)) {
-        daq__camera_release_oldest(a->cam);
+        daq_camera__release_oldest(a->cam);
         return true;
     }
     if (all_zero_sample(px, info->bytes, a->cfg.zero_check_samples)) {
         bump(&a->c.zero_frames, 1);
-        daq__camera_release_oldest(a->cam);
+        daq_camera__release_oldest(a->cam);
         return true;
     }
     if (info->bytes > daq_pool_slot_bytes(a->pool)) {
-        daq__camera_release_oldest(a->cam);
+        daq_camera__release_oldest(a->cam);
         snprintf(a->error, sizeof a->error,
                  "frame of %zu bytes does not fit the %zu-byte pool slots", info->bytes,
                  daq_pool_slot_bytes(a->pool));
@@ -339,11 +339,11 @@ static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
     }
     daq_frame *f = take_frame(a);
     if (!f) {
-        daq__camera_release_oldest(a->cam);
+        daq_camera__release_oldest(a->cam);
         return true;
     }
     memcpy(daq_frame_data(f), px, info->bytes);
-    daq__camera_release_oldest(a->cam); /* only now: the copy is complete */
+    daq_camera__release_oldest(a->cam); /* only now: the copy is complete */
     return deliver(a, f, info, flags);
 }
 
@@ -354,7 +354,7 @@ static bool drain_copy(daq_acq *a)
         const void *px = NULL;
         daq_frame_info info;
         memset(&info, 0, sizeof info);
-        int g = daq__camera_get_oldest(a->cam, &px, &info);
+        int g = daq_camera__get_oldest(a->cam, &px, &info);
         if (g < 0) {
             fail(a, "camera readout failed");
             return false;
@@ -374,7 +374,7 @@ static bool fill_top_up(daq_acq *a, uint32_t want, uint32_t *queued)
         daq_frame *f = take_frame(a);
         if (!f)
             return true; /* counted; retried after the next frame or timeout */
-        if (daq__camera_fill_queue(a->cam, f) != 0) {
+        if (daq_camera__fill_queue(a->cam, f) != 0) {
             fail(a, "camera refused a buffer");
             return false;
         }
@@ -389,7 +389,7 @@ static int fill_one(daq_acq *a, uint32_t *queued)
     daq_frame *f = NULL;
     daq_frame_info info;
     memset(&info, 0, sizeof info);
-    int r = daq__camera_fill_dequeue(a->cam, (int64_t)a->cfg.wait_timeout_ms * 1000000, &f, &info);
+    int r = daq_camera__fill_dequeue(a->cam, (int64_t)a->cfg.wait_timeout_ms * 1000000, &f, &info);
     if (r < 0) {
         fail(a, "camera readout failed");
         return -1;
@@ -435,7 +435,7 @@ static void run_copy(daq_acq *a)
     uint32_t empty = 0;
     int64_t timeout = (int64_t)a->cfg.wait_timeout_ms * 1000000;
     while (!stop_requested(a)) {
-        int r = daq__camera_wait(a->cam, timeout);
+        int r = daq_camera__wait(a->cam, timeout);
         if (stop_requested(a))
             return;
         if (r < 0) {
@@ -455,7 +455,7 @@ static void run_copy(daq_acq *a)
 
 static void run_fill(daq_acq *a)
 {
-    uint32_t held = daq__camera_fill_held(a->cam);
+    uint32_t held = daq_camera__fill_held(a->cam);
     uint32_t want = held ? held : 4;
     uint32_t queued = 0, empty = 0;
     if (!fill_top_up(a, want, &queued))
@@ -552,7 +552,7 @@ static void reap(daq_acq *a)
 /* Sizes and (re)creates the pool for this stream; under a->mu. */
 static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, size_t err_len)
 {
-    uint32_t held = daq__camera_fill_held(a->cam);
+    uint32_t held = daq_camera__fill_held(a->cam);
     uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus), held,
                                           a->cfg.dynamic_allowance, a->cfg.headroom);
     uint32_t slots = a->cfg.slots ? a->cfg.slots : formula;

@@ -27,34 +27,34 @@ struct daq_camera {
 
 /* ---- the acquisition thread's calls (no lock: see daq/camera_driver.h) --- */
 
-static inline int daq__camera_wait(daq_camera *cam, int64_t timeout_ns)
+static inline int daq_camera__wait(daq_camera *cam, int64_t timeout_ns)
 {
     return cam->ops->wait(cam, timeout_ns);
 }
 
-static inline int daq__camera_get_oldest(daq_camera *cam, const void **pixels, daq_frame_info *info)
+static inline int daq_camera__get_oldest(daq_camera *cam, const void **pixels, daq_frame_info *info)
 {
     return cam->ops->get_oldest(cam, pixels, info);
 }
 
-static inline void daq__camera_release_oldest(daq_camera *cam)
+static inline void daq_camera__release_oldest(daq_camera *cam)
 {
     cam->ops->release_oldest(cam);
 }
 
-static inline int daq__camera_fill_queue(daq_camera *cam, daq_frame *empty)
+static inline int daq_camera__fill_queue(daq_camera *cam, daq_frame *empty)
 {
     return cam->ops->fill_queue(cam, empty);
 }
 
-static inline int daq__camera_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
+static inline int daq_camera__fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
                                            daq_frame_info *info)
 {
     return cam->ops->fill_dequeue(cam, timeout_ns, filled, info);
 }
 
 /* Frames a FILL driver keeps queued; 0 for COPY drivers. */
-static inline uint32_t daq__camera_fill_held(daq_camera *cam)
+static inline uint32_t daq_camera__fill_held(daq_camera *cam)
 {
     return cam->ops->mode == DAQ_CAMERA_FILL && cam->ops->fill_held ? cam->ops->fill_held(cam) : 0;
 }

@@ -22,6 +22,8 @@ PROTO = re.compile(r"^/\* (.+):(\d+):\w+ \*/ (.*)$")
 NAME = re.compile(r"(\w+)\s*\(")
 DATA = re.compile(r"^\s*(?:DAQ_API\s+)?extern\s+(?!\"C\")[^;(]*?\b(\w+)\s*(?:\[[^\]]*\])?\s*;")
 LINKER = {"_init", "_fini"}
+# ASan marks each exported global with an ODR indicator of its own.
+SANITIZER_PREFIXES = ("__odr_asan.", "__asan_", "__tsan_", "__ubsan_")
 
 
 def declared_functions(cc, include, headers):
@@ -66,6 +68,8 @@ def exported(lib):
     for line in out.splitlines():
         parts = line.split()
         if len(parts) != 3 or parts[2] in LINKER or parts[1] in "Aa":
+            continue
+        if parts[2].startswith(SANITIZER_PREFIXES):
             continue
         (funcs if parts[1] in "TtWwi" else data).add(parts[2].split("@")[0])
     return funcs, data

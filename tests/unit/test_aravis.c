@@ -364,13 +364,13 @@ static void camera_api_fill_and_interrupt(void **state)
     pc.slot_count = 8;
     daq_pool *pool = daq_pool_create(&pc, err, sizeof err);
     assert_non_null(pool);
-    assert_int_equal(daq__camera_fill_held(cam), 8);
+    assert_int_equal(daq_camera__fill_held(cam), 8);
     assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
     void *queued[4];
     for (int i = 0; i < 4; i++) {
         daq_frame *f = daq_pool_try_acquire(pool);
         queued[i] = daq_frame_data(f);
-        assert_int_equal(daq__camera_fill_queue(cam, f), 0);
+        assert_int_equal(daq_camera__fill_queue(cam, f), 0);
     }
     daq_frame *held[4];
     uint64_t last = 0;
@@ -378,7 +378,7 @@ static void camera_api_fill_and_interrupt(void **state)
         daq_frame *f = NULL;
         daq_frame_info info;
         memset(&info, 0, sizeof info);
-        assert_int_equal(daq__camera_fill_dequeue(cam, 2000000000ll, &f, &info), 1);
+        assert_int_equal(daq_camera__fill_dequeue(cam, 2000000000ll, &f, &info), 1);
         bool ours = false;
         for (int i = 0; i < 4; i++)
             ours |= daq_frame_data(f) == queued[i];
@@ -392,7 +392,7 @@ static void camera_api_fill_and_interrupt(void **state)
                               fake_raw_id(info.hw_frame_number), 1, why, sizeof why))
             fail_msg("%s", why);
         if (n < 20)
-            assert_int_equal(daq__camera_fill_queue(cam, f), 0); /* round and round */
+            assert_int_equal(daq_camera__fill_queue(cam, f), 0); /* round and round */
         else
             held[n - 20] = f; /* keep the last four: nothing queued any more */
     }
@@ -403,7 +403,7 @@ static void camera_api_fill_and_interrupt(void **state)
     daq_frame *f = NULL;
     daq_frame_info info;
     uint64_t t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    assert_int_equal(daq_camera__fill_dequeue(cam, 10000000000ll, &f, &info), 0);
     double ms = (double)(daq_test_now_ns() - t0) / 1e6;
     pthread_join(t, NULL);
     printf("interrupted after %.1f ms\n", ms);
@@ -411,18 +411,18 @@ static void camera_api_fill_and_interrupt(void **state)
     /* An interrupt with nobody waiting ends the next wait at once... */
     daq_camera_interrupt(cam);
     t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_fill_dequeue(cam, 10000000000ll, &f, &info), 0);
+    assert_int_equal(daq_camera__fill_dequeue(cam, 10000000000ll, &f, &info), 0);
     assert_true(daq_test_now_ns() - t0 < 500000000ull);
     /* ...and only that one. */
     t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_fill_dequeue(cam, 60000000ll, &f, &info), 0);
+    assert_int_equal(daq_camera__fill_dequeue(cam, 60000000ll, &f, &info), 0);
     assert_true(daq_test_now_ns() - t0 >= 50000000ull);
     daq_camera_stats st;
     daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(daq_test_extra(&st, "memcpy_count"), 0);
     /* Requeue two, stop: the driver hands them back to the pool. */
-    assert_int_equal(daq__camera_fill_queue(cam, held[0]), 0);
-    assert_int_equal(daq__camera_fill_queue(cam, held[1]), 0);
+    assert_int_equal(daq_camera__fill_queue(cam, held[0]), 0);
+    assert_int_equal(daq_camera__fill_queue(cam, held[1]), 0);
     daq_camera_stop(cam);
     daq_frame_unref(held[2]);
     daq_frame_unref(held[3]);

@@ -572,13 +572,13 @@ static void wrapper_streaming_rules(void **state)
     assert_true(f.exposure_ms == 0.5);
 
     /* Frames flow through the engine's calls while streaming. */
-    assert_true(daq__camera_wait(cam, 5000000000ll) > 0);
+    assert_true(daq_camera__wait(cam, 5000000000ll) > 0);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
+    assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.hw_frame_number, 1);
-    daq__camera_release_oldest(cam);
-    assert_int_equal(daq__camera_fill_held(cam), 0); /* a COPY driver holds no frames */
+    daq_camera__release_oldest(cam);
+    assert_int_equal(daq_camera__fill_held(cam), 0); /* a COPY driver holds no frames */
 
     daq_camera_stop(cam);
     daq_camera_stop(cam); /* idempotent */
@@ -623,11 +623,11 @@ static void wrapper_error_and_stats_fresh(void **state)
     for (unsigned i = 0; i < st.n_extra; i++)
         assert_non_null(st.extra[i].name);
     /* Waiting on a camera that never started returns at once. */
-    assert_int_equal(daq__camera_wait(cam, 5000000000ll), 0);
+    assert_int_equal(daq_camera__wait(cam, 5000000000ll), 0);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 0);
-    daq__camera_release_oldest(cam); /* nothing borrowed: harmless */
+    assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 0);
+    daq_camera__release_oldest(cam); /* nothing borrowed: harmless */
     daq_camera_destroy(cam);
 }
 

@@ -83,12 +83,12 @@ static bool all_zero(const void *p, size_t n)
  * result (1 for a frame). */
 static int read_one(daq_camera *cam, seen *sn, int64_t timeout_ns, unsigned hold_ms)
 {
-    int w = daq__camera_wait(cam, timeout_ns);
+    int w = daq_camera__wait(cam, timeout_ns);
     if (w <= 0)
         return w;
     const void *px = NULL;
     daq_frame_info info;
-    int g = daq__camera_get_oldest(cam, &px, &info);
+    int g = daq_camera__get_oldest(cam, &px, &info);
     if (g <= 0)
         return g;
     uint64_t n = info.hw_frame_number;
@@ -122,7 +122,7 @@ static int read_one(daq_camera *cam, seen *sn, int64_t timeout_ns, unsigned hold
     }
     if (hold_ms)
         sleep_ms(hold_ms);
-    daq__camera_release_oldest(cam);
+    daq_camera__release_oldest(cam);
     return 1;
 }
 
@@ -310,8 +310,8 @@ static void realistic_in_order(void **state)
     assert_true(elapsed >= 29 * 10 * (uint64_t)MS - 2 * (uint64_t)MS);
     assert_true(elapsed < 30 * 10 * (uint64_t)MS * 10);
 
-    assert_true(daq__camera_wait(cam, 2000 * MS) > 0);
-    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
+    assert_true(daq_camera__wait(cam, 2000 * MS) > 0);
+    assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.hw_frame_number, 31);
     assert_int_equal(info.eof_ns - info.bof_ns, 2 * MS);
     assert_int_equal(info.exposure_ns, 2 * MS);
@@ -327,8 +327,8 @@ static void realistic_in_order(void **state)
     assert_true(info.eof_ns <= daq_test_now_ns());
     /* A second get_oldest before release is refused. */
     const void *px2;
-    assert_true(daq__camera_get_oldest(cam, &px2, &info) < 0);
-    daq__camera_release_oldest(cam);
+    assert_true(daq_camera__get_oldest(cam, &px2, &info) < 0);
+    daq_camera__release_oldest(cam);
     daq_camera_error(cam, err, sizeof err);
     assert_non_null(strstr(err, "release_oldest"));
 
@@ -434,7 +434,7 @@ static void overwrite_newest(void **state)
     seen sn = {0};
     assert_int_equal(read_one(cam, &sn, 0, 0), 1);
     assert_int_equal(sn.last, 10);
-    assert_int_equal(daq__camera_wait(cam, 0), 0);
+    assert_int_equal(daq_camera__wait(cam, 0), 0);
     daq_camera_stats st;
     daq_camera_stats_snapshot(cam, &st);
     assert_int_equal(st.overruns, 9);
@@ -593,10 +593,10 @@ static void fail_after_n(void **state)
     start_ok(cam);
     seen sn = {0};
     read_n(cam, &sn, 10, 0); /* the frames before the failure are all readable */
-    assert_int_equal(daq__camera_wait(cam, 5000 * MS), -1);
+    assert_int_equal(daq_camera__wait(cam, 5000 * MS), -1);
     const void *px;
     daq_frame_info info;
-    assert_true(daq__camera_get_oldest(cam, &px, &info) < 0);
+    assert_true(daq_camera__get_oldest(cam, &px, &info) < 0);
     char err[256];
     daq_camera_error(cam, err, sizeof err);
     assert_string_equal(err, "simulated readout failure after 10 frames");
@@ -630,7 +630,7 @@ static void *wait_thread(void *arg)
 {
     waiter *w = arg;
     uint64_t t0 = daq_test_now_ns();
-    w->result = daq__camera_wait(w->cam, w->timeout_ns);
+    w->result = daq_camera__wait(w->cam, w->timeout_ns);
     w->took_ns = daq_test_now_ns() - t0;
     return NULL;
 }
@@ -644,7 +644,7 @@ static void interrupt_wakes_wait(void **state)
     read_n(cam, &sn, 1, 0); /* the next frame is 10 s away */
     const void *px;
     daq_frame_info info;
-    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 0); /* nothing ready: 0 */
+    assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 0); /* nothing ready: 0 */
     waiter w = {.cam = cam, .timeout_ns = 20000 * MS, .result = 99};
     pthread_t th;
     pthread_create(&th, NULL, wait_thread, &w);
@@ -656,10 +656,10 @@ static void interrupt_wakes_wait(void **state)
     /* With nobody waiting, the next wait returns 0 at once, and only that one. */
     daq_camera_interrupt(cam);
     uint64_t t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_wait(cam, 20000 * MS), 0);
+    assert_int_equal(daq_camera__wait(cam, 20000 * MS), 0);
     assert_true(daq_test_now_ns() - t0 < 5000 * (uint64_t)MS);
     t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_wait(cam, 100 * MS), 0);
+    assert_int_equal(daq_camera__wait(cam, 100 * MS), 0);
     assert_true(daq_test_now_ns() - t0 >= 90 * (uint64_t)MS); /* a real timeout this time */
     daq_camera_destroy(cam);
 }
@@ -680,7 +680,7 @@ static void stop_during_stall_is_prompt(void **state)
     assert_false(daq_camera_streaming(cam));
     /* A wait after stop does not block. */
     t0 = daq_test_now_ns();
-    assert_int_equal(daq__camera_wait(cam, 20000 * MS), 0);
+    assert_int_equal(daq_camera__wait(cam, 20000 * MS), 0);
     assert_true(daq_test_now_ns() - t0 < 3000 * (uint64_t)MS);
     daq_camera_destroy(cam);
 }
@@ -742,21 +742,21 @@ static void *live_read_thread(void *arg)
 {
     live_reader *lr = arg;
     while (!atomic_load(&lr->stop)) {
-        int w = daq__camera_wait(lr->cam, 50 * MS);
+        int w = daq_camera__wait(lr->cam, 50 * MS);
         if (w < 0)
             lr->bad++;
         if (w <= 0)
             continue;
         const void *px;
         daq_frame_info info;
-        if (daq__camera_get_oldest(lr->cam, &px, &info) != 1)
+        if (daq_camera__get_oldest(lr->cam, &px, &info) != 1)
             continue;
         if (daq_sim_verify(px, info.width, info.height, info.bit_depth, info.hw_frame_number, NULL,
                            0) < 0)
             lr->bad++;
         atomic_store(&lr->last_exposure_ns, info.exposure_ns);
         atomic_fetch_add(&lr->frames, 1);
-        daq__camera_release_oldest(lr->cam);
+        daq_camera__release_oldest(lr->cam);
     }
     return NULL;
 }
@@ -849,10 +849,10 @@ static void roi_binning_geometry(void **state)
     assert_int_equal(f.bit_depth, 12);
     assert_int_equal(f.pixel_format, DAQ_PIXEL_MONO12);
     start_ok(cam);
-    assert_int_equal(daq__camera_wait(cam, 5000 * MS) > 0, 1);
+    assert_int_equal(daq_camera__wait(cam, 5000 * MS) > 0, 1);
     const void *px;
     daq_frame_info info;
-    assert_int_equal(daq__camera_get_oldest(cam, &px, &info), 1);
+    assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 1);
     assert_int_equal(info.width, 128);
     assert_int_equal(info.height, 64);
     assert_int_equal(info.bin_x, 2);
@@ -865,7 +865,7 @@ static void roi_binning_geometry(void **state)
     const uint16_t *p16 = px;
     for (size_t i = 8; i < 128 * 64; i++)
         assert_true(p16[i] <= 4095);
-    daq__camera_release_oldest(cam);
+    daq_camera__release_oldest(cam);
     daq_camera_stop(cam);
 
     /* 8 bit, full sensor (zeros), binning 4. */

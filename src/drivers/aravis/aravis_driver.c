@@ -81,7 +81,7 @@ static int aravis_open(daq_camera *cam, char *err, size_t err_len)
     ArvCamera *c = arv_camera_new(id, &e);
     if (!c) {
         snprintf(what, sizeof what, "aravis: cannot open camera '%s'", id);
-        return aravis_gerror(&e, err, err_len, what);
+        return aravis_gerror(&e, what, err, err_len);
     }
     d->camera = c;
     d->is_gv = arv_camera_is_gv_device(c);
@@ -116,7 +116,7 @@ static int aravis_format(daq_camera *cam, daq_camera_format *out, char *err, siz
     ArvPixelFormat pf = e ? 0 : arv_camera_get_pixel_format(c, &e);
     size_t payload = e ? 0 : arv_camera_get_payload(c, &e);
     if (e)
-        return aravis_gerror(&e, err, err_len, "aravis: format");
+        return aravis_gerror(&e, "aravis: format", err, err_len);
     double rate = arv_camera_get_frame_rate(c, &e);
     g_clear_error(&e); /* optional feature */
     unsigned bits = ARV_PIXEL_FORMAT_BIT_PER_PIXEL(pf);
@@ -184,10 +184,10 @@ static int aravis_start(daq_camera *cam, char *err, size_t err_len)
     GError *e = NULL;
     arv_camera_set_acquisition_mode(d->camera, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
     if (e)
-        return aravis_gerror(&e, err, err_len, "aravis: AcquisitionMode");
+        return aravis_gerror(&e, "aravis: AcquisitionMode", err, err_len);
     ArvStream *s = arv_camera_create_stream(d->camera, NULL, NULL, &e);
     if (!s)
-        return aravis_gerror(&e, err, err_len, "aravis: cannot create the stream");
+        return aravis_gerror(&e, "aravis: cannot create the stream", err, err_len);
     if (ARV_IS_GV_STREAM(s))
         configure_gv_stream(d, s);
     find_infos(d, s);
@@ -203,7 +203,7 @@ static int aravis_start(daq_camera *cam, char *err, size_t err_len)
      * at the first delivered frame. */
     arv_camera_start_acquisition(d->camera, &e);
     if (e)
-        return aravis_gerror(&e, err, err_len, "aravis: AcquisitionStart"); /* the wrapper stops */
+        return aravis_gerror(&e, "aravis: AcquisitionStart", err, err_len); /* the wrapper stops */
     DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "stream started", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("payload", d->payload), DAQ_F_U64("buffers", (uint64_t)d->set.buffers),
             DAQ_F_I64("socket_buffer", d->is_gv ? d->set.socket_buffer : -1));

@@ -163,7 +163,7 @@ int aravis_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char 
 /* Writes every setting that was set to the open camera. */
 int aravis_apply_settings(aravis *d, char *err, size_t err_len);
 /* Formats a GError (and clears it) as "what: message"; returns -1. */
-int aravis_gerror(GError **e, char *err, size_t err_len, const char *what);
+int aravis_gerror(GError **e, const char *what, char *err, size_t err_len);
 
 /* aravis_stream.c: the FILL ops of daq/camera.h.  fill_queue takes over
  * the caller's reference to empty (released by the driver on failure);

@@ -105,7 +105,7 @@ size_t aravis_params(daq_camera *cam, const daq_param_desc **out)
     return P_COUNT;
 }
 
-int aravis_gerror(GError **e, char *err, size_t err_len, const char *what)
+int aravis_gerror(GError **e, const char *what, char *err, size_t err_len)
 {
     daq_err(err, err_len, "%s: %s", what, *e && (*e)->message ? (*e)->message : "failed");
     g_clear_error(e);
@@ -155,7 +155,7 @@ static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t e
     case P_DEVICE_ID:
     case P_COUNT: return 1; /* not a device feature */
     }
-    return e ? aravis_gerror(&e, err, err_len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, table[id].name, err, err_len) : 0;
 }
 
 int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *err, size_t err_len)
@@ -203,7 +203,7 @@ static int check_pixel_format(ArvCamera *c, const char *name, char *err, size_t 
     const char **list = arv_camera_dup_available_pixel_formats_as_strings(c, &n, &e);
     if (e) {
         g_free(list);
-        return aravis_gerror(&e, err, err_len, "pixel_format");
+        return aravis_gerror(&e, "pixel_format", err, err_len);
     }
     char names[256] = "";
     size_t used = 0;
@@ -273,7 +273,7 @@ static int write_one(aravis *d, int id, char *err, size_t err_len)
     case P_PAYLOAD_BYTES:
     case P_COUNT: return daq_err(err, err_len, "%s: parameter is read-only", table[id].name);
     }
-    return e ? aravis_gerror(&e, err, err_len, table[id].name) : 0;
+    return e ? aravis_gerror(&e, table[id].name, err, err_len) : 0;
 }
 
 /* Records v for id; true if it is a device feature to write now. */
@@ -343,14 +343,14 @@ static int apply_region(aravis *d, char *err, size_t err_len)
     gint x, y, w, h;
     arv_camera_get_region(c, &x, &y, &w, &h, &e);
     if (e)
-        return aravis_gerror(&e, err, err_len, "region");
+        return aravis_gerror(&e, "region", err, err_len);
     bool offsets = has_feature(c, "OffsetX") && has_feature(c, "OffsetY");
     if (offsets && (x || y)) {
         arv_camera_set_integer(c, "OffsetX", 0, &e);
         if (!e)
             arv_camera_set_integer(c, "OffsetY", 0, &e);
         if (e)
-            return aravis_gerror(&e, err, err_len, "roi");
+            return aravis_gerror(&e, "roi", err, err_len);
     }
     if (s->has_width && write_one(d, P_WIDTH, err, err_len) < 0)
         return -1;
@@ -363,7 +363,7 @@ static int apply_region(aravis *d, char *err, size_t err_len)
     arv_camera_set_integer(c, "OffsetX", s->has_x ? s->x : x, &e);
     if (!e)
         arv_camera_set_integer(c, "OffsetY", s->has_y ? s->y : y, &e);
-    return e ? aravis_gerror(&e, err, err_len, "roi") : 0;
+    return e ? aravis_gerror(&e, "roi", err, err_len) : 0;
 }
 
 int aravis_apply_settings(aravis *d, char *err, size_t err_len)
