@@ -134,9 +134,9 @@ static int watch(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len, cha
 
 size_t daq_health_methods(daq_health *h, daq_rpc_method *out, size_t max)
 {
-    if (max < 2)
-        return 0;
-    out[0] = (daq_rpc_method){.path = CHECK_PATH, .unary = check, .ctx = h};
-    out[1] = (daq_rpc_method){.path = WATCH_PATH, .stream = watch, .ctx = h};
-    return 2;
+    const daq_rpc_method all[] = {
+        {.path = CHECK_PATH, .unary = check, .ctx = h},
+        {.path = WATCH_PATH, .stream = watch, .ctx = h},
+    };
+    return daq_rpc_methods_copy(out, max, all, 2);
 }

@@ -507,9 +507,5 @@ size_t daq_param_hub_methods(daq_param_hub *h, daq_rpc_method *out, size_t max)
         {"/daq.HardwareService/SetParameter", params_set, NULL, h},
         {"/daq.HardwareService/StreamParameterChanges", NULL, params_stream_start, h},
     };
-    size_t n = sizeof all / sizeof all[0];
-    if (n > max)
-        return 0;
-    memcpy(out, all, sizeof all);
-    return n;
+    return daq_rpc_methods_copy(out, max, all, sizeof all / sizeof all[0]);
 }

@@ -374,6 +374,14 @@ daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
     return s;
 }
 
+size_t daq_rpc_methods_copy(daq_rpc_method *out, size_t max, const daq_rpc_method *table, size_t n)
+{
+    if (n > max)
+        return 0;
+    memcpy(out, table, n * sizeof *table);
+    return n;
+}
+
 uint16_t daq_rpc_server_port(const daq_rpc_server *s)
 {
     return s ? s->port : 0;

@@ -92,6 +92,11 @@ daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
 
 uint16_t daq_rpc_server_port(const daq_rpc_server *s);
 
+/* For the modules that each bring their methods (a `*_methods(ctx, out,
+ * max)` function): copies table[0..n) into out when all n fit in max and
+ * returns n; else copies nothing and returns 0. */
+size_t daq_rpc_methods_copy(daq_rpc_method *out, size_t max, const daq_rpc_method *table, size_t n);
+
 /* Stops accepting, cancels every call (streams see closed), waits until all
  * references are released, frees.  Every message body handed to a stream
  * has been released when it returns.  Not from a handler or close callback

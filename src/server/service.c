@@ -416,10 +416,7 @@ size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
         {"/daq.HardwareService/StartStream", start_stream, NULL, s},
         {"/daq.HardwareService/StopStream", stop_stream, NULL, s},
     };
-    size_t n = sizeof own / sizeof own[0];
-    if (n > max)
-        return 0;
-    memcpy(out, own, sizeof own);
+    size_t n = daq_rpc_methods_copy(out, max, own, sizeof own / sizeof own[0]);
     n += daq_frame_streams_methods(s->frames, out + n, max - n);
     n += daq_param_hub_methods(s->params, out + n, max - n);
     return n;

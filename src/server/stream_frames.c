@@ -302,8 +302,6 @@ static int frames_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req
 
 size_t daq_frame_streams_methods(daq_frame_streams *fs, daq_rpc_method *out, size_t max)
 {
-    if (max < 1)
-        return 0;
-    out[0] = (daq_rpc_method){"/daq.HardwareService/StreamFrames", NULL, frames_stream_start, fs};
-    return 1;
+    const daq_rpc_method m = {"/daq.HardwareService/StreamFrames", NULL, frames_stream_start, fs};
+    return daq_rpc_methods_copy(out, max, &m, 1);
 }

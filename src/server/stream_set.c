@@ -68,8 +68,8 @@ int daq_stream_set_spawn(daq_stream_set *s, const char *host, unsigned max_per_h
     entry *e = NULL;
     int rc = 0;
     if (max_per_host && same >= max_per_host)
-        rc = daq_err(err, err_len, "client %s already has %u streams (the most per client)",
-                     host, same);
+        rc = daq_err(err, err_len, "client %s already has %u streams (the most per client)", host,
+                     same);
     else if (!(e = calloc(1, sizeof *e)))
         rc = daq_err(err, err_len, "out of memory");
     if (rc == 0) {
