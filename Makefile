@@ -61,8 +61,13 @@ install: $(REL)/build.ninja
 	$(CMAKE) --build $(REL) -j $(JOBS)
 	$(CMAKE) --install $(REL)
 
+# ctest shows a passing test's output only in its log: print the figures a
+# reader checks (toml-test cases run, exported symbols per library).
+SUMMARY = grep -hE '^(toml-test: |excluded |daq(_aravis|_server)?: [0-9]+ functions)' \
+          Testing/Temporary/LastTest.log || true
+
 check-release: build
-	cd $(REL) && $(CTEST)
+	cd $(REL) && $(CTEST) && $(SUMMARY)
 
 check-asan: $(ASAN)/build.ninja
 	$(CMAKE) --build $(ASAN) -j $(JOBS)

@@ -187,7 +187,7 @@ DAQ_API bool daq_camera_can_trigger(const daq_camera *cam);
 
 /* Copies the camera's parameter descriptors, at most max, into out (a
  * consistent set: taken under the lock, as open may refine ranges); returns
- * how many the camera has. */
+ * how many the camera has (out may be NULL with max 0). */
 DAQ_API size_t daq_camera_params_snapshot(daq_camera *cam, daq_param_desc *out, size_t max);
 /* The descriptor of name, copied into out: 0, or -1 with "unknown
  * parameter 'name'". */

@@ -123,7 +123,8 @@ size_t daq_camera_params_snapshot(daq_camera *cam, daq_param_desc *out, size_t m
     pthread_mutex_lock(&cam->lock);
     const daq_param_desc *table = NULL;
     size_t n = cam->ops->params(cam, &table);
-    memcpy(out, table, (n < max ? n : max) * sizeof *table);
+    if (n && max) /* out may be NULL with max 0: just the count */
+        memcpy(out, table, (n < max ? n : max) * sizeof *table);
     pthread_mutex_unlock(&cam->lock);
     return n;
 }

@@ -525,6 +525,7 @@ static void wrapper_param_validation(void **state)
     assert_string_equal(err, "unknown parameter 'nope'");
     daq_param_desc two[2];
     assert_int_equal(daq_camera_params_snapshot(cam, two, 2), n); /* copies 2, counts all */
+    assert_int_equal(daq_camera_params_snapshot(cam, NULL, 0), n);
     assert_string_equal(two[1].name, t[1].name);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].description);
