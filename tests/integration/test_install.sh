@@ -20,6 +20,11 @@ trap 'rm -rf "$dest"' EXIT
 DESTDIR="$dest" cmake --install "$build" --prefix /opt/daq >/dev/null
 prefix=$dest/opt/daq
 fail() { echo "FAIL: $*"; exit 1; }
+# libdir as configured: lib, or lib/<multiarch> for a /usr prefix on Debian
+pcfile=$(ls "$prefix"/lib/pkgconfig/daq.pc "$prefix"/lib/*/pkgconfig/daq.pc 2>/dev/null | head -1)
+[ -n "$pcfile" ] || fail "daq.pc not installed"
+lib=${pcfile#"$prefix"/}
+lib=${lib%/pkgconfig/daq.pc}
 # expect FILE ON|OFF: installed exactly when its part was built
 expect() {
     if [ "$2" = ON ]; then
@@ -29,14 +34,14 @@ expect() {
     fi
 }
 for f in include/daq/pool.h include/daq/camera.h include/daq/camera_driver.h include/daq/api.h \
-         lib/libdaq.so.0 lib/pkgconfig/daq.pc share/daq/config/demo.toml share/daq/config/example.toml; do
+         $lib/libdaq.so.0 $lib/pkgconfig/daq.pc share/daq/config/demo.toml share/daq/config/example.toml; do
     expect $f ON
 done
-for f in include/daq/aravis.h lib/libdaq-aravis.so.0 lib/pkgconfig/daq-aravis.pc; do
+for f in include/daq/aravis.h $lib/libdaq-aravis.so.0 $lib/pkgconfig/daq-aravis.pc; do
     expect $f "$with_aravis"
 done
-for f in include/daq/server.h include/daq/metrics.h include/daq/http.h lib/libdaq-server.so.0 \
-         lib/pkgconfig/daq-server.pc bin/daqd share/daq/systemd/daqd.service; do
+for f in include/daq/server.h include/daq/metrics.h include/daq/http.h $lib/libdaq-server.so.0 \
+         $lib/pkgconfig/daq-server.pc bin/daqd share/daq/systemd/daqd.service; do
     expect $f "$with_server"
 done
 # Internal headers stay in the source tree.
@@ -45,8 +50,15 @@ if [ "$with_server" = ON ]; then
     "$prefix/bin/daqd" --version
     "$prefix/bin/daqd" check-config "$prefix/share/daq/config/demo.toml"
 fi
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-export LD_LIBRARY_PATH="$prefix/lib"
+export PKG_CONFIG_PATH="$prefix/$lib/pkgconfig"
+export LD_LIBRARY_PATH="$prefix/$lib"
+
+# The .pc files find their prefix from where they are, however deep libdir is.
+for pc in "$prefix/$lib"/pkgconfig/daq*.pc; do
+    name=$(basename "$pc" .pc)
+    libdir=$(cd "$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --variable=libdir "$name")" && pwd)
+    [ "$libdir" = "$(cd "$(dirname "$pc")/.." && pwd)" ] || fail "$name.pc: libdir $libdir is not where it is installed"
+done
 
 # The examples against libdaq alone.
 flags=$(pkg-config --cflags --libs daq)
