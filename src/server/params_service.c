@@ -447,45 +447,67 @@ static void change_stream(void *arg)
     sub_free(s);
 }
 
+/* StreamParameterChanges' request decoded and checked: DAQ_RPC_OK with *in
+ * (the caller frees it), or the status to answer (details filled). */
+static int change_request(daq_param_hub *h, const uint8_t *req, size_t len,
+                          Daq__StreamParameterChangesRequest **in, char *details,
+                          size_t details_len)
+{
+    *in = daq__stream_parameter_changes_request__unpack(NULL, len, req);
+    if (!*in) {
+        snprintf(details, details_len, "malformed StreamParameterChangesRequest message");
+        return DAQ_RPC_INVALID_ARGUMENT;
+    }
+    int rc = DAQ_RPC_OK;
+    daq_device *d;
+    if ((*in)->_device_id_case == DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID)
+        rc = daq_call_device(h->devices, (*in)->device_id, DAQ_NEED_PARAMS, &d, details,
+                             details_len);
+    if (rc == DAQ_RPC_OK && (*in)->n_parameter_names > MAX_NAMES) {
+        snprintf(details, details_len, "at most %d parameter names", MAX_NAMES);
+        rc = DAQ_RPC_INVALID_ARGUMENT;
+    }
+    if (rc != DAQ_RPC_OK)
+        daq__stream_parameter_changes_request__free_unpacked(*in, NULL);
+    return rc;
+}
+
+/* A subscriber for the request's device (or all) and names (or all); NULL
+ * when out of memory. */
+static subscriber *subscriber_new(daq_param_hub *h, daq_rpc_call *call,
+                                  const Daq__StreamParameterChangesRequest *in)
+{
+    subscriber *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    daq_cond_init_monotonic(&s->cv);
+    s->any_device =
+        in->_device_id_case != DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
+    if (!s->any_device)
+        snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
+    for (size_t i = 0; i < in->n_parameter_names; i++)
+        snprintf(s->names[s->n_names++], sizeof s->names[0], "%s", in->parameter_names[i]);
+    s->call = call;
+    s->hub = h;
+    return s;
+}
+
+/* StreamParameterChanges' start handler: request, subscriber, thread. */
 static int params_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
                                char *details, size_t details_len)
 {
     daq_param_hub *h = ctx;
-    Daq__StreamParameterChangesRequest *in =
-        daq__stream_parameter_changes_request__unpack(NULL, len, req);
-    if (!in) {
-        snprintf(details, details_len, "malformed StreamParameterChangesRequest message");
-        return DAQ_RPC_INVALID_ARGUMENT;
-    }
-    subscriber *s = calloc(1, sizeof *s);
-    int rc = DAQ_RPC_OK;
-    bool has_dev =
-        in->_device_id_case == DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
+    Daq__StreamParameterChangesRequest *in;
+    int rc = change_request(h, req, len, &in, details, details_len);
+    if (rc != DAQ_RPC_OK)
+        return rc;
+    subscriber *s = subscriber_new(h, call, in);
+    daq__stream_parameter_changes_request__free_unpacked(in, NULL);
     if (!s) {
         snprintf(details, details_len, "out of memory");
-        rc = DAQ_RPC_INTERNAL;
-    } else if (has_dev && (rc = daq_call_device(h->devices, in->device_id, DAQ_NEED_PARAMS,
-                                                &(daq_device *){NULL}, details, details_len))) {
-        /* rc says why */
-    } else if (in->n_parameter_names > MAX_NAMES) {
-        snprintf(details, details_len, "at most %d parameter names", MAX_NAMES);
-        rc = DAQ_RPC_INVALID_ARGUMENT;
+        return DAQ_RPC_INTERNAL;
     }
-    if (rc != DAQ_RPC_OK) {
-        free(s);
-        daq__stream_parameter_changes_request__free_unpacked(in, NULL);
-        return rc;
-    }
-    pthread_mutex_init(&s->mu, NULL);
-    daq_cond_init_monotonic(&s->cv);
-    s->any_device = !has_dev;
-    if (has_dev)
-        snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
-    for (size_t i = 0; i < in->n_parameter_names; i++)
-        snprintf(s->names[s->n_names++], sizeof s->names[0], "%s", in->parameter_names[i]);
-    daq__stream_parameter_changes_request__free_unpacked(in, NULL);
-    s->call = call;
-    s->hub = h;
     pthread_mutex_lock(&h->mu);
     s->next = h->subs;
     h->subs = s;
