@@ -53,6 +53,13 @@ int daq_call_device(daq_devices *ds, const char *id, daq_call_need need, daq_dev
     return DAQ_RPC_OK;
 }
 
+daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq_call_need need)
+{
+    daq_device *d;
+    r->status = daq_call_device(ds, id, need, &d, r->details, sizeof r->details);
+    return d;
+}
+
 int daq_call_refusal_status(const char *err)
 {
     if (strstr(err, "while streaming"))

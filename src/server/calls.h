@@ -34,6 +34,10 @@ typedef enum daq_call_need {
 int daq_call_device(daq_devices *ds, const char *id, daq_call_need need, daq_device **out,
                     char *details, size_t details_len);
 
+/* The same for a unary call: the device, or NULL with r's status and
+ * details set. */
+daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq_call_need need);
+
 /* The status for a camera layer's refusal of a set (its message): while
  * streaming FAILED_PRECONDITION, an unknown parameter NOT_FOUND, else
  * INVALID_ARGUMENT. */

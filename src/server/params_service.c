@@ -125,10 +125,8 @@ static int find_param(daq_param_hub *h, const char *dev_id, const char *name, ta
                       daq_rpc_reply *r)
 {
     memset(t, 0, sizeof *t);
-    int st = daq_call_device(h->devices, dev_id, DAQ_NEED_PARAMS, &t->dev, r->details,
-                             sizeof r->details);
-    if (st != DAQ_RPC_OK)
-        return r->status = st;
+    if (!(t->dev = daq_call_find(r, h->devices, dev_id, DAQ_NEED_PARAMS)))
+        return r->status;
     t->cam = daq_device_camera(t->dev);
     t->acq = daq_device_acq(t->dev);
     const daq_param_desc *d = t->acq ? daq_param_find(daemon_params, N_DAEMON, name) : NULL;
@@ -191,10 +189,8 @@ static void params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply
 {
     daq_param_hub *h = ctx;
     DAQ_CALL_DECODE(Daq__ListParametersRequest, daq__list_parameters_request, in, req, len, r);
-    daq_device *d;
-    r->status = daq_call_device(h->devices, in->device_id, DAQ_NEED_PARAMS, &d, r->details,
-                                sizeof r->details);
-    if (r->status != DAQ_RPC_OK) {
+    daq_device *d = daq_call_find(r, h->devices, in->device_id, DAQ_NEED_PARAMS);
+    if (!d) {
         daq__list_parameters_request__free_unpacked(in, NULL);
         return;
     }

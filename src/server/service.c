@@ -208,9 +208,7 @@ static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_
 {
     daq_service *s = ctx;
     DAQ_CALL_DECODE(Daq__DeviceStateRequest, daq__device_state_request, in, req, len, r);
-    daq_device *d;
-    r->status = daq_call_device(s->devices, in->device_id, DAQ_NEED_STATE, &d, r->details,
-                                sizeof r->details);
+    daq_device *d = daq_call_find(r, s->devices, in->device_id, DAQ_NEED_STATE);
     if (d) {
         Daq__DeviceStateResponse out = DAQ__DEVICE_STATE_RESPONSE__INIT;
         out.device_id = in->device_id;
@@ -235,8 +233,7 @@ static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_
 /* The camera of device id for a call that needs `need`, or NULL with r failed. */
 static daq_camera *camera_for(daq_service *s, const char *id, daq_call_need need, daq_rpc_reply *r)
 {
-    daq_device *d;
-    r->status = daq_call_device(s->devices, id, need, &d, r->details, sizeof r->details);
+    daq_device *d = daq_call_find(r, s->devices, id, need);
     return d ? daq_device_camera(d) : NULL;
 }
 
@@ -283,9 +280,7 @@ static void get_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
 /* The engine of device id for a producer call, or NULL with r failed. */
 static daq_acq *producer_for(daq_service *s, const char *id, daq_rpc_reply *r)
 {
-    daq_device *d;
-    r->status =
-        daq_call_device(s->devices, id, DAQ_NEED_PRODUCER, &d, r->details, sizeof r->details);
+    daq_device *d = daq_call_find(r, s->devices, id, DAQ_NEED_PRODUCER);
     return d ? daq_device_acq(d) : NULL;
 }
 
