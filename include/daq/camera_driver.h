@@ -19,8 +19,9 @@
  *    value already coerced to its type and checked against its range and
  *    enum values, for a WRITABLE parameter, and for a LIVE one while
  *    streaming: the driver checks only its own cross-field rules;
- *  - open is called once before start (start opens if needed), close and
- *    stop are called only when open / streaming, destroy last;
+ *  - open is called once before start (start opens if needed); close only
+ *    when open; stop when streaming, and also right after a start that
+ *    failed (to tidy up what it left); destroy last;
  *  - the acquisition thread calls wait, get_oldest, release_oldest (COPY)
  *    or fill_queue, fill_dequeue (FILL) without the lock, concurrently with
  *    control ops: a driver makes its LIVE parameters and its stats/error
@@ -143,8 +144,8 @@ typedef struct daq_driver {
  * alias is taken by another driver or the registry is full.  Call at
  * start-up, before other threads create cameras. */
 DAQ_API int daq_driver_register(const daq_driver *drv, char *err, size_t err_len);
-/* The registered driver for type (name or alias, exact), static storage;
- * NULL if none. */
+/* The registered driver for type (name or alias, exact), borrowed:
+ * registered drivers live for the program.  NULL if none. */
 DAQ_API const daq_driver *daq_driver_find(const char *type);
 
 /* Creates an unopened camera of drv, registered or not (a driver private
@@ -155,7 +156,7 @@ DAQ_API daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id
 
 /* The driver's state, as its create returned it (borrowed). */
 DAQ_API void *daq_camera_priv(const daq_camera *cam);
-/* The camera's driver (static storage). */
+/* The camera's driver, borrowed: it outlives the camera. */
 DAQ_API const daq_driver *daq_camera_driver(const daq_camera *cam);
 
 /* Copies a driver's n extras (names in static storage) into out; more than

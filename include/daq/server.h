@@ -53,9 +53,6 @@ DAQ_API daq_server *daq_server_start(daq_devices *devices, const daq_server_conf
 /* The port actually bound. */
 DAQ_API uint16_t daq_server_port(const daq_server *s);
 
-/* StreamFrames streams open now. */
-DAQ_API unsigned daq_server_streams(daq_server *s);
-
 /* Stops accepting, cancels every call, joins the stream threads, frees.
  * NULL ok. */
 DAQ_API void daq_server_stop(daq_server *s);

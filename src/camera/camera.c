@@ -38,13 +38,19 @@ static pthread_mutex_t *cam_lock_of(const daq_camera *cam)
     return (pthread_mutex_t *)&cam->lock;
 }
 
+int daq_camera__driver_check(const daq_driver *drv, char *err, size_t err_len)
+{
+    if (!drv || !drv->type || !drv->ops || !drv->create)
+        return daq_err(err, err_len,
+                       "camera driver '%s' is incomplete (it needs type, ops, create)",
+                       drv && drv->type ? drv->type : "(null)");
+    return 0;
+}
+
 daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id, char *err, size_t err_len)
 {
-    if (!drv || !drv->ops || !drv->create) {
-        daq_err(err, err_len, "camera driver '%s' is incomplete (no ops or create)",
-                drv && drv->type ? drv->type : "(null)");
+    if (daq_camera__driver_check(drv, err, err_len) != 0)
         return NULL;
-    }
     daq_camera *cam = calloc(1, sizeof *cam);
     if (!cam) {
         daq_err(err, err_len, "out of memory creating camera '%s'", id ? id : drv->type);

@@ -25,6 +25,11 @@ struct daq_camera {
     bool streaming;       /* under lock */
 };
 
+/* camera.c: 0 if drv has what a camera needs (type, ops, create), else -1
+ * with "camera driver 'T' is incomplete ..." -- for creation and the
+ * registry alike. */
+int daq_camera__driver_check(const daq_driver *drv, char *err, size_t err_len);
+
 /* ---- the acquisition thread's calls (no lock: see daq/camera_driver.h) --- */
 
 static inline int daq_camera__wait(daq_camera *cam, int64_t timeout_ns)

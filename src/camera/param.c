@@ -234,6 +234,8 @@ int daq_param_coerce(const daq_param_desc *d, daq_param_value *v, char *err, siz
 int daq_param_validate(const daq_param_desc *d, bool streaming, const daq_param_value *v,
                        const char *text, daq_param_value *out, char *err, size_t err_len)
 {
+    if (!d)
+        return daq_err(err, err_len, "no parameter descriptor");
     if (!(d->flags & DAQ_PARAM_WRITABLE))
         return daq_err(err, err_len, "%s: parameter is read-only", d->name);
     if (streaming && !(d->flags & DAQ_PARAM_LIVE))

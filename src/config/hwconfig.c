@@ -121,8 +121,8 @@ static int get_str(ctx *c, const char *path, const daq_toml *v, char *out, size_
     return 0;
 }
 
-/* A string that must be one of a NULL-terminated list; returns its index. */
-/* One of the first n names (up to a NULL) as its index in *out. */
+/* A string that must be one of the first n names of a NULL-terminated
+ * list; its index in *out. */
 static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *const *names, int n,
                       int *out)
 {

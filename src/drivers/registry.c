@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "camera/camera_impl.h"
 #include "daq/camera_driver.h"
 #include "drivers/drivers.h"
 #include "util/err.h"
@@ -71,9 +72,8 @@ static const char *clash(const daq_driver *drv)
 
 int daq_driver_register(const daq_driver *drv, char *err, size_t err_len)
 {
-    if (!drv || !drv->type || !drv->ops || !drv->create)
-        return daq_err(err, err_len, "camera driver '%s' is incomplete (type, ops, create)",
-                       drv && drv->type ? drv->type : "(null)");
+    if (daq_camera__driver_check(drv, err, err_len) != 0)
+        return -1;
     pthread_mutex_lock(&register_mu);
     size_t n = atomic_load_explicit(&count, memory_order_relaxed);
     int rc = 0;

@@ -40,7 +40,4 @@ daq_frame *daq_frame__heap_new(daq_pool *p, size_t capacity, size_t align);
 void daq_pool__slot_home(daq_pool *p, daq_frame *f);
 void daq_pool__heap_gone(daq_pool *p);
 
-/* pool.c: fatal unless f is slot f->slot of p (catches forged headers). */
-void daq_pool__check_slot(const daq_pool *p, const daq_frame *f);
-
 #endif

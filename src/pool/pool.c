@@ -417,7 +417,8 @@ static daq_frame *pool_pop(daq_pool *p, bool count_hit)
     return slot_out(p, f);
 }
 
-void daq_pool__check_slot(const daq_pool *p, const daq_frame *f)
+/* Fatal unless f is slot f->slot of p (catches forged headers). */
+static void check_slot(const daq_pool *p, const daq_frame *f)
 {
     if (DAQ_UNLIKELY(f->slot < 0 || (uint32_t)f->slot >= p->count || &p->frames[f->slot] != f))
         daq_fatal("foreign pointer: frame %p claims slot %d of pool '%s' but is not that slot",
@@ -426,7 +427,7 @@ void daq_pool__check_slot(const daq_pool *p, const daq_frame *f)
 
 void daq_pool__slot_home(daq_pool *p, daq_frame *f)
 {
-    daq_pool__check_slot(p, f);
+    check_slot(p, f);
     pthread_mutex_lock(&p->mu);
     if (DAQ_UNLIKELY(p->top == p->count))
         daq_fatal("double return: pool '%s' got slot %d back with every slot already free", p->name,

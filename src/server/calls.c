@@ -19,18 +19,31 @@ static const char *const not_found[] = {
     [DAQ_NEED_TRIGGER] = "Device '%s' not found or not triggerable",
 };
 
+daq_call_caps daq_call_camera_caps(daq_camera *cam)
+{
+    daq_call_caps c = {0};
+    daq_param_desc e;
+    if (!cam)
+        return c;
+    c.exposure = daq_camera_get_param_desc(cam, "exposure_ms", &e, NULL, 0) == 0;
+    if (c.exposure && (e.flags & DAQ_PARAM_HAS_RANGE)) {
+        c.has_range = true;
+        c.min_exposure_ms = e.min;
+        c.max_exposure_ms = e.max;
+    }
+    c.triggerable = daq_camera_can_trigger(cam);
+    return c;
+}
+
 /* Does the device d (found) have what need asks for? */
 static bool has(daq_device *d, daq_call_need need)
 {
-    daq_camera *cam = daq_device_camera(d);
-    daq_param_desc desc;
     switch (need) {
     case DAQ_NEED_STATE:
     case DAQ_NEED_PARAMS:
     case DAQ_NEED_PRODUCER: return true;
-    case DAQ_NEED_EXPOSURE:
-        return cam && daq_camera_get_param_desc(cam, "exposure_ms", &desc, NULL, 0) == 0;
-    case DAQ_NEED_TRIGGER: return cam && daq_camera_can_trigger(cam);
+    case DAQ_NEED_EXPOSURE: return daq_call_camera_caps(daq_device_camera(d)).exposure;
+    case DAQ_NEED_TRIGGER: return daq_call_camera_caps(daq_device_camera(d)).triggerable;
     }
     return false;
 }
@@ -64,8 +77,6 @@ int daq_call_refusal_status(const char *err)
 {
     if (strstr(err, "while streaming"))
         return DAQ_RPC_FAILED_PRECONDITION;
-    if (strstr(err, "unknown parameter"))
-        return DAQ_RPC_NOT_FOUND;
     return DAQ_RPC_INVALID_ARGUMENT;
 }
 

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "daq/camera.h"
 #include "daq/devices.h"
 #include "server/rpc.h"
 
@@ -28,6 +29,16 @@ typedef enum daq_call_need {
     DAQ_NEED_TRIGGER,  /* an up camera with a software trigger: "... or not triggerable" */
 } daq_call_need;
 
+/* What a camera can do, as rust-daq's capabilities see it: exposure
+ * control (a parameter exposure_ms, with its range when it has one) and a
+ * software trigger.  All false for NULL (a device that is down). */
+typedef struct daq_call_caps {
+    bool exposure, triggerable, has_range;
+    double min_exposure_ms, max_exposure_ms;
+} daq_call_caps;
+
+daq_call_caps daq_call_camera_caps(daq_camera *cam);
+
 /* Finds device id (NULL: "") for a call that needs `need`.  Returns
  * DAQ_RPC_OK with *out set, or the status to answer with its message in
  * details (*out NULL). */
@@ -39,8 +50,8 @@ int daq_call_device(daq_devices *ds, const char *id, daq_call_need need, daq_dev
 daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq_call_need need);
 
 /* The status for a camera layer's refusal of a set (its message): while
- * streaming FAILED_PRECONDITION, an unknown parameter NOT_FOUND, else
- * INVALID_ARGUMENT. */
+ * streaming FAILED_PRECONDITION, else INVALID_ARGUMENT.  (An unknown
+ * parameter never gets this far: the lookup answers NOT_FOUND first.) */
 int daq_call_refusal_status(const char *err);
 
 /* Packs m as r's body with status OK (INTERNAL when out of memory). */

@@ -37,7 +37,7 @@ void daq_health_destroy(daq_health *h); /* NULL ok */
 int daq_health_status(const daq_health *h, const char *service);
 
 /* Fills out[] with the Health methods (Check, Watch) bound to h; returns
- * how many (2), or 0 if max is too small. */
+ * 2 (0 if max is too small). */
 size_t daq_health_methods(daq_health *h, daq_rpc_method *out, size_t max);
 
 /* Watch streams currently open. */

@@ -221,13 +221,6 @@ static void params_list(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply
     daq__list_parameters_request__free_unpacked(in, NULL);
 }
 
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void params_get(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_param_hub *h = ctx;
@@ -244,7 +237,7 @@ static void params_get(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply 
             out.name = in->parameter_name;
             out.value = daq_param_format_json(&v, json, sizeof json);
             out.units = (char *)(t.desc.units ? t.desc.units : "");
-            out.timestamp_ns = wall_ns();
+            out.timestamp_ns = daq_real_now_ns();
             daq_call_reply(r, &out.base);
         }
     }
@@ -361,7 +354,7 @@ void daq_param_hub_publish(daq_param_hub *h, const char *device_id, const char *
     snprintf(c.new_value, sizeof c.new_value, "%s", new_json ? new_json : "");
     snprintf(c.units, sizeof c.units, "%s", units ? units : "");
     snprintf(c.source, sizeof c.source, "%s", source);
-    c.timestamp_ns = wall_ns();
+    c.timestamp_ns = daq_real_now_ns();
     pthread_mutex_lock(&h->mu);
     for (subscriber *s = h->subs; s; s = s->next) {
         if (!wants(s, device_id, name))

@@ -19,8 +19,8 @@ typedef struct daq_param_hub daq_param_hub;
 daq_param_hub *daq_param_hub_create(daq_devices *devices); /* NULL when out of memory */
 void daq_param_hub_destroy(daq_param_hub *h);              /* NULL ok */
 
-/* The four parameter methods bound to h into out; returns 4 (0 if max is
- * too small). */
+/* The four parameter methods bound to h into out; returns 4
+ * (0 if max is too small). */
 size_t daq_param_hub_methods(daq_param_hub *h, daq_rpc_method *out, size_t max);
 
 /* Tells every StreamParameterChanges subscriber that wants it about a

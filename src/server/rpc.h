@@ -94,7 +94,8 @@ uint16_t daq_rpc_server_port(const daq_rpc_server *s);
 
 /* For the modules that each bring their methods (a `*_methods(ctx, out,
  * max)` function): copies table[0..n) into out when all n fit in max and
- * returns n; else copies nothing and returns 0. */
+ * returns n; else copies nothing and returns 0 (whoever gathers the
+ * tables treats 0 as fatal: methods must never go silently unserved). */
 size_t daq_rpc_methods_copy(daq_rpc_method *out, size_t max, const daq_rpc_method *table, size_t n);
 
 /* Stops accepting, cancels every call (streams see closed), waits until all

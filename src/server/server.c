@@ -58,7 +58,10 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     }
     daq_rpc_method methods[MAX_METHODS];
     size_t n = daq_service_methods(s->service, methods, MAX_METHODS);
-    n += daq_health_methods(s->health, methods + n, MAX_METHODS - n);
+    size_t h = daq_health_methods(s->health, methods + n, MAX_METHODS - n);
+    if (h == 0)
+        daq_fatal("server: MAX_METHODS (%d) is too small for the health methods", MAX_METHODS);
+    n += h;
     s->rpc = daq_rpc_server_start(cfg->bind, cfg->port, methods, n, cfg->max_message_bytes, err,
                                   err_len);
     if (!s->rpc) {
@@ -71,11 +74,6 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
 uint16_t daq_server_port(const daq_server *s)
 {
     return daq_rpc_server_port(s->rpc);
-}
-
-unsigned daq_server_streams(daq_server *s)
-{
-    return daq_service_streams(s->service);
 }
 
 void daq_server_stop(daq_server *s)

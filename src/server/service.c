@@ -22,6 +22,7 @@
 #include "server/params_service.h"
 #include "server/stream_frames.h"
 #include "util/clock.h"
+#include "util/fatal.h"
 
 struct daq_service {
     daq_devices *devices;
@@ -54,29 +55,6 @@ static void get_daemon_info(void *ctx, const uint8_t *req, size_t len, daq_rpc_r
 
 /* ---- devices ----------------------------------------------------------------------- */
 
-/* What a camera can do, from its parameter table and driver ops. */
-typedef struct caps {
-    bool exposure, triggerable;
-    double min_exp, max_exp;
-    bool has_range;
-} caps;
-
-static caps camera_caps(daq_camera *cam)
-{
-    caps c = {0};
-    daq_param_desc e;
-    if (!cam)
-        return c;
-    c.exposure = daq_camera_get_param_desc(cam, "exposure_ms", &e, NULL, 0) == 0;
-    if (c.exposure && (e.flags & DAQ_PARAM_HAS_RANGE)) {
-        c.has_range = true;
-        c.min_exp = e.min;
-        c.max_exp = e.max;
-    }
-    c.triggerable = daq_camera_can_trigger(cam);
-    return c;
-}
-
 static const char *const capability_filters[][2] = {
     {"movable", "movable"},
     {"readable", "readable"},
@@ -98,7 +76,7 @@ static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadat
     info->driver_type = (char *)daq_device_driver(d);
     info->category = DAQ__DEVICE_CATEGORY__DEVICE_CATEGORY_CAMERA;
     daq_camera *cam = daq_device_camera(d);
-    caps c = camera_caps(cam);
+    daq_call_caps c = daq_call_camera_caps(cam);
     *ncap = 0;
     capv[(*ncap)++] = "frame_producer";
     if (c.exposure)
@@ -128,9 +106,9 @@ static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadat
     }
     if (c.has_range) {
         md->_min_exposure_ms_case = DAQ__DEVICE_METADATA___MIN_EXPOSURE_MS_MIN_EXPOSURE_MS;
-        md->min_exposure_ms = c.min_exp;
+        md->min_exposure_ms = c.min_exposure_ms;
         md->_max_exposure_ms_case = DAQ__DEVICE_METADATA___MAX_EXPOSURE_MS_MAX_EXPOSURE_MS;
-        md->max_exposure_ms = c.max_exp;
+        md->max_exposure_ms = c.max_exposure_ms;
     }
     info->metadata = md;
 }
@@ -350,15 +328,14 @@ static void trigger(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
     DAQ_CALL_DECODE(Daq__TriggerRequest, daq__trigger_request, in, req, len, r);
     daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_TRIGGER, r);
     if (cam) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts); /* taken before triggering, as rust-daq does */
+        uint64_t t = daq_real_now_ns(); /* taken before triggering, as rust-daq does */
         char err[256] = "";
         if (daq_camera_trigger(cam, err, sizeof err) != 0) {
             daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
         } else {
             Daq__TriggerResponse out = DAQ__TRIGGER_RESPONSE__INIT;
             out.success = 1;
-            out.trigger_timestamp_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            out.trigger_timestamp_ns = t;
             daq_call_reply(r, &out.base);
         }
     }
@@ -393,9 +370,13 @@ void daq_service_destroy(daq_service *s)
     free(s);
 }
 
-unsigned daq_service_streams(daq_service *s)
+/* A module's table that did not fit (0) is a build mistake: a method would
+ * go unserved, so it aborts. */
+static size_t methods_fit(size_t n)
 {
-    return daq_frame_streams_active(s->frames);
+    if (n == 0)
+        daq_fatal("service: the method array is too small; raise its size");
+    return n;
 }
 
 size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
@@ -411,8 +392,8 @@ size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
         {"/daq.HardwareService/StartStream", start_stream, NULL, s},
         {"/daq.HardwareService/StopStream", stop_stream, NULL, s},
     };
-    size_t n = daq_rpc_methods_copy(out, max, own, sizeof own / sizeof own[0]);
-    n += daq_frame_streams_methods(s->frames, out + n, max - n);
-    n += daq_param_hub_methods(s->params, out + n, max - n);
+    size_t n = methods_fit(daq_rpc_methods_copy(out, max, own, sizeof own / sizeof own[0]));
+    n += methods_fit(daq_frame_streams_methods(s->frames, out + n, max - n));
+    n += methods_fit(daq_param_hub_methods(s->params, out + n, max - n));
     return n;
 }

@@ -41,13 +41,11 @@ typedef struct daq_service_config {
 /* NULL when out of memory.  cfg is copied (version borrowed: static). */
 daq_service *daq_service_create(daq_devices *devices, const daq_service_config *cfg);
 
-/* The methods to register, at most max; returns how many. */
+/* The methods to register into out; returns how many.  An array too small
+ * for all of them aborts (a build mistake, not a run-time condition). */
 size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max);
 
 /* Joins the stream threads (the gRPC server must be stopped) and frees. */
 void daq_service_destroy(daq_service *s);
-
-/* Active StreamFrames streams (for tests and metrics). */
-unsigned daq_service_streams(daq_service *s);
 
 #endif

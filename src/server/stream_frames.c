@@ -78,11 +78,6 @@ void daq_frame_streams_destroy(daq_frame_streams *fs)
     free(fs);
 }
 
-unsigned daq_frame_streams_active(daq_frame_streams *fs)
-{
-    return daq_stream_set_active(fs->threads);
-}
-
 static daq_encoder *encoder_for(daq_frame_streams *fs, size_t index)
 {
     pthread_mutex_lock(&fs->mu);
@@ -232,15 +227,17 @@ static size_t device_index(daq_devices *ds, const daq_device *d)
 }
 
 /* Step 2: the stream's state and its latest-only subscription (named
- * "grpc:HOST#N" into name).  NULL with details when out of resources. */
-static stream *stream_new(daq_frame_streams *fs, daq_rpc_call *call, daq_device *d,
-                          const Daq__StreamFramesRequest *in, char *name, size_t name_len,
-                          char *details, size_t details_len)
+ * "grpc:HOST#N" into name) in *out: DAQ_RPC_OK, INTERNAL when out of
+ * memory, RESOURCE_EXHAUSTED when no encoder or subscription can be had
+ * (details filled). */
+static int stream_new(daq_frame_streams *fs, daq_rpc_call *call, daq_device *d,
+                      const Daq__StreamFramesRequest *in, char *name, size_t name_len, stream **out,
+                      char *details, size_t details_len)
 {
-    stream *s = calloc(1, sizeof *s);
+    stream *s = *out = calloc(1, sizeof *s);
     if (!s) {
         snprintf(details, details_len, "out of memory");
-        return NULL;
+        return DAQ_RPC_INTERNAL;
     }
     snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
     s->quality = quality_of(in->quality);
@@ -262,9 +259,10 @@ static stream *stream_new(daq_frame_streams *fs, daq_rpc_call *call, daq_device 
         if (!s->enc)
             snprintf(details, details_len, "out of memory");
         free(s);
-        return NULL;
+        *out = NULL;
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
     }
-    return s;
+    return DAQ_RPC_OK;
 }
 
 static void stream_free_unstarted(stream *s)
@@ -284,10 +282,11 @@ static int frames_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req
     if (rc != DAQ_RPC_OK)
         return rc;
     char name[96];
-    stream *s = stream_new(fs, call, d, in, name, sizeof name, details, details_len);
+    stream *s;
+    rc = stream_new(fs, call, d, in, name, sizeof name, &s, details, details_len);
     daq__stream_frames_request__free_unpacked(in, NULL);
-    if (!s)
-        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    if (rc != DAQ_RPC_OK)
+        return rc;
     /* Logged before the thread owns s (and the call reference). */
     DAQ_LOG(DAQ_LOG_INFO, "daq::grpc", "frame stream opening", DAQ_F_STR("device", s->device_id),
             DAQ_F_STR("client", daq_rpc_call_peer(call)), DAQ_F_STR("subscription", name),

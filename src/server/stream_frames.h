@@ -28,10 +28,8 @@ daq_frame_streams *daq_frame_streams_create(daq_devices *devices,
                                             const daq_frame_streams_config *cfg);
 void daq_frame_streams_destroy(daq_frame_streams *fs); /* NULL ok */
 
-/* The StreamFrames method bound to fs into out; returns 1 (0 if max < 1). */
+/* The StreamFrames method bound to fs into out; returns 1
+ * (0 if max is too small). */
 size_t daq_frame_streams_methods(daq_frame_streams *fs, daq_rpc_method *out, size_t max);
-
-/* Streams running now. */
-unsigned daq_frame_streams_active(daq_frame_streams *fs);
 
 #endif

@@ -88,16 +88,6 @@ int daq_stream_set_spawn(daq_stream_set *s, const char *host, unsigned max_per_h
     return rc;
 }
 
-unsigned daq_stream_set_active(daq_stream_set *s)
-{
-    pthread_mutex_lock(&s->mu);
-    unsigned n = 0;
-    for (entry *e = s->head; e; e = e->next)
-        n += !atomic_load(&e->done);
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
 void daq_stream_set_destroy(daq_stream_set *s)
 {
     if (!s)

@@ -24,8 +24,6 @@ daq_stream_set *daq_stream_set_create(void);
 int daq_stream_set_spawn(daq_stream_set *set, const char *host, unsigned max_per_host,
                          void (*body)(void *state), void *state, char *err, size_t err_len);
 
-unsigned daq_stream_set_active(daq_stream_set *set);
-
 /* Joins every thread (their calls must be closing) and frees the set. */
 void daq_stream_set_destroy(daq_stream_set *set);
 

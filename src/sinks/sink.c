@@ -19,13 +19,13 @@ struct daq_sink {
     daq_sink_stats st;
 };
 
-/* Mean, min and max over every 16th pixel of every 16th row. */
 const char *const daq_sink_kind_names[] = {
     [DAQ_SINK_NULL] = "null",
     [DAQ_SINK_STATS] = "stats",
     NULL,
 };
 
+/* Mean, min and max over every 16th pixel of every 16th row. */
 static void frame_stats(const daq_frame *f, double *mean, double *mn, double *mx)
 {
     const daq_frame_meta *m = daq_frame_meta_get(f);

@@ -8,7 +8,7 @@ uint64_t daq_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t real_now_ns(void)
+uint64_t daq_real_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -17,7 +17,7 @@ static uint64_t real_now_ns(void)
 
 uint64_t daq_mono_to_real_ns(uint64_t mono_ns)
 {
-    uint64_t wall = real_now_ns(), now = daq_now_ns();
+    uint64_t wall = daq_real_now_ns(), now = daq_now_ns();
     return mono_ns && mono_ns <= now ? wall - (now - mono_ns) : wall;
 }
 
@@ -25,7 +25,7 @@ uint64_t daq_real_to_mono_ns(uint64_t real_ns)
 {
     if (!real_ns)
         return 0;
-    uint64_t wall = real_now_ns(), now = daq_now_ns();
+    uint64_t wall = daq_real_now_ns(), now = daq_now_ns();
     uint64_t age = wall > real_ns ? wall - real_ns : 0;
     return now > age ? now - age : 0;
 }

@@ -14,6 +14,10 @@
 /* CLOCK_MONOTONIC in ns. */
 uint64_t daq_now_ns(void);
 
+/* Wall-clock time (CLOCK_REALTIME) in ns since the Unix epoch: for
+ * timestamps that leave the process, never for intervals. */
+uint64_t daq_real_now_ns(void);
+
 /* Conversions between CLOCK_MONOTONIC and wall-clock (CLOCK_REALTIME) ns
  * through the current offset of the two clocks, so a wall-clock step moves
  * the result.  daq_mono_to_real_ns(0) and a mono time in the future give

@@ -165,7 +165,7 @@ int aravis_apply_settings(aravis *d, char *err, size_t err_len);
 /* Formats a GError (and clears it) as "what: message"; returns -1. */
 int aravis_gerror(GError **e, const char *what, char *err, size_t err_len);
 
-/* aravis_stream.c: the FILL ops of daq/camera.h.  fill_queue takes over
+/* aravis_stream.c: the FILL ops of daq/camera_driver.h.  fill_queue takes over
  * the caller's reference to empty (released by the driver on failure);
  * fill_dequeue hands one reference to *filled to the caller. */
 int aravis_fill_queue(daq_camera *cam, daq_frame *empty);

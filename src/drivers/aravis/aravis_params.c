@@ -266,12 +266,12 @@ static int write_one(aravis *d, int id, char *err, size_t err_len)
     case P_CAMERA:
     case P_SOCKET_BUFFER:
     case P_BUFFERS: return 0; /* used at open / start */
-    case P_SENSOR_WIDTH:
+    case P_SENSOR_WIDTH:      /* read-only: the camera layer refuses them before a set */
     case P_SENSOR_HEIGHT:
     case P_MODEL:
     case P_DEVICE_ID:
     case P_PAYLOAD_BYTES:
-    case P_COUNT: return daq_err(err, err_len, "%s: parameter is read-only", table[id].name);
+    case P_COUNT: daq_fatal("aravis: write_one of read-only parameter %d", id);
     }
     return e ? aravis_gerror(&e, table[id].name, err, err_len) : 0;
 }

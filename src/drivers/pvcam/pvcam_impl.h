@@ -37,7 +37,6 @@ int pvcam_lib_acquire(const char *library, char *err, size_t err_len);
 /* Drops a reference; the last one calls pl_pvcam_uninit and unloads. */
 void pvcam_lib_release(void);
 unsigned pvcam_lib_refs(void);
-unsigned pvcam_lib_version(void); /* 0xMMmt, 0 unknown */
 
 void pvcam_sdk_lock(void);
 void pvcam_sdk_unlock(void);

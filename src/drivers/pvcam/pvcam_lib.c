@@ -204,8 +204,3 @@ unsigned pvcam_lib_refs(void)
     pvcam_sdk_unlock();
     return r;
 }
-
-unsigned pvcam_lib_version(void)
-{
-    return lib.version;
-}
