@@ -24,8 +24,8 @@
 #include "daq/config.h"
 #include "daq/devices.h"
 #include "daq/log.h"
-#include "server/rpc.h"
-#include "server/service.h"
+#include "daq/server.h"
+#include "server/rpc.h" /* the baseline: a plain C-core stream */
 
 #define FRAME (2048u * 2048u * 2u)
 
@@ -157,21 +157,20 @@ static int daq_run(bool lz4, unsigned n, double *fps, double *bps, double *wire_
         fprintf(stderr, "daq-bench: %s\n", err);
         return -1;
     }
-    daq_service_config sc = {"bench", lz4, 3, 0};
-    daq_service *svc = daq_service_create(ds, &sc);
-    daq_rpc_method methods[32];
-    size_t nm = daq_service_methods(svc, methods, 32);
-    daq_rpc_server *srv =
-        daq_rpc_server_start("127.0.0.1", 0, methods, nm, 64u << 20, err, sizeof err);
+    daq_server_config sc; /* daqd's gRPC side, as daqd starts it */
+    daq_server_config_init(&sc);
+    sc.port = 0;
+    sc.version = "bench";
+    sc.compression_lz4 = lz4;
+    daq_server *srv = daq_server_start(ds, &sc, err, sizeof err);
     daq_acq *a = daq_device_acq(daq_devices_at(ds, 0));
     int rc = srv && daq_acq_start(a, 0, err, sizeof err) == 0 ? 0 : -1;
     if (rc == 0) /* StreamFramesRequest{device_id: "cam0"} */
-        rc = run_client(daq_rpc_server_port(srv), "/daq.HardwareService/StreamFrames",
-                        "0a0463616d30", n, fps, bps);
+        rc = run_client(daq_server_port(srv), "/daq.HardwareService/StreamFrames", "0a0463616d30",
+                        n, fps, bps);
     *wire_ratio = *bps / (*fps * FRAME);
     daq_acq_stop(a);
-    daq_rpc_server_stop(srv);
-    daq_service_destroy(svc);
+    daq_server_stop(srv);
     daq_devices_destroy(ds);
     return rc;
 }

@@ -52,7 +52,10 @@ typedef enum daq_sub_policy {
     DAQ_SUB_LATEST,
 } daq_sub_policy;
 
-/* "lossless", "drop-newest", ... (static storage). */
+/* The policies' names indexed by daq_sub_policy, NULL-terminated:
+ * "lossless", "drop-newest", "drop-oldest", "latest". */
+DAQ_API extern const char *const daq_sub_policy_names[];
+/* Static storage; "?" when out of range. */
 DAQ_API const char *daq_sub_policy_name(daq_sub_policy p);
 /* Parses the names above (also with '_' for '-'); returns 0 or -1. */
 DAQ_API int daq_sub_policy_parse(const char *s, daq_sub_policy *out);

@@ -127,15 +127,17 @@ static void copy_name(char *dst, size_t cap, const char *src, const char *dflt)
 
 /* ---- names and config ----------------------------------------------------- */
 
+const char *const daq_sub_policy_names[] = {
+    [DAQ_SUB_LOSSLESS] = "lossless",
+    [DAQ_SUB_DROP_NEWEST] = "drop-newest",
+    [DAQ_SUB_DROP_OLDEST] = "drop-oldest",
+    [DAQ_SUB_LATEST] = "latest",
+    NULL,
+};
+
 const char *daq_sub_policy_name(daq_sub_policy p)
 {
-    switch (p) {
-    case DAQ_SUB_LOSSLESS: return "lossless";
-    case DAQ_SUB_DROP_NEWEST: return "drop-newest";
-    case DAQ_SUB_DROP_OLDEST: return "drop-oldest";
-    case DAQ_SUB_LATEST: return "latest";
-    }
-    return "?";
+    return (unsigned)p <= DAQ_SUB_LATEST ? daq_sub_policy_names[p] : "?";
 }
 
 /* a equals b with '_' in a also matching '-' in b. */
@@ -150,7 +152,7 @@ static bool name_eq(const char *a, const char *b)
 int daq_sub_policy_parse(const char *s, daq_sub_policy *out)
 {
     for (int i = DAQ_SUB_LOSSLESS; i <= DAQ_SUB_LATEST; i++)
-        if (s && name_eq(s, daq_sub_policy_name((daq_sub_policy)i))) {
+        if (s && name_eq(s, daq_sub_policy_names[i])) {
             *out = (daq_sub_policy)i;
             return 0;
         }

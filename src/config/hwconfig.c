@@ -121,6 +121,18 @@ static int get_str(ctx *c, const char *path, const daq_toml *v, char *out, size_
     return 0;
 }
 
+/* Fails with "\"got\" is not one of \"a\", \"b\", ..." for the first n names
+ * of a NULL-terminated list. */
+static int not_one_of(ctx *c, const char *path, const daq_toml *v, const char *got,
+                      const char *const *names, int n)
+{
+    char list[256] = "";
+    for (int i = 0; i < n && names[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
+                 names[i]);
+    return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not one of %s", got, list);
+}
+
 /* A string that must be one of the first n names of a NULL-terminated
  * list; its index in *out. */
 static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *const *names, int n,
@@ -134,11 +146,7 @@ static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *c
             *out = i;
             return 0;
         }
-    char list[256] = "";
-    for (int i = 0; i < n && names[i]; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "",
-                 names[i]);
-    return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not one of %s", buf, list);
+    return not_one_of(c, path, v, buf, names, n);
 }
 
 static int get_policy(ctx *c, const char *path, const daq_toml *v, bool fallback_only,
@@ -156,11 +164,9 @@ static int get_sub_policy(ctx *c, const char *path, const daq_toml *v, daq_sub_p
     char buf[32];
     if (get_str(c, path, v, buf, sizeof buf))
         return -1;
-    if (daq_sub_policy_parse(buf, out) == 0)
+    if (daq_sub_policy_parse(buf, out) == 0) /* also with '_' for '-' */
         return 0;
-    return fail(c, daq_toml_pos_of(v), path,
-                "\"%s\" is not one of \"lossless\", \"drop-newest\", \"drop-oldest\", \"latest\"",
-                buf);
+    return not_one_of(c, path, v, buf, daq_sub_policy_names, INT_MAX);
 }
 
 static int get_ipv4(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)

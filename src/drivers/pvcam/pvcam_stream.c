@@ -18,7 +18,7 @@
  *          quiesce -> pl_cam_deregister_callback(EOF) -> free the ring
  *
  * Unlock after the copy.  The engine calls release_oldest only after its
- * memcpy into the pool frame (daq/camera.h, acq.c copy_one), and only then
+ * memcpy into the pool frame (daq/camera_driver.h, acq.c copy_one), and only then
  * does this driver call pl_exp_unlock_oldest_frame: until then PVCAM may not
  * reuse the slot.  (rust-daq unlocked first and raced the DMA.)  The test
  * library tests/fake_pvcam poisons a slot the moment it is unlocked, so an
