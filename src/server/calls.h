@@ -3,8 +3,9 @@
  * rust-daq's status and message when it is not there, pack the reply.
  *
  * rust-daq's clients match on status codes and sometimes on message text,
- * so the texts below are contracts: one table (calls.c) holds them all,
- * keyed by what the call needs of the device.
+ * so the texts are contracts: the device-lookup texts are one table
+ * (calls.c), keyed by what the call needs of the device; a method's own
+ * texts ("Unknown capability", "Invalid exposure value") stay beside it.
  *
  * Ownership: replies own their packed body (malloc'd, freed by the rpc
  * core); devices returned are borrowed from the table (valid until the
