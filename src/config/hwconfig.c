@@ -139,6 +139,7 @@ static int get_choice(ctx *c, const char *path, const daq_toml *v, const char *c
                       int *out)
 {
     char buf[64];
+    *out = -1; /* written on every path: callers read it only after a 0 */
     if (get_str(c, path, v, buf, sizeof buf))
         return -1;
     for (int i = 0; i < n && names[i]; i++)
