@@ -13,7 +13,11 @@ set -eu
 # Debian's aravis-0.8.pc names libusb-1.0 in Requires.private, so pkg-config
 # fails without it, but libaravis-dev does not depend on it); toml-test's
 # conformance cases for the TOML parser, as Debian ships them with the Go
-# TOML library (golang-github-burntsushi-toml-dev: data only, no Go needed).
+# TOML library (golang-github-burntsushi-toml-dev: data only, no Go needed);
+# recording: serial HDF5 (libhdf5-dev, zlib1g-dev), h5py and the HDF5 tools
+# to read the files, and the filter plugins readers need for lz4 (32004,
+# hdf5-filter-plugin) and bitshuffle+LZ4 (32008, bitshuffle, whose package
+# carries the serial plugin libh5bshuf.so).
 PACKAGES="
 build-essential
 cmake
@@ -44,6 +48,12 @@ libusb-1.0-0-dev
 iproute2
 util-linux
 golang-github-burntsushi-toml-dev
+libhdf5-dev
+zlib1g-dev
+hdf5-tools
+python3-h5py
+hdf5-filter-plugin
+bitshuffle
 "
 
 missing=""

@@ -26,6 +26,10 @@
  * changed; with slots = 0 ("auto") the count is
  *     bus bound (sum of queue depth + 1) + frames the driver holds
  *     + 1 in flight + dynamic_allowance + headroom
+ *     + ceil(reserve_bytes / frame bytes) + 1
+ * where reserve_bytes is kept for a consumer bounded in bytes rather than
+ * frames that may subscribe while the stream runs: the recorder's queue
+ * (max_buffer_mb), so a disk that falls behind never exhausts the pool.
  * An explicit smaller count is used as given, with a warning.
  *
  * Threading: start/stop/set_* and stats may be called from any thread; they
@@ -59,6 +63,7 @@ typedef struct daq_acq_config {
     uint32_t slots;
     uint32_t dynamic_allowance; /* auto: frames reserved for later subscribers */
     uint32_t headroom;          /* auto: spare slots */
+    uint64_t reserve_bytes;     /* auto: bytes of frames kept for a later consumer (0 = none) */
     /* Loop. */
     uint32_t wait_timeout_ms;    /* one driver wait; default 2000 */
     uint32_t watchdog_waits;     /* empty waits in a row before error; default 5 */
@@ -109,6 +114,14 @@ DAQ_API daq_acq_state daq_acq_state_get(const daq_acq *acq);
 /* Switches the pool on or off now and for later pools. */
 DAQ_API void daq_acq_set_use_pool(daq_acq *acq, bool on);
 DAQ_API bool daq_acq_use_pool(const daq_acq *acq);
+
+/* Changes reserve_bytes for the pools of later starts (the running pool
+ * keeps its size). */
+DAQ_API void daq_acq_set_reserve_bytes(daq_acq *acq, uint64_t bytes);
+
+/* Frames a reserve of bytes stands for with frames of frame_bytes:
+ * ceil(bytes / frame_bytes), 0 for 0 bytes (the pool adds 1 more). */
+DAQ_API uint32_t daq_acq_reserve_frames(uint64_t bytes, size_t frame_bytes);
 
 /* Changes the exhaustion policy now and for later pools (see
  * daq_pool_set_policy); -1 for an invalid combination. */

@@ -29,6 +29,7 @@ extern "C" {
 #endif
 
 typedef struct daq_server daq_server;
+struct daq_storage; /* daq/storage.h (libdaq-storage) */
 
 typedef struct daq_server_config {
     const char *bind;                /* IPv4/IPv6 address; default "127.0.0.1" (borrowed) */
@@ -38,6 +39,8 @@ typedef struct daq_server_config {
     uint32_t max_streams_per_client; /* StreamFrames per client host (default 3) */
     size_t max_message_bytes;        /* received and sent messages (default 64 MiB) */
     uint64_t start_ns;               /* CLOCK_MONOTONIC process start, for uptime */
+    struct daq_storage *storage;     /* StorageService's recorder (borrowed, outlives the
+                                      * server); NULL: StorageService is UNIMPLEMENTED */
 } daq_server_config;
 
 /* The defaults above; start_ns = now. */

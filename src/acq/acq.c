@@ -553,8 +553,9 @@ static void reap(daq_acq *a)
 static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, size_t err_len)
 {
     uint32_t held = daq_camera__fill_held(a->cam);
-    uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus), held,
-                                          a->cfg.dynamic_allowance, a->cfg.headroom);
+    uint32_t reserve = daq_acq_reserve_frames(a->cfg.reserve_bytes, fmt->frame_bytes);
+    uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus) + reserve + (reserve > 0),
+                                          held, a->cfg.dynamic_allowance, a->cfg.headroom);
     uint32_t slots = a->cfg.slots ? a->cfg.slots : formula;
     a->pool_auto = a->cfg.slots == 0;
     if (a->cfg.slots && a->cfg.slots < formula)
@@ -681,6 +682,21 @@ void daq_acq_set_use_pool(daq_acq *a, bool on)
     if (was != on)
         DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "use_pool changed", DAQ_F_STR("device", a->id),
                 DAQ_F_BOOL("use_pool", on));
+}
+
+void daq_acq_set_reserve_bytes(daq_acq *a, uint64_t bytes)
+{
+    pthread_mutex_lock(&a->mu);
+    a->cfg.reserve_bytes = bytes;
+    pthread_mutex_unlock(&a->mu);
+}
+
+uint32_t daq_acq_reserve_frames(uint64_t bytes, size_t frame_bytes)
+{
+    if (bytes == 0 || frame_bytes == 0)
+        return 0;
+    uint64_t n = (bytes + frame_bytes - 1) / frame_bytes;
+    return n > DAQ_POOL_MAX_SLOTS ? DAQ_POOL_MAX_SLOTS : (uint32_t)n;
 }
 
 bool daq_acq_use_pool(const daq_acq *a)
