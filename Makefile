@@ -3,7 +3,9 @@
 #
 #   make          build (release, with debug info) into build/release
 #   make run      install missing Debian packages, build, run daqd on config/demo.toml
-#   make install  daqd, libdaq + headers + pkg-config, configs, systemd unit (PREFIX=/usr/local)
+#   make install  daqd, libdaq + headers + pkg-config, configs, systemd unit, and the
+#                 Python client (PREFIX=/usr/local; DESTDIR for a staged install)
+#   make install-python   the Python client alone (clients/python)
 #   make check    the full suite: plain, ASan+UBSan, and TSan (concurrency)
 #   make bench    build and run the benchmarks
 #   make fuzz     fuzz the TOML parser (clang/libFuzzer) for FUZZ_SECONDS
@@ -36,7 +38,7 @@ export TSAN_OPTIONS  = halt_on_error=1:second_deadlock_stack=1:exitcode=66
 PREFIX   ?= /usr/local
 
 .PHONY: all build run check check-release check-asan check-tsan bench deps clean install \
-        fuzz-build fuzz-smoke fuzz
+        install-python fuzz-build fuzz-smoke fuzz
 
 all: build
 
@@ -60,6 +62,29 @@ install: $(REL)/build.ninja
 	$(CMAKE) -S . -B $(REL) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	$(CMAKE) --build $(REL) -j $(JOBS)
 	$(CMAKE) --install $(REL)
+	$(MAKE) --no-print-directory install-python
+
+# The Python client, built offline by Debian's pip and setuptools (its gRPC
+# stubs are generated from proto/ during the build and shipped in the
+# package) and installed where Debian's /usr/bin/python3 looks: Debian's pip
+# lays out --prefix=P as P/local/lib/python3.X/dist-packages + P/local/bin,
+# or with DEB_PYTHON_INSTALL_LAYOUT=deb_system as P/lib/python3/dist-packages
+# + P/bin.  So PREFIX=/usr/local goes in as /usr in the first layout, /usr
+# (and any other prefix: add its dist-packages to PYTHONPATH) in the second.
+# --ignore-installed: never uninstall a copy found on sys.path (a staged
+# DESTDIR install must not touch the live one).
+PYTHON ?= /usr/bin/python3
+ifeq ($(patsubst %/local,,$(PREFIX)),)
+PIP_LAYOUT = posix_local
+PIP_PREFIX = $(patsubst %/local,%,$(PREFIX))
+else
+PIP_LAYOUT = deb_system
+PIP_PREFIX = $(PREFIX)
+endif
+install-python:
+	DEB_PYTHON_INSTALL_LAYOUT=$(PIP_LAYOUT) $(PYTHON) -m pip install --no-build-isolation \
+	    --no-index --no-deps --ignore-installed --root-user-action=ignore \
+	    --prefix=$(PIP_PREFIX) $(if $(DESTDIR),--root=$(DESTDIR)) ./clients/python
 
 # ctest shows a passing test's output only in its log: print the figures a
 # reader checks (toml-test cases run, exported symbols per library).
@@ -103,6 +128,7 @@ bench: deps build
 	$(REL)/bench/daq-bench frames
 	$(REL)/bench/daq-bench grpc
 	$(REL)/bench/daq-bench aravis
+	$(REL)/bench/daq-bench record
 
 clean:
 	rm -rf $(BUILD)

@@ -7,6 +7,9 @@ int bench_pool_main(int argc, char **argv);
 int bench_frames_main(int argc, char **argv);
 int bench_grpc_main(int argc, char **argv);
 int bench_aravis_main(int argc, char **argv);
+#ifdef DAQ_WITH_STORAGE
+int bench_record_main(int argc, char **argv);
+#endif
 
 static const struct suite {
     const char *name;
@@ -18,6 +21,10 @@ static const struct suite {
     {"grpc", bench_grpc_main, "StreamFrames to a Python client, raw and LZ4, vs a plain stream"},
     {"aravis", bench_aravis_main,
      "fake GigE camera over loopback: FILL-mode driver vs plain Aravis and a copying loop"},
+#ifdef DAQ_WITH_STORAGE
+    {"record", bench_record_main,
+     "recording to HDF5 on a disk and a tmpfs vs write()+fdatasync and plain H5Dwrite"},
+#endif
 };
 
 static int usage(FILE *to)

@@ -17,7 +17,8 @@ set -eu
 # recording: serial HDF5 (libhdf5-dev, zlib1g-dev), h5py and the HDF5 tools
 # to read the files, and the filter plugins readers need for lz4 (32004,
 # hdf5-filter-plugin) and bitshuffle+LZ4 (32008, bitshuffle, whose package
-# carries the serial plugin libh5bshuf.so).
+# carries the serial plugin libh5bshuf.so); venv, pip, setuptools and wheel
+# to build and install the Python client offline (pip --no-build-isolation).
 PACKAGES="
 build-essential
 cmake
@@ -48,6 +49,10 @@ libusb-1.0-0-dev
 iproute2
 util-linux
 golang-github-burntsushi-toml-dev
+python3-venv
+python3-pip
+python3-setuptools
+python3-wheel
 libhdf5-dev
 zlib1g-dev
 hdf5-tools

@@ -17,6 +17,7 @@
  *   queue_depth = 4
  *
  *   [pool]  [acquisition]  [server]  [log]     # daq; see config/example.toml
+ *   [storage]                     # daq: the recorder (libdaq-storage)
  *
  * Devices whose driver type is not a camera driver of this build (rust-daq's
  * stages, power meters, lasers, ...) are skipped with one warning naming the
@@ -28,7 +29,11 @@
  *
  * The module knows only the TOML reader and the vocabulary of the modules
  * it configures (policy names of pool and bus, the driver registry's type
- * names); it creates nothing.
+ * names); it creates nothing.  [storage] is plain data for libdaq-storage,
+ * which libdaq does not link: its compression name is kept as written, with
+ * its position, and checked by whoever builds the recorder
+ * (daq_codec_parse in daq/storage.h), so its message still points at the
+ * file.
  *
  * Ownership: daq_config is a plain value the caller owns (it can live on
  * the stack); no pointers into the TOML document survive loading.
@@ -93,6 +98,23 @@ typedef struct daq_config_device {
     daq_config_consumer consumers[DAQ_CONFIG_MAX_CONSUMERS];
 } daq_config_device;
 
+/* [storage]: rust-daq's HDF5Config defaults and daq's own recorder
+ * settings (daq_storage_config in daq/storage.h mirrors it). */
+typedef struct daq_config_storage {
+    char root[1024];              /* every recording lives under it; default "data"
+                                   * (relative: to the daemon's working directory) */
+    char compression[32];         /* as written, default "gzip" (rust-daq's); unchecked */
+    daq_toml_pos compression_pos; /* where it was written; {0, 0} for the default */
+    uint32_t compression_level;   /* gzip 0..9, default 4 */
+    uint32_t chunk_size;          /* > 0, default 4096 */
+    char filename_pattern[256];   /* default "{name}_{timestamp}.h5" */
+    bool include_timestamps;      /* default true */
+    bool include_device_metadata; /* default true */
+    uint32_t flush_interval_ms;   /* 10..3600000, default 1000 */
+    uint32_t max_buffer_mb;       /* recorder queue per camera, 1..65536, default 256 */
+    uint32_t workers;             /* compression threads, 0 (online cores)..64, default 0 */
+} daq_config_storage;
+
 typedef struct daq_config_warning {
     daq_toml_pos pos;
     char text[192];
@@ -122,6 +144,9 @@ typedef struct daq_config {
     /* [log] */
     char log_filter[256]; /* "" = DAQ_LOG or "info" */
     bool log_json;
+
+    /* [storage] */
+    daq_config_storage storage;
 } daq_config;
 
 /* The defaults every key has when absent. */

@@ -11,6 +11,13 @@
  * The views are read-only: rendering takes the same snapshots any caller
  * can take (daq_acq_stats_snapshot, daq_bus_stats_snapshot) and never touches the frame
  * path beyond their short locks.
+ *
+ * With a recorder (libdaq-storage), the daq_recorder_* families come from
+ * daq_storage_stats_snapshot: frames, bytes and drops since the daemon
+ * started, queue fill, flush latency, free disk, errors, recording 0/1.
+ * The recorder is passed as an opaque pointer so that this header, and
+ * libdaq-server's ABI, are the same whether or not the library was built
+ * with libdaq-storage.
  */
 #ifndef DAQ_METRICS_H
 #define DAQ_METRICS_H
@@ -27,6 +34,8 @@
 extern "C" {
 #endif
 
+struct daq_storage; /* daq/storage.h */
+
 typedef struct daq_metrics_device {
     const char *id;     /* label "device"; borrowed */
     const char *driver; /* label "driver" on daq_device_info; borrowed */
@@ -38,12 +47,15 @@ typedef struct daq_metrics_device {
  * many.  Borrowed from ds: valid until it is destroyed. */
 DAQ_API size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out, size_t max);
 
-/* Renders the exposition for n devices.  process_start_ns is the
+/* Renders the exposition for n devices and, when storage is not NULL, the
+ * recorder's families (borrowed for the call; a library built without
+ * libdaq-storage has no recorder and ignores it).  process_start_ns is the
  * CLOCK_MONOTONIC time the process started (for daq_uptime_seconds).
  * Returns a NUL-terminated buffer the caller frees, its length in *len; NULL
  * only when out of memory. */
 DAQ_API char *daq_metrics_render(const daq_metrics_device *devs, size_t n,
-                                 uint64_t process_start_ns, size_t *len);
+                                 struct daq_storage *storage, uint64_t process_start_ns,
+                                 size_t *len);
 
 #ifdef __cplusplus
 }

@@ -299,6 +299,49 @@ static int log_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     return 1;
 }
 
+/* [storage].  compression stays a string here (libdaq does not know the
+ * codecs, libdaq-storage does): its position goes with it so the daemon's
+ * check can say where it was written. */
+static int storage_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_storage *s = &((daq_config *)dst)->storage;
+    if (strcmp(k, "root") == 0) {
+        if (get_str(c, p, v, s->root, sizeof s->root))
+            return -1;
+        return s->root[0] ? 0 : fail(c, daq_toml_pos_of(v), p, "must not be empty");
+    }
+    if (strcmp(k, "compression") == 0) {
+        s->compression_pos = daq_toml_pos_of(v);
+        return get_str(c, p, v, s->compression, sizeof s->compression);
+    }
+    if (strcmp(k, "compression_level") == 0)
+        return get_u32(c, p, v, 0, 9, &s->compression_level);
+    if (strcmp(k, "chunk_size") == 0) /* elements of u64: at most 8 MiB per chunk */
+        return get_u32(c, p, v, 1, 1048576, &s->chunk_size);
+    if (strcmp(k, "filename_pattern") == 0) {
+        if (get_str(c, p, v, s->filename_pattern, sizeof s->filename_pattern))
+            return -1;
+        if (!s->filename_pattern[0])
+            return fail(c, daq_toml_pos_of(v), p, "must not be empty");
+        if (strchr(s->filename_pattern, '/'))
+            return fail(c, daq_toml_pos_of(v), p,
+                        "\"%s\" contains '/' (files go into the output directory)",
+                        s->filename_pattern);
+        return 0;
+    }
+    if (strcmp(k, "include_timestamps") == 0)
+        return get_bool(c, p, v, &s->include_timestamps);
+    if (strcmp(k, "include_device_metadata") == 0)
+        return get_bool(c, p, v, &s->include_device_metadata);
+    if (strcmp(k, "flush_interval_ms") == 0)
+        return get_u32(c, p, v, 10, 3600000, &s->flush_interval_ms);
+    if (strcmp(k, "max_buffer_mb") == 0)
+        return get_u32(c, p, v, 1, 65536, &s->max_buffer_mb);
+    if (strcmp(k, "workers") == 0)
+        return get_u32(c, p, v, 0, 64, &s->workers);
+    return 1;
+}
+
 static int consumer_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     daq_config_consumer *cs = dst;
@@ -489,8 +532,11 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     static const struct {
         const char *name;
         key_fn fn;
-    } tables[] = {
-        {"pool", pool_key}, {"acquisition", acq_key}, {"server", server_key}, {"log", log_key}};
+    } tables[] = {{"pool", pool_key},
+                  {"acquisition", acq_key},
+                  {"server", server_key},
+                  {"log", log_key},
+                  {"storage", storage_key}};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
@@ -508,6 +554,17 @@ void daq_config_defaults(daq_config *g)
     g->metrics_port = 9091;
     g->max_streams_per_client = 3;
     g->compression_lz4 = true;
+    daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
+    snprintf(s->root, sizeof s->root, "data");
+    snprintf(s->compression, sizeof s->compression, "gzip");
+    s->compression_level = 4;
+    s->chunk_size = 4096;
+    snprintf(s->filename_pattern, sizeof s->filename_pattern, "{name}_{timestamp}.h5");
+    s->include_timestamps = true;
+    s->include_device_metadata = true;
+    s->flush_interval_ms = 1000;
+    s->max_buffer_mb = 256;
+    s->workers = 0;
 }
 
 static int load_doc(daq_toml *doc, daq_config *cfg, char *err, size_t err_len)

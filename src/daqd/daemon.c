@@ -10,6 +10,15 @@
  *
  * Start-up failures (bad config, a port in use, no camera reachable) print
  * one line "daqd: ..." and exit 1.
+ *
+ * The recorder (built with libdaq-storage): one daq_storage for the
+ * daemon's life, its settings from [storage].  Every camera's pool keeps
+ * max_buffer_mb of slots for the recorder's queue (reserve_bytes), so a
+ * recording started later never exhausts a pool the acquisition sized
+ * without it.  The storage borrows the devices and is borrowed by the gRPC
+ * server (StorageService) and the metrics endpoint, so it goes after both
+ * and before the devices; destroying it finalises a recording still
+ * running, after the cameras have stopped and the queues drained.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +37,11 @@
 #include "daq/server.h"
 #include "daqd/daqd.h"
 #include "util/clock.h"
+#include "util/err.h"
+
+#ifdef DAQ_WITH_STORAGE
+#include "daq/storage.h"
+#endif
 
 #define LOG_DAQD "daqd"
 
@@ -44,6 +58,48 @@ int daqd_log_setup(const daq_config *cfg)
     return 0;
 }
 
+#ifdef DAQ_WITH_STORAGE
+int daqd_storage_settings(const daq_config *cfg, daq_storage_config *out, char *err, size_t err_len)
+{
+    const daq_config_storage *s = &cfg->storage;
+    daq_storage_config_init(out);
+    char why[256];
+    if (daq_codec_parse(s->compression, &out->hdf5.compression, why, sizeof why) != 0) {
+        char where[320];
+        daq_config_where(cfg, s->compression_pos, where, sizeof where);
+        return daq_err(err, err_len, "%sstorage.compression: %s", where, why);
+    }
+    snprintf(out->root, sizeof out->root, "%s", s->root);
+    out->hdf5.compression_level = s->compression_level;
+    out->hdf5.chunk_size = s->chunk_size;
+    snprintf(out->hdf5.filename_pattern, sizeof out->hdf5.filename_pattern, "%s",
+             s->filename_pattern);
+    out->hdf5.include_timestamps = s->include_timestamps;
+    out->hdf5.include_device_metadata = s->include_device_metadata;
+    out->flush_interval_ms = s->flush_interval_ms;
+    out->max_buffer_mb = s->max_buffer_mb;
+    out->workers = s->workers;
+    return 0;
+}
+
+int daqd_storage_test_env(daq_storage_config *out, char *err, size_t err_len)
+{
+    const char *v = getenv("DAQ_TEST_WRITE_DELAY_US");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long us = strtoul(v, &end, 10);
+    if (*end || errno || us > 10000000ul || *v == '-')
+        return daq_err(err, err_len,
+                       "DAQ_TEST_WRITE_DELAY_US='%s' is not a number of microseconds "
+                       "(0..10000000)",
+                       v);
+    out->test_write_delay_us = (uint32_t)us;
+    return 0;
+}
+#endif
+
 int daqd_check_config(const char *path)
 {
     daq_config *cfg = malloc(sizeof *cfg);
@@ -51,6 +107,11 @@ int daqd_check_config(const char *path)
     int rc = cfg ? daq_config_load(path, cfg, err, sizeof err) : -1;
     if (rc == 0)
         rc = daq_devices_check(cfg, err, sizeof err);
+#ifdef DAQ_WITH_STORAGE
+    daq_storage_config sc;
+    if (rc == 0)
+        rc = daqd_storage_settings(cfg, &sc, err, sizeof err);
+#endif
     if (rc != 0) {
         fprintf(stderr, "%s\n", cfg ? err : "daqd: out of memory");
         free(cfg);
@@ -71,6 +132,7 @@ int daqd_check_config(const char *path)
 
 typedef struct daemon_state {
     daq_devices *devices;
+    struct daq_storage *storage; /* NULL without libdaq-storage */
     uint64_t start_ns;
 } daemon_state;
 
@@ -80,7 +142,7 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
     if (strcmp(path, "/metrics") == 0) {
         daq_metrics_device views[DAQ_CONFIG_MAX_DEVICES];
         size_t n = daq_metrics_device_views(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
-        out->body = daq_metrics_render(views, n, st->start_ns, &out->len);
+        out->body = daq_metrics_render(views, n, st->storage, st->start_ns, &out->len);
         out->free_body = true;
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
         if (!out->body)
@@ -149,9 +211,11 @@ static int port_from_env(const char *name, int fallback)
 #define DAQ_VERSION "0.0.0"
 #endif
 
-/* The gRPC side: rust-daq's camera API and the health service. */
-static daq_server *grpc_start(const daq_config *cfg, daq_devices *devices, uint64_t start_ns,
-                              char *err, size_t err_len)
+/* The gRPC side: rust-daq's camera API, the StorageService when there is a
+ * recorder, and the health service. */
+static daq_server *grpc_start(const daq_config *cfg, daq_devices *devices,
+                              struct daq_storage *storage, uint64_t start_ns, char *err,
+                              size_t err_len)
 {
     daq_server_config sc;
     daq_server_config_init(&sc);
@@ -161,7 +225,37 @@ static daq_server *grpc_start(const daq_config *cfg, daq_devices *devices, uint6
     sc.compression_lz4 = cfg->compression_lz4;
     sc.max_streams_per_client = cfg->max_streams_per_client;
     sc.start_ns = start_ns;
+    sc.storage = storage;
     return daq_server_start(devices, &sc, err, err_len);
+}
+
+#ifdef DAQ_WITH_STORAGE
+/* The daemon's recorder with the settings from [storage]. */
+static daq_storage *storage_start(daq_devices *devices, const daq_storage_config *sc, char *err,
+                                  size_t err_len)
+{
+    daq_storage *st = daq_storage_create(devices, sc, err, err_len);
+    if (!st)
+        return NULL;
+    DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "recorder ready", DAQ_F_STR("root", daq_storage_root(st)),
+            DAQ_F_STR("compression", daq_codec_names[sc->hdf5.compression]),
+            DAQ_F_U64("max_buffer_mb", sc->max_buffer_mb),
+            DAQ_F_U64("flush_interval_ms", sc->flush_interval_ms),
+            DAQ_F_U64("workers", sc->workers));
+    if (sc->test_write_delay_us)
+        DAQ_LOG(DAQ_LOG_WARN, LOG_DAQD, "test only: recorder slowed down",
+                DAQ_F_U64("write_delay_us", sc->test_write_delay_us));
+    return st;
+}
+#endif
+
+static void storage_destroy(struct daq_storage *storage)
+{
+#ifdef DAQ_WITH_STORAGE
+    daq_storage_destroy(storage);
+#else
+    (void)storage;
+#endif
 }
 
 static int fail_start(const char *what, const char *why)
@@ -183,6 +277,15 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         return DAQD_EXIT_USAGE;
 
     daemon_state st = {.start_ns = daq_now_ns()};
+#ifdef DAQ_WITH_STORAGE
+    /* Before the devices: a bad [storage] is a config error like any other,
+     * and the pools they make keep room for the recorder's queue. */
+    daq_storage_config sc;
+    if (daqd_storage_settings(cfg, &sc, err, sizeof err) != 0 ||
+        daqd_storage_test_env(&sc, err, sizeof err) != 0)
+        return fail_start("", err);
+    cfg->acq.reserve_bytes = (uint64_t)sc.max_buffer_mb << 20;
+#endif
     st.devices = daq_devices_create(cfg, NULL, err, sizeof err);
     if (!st.devices)
         return fail_start("", err);
@@ -194,14 +297,23 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         daq_devices_destroy(st.devices);
         return fail_start("", err);
     }
+#ifdef DAQ_WITH_STORAGE
+    st.storage = storage_start(st.devices, &sc, err, sizeof err);
+    if (!st.storage) {
+        daq_devices_destroy(st.devices);
+        return fail_start("storage: ", err);
+    }
+#endif
     daq_http *http = daq_http_start(cfg->bind, (uint16_t)mport, http_handler, &st, err, sizeof err);
     if (!http) {
+        storage_destroy(st.storage);
         daq_devices_destroy(st.devices);
         return fail_start("metrics endpoint: ", err);
     }
-    daq_server *grpc = grpc_start(cfg, st.devices, st.start_ns, err, sizeof err);
+    daq_server *grpc = grpc_start(cfg, st.devices, st.storage, st.start_ns, err, sizeof err);
     if (!grpc) {
         daq_http_stop(http);
+        storage_destroy(st.storage);
         daq_devices_destroy(st.devices);
         return fail_start("gRPC: ", err);
     }
@@ -222,9 +334,10 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     pthread_create(&second, NULL, second_signal, NULL);
     pthread_detach(second);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "shutting down", DAQ_F_STR("signal", strsignal(sig)));
-    daq_devices_stop_all(st.devices); /* streams get their end of stream */
+    daq_devices_stop_all(st.devices); /* streams and recorder queues get their end of stream */
     daq_server_stop(grpc);            /* cancels every call, joins the stream threads */
     daq_http_stop(http);
+    storage_destroy(st.storage); /* finalises a running recording */
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");
     return DAQD_EXIT_OK;

@@ -2,23 +2,26 @@
 #ifndef DAQD_H
 #define DAQD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#define DAQD_EXIT_OK 0
-#define DAQD_EXIT_FAIL 1
+#define DAQD_EXIT_OK       0
+#define DAQD_EXIT_FAIL     1
 #define DAQD_EXIT_ROLLBACK 2
-#define DAQD_EXIT_USAGE 64
+#define DAQD_EXIT_USAGE    64
 
 typedef struct daqd_daemon_opts {
     const char *config;
-    const char *bind;     /* NULL: from the config */
-    int port;             /* < 0: from the config */
-    int metrics_port;     /* < 0: from METRICS_PORT or the config */
+    const char *bind; /* NULL: from the config */
+    int port;         /* < 0: from the config */
+    int metrics_port; /* < 0: from METRICS_PORT or the config */
 } daqd_daemon_opts;
 
 int daqd_daemon(const daqd_daemon_opts *o);
 int daqd_check_config(const char *path);
 int daqd_validate(int argc, char **argv);
+/* `daqd record` (record.c): exit 0 nothing lost, 1 loss or failure, 64 usage. */
+int daqd_record(int argc, char **argv);
 
 /* Applies [log] and DAQ_LOG (which wins) from a loaded config. */
 struct daq_config;
@@ -26,5 +29,18 @@ int daqd_log_setup(const struct daq_config *cfg);
 
 /* "10m", "90s", "1h", "500ms" or seconds; -1 if malformed. */
 int64_t daqd_parse_duration_ms(const char *s);
+
+#ifdef DAQ_WITH_STORAGE
+/* The recorder's settings from [storage] (daq_storage_config_init, then the
+ * table's values).  0, or -1 with "FILE:LINE:COL: storage.compression:
+ * unsupported compression 'zstd' (supported: none, gzip, lz4, bslz4)". */
+struct daq_storage_config;
+int daqd_storage_settings(const struct daq_config *cfg, struct daq_storage_config *out, char *err,
+                          size_t err_len);
+
+/* Test only: DAQ_TEST_WRITE_DELAY_US (microseconds the writer sleeps per
+ * frame, a slow disk) into out.  0, or -1 with a message if malformed. */
+int daqd_storage_test_env(struct daq_storage_config *out, char *err, size_t err_len);
+#endif
 
 #endif

@@ -1,4 +1,4 @@
-/* daqd/main.c - the command line: daemon, check-config, validate.
+/* daqd/main.c - the command line: daemon, check-config, validate, record.
  *
  * The CLI keeps rust-daq's shape (`daqd daemon --port 50051
  * --hardware-config FILE`) so the two daemons are interchangeable in
@@ -32,10 +32,15 @@ static const char usage_text[] =
     "           [--duration 10m] [--report out.json] [threshold options]\n"
     "        run a rollback-plan checkpoint; exit 0 PASS, 1 FAIL, 2 ROLLBACK\n"
     "        (daqd validate --help lists the thresholds)\n"
+    "  record --hardware-config FILE --device ID (--frames N | --duration 30s) --out DIR\n"
+    "         [--compression none|gzip|lz4|bslz4] [--name NAME] [--allow-loss]\n"
+    "        record one camera to an HDF5 file in DIR without gRPC; exit 0 when no\n"
+    "        frame was lost, 1 otherwise (unless --allow-loss)\n"
     "\n"
     "options: --help, --version\n"
     "environment: DAQ_LOG (log filter, e.g. \"info,pvcam_alloc_trace=debug\"),\n"
-    "  METRICS_PORT, DAQ_USE_POOL=0 / PVCAM_USE_POOL=0 (frames go to the heap)\n";
+    "  METRICS_PORT, DAQ_USE_POOL=0 / PVCAM_USE_POOL=0 (frames go to the heap)\n"
+    "exit: 64 for usage errors\n";
 
 static int usage(FILE *to, int code)
 {
@@ -131,5 +136,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "validate") == 0)
         return daqd_validate(argc - 2, argv + 2);
+    if (strcmp(cmd, "record") == 0)
+        return daqd_record(argc - 2, argv + 2);
     return bad("unknown command '%s'", cmd);
 }

@@ -30,6 +30,12 @@
  * is the bucket total, not the snapshot's separate count, so +Inf == _count
  * even though the snapshot is not one atomic instant.
  *
+ * The recorder's families (libdaq-storage, compiled in with
+ * DAQ_WITH_STORAGE) are process-wide, without a device label: one
+ * daq_storage_stats_snapshot per scrape.  Its flush histogram has log2
+ * buckets from 1 ms (le 0.001 ... 32.768 s, +Inf), cumulative already.
+ * The queue fill is written as a ratio 0..1 (base units), not a percent.
+ *
  * Memory: one growable buffer (doubling), plus the per-device snapshots;
  * the caller frees the returned text.  Out of memory anywhere gives NULL.
  * This is the scrape path, never the frame path, so allocating is fine.
@@ -51,6 +57,10 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+
+#ifdef DAQ_WITH_STORAGE
+#include "daq/storage.h"
+#endif
 
 /* ---- growable text buffer ------------------------------------------------ */
 
@@ -651,6 +661,61 @@ static void render_camera_events(sbuf *sb, const dev_snap *ds, size_t n)
     }
 }
 
+/* ---- the recorder (libdaq-storage) ------------------------------------------------------- */
+
+#ifdef DAQ_WITH_STORAGE
+static void render_recorder(sbuf *sb, daq_storage *storage)
+{
+    daq_storage_stats st;
+    daq_storage_stats_snapshot(storage, &st);
+    char num[NUM_MAX];
+    static const struct {
+        const char *name;
+        family_type type;
+        size_t off;
+        const char *help;
+    } scalars[] = {
+        {"daq_recorder_frames_total", COUNTER, offsetof(daq_storage_stats, frames_written),
+         "Frames written to recordings since the daemon started."},
+        {"daq_recorder_bytes_total", COUNTER, offsetof(daq_storage_stats, bytes_written),
+         "Bytes handed to recording files (after compression) since the daemon started."},
+        {"daq_recorder_dropped_frames_total", COUNTER, offsetof(daq_storage_stats, frames_dropped),
+         "Frames the recorder dropped (queue full, or after an error) since the daemon "
+         "started."},
+        {"daq_recorder_errors_total", COUNTER, offsetof(daq_storage_stats, errors),
+         "Recorder errors (disk full, I/O errors) since the daemon started."},
+        {"daq_recorder_disk_free_bytes", GAUGE, offsetof(daq_storage_stats, disk_free_bytes),
+         "Bytes available on the file system of the recorder's output directory."},
+    };
+    for (size_t i = 0; i < COUNT_OF(scalars); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st + scalars[i].off, sizeof v);
+        family_begin(sb, scalars[i].name, scalars[i].type, scalars[i].help);
+        sample(sb, scalars[i].name, NULL, NULL, 0, fmt_u64(num, v));
+    }
+    family_begin(sb, "daq_recorder_recording", GAUGE, "1 while a recording runs, else 0.");
+    sample(sb, "daq_recorder_recording", NULL, NULL, 0, st.recording ? "1" : "0");
+    family_begin(sb, "daq_recorder_queue_fill_ratio", GAUGE,
+                 "Fill of the fullest camera queue of the running recording, 0 to 1.");
+    sample(sb, "daq_recorder_queue_fill_ratio", NULL, NULL, 0,
+           fmt_double(num, (double)st.queue_fill_percent / 100.0));
+
+    const char *name = "daq_recorder_flush_duration_seconds";
+    family_begin(sb, name, HISTOGRAM, "Duration of the recorder's flushes to disk.");
+    char le[NUM_MAX];
+    label l = {"le", le};
+    for (unsigned i = 0; i < DAQ_STORAGE_FLUSH_BUCKETS; i++) {
+        fmt_double(le, (double)(1ull << i) / 1e3); /* bucket i: le 2^i ms */
+        sample(sb, name, "_bucket", &l, 1, fmt_u64(num, st.flush_bucket[i]));
+    }
+    uint64_t total = st.flush_bucket[DAQ_STORAGE_FLUSH_BUCKETS];
+    strcpy(le, "+Inf");
+    sample(sb, name, "_bucket", &l, 1, fmt_u64(num, total));
+    sample(sb, name, "_sum", NULL, 0, fmt_ns_seconds(num, st.flush_ns_sum));
+    sample(sb, name, "_count", NULL, 0, fmt_u64(num, total));
+}
+#endif
+
 /* ---- process --------------------------------------------------------------------------------- */
 
 static double process_start_unix;
@@ -762,8 +827,8 @@ size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out, size_t
     return n;
 }
 
-char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t process_start_ns,
-                         size_t *len)
+char *daq_metrics_render(const daq_metrics_device *devs, size_t n, struct daq_storage *storage,
+                         uint64_t process_start_ns, size_t *len)
 {
     if (len)
         *len = 0;
@@ -794,6 +859,12 @@ char *daq_metrics_render(const daq_metrics_device *devs, size_t n, uint64_t proc
     render_consumers(&sb, ds, n);
     render_scalars(&sb, ds, n, camera_families, COUNT_OF(camera_families));
     render_camera_events(&sb, ds, n);
+#ifdef DAQ_WITH_STORAGE
+    if (storage)
+        render_recorder(&sb, storage);
+#else
+    (void)storage; /* no recorder in this build */
+#endif
     render_process(&sb, process_start_ns);
     snaps_free(ds, n);
 

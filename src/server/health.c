@@ -22,18 +22,22 @@
 #define CHECK_PATH "/grpc.health.v1.Health/Check"
 #define WATCH_PATH "/grpc.health.v1.Health/Watch"
 
-static const char *const served[] = {"", "daq.ControlService", "daq.HardwareService"};
+/* The last entry only with the StorageService. */
+static const char *const served[] = {"", "daq.ControlService", "daq.HardwareService",
+                                     "daq.StorageService"};
 
 struct daq_health {
     atomic_size_t watchers;
+    size_t n_served;
 };
 
-daq_health *daq_health_create(void)
+daq_health *daq_health_create(bool with_storage)
 {
     daq_health *h = calloc(1, sizeof *h);
     if (!h)
         daq_fatal("health: out of memory");
     atomic_init(&h->watchers, 0);
+    h->n_served = sizeof served / sizeof served[0] - (with_storage ? 0 : 1);
     return h;
 }
 
@@ -44,10 +48,9 @@ void daq_health_destroy(daq_health *h)
 
 int daq_health_status(const daq_health *h, const char *service)
 {
-    (void)h;
     if (!service)
         service = "";
-    for (size_t i = 0; i < sizeof served / sizeof served[0]; i++)
+    for (size_t i = 0; i < h->n_served; i++)
         if (strcmp(service, served[i]) == 0)
             return DAQ_HEALTH_SERVING;
     return DAQ_HEALTH_SERVICE_UNKNOWN;

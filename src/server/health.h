@@ -15,6 +15,7 @@
 #ifndef DAQ_SERVER_HEALTH_H
 #define DAQ_SERVER_HEALTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "server/rpc.h"
@@ -29,7 +30,8 @@ enum {
 
 typedef struct daq_health daq_health;
 
-daq_health *daq_health_create(void);
+/* with_storage: daq.StorageService is served too. */
+daq_health *daq_health_create(bool with_storage);
 void daq_health_destroy(daq_health *h); /* NULL ok */
 
 /* The status of a service name (NULL = ""): DAQ_HEALTH_SERVICE_UNKNOWN for

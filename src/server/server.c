@@ -1,9 +1,10 @@
 /* server/server.c - the gRPC side in one handle (daq/server.h): the rpc
- * core, rust-daq's API (service.c and the modules it gathers) and the
- * health service.
+ * core, rust-daq's API (service.c and the modules it gathers), the
+ * StorageService when there is a recorder (storage_service.c, built with
+ * DAQ_WITH_STORAGE) and the health service.
  *
  * Order matters at stop: the rpc server first (every call cancelled, every
- * message body released), then the service (joins its stream threads,
+ * message body released), then the services (they join their threads,
  * whose calls are now closed), then the health service.  64 MiB is
  * rust-daq's HardwareService message cap: a FULL 16-bit 4096 x 4096 frame
  * (32 MiB) fits with room for its head.
@@ -16,14 +17,18 @@
 #include "server/health.h"
 #include "server/rpc.h"
 #include "server/service.h"
+#include "server/storage_service.h"
 #include "util/clock.h"
 #include "util/err.h"
 
-#define MAX_METHODS 32
+#define MAX_METHODS 48
 
 struct daq_server {
     daq_health *health;
     daq_service *service;
+#ifdef DAQ_WITH_STORAGE
+    daq_storage_service *storage; /* NULL without a recorder */
+#endif
     daq_rpc_server *rpc;
 };
 
@@ -49,15 +54,29 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     }
     daq_service_config sc = {cfg->version, cfg->compression_lz4, cfg->max_streams_per_client,
                              cfg->start_ns};
-    s->health = daq_health_create();
     s->service = daq_service_create(devices, &sc);
-    if (!s->health || !s->service) {
+    bool storage_ok = true, serves_storage = false;
+#ifdef DAQ_WITH_STORAGE
+    if (cfg->storage)
+        serves_storage = storage_ok =
+            (s->storage = daq_storage_service_create(cfg->storage)) != NULL;
+#endif
+    s->health = daq_health_create(serves_storage);
+    if (!s->health || !s->service || !storage_ok) {
         daq_err(err, err_len, "out of memory");
         daq_server_stop(s);
         return NULL;
     }
     daq_rpc_method methods[MAX_METHODS];
     size_t n = daq_service_methods(s->service, methods, MAX_METHODS);
+#ifdef DAQ_WITH_STORAGE
+    if (s->storage) {
+        size_t k = daq_storage_service_methods(s->storage, methods + n, MAX_METHODS - n);
+        if (k == 0)
+            daq_fatal("server: MAX_METHODS (%d) is too small for the StorageService", MAX_METHODS);
+        n += k;
+    }
+#endif
     size_t h = daq_health_methods(s->health, methods + n, MAX_METHODS - n);
     if (h == 0)
         daq_fatal("server: MAX_METHODS (%d) is too small for the health methods", MAX_METHODS);
@@ -81,6 +100,9 @@ void daq_server_stop(daq_server *s)
     if (!s)
         return;
     daq_rpc_server_stop(s->rpc);
+#ifdef DAQ_WITH_STORAGE
+    daq_storage_service_destroy(s->storage);
+#endif
     daq_service_destroy(s->service);
     daq_health_destroy(s->health);
     free(s);

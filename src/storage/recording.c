@@ -35,8 +35,12 @@
  *
  * Disk faults (ENOSPC, EIO): the failed chunk's extent is taken back, the
  * recording goes to ERROR with the OS message taken from HDF5's error
- * stack, the writers unsubscribe (the bus stops queueing for them), and the
- * file is closed as of its last good write.  Acquisition never notices.
+ * stack, the writers unsubscribe (the bus stops queueing for them), the
+ * datasets are cut back to the last flush and the file is closed.  Closing
+ * writes metadata, which a full disk would refuse, leaving a file no reader
+ * opens: so every recording keeps a 4 MiB ballast file beside it (hidden,
+ * allocated at start) and frees it before closing after a fault.
+ * Acquisition never notices.
  *
  * SWMR (HDF5 1.10) forbids creating objects or attributes while writing,
  * so everything is created before H5Fstart_swmr_write, and the closing
@@ -48,6 +52,7 @@
 #include "storage/recording.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <pthread.h>
@@ -72,6 +77,7 @@
 #define MAX_CAMS           16
 #define MAX_WORKERS        64
 #define FLUSH_SYNC_WAIT_MS 30000u
+#define RESERVE_BYTES      (4u << 20) /* metadata written at close after a full disk: KiBs */
 
 enum { F_CAMERA_GAP = 1u, F_RECORDER_GAP = 2u, F_HEAP = 4u, F_DISCONTINUITY = 8u };
 enum { MISSING_CAMERA = 1, MISSING_RECORDER = 2 };
@@ -130,6 +136,7 @@ struct rec_cam {
 struct daq_recording {
     char id[40];
     char path[DAQ_STORAGE_PATH_MAX];
+    char reserve[DAQ_STORAGE_PATH_MAX + 16]; /* the ballast file; "" when gone */
     char name[128];
     char scan_id[128];
     daq_storage_hdf5 hdf5;
@@ -293,6 +300,38 @@ static int append(hid_t d, hid_t type, uint64_t *have, const void *buf, size_t n
     return 0;
 }
 
+/* ---- the ballast --------------------------------------------------------------------------- */
+
+/* ".<file>.reserve" beside the file, RESERVE_BYTES allocated.  0 or -1. */
+static int reserve_create(daq_recording *r, char *err, size_t err_len)
+{
+    const char *slash = strrchr(r->path, '/');
+    int dir_len = slash ? (int)(slash - r->path) : 1;
+    snprintf(r->reserve, sizeof r->reserve, "%.*s/.%s.reserve", dir_len, slash ? r->path : ".",
+             slash ? slash + 1 : r->path);
+    int fd = open(r->reserve, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        daq_err(err, err_len, "%s: %s", r->reserve, strerror(errno));
+        r->reserve[0] = '\0';
+        return -1;
+    }
+    int e = posix_fallocate(fd, 0, RESERVE_BYTES);
+    close(fd);
+    if (e != 0) {
+        unlink(r->reserve);
+        r->reserve[0] = '\0';
+        return daq_err(err, err_len, "%s: %s", r->path, strerror(e));
+    }
+    return 0;
+}
+
+static void reserve_release(daq_recording *r)
+{
+    if (r->reserve[0])
+        unlink(r->reserve);
+    r->reserve[0] = '\0';
+}
+
 /* ---- failure ---------------------------------------------------------------------------- */
 
 /* Puts the recording in ERROR (the first message wins) and tells everyone. */
@@ -335,14 +374,19 @@ static int cam_append_batch(rec_cam *c)
 }
 
 /* Writes one chunk (frame index n_data) and batches its values; under
- * h5_mu.  0, or -1 with the extent taken back. */
-static int cam_write(rec_cam *c, const void *bytes, size_t len, const uint64_t vals[M_COUNT])
+ * h5_mu.  0, or -1 with the extent taken back and why in why[256] (read
+ * before the rollback: every HDF5 call clears the error stack). */
+static int cam_write(rec_cam *c, const void *bytes, size_t len, const uint64_t vals[M_COUNT],
+                     char *why)
 {
     hsize_t dims[3] = {c->n_data + 1, c->fmt.height, c->fmt.width};
-    if (H5Dset_extent(c->data, dims) < 0)
+    if (H5Dset_extent(c->data, dims) < 0) {
+        h5_error_text(why, 256, "cannot extend the dataset");
         return -1;
+    }
     hsize_t off[3] = {c->n_data, 0, 0};
     if (H5Dwrite_chunk(c->data, H5P_DEFAULT, 0, off, len, bytes) < 0) {
+        h5_error_text(why, 256, "chunk write failed");
         dims[0] = c->n_data;
         H5Dset_extent(c->data, dims);
         return -1;
@@ -351,8 +395,10 @@ static int cam_write(rec_cam *c, const void *bytes, size_t len, const uint64_t v
     for (int m = 0; m < M_COUNT; m++)
         c->b_u64[m][c->nb] = vals[m];
     c->nb++;
-    if (c->nb == BATCH || c->nrows == MISSING_BATCH)
-        return cam_append_batch(c);
+    if ((c->nb == BATCH || c->nrows == MISSING_BATCH) && cam_append_batch(c) != 0) {
+        h5_error_text(why, 256, "cannot append per-frame values");
+        return -1;
+    }
     return 0;
 }
 
@@ -659,11 +705,9 @@ static bool cam_commit(daq_recording *r, rec_cam *c, daq_frame *f, const void *b
         usleep(r->test_delay_us);
     uint64_t vals[M_COUNT];
     frame_values(r, daq_frame_meta_get(f), flags, vals);
-    pthread_mutex_lock(&r->h5_mu);
-    int rc = atomic_load(&r->failed) ? -2 : cam_write(c, bytes, len, vals);
     char why[256] = "";
-    if (rc == -1)
-        h5_error_text(why, sizeof why, "chunk write failed");
+    pthread_mutex_lock(&r->h5_mu);
+    int rc = atomic_load(&r->failed) ? -2 : cam_write(c, bytes, len, vals, why);
     pthread_mutex_unlock(&r->h5_mu);
     if (rc != 0) {
         if (rc == -1)
@@ -807,7 +851,12 @@ static bool all_writers_done(daq_recording *r)
 static void write_closing(daq_recording *r, const daq_kv *final, size_t n_final, bool counts)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(r->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    /* SWMR readers may still have the file open: their shared lock would
+     * refuse a writer, and the attributes are written in one go. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);
+    hid_t f = H5Fopen(r->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
     if (f < 0)
         return;
     hid_t entry = H5Gopen2(f, "entry", H5P_DEFAULT);
@@ -902,10 +951,13 @@ static void finalise(daq_recording *r)
         H5Dclose(c->data);
         H5Gclose(c->grp);
     }
+    if (atomic_load(&r->failed))
+        reserve_release(r); /* room for the metadata the close writes */
     bool ok = H5Fclose(r->file) >= 0;
     r->file = -1;
     r->end_real_ns = daq_real_now_ns();
     write_closing(r, NULL, 0, true);
+    reserve_release(r);
     pthread_mutex_unlock(&r->h5_mu);
 
     pthread_mutex_lock(&r->mu);
@@ -997,6 +1049,7 @@ static void cleanup_partial(daq_recording *r)
         pthread_mutex_unlock(&r->h5_mu);
     }
     unlink(r->path);
+    reserve_release(r);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->h5_mu);
     pthread_mutex_destroy(&r->q_mu);
@@ -1106,7 +1159,7 @@ daq_recording *daq_recording_start(const daq_recording_params *p, char *err, siz
 
     pthread_mutex_lock(&r->h5_mu);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    int rc = file_create(r, p, err, err_len);
+    int rc = reserve_create(r, err, err_len) == 0 ? file_create(r, p, err, err_len) : -1;
     pthread_mutex_unlock(&r->h5_mu);
     if (rc != 0) {
         r->n_workers = 0;

@@ -16,6 +16,8 @@
 #include "daq/storage.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <hdf5.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,9 +102,24 @@ static void set_reserve(daq_storage *st)
     }
 }
 
+/* Ballast files a killed daemon left beside its recordings
+ * (storage/recording.c): ".<file>.h5.reserve", 4 MiB each. */
+static int stale_reserve(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    const char *base = path + ftw->base;
+    size_t n = strlen(base);
+    if (type == FTW_F && S_ISREG(sb->st_mode) && base[0] == '.' && n > 11 &&
+        strcmp(base + n - 11, ".h5.reserve") == 0 && unlink(path) == 0)
+        DAQ_LOG(DAQ_LOG_INFO, LOG_ST, "stale ballast removed", DAQ_F_STR("path", path));
+    return ftw->level > 8 ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+}
+
 daq_storage *daq_storage_create(daq_devices *devices, const daq_storage_config *cfg, char *err,
                                 size_t err_len)
 {
+    /* The library's exit handler would flush files still open at exit: a
+     * recording that failed to close must be left as it is on disk. */
+    H5dont_atexit();
     if (check_settings(cfg, err, err_len) != 0)
         return NULL;
     daq_storage *st = calloc(1, sizeof *st);
@@ -124,6 +141,7 @@ daq_storage *daq_storage_create(daq_devices *devices, const daq_storage_config *
     }
     pthread_mutex_init(&st->mu, NULL);
     set_reserve(st);
+    nftw(st->cfg.root, stale_reserve, 16, FTW_PHYS | FTW_ACTIONRETVAL);
     return st;
 }
 
@@ -310,7 +328,7 @@ int daq_storage_start(daq_storage *st, const daq_record_request *req, daq_record
 {
     pthread_mutex_lock(&st->mu);
     int rc = -1;
-    char file[256], path[DAQ_STORAGE_PATH_MAX], safe[128], id[40];
+    char file[256], path[DAQ_STORAGE_PATH_MAX], dir[DAQ_STORAGE_PATH_MAX], safe[128], id[40];
     daq_device *devs[DAQ_CONFIG_MAX_DEVICES];
     size_t n_devs = 0;
     uint64_t frames = 0, duration = 0;
@@ -327,8 +345,10 @@ int daq_storage_start(daq_storage *st, const daq_record_request *req, daq_record
                pick_devices(st, req, devs, &n_devs, err, err_len) == 0 &&
                daq_path_expand_pattern(h.filename_pattern, safe, daq_real_now_ns(), file,
                                        sizeof file, err, err_len) == 0 &&
-               daq_path_create_exclusive(st->cfg.output_directory, file, path, sizeof path, err,
-                                         err_len) == 0) {
+               /* again: the directory may have been swapped for a symlink since */
+               daq_path_resolve_dir(st->cfg.root, st->cfg.output_directory, dir, sizeof dir, err,
+                                    err_len) == 0 &&
+               daq_path_create_exclusive(dir, file, path, sizeof path, err, err_len) == 0) {
         retire(st);
         uuid_v4(id);
         daq_recording_params p = {
@@ -459,22 +479,18 @@ bool daq_storage_wait_ended(daq_storage *st, uint32_t timeout_ms)
 size_t daq_storage_list(daq_storage *st, const daq_acquisition_filter *filter, daq_acquisition *out,
                         size_t max)
 {
-    pthread_mutex_lock(&st->mu);
-    size_t n = daq_catalog_list(st->cfg.root, filter, out, max);
-    pthread_mutex_unlock(&st->mu);
-    return n;
+    /* No lock: the root never changes and a scan of 10000 files takes
+     * seconds; status and stop must not wait for it. */
+    return daq_catalog_list(st->cfg.root, filter, out, max);
 }
 
 int daq_storage_info(daq_storage *st, const char *id, daq_acquisition_info *out, char *err,
                      size_t err_len)
 {
-    pthread_mutex_lock(&st->mu);
-    daq_acquisition a;
-    int rc = daq_catalog_find(st->cfg.root, id, &a) == 0
-                 ? daq_catalog_read_info(a.file_path, out, err, err_len)
-                 : daq_err(err, err_len, "Acquisition not found");
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    daq_acquisition a; /* no lock, as daq_storage_list */
+    return daq_catalog_find(st->cfg.root, id, &a) == 0
+               ? daq_catalog_read_info(a.file_path, out, err, err_len)
+               : daq_err(err, err_len, "Acquisition not found");
 }
 
 int daq_storage_delete(daq_storage *st, const char *id, bool confirm, uint64_t *bytes_freed,

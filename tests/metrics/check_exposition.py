@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks a real daq exposition with the two reference readers.
 
-usage: check_exposition.py path/to/metrics_dump
+usage: check_exposition.py [--storage] path/to/metrics_dump
 
 1. Runs metrics_dump (the sim streaming into two consumers; one device with
    a quote and a backslash in its id, one that failed to come up, one idle
@@ -18,10 +18,18 @@ usage: check_exposition.py path/to/metrics_dump
    family with its samples grouped, histograms cumulative with +Inf equal
    to _count, the escaped device id read back intact, the failed device
    reported down.
+
+With --storage (a build with libdaq-storage), metrics_dump also records a
+fourth device (rec0) into a temporary directory, and the daq_recorder_*
+families must be there and say so: frames and bytes written, at least one
+flush in a histogram from 1 ms, recording 1, free disk, no error.  Without
+it, no daq_recorder_* family may appear.
 """
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -93,6 +101,23 @@ EXPECTED = {
     "process_cpu_seconds": "counter",
     "daq_uptime_seconds": "gauge",
 }
+
+# With --storage: the recorder's families (libdaq-storage).
+RECORDER = {
+    "daq_recorder_frames": "counter",
+    "daq_recorder_bytes": "counter",
+    "daq_recorder_dropped_frames": "counter",
+    "daq_recorder_errors": "counter",
+    "daq_recorder_disk_free_bytes": "gauge",
+    "daq_recorder_recording": "gauge",
+    "daq_recorder_queue_fill_ratio": "gauge",
+    "daq_recorder_flush_duration_seconds": "histogram",
+}
+
+# First upper bound of each histogram, in seconds: daq_pool's log2 ns
+# buckets start at 2 ns, the recorder's log2 ms buckets at 1 ms.
+FIRST_LE = {"daq_pool_alloc_latency_seconds": 2e-9,
+            "daq_recorder_flush_duration_seconds": 1e-3}
 
 failures = []
 
@@ -199,8 +224,9 @@ def check_histogram(fam):
             fail("%s %s: +Inf %s != _count %s" % (fam.name, key, counts[-1], h["count"]))
         if h["sum"] is None or h["sum"] < 0:
             fail("%s %s: bad _sum %s" % (fam.name, key, h["sum"]))
-        if les[0] != 2e-9:
-            fail("%s %s: first bucket le=%s, want 2e-09 (2 ns)" % (fam.name, key, les[0]))
+        if les[0] != FIRST_LE.get(fam.name):
+            fail("%s %s: first bucket le=%s, want %s" % (fam.name, key, les[0],
+                                                        FIRST_LE.get(fam.name)))
 
 
 def value(fams, fam, **labels):
@@ -211,20 +237,21 @@ def value(fams, fam, **labels):
     return None
 
 
-def check_content(text):
+def check_content(text, storage):
+    expected = dict(EXPECTED, **RECORDER) if storage else EXPECTED
     fams = {}
     for f in text_string_to_metric_families(text):
         if f.name in fams:
             fail("family %s parsed twice" % f.name)
         fams[f.name] = f
-    for name, typ in EXPECTED.items():
+    for name, typ in expected.items():
         if name not in fams:
             fail("family %s missing" % name)
         elif fams[name].type != typ:
             fail("family %s is %s, want %s" % (name, fams[name].type, typ))
     for name in fams:
-        if name not in EXPECTED:
-            fail("unexpected family %s (add it to EXPECTED)" % name)
+        if name not in expected:
+            fail("unexpected family %s (add it to EXPECTED or RECORDER)" % name)
     if failures:
         return
 
@@ -241,7 +268,8 @@ def check_content(text):
             check_histogram(f)
 
     devices = {s.labels["device"] for s in fams["daq_device_info"].samples}
-    if devices != {STREAMING_ID, "broken", "idle"}:
+    want_devices = {STREAMING_ID, "broken", "idle"} | ({"rec0"} if storage else set())
+    if devices != want_devices:
         fail("devices read back as %s" % sorted(devices))
     if value(fams, "daq_device_up", device="broken") != 0:
         fail("the device without an engine is not reported down")
@@ -275,22 +303,57 @@ def check_content(text):
         fail("resident memory not positive")
     if value(fams, "process_start_time_seconds") < 1e9:
         fail("process start time is not a Unix time")
+    if storage:
+        check_recorder(fams)
     print("prometheus_client: %d families, %d series" % (len(fams), len(seen)))
 
 
+def check_recorder(fams):
+    """metrics_dump recorded 50 frames, then started a second recording."""
+    frames = value(fams, "daq_recorder_frames")
+    if frames is None or frames < 50:
+        fail("daq_recorder_frames %s < the 50 frames recorded" % frames)
+    nbytes = value(fams, "daq_recorder_bytes")
+    if nbytes is None or nbytes <= 0:
+        fail("daq_recorder_bytes %s after a recording" % nbytes)
+    if value(fams, "daq_recorder_recording") != 1:
+        fail("daq_recorder_recording is not 1 while a recording runs")
+    fill = value(fams, "daq_recorder_queue_fill_ratio")
+    if fill is None or not 0 <= fill <= 1:
+        fail("queue fill ratio %s outside 0..1" % fill)
+    if value(fams, "daq_recorder_errors") != 0:
+        fail("recorder errors without a disk fault")
+    if not value(fams, "daq_recorder_disk_free_bytes"):
+        fail("no free disk reported")
+    fam = fams["daq_recorder_flush_duration_seconds"]
+    count = next((s.value for s in fam.samples if s.name.endswith("_count")), None)
+    if not count or count < 1:
+        fail("no flush counted after a finished recording (_count %s)" % count)
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    storage = bool(args) and args[0] == "--storage"
+    if storage:
+        args = args[1:]
+    if len(args) != 1:
         print(__doc__)
         return 2
-    r = subprocess.run([sys.argv[1], "1"], stdout=subprocess.PIPE, timeout=120)
+    root = tempfile.mkdtemp(prefix="daq-metrics-") if storage else None
+    try:
+        cmd = [args[0], "1"] + (["--storage", root] if storage else [])
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=120)
+    finally:
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
     if r.returncode != 0:
-        print("FAIL: %s exited %d" % (sys.argv[1], r.returncode))
+        print("FAIL: %s exited %d" % (" ".join(cmd), r.returncode))
         return 1
     text = r.stdout.decode("utf-8")
     check_promtool_catches_errors()
     check_promtool(text)
     check_layout(text)
-    check_content(text)
+    check_content(text, storage)
     if failures:
         print("--- exposition ---\n" + text)
         print("%d failure(s)" % len(failures))

@@ -8,7 +8,13 @@
  * (acq NULL) and an idle engine that never started (no pool yet).  Prints
  * the text to stdout; exit status 1 on any setup failure.
  *
- * usage: metrics_dump [seconds]
+ * With --storage DIR (a build with libdaq-storage) a fourth device "rec0"
+ * (sim, 64x64) comes from a daq_devices table with a recorder on it: one
+ * recording of 50 frames into DIR, finished, and a second one still
+ * running when the exposition is rendered, so every daq_recorder_* family
+ * has real values (frames, bytes, flushes, recording 1).
+ *
+ * usage: metrics_dump [seconds] [--storage DIR]
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,6 +29,12 @@
 #include "daq/bus.h"
 #include "daq/camera.h"
 #include "daq/metrics.h"
+
+#ifdef DAQ_WITH_STORAGE
+#include "daq/config.h"
+#include "daq/devices.h"
+#include "daq/storage.h"
+#endif
 
 static uint64_t mono_ns(void)
 {
@@ -80,9 +92,68 @@ static daq_sub *subscribe(daq_bus *bus, const char *name, daq_sub_policy policy)
     return s;
 }
 
+#ifdef DAQ_WITH_STORAGE
+typedef struct recorder {
+    daq_config cfg;
+    daq_devices *ds;
+    daq_acq *acq;
+    daq_storage *st;
+} recorder;
+
+/* rec0 streaming, a finished recording of 50 frames and a running one. */
+static void recorder_start(recorder *r, const char *root)
+{
+    static const char text[] = "[[devices]]\nid = \"rec0\"\n[devices.driver]\ntype = \"sim\"\n"
+                               "width = 64\nheight = 64\nframe_rate_hz = 500.0\n"
+                               "exposure_ms = 1.0\ntiming = \"realistic\"\n";
+    char err[512];
+    if (daq_config_load_text(text, strlen(text), "rec.toml", &r->cfg, err, sizeof err) != 0)
+        die("config", err);
+    r->cfg.acq.reserve_bytes = 1u << 20;
+    if (!(r->ds = daq_devices_create(&r->cfg, NULL, err, sizeof err)))
+        die("devices", err);
+    r->acq = daq_device_acq(daq_devices_find(r->ds, "rec0"));
+    daq_storage_config sc;
+    daq_storage_config_init(&sc);
+    snprintf(sc.root, sizeof sc.root, "%s", root);
+    sc.hdf5.compression = DAQ_CODEC_LZ4;
+    sc.max_buffer_mb = 1;
+    sc.flush_interval_ms = 20;
+    if (!(r->st = daq_storage_create(r->ds, &sc, err, sizeof err)))
+        die("storage", err);
+    if (daq_acq_start(r->acq, 0, err, sizeof err) != 0)
+        die("start rec0", err);
+    daq_recording_status s;
+    daq_record_request req = {.name = "dump", .frame_limit = 50};
+    if (daq_storage_start(r->st, &req, &s, err, sizeof err) != 0)
+        die("record", err);
+    if (!daq_storage_wait_ended(r->st, 30000))
+        die("record", "50 frames not recorded in 30 s");
+    if (daq_storage_stop(r->st, NULL, NULL, 0, &s, err, sizeof err) != 0)
+        die("stop", err);
+    req.frame_limit = 0;
+    if (daq_storage_start(r->st, &req, &s, err, sizeof err) != 0)
+        die("record again", err);
+}
+
+static void recorder_stop(recorder *r)
+{
+    char err[256];
+    daq_recording_status s;
+    if (daq_storage_stop(r->st, NULL, NULL, 0, &s, err, sizeof err) != 0)
+        die("stop", err);
+    daq_acq_stop(r->acq);
+    daq_storage_destroy(r->st);
+    daq_devices_destroy(r->ds);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     uint64_t t0 = mono_ns();
+    const char *storage_root = NULL;
+    if (argc > 3 && strcmp(argv[2], "--storage") == 0)
+        storage_root = argv[3];
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     char err[256];
     const char *id = "cam\"0\\a";
@@ -108,18 +179,35 @@ int main(int argc, char **argv)
         die("start", err);
     usleep((useconds_t)(secs * 1e6));
 
-    daq_metrics_device devs[] = {
+    daq_metrics_device devs[4] = {
         {.id = id, .driver = "sim", .acq = acq, .bus = bus},
         {.id = "broken", .driver = "pvcam", .acq = NULL, .bus = NULL},
         {.id = "idle", .driver = "sim", .acq = idle, .bus = idle_bus},
     };
+    size_t n = 3;
+    struct daq_storage *storage = NULL;
+#ifdef DAQ_WITH_STORAGE
+    static recorder rec;
+    if (storage_root) {
+        recorder_start(&rec, storage_root);
+        n += daq_metrics_device_views(rec.ds, devs + 3, 1);
+        storage = rec.st;
+    }
+#else
+    if (storage_root)
+        die("--storage", "this build has no libdaq-storage");
+#endif
     size_t len;
-    char *text = daq_metrics_render(devs, 3, t0, &len);
+    char *text = daq_metrics_render(devs, n, storage, t0, &len);
     if (!text)
         die("render", "out of memory");
     fwrite(text, 1, len, stdout);
     free(text);
 
+#ifdef DAQ_WITH_STORAGE
+    if (storage_root)
+        recorder_stop(&rec);
+#endif
     daq_acq_stop(acq);
     for (int i = 0; i < 2; i++) {
         daq_sub_close(subs[i]);

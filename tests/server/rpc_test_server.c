@@ -265,7 +265,7 @@ int main(int argc, char **argv)
     pattern = malloc(MAX_SIZE + 256);
     for (size_t i = 0; i < MAX_SIZE + 256; i++)
         pattern[i] = (uint8_t)i;
-    health = daq_health_create();
+    health = daq_health_create(false);
 
     daq_rpc_method m[16];
     size_t n = methods(m, 16);

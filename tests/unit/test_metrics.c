@@ -8,6 +8,12 @@
  * in +Inf == _count, escaped label values, and a device without an engine
  * reported down.
  *
+ * Recorder (a build with libdaq-storage): a real daq_storage records a
+ * sim device; the daq_recorder_* families equal daq_storage_stats_snapshot
+ * exactly once the recording has stopped, the flush histogram has log2
+ * buckets from 1 ms, recording follows the recording; without a storage
+ * pointer the families are absent.
+ *
  * Server: a tiny HTTP/1.1 client over a socket talks to daq_http on an
  * ephemeral port: GET /metrics, 404 from the handler, 405 for POST, the
  * port-in-use message, concurrent scrapes while streaming, and stop waiting
@@ -34,6 +40,12 @@
 #include "daq/http.h"
 #include "daq/metrics.h"
 #include "test_main.h"
+
+#ifdef DAQ_WITH_STORAGE
+#include "daq/config.h"
+#include "daq/devices.h"
+#include "daq/storage.h"
+#endif
 
 /* ---- a streaming rig: sim camera, engine, bus, two consumer threads ---------------- */
 
@@ -174,7 +186,7 @@ static void rig_destroy(rig *r)
 static char *render(const daq_metrics_device *devs, size_t n)
 {
     size_t len = 0;
-    char *text = daq_metrics_render(devs, n, daq_test_now_ns(), &len);
+    char *text = daq_metrics_render(devs, n, NULL, daq_test_now_ns(), &len);
     assert_non_null(text);
     assert_int_equal(len, strlen(text));
     assert_true(len > 0 && text[len - 1] == '\n');
@@ -666,7 +678,7 @@ static void process_families(void **state)
 {
     uint64_t start = daq_test_now_ns() - 5ull * 1000000000ull; /* "started" 5 s ago */
     size_t len;
-    char *text = daq_metrics_render(NULL, 0, start, &len);
+    char *text = daq_metrics_render(NULL, 0, NULL, start, &len);
     assert_non_null(text);
     double up = value_of(text, "daq_uptime_seconds");
     assert_true(up >= 5.0 && up < 600.0);
@@ -681,7 +693,7 @@ static void process_families(void **state)
     free(text);
 
     /* a start in the future reads as no uptime, not a wrapped counter */
-    text = daq_metrics_render(NULL, 0, daq_test_now_ns() + 60ull * 1000000000ull, NULL);
+    text = daq_metrics_render(NULL, 0, NULL, daq_test_now_ns() + 60ull * 1000000000ull, NULL);
     assert_non_null(text);
     assert_true(value_of(text, "daq_uptime_seconds") == 0);
     /* the start time is the kernel's and does not move between scrapes */
@@ -786,7 +798,7 @@ static void handle(void *arg, const char *path, daq_http_response *out)
     server_ctx *c = arg;
     atomic_fetch_add(&c->calls, 1);
     if (strcmp(path, "/metrics") == 0) {
-        out->body = daq_metrics_render(c->devs, c->n, c->start_ns, &out->len);
+        out->body = daq_metrics_render(c->devs, c->n, NULL, c->start_ns, &out->len);
         out->free_body = true;
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
         if (!out->body)
@@ -1033,6 +1045,210 @@ static void http_concurrent_scrapes_while_streaming(void **state)
     rig_destroy(&r);
 }
 
+/* ---- the recorder's families ------------------------------------------------------------ */
+
+static void recorder_families_absent_without_storage(void **state)
+{
+    (void)state;
+    daq_metrics_device devs[] = {{.id = "cam0", .driver = "sim"}};
+    char *text = render(devs, 1); /* storage NULL */
+    assert_null(strstr(text, "daq_recorder_"));
+    free(text);
+}
+
+#ifdef DAQ_WITH_STORAGE
+
+static const struct {
+    const char *family, *type;
+} recorder_families[] = {
+    {"daq_recorder_frames_total", "counter"},
+    {"daq_recorder_bytes_total", "counter"},
+    {"daq_recorder_dropped_frames_total", "counter"},
+    {"daq_recorder_errors_total", "counter"},
+    {"daq_recorder_disk_free_bytes", "gauge"},
+    {"daq_recorder_recording", "gauge"},
+    {"daq_recorder_queue_fill_ratio", "gauge"},
+    {"daq_recorder_flush_duration_seconds", "histogram"},
+};
+
+/* A sim device ("rec0", 64x64x16 at 500 FPS) in a daq_devices table, and a
+ * recorder on it writing uncompressed into a fresh directory. */
+typedef struct rec_rig {
+    daq_config cfg;
+    daq_devices *ds;
+    daq_acq *acq;
+    daq_storage *st;
+    char root[64];
+} rec_rig;
+
+static void rec_rig_create(rec_rig *r)
+{
+    static const char text[] = "[[devices]]\n"
+                               "id = \"rec0\"\n"
+                               "[devices.driver]\n"
+                               "type = \"sim\"\n"
+                               "width = 64\n"
+                               "height = 64\n"
+                               "frame_rate_hz = 500.0\n"
+                               "exposure_ms = 1.0\n"
+                               "timing = \"realistic\"\n";
+    char err[512];
+    memset(r, 0, sizeof *r);
+    if (daq_config_load_text(text, strlen(text), "rec.toml", &r->cfg, err, sizeof err) != 0)
+        fail_msg("config: %s", err);
+    r->cfg.acq.reserve_bytes = 1u << 20; /* the recorder's queue, as the daemon keeps it */
+    r->ds = daq_devices_create(&r->cfg, NULL, err, sizeof err);
+    if (!r->ds)
+        fail_msg("devices: %s", err);
+    r->acq = daq_device_acq(daq_devices_find(r->ds, "rec0"));
+    assert_non_null(r->acq);
+    snprintf(r->root, sizeof r->root, "/tmp/daq-metrics-rec-XXXXXX");
+    assert_non_null(mkdtemp(r->root));
+    daq_storage_config sc;
+    daq_storage_config_init(&sc);
+    snprintf(sc.root, sizeof sc.root, "%s", r->root);
+    sc.hdf5.compression = DAQ_CODEC_NONE;
+    sc.max_buffer_mb = 1;
+    sc.flush_interval_ms = 20; /* several flushes in a short recording */
+    r->st = daq_storage_create(r->ds, &sc, err, sizeof err);
+    if (!r->st)
+        fail_msg("storage: %s", err);
+    if (daq_acq_start(r->acq, 0, err, sizeof err) != 0)
+        fail_msg("start: %s", err);
+}
+
+static void rec_rig_record(rec_rig *r, uint64_t frame_limit, daq_recording_status *out)
+{
+    daq_record_request req = {.name = "metrics", .frame_limit = frame_limit};
+    char err[256];
+    if (daq_storage_start(r->st, &req, out, err, sizeof err) != 0)
+        fail_msg("record: %s", err);
+}
+
+static void rec_rig_destroy(rec_rig *r)
+{
+    daq_acq_stop(r->acq);
+    daq_storage_destroy(r->st);
+    daq_devices_destroy(r->ds);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static char *render_rig(rec_rig *r)
+{
+    daq_metrics_device views[4];
+    size_t n = daq_metrics_device_views(r->ds, views, 4);
+    size_t len = 0;
+    char *text = daq_metrics_render(views, n, r->st, daq_test_now_ns(), &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    return text;
+}
+
+static void recorder_counters_match_snapshot_after_stop(void **state)
+{
+    (void)state;
+    static rec_rig r;
+    rec_rig_create(&r);
+    char *text = render_rig(&r); /* before any recording: zeros */
+    check_layout(text);
+    for (size_t i = 0; i < sizeof recorder_families / sizeof recorder_families[0]; i++) {
+        const char *t = type_of(text, recorder_families[i].family);
+        if (!t || strcmp(t, recorder_families[i].type) != 0)
+            fail_msg("%s: type %s, want %s", recorder_families[i].family, t ? t : "(missing)",
+                     recorder_families[i].type);
+    }
+    assert_series_u64(text, "daq_recorder_frames_total", 0);
+    assert_series_u64(text, "daq_recorder_recording", 0);
+    assert_series_u64(text, "daq_recorder_flush_duration_seconds_count", 0);
+    assert_true(value_of(text, "daq_recorder_disk_free_bytes") > 0);
+    free(text);
+
+    enum { FRAMES = 120 };
+    daq_recording_status s;
+    rec_rig_record(&r, FRAMES, &s);
+    assert_true(daq_storage_wait_ended(r.st, 30000));
+    char err[256];
+    if (daq_storage_stop(r.st, s.recording_id, NULL, 0, &s, err, sizeof err) != 0)
+        fail_msg("stop: %s", err);
+    assert_int_equal(s.samples_recorded, FRAMES);
+
+    daq_storage_stats st;
+    daq_storage_stats_snapshot(r.st, &st);
+    text = render_rig(&r); /* nothing records now: the same instant */
+    check_layout(text);
+    assert_series_u64(text, "daq_recorder_frames_total", st.frames_written);
+    assert_int_equal(st.frames_written, FRAMES);
+    assert_series_u64(text, "daq_recorder_bytes_total", st.bytes_written);
+    assert_true(st.bytes_written >= (uint64_t)FRAMES * 64 * 64 * 2); /* uncompressed pixels */
+    assert_series_u64(text, "daq_recorder_dropped_frames_total", st.frames_dropped);
+    assert_series_u64(text, "daq_recorder_errors_total", st.errors);
+    assert_int_equal(st.errors, 0);
+    assert_series_u64(text, "daq_recorder_recording", 0);
+    assert_true(value_of(text, "daq_recorder_queue_fill_ratio") ==
+                (double)st.queue_fill_percent / 100.0);
+
+    /* the flush histogram: le 2^i ms, cumulative, +Inf == _count == the
+     * snapshot's total, at least the flush at stop */
+    const char *h = "daq_recorder_flush_duration_seconds";
+    double last = 0;
+    for (unsigned i = 0; i < DAQ_STORAGE_FLUSH_BUCKETS; i++) {
+        char le[32];
+        snprintf(le, sizeof le, "%g", (double)(1u << i) / 1e3);
+        double v = value_of(text, S("%s_bucket{le=\"%s\"}", h, le));
+        assert_true(v == (double)st.flush_bucket[i]);
+        assert_true(v >= last);
+        last = v;
+    }
+    uint64_t total = st.flush_bucket[DAQ_STORAGE_FLUSH_BUCKETS];
+    assert_true(total >= 1 && (double)total >= last);
+    assert_series_u64(text, S("%s_bucket{le=\"+Inf\"}", h), total);
+    assert_series_u64(text, S("%s_count", h), total);
+    double sum = value_of(text, S("%s_sum", h));
+    assert_true(fabs(sum - (double)st.flush_ns_sum / 1e9) < 1e-9);
+    free(text);
+    rec_rig_destroy(&r);
+}
+
+static void recorder_gauge_follows_recording(void **state)
+{
+    (void)state;
+    static rec_rig r;
+    rec_rig_create(&r);
+    daq_recording_status s;
+    rec_rig_record(&r, 0, &s); /* until stopped */
+    char *text = render_rig(&r);
+    assert_series_u64(text, "daq_recorder_recording", 1);
+    double fill = value_of(text, "daq_recorder_queue_fill_ratio");
+    assert_true(fill >= 0 && fill <= 1);
+    free(text);
+    char err[256];
+    if (daq_storage_stop(r.st, NULL, NULL, 0, &s, err, sizeof err) != 0)
+        fail_msg("stop: %s", err);
+    text = render_rig(&r);
+    assert_series_u64(text, "daq_recorder_recording", 0);
+    assert_series_u64(text, "daq_recorder_frames_total", s.samples_recorded);
+    free(text);
+    rec_rig_destroy(&r);
+}
+
+#else /* a build without libdaq-storage has no recorder to measure */
+
+static void recorder_counters_match_snapshot_after_stop(void **state)
+{
+    (void)state;
+    skip();
+}
+
+static void recorder_gauge_follows_recording(void **state)
+{
+    (void)state;
+    skip();
+}
+
+#endif
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(streaming_families_and_types),
     cmocka_unit_test(counters_bracketed_while_streaming),
@@ -1047,6 +1263,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(http_port_in_use),
     cmocka_unit_test(http_stop_waits_for_running_handler),
     cmocka_unit_test(http_concurrent_scrapes_while_streaming),
+    cmocka_unit_test(recorder_families_absent_without_storage),
+    cmocka_unit_test(recorder_counters_match_snapshot_after_stop),
+    cmocka_unit_test(recorder_gauge_follows_recording),
 };
 
 DAQ_TEST_MAIN("metrics", tests)

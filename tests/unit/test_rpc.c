@@ -167,7 +167,7 @@ static size_t pack_request(const char *service, uint8_t *buf)
 
 static void health_status_table(void **state)
 {
-    daq_health *h = daq_health_create();
+    daq_health *h = daq_health_create(false);
     assert_int_equal(daq_health_status(h, ""), DAQ_HEALTH_SERVING);
     assert_int_equal(daq_health_status(h, NULL), DAQ_HEALTH_SERVING);
     assert_int_equal(daq_health_status(h, "daq.ControlService"), DAQ_HEALTH_SERVING);
@@ -183,7 +183,7 @@ static void health_status_table(void **state)
 
 static void health_check_handler(void **state)
 {
-    daq_health *h = daq_health_create();
+    daq_health *h = daq_health_create(false);
     daq_rpc_method m[2];
     assert_int_equal(daq_health_methods(h, m, 2), 2);
     assert_string_equal(m[0].path, "/grpc.health.v1.Health/Check");

@@ -281,6 +281,237 @@ static void pattern_verify_catches(void **state)
     free(b);
 }
 
+/* ---- the smooth scene ------------------------------------------------------------------ */
+
+static uint32_t doc_fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return h;
+}
+
+static int64_t doc_bump(int64_t t, int64_t r)
+{
+    return r * r - t * t > 0 ? (r * r - t * t) * 65536 / (r * r) : 0;
+}
+
+static int64_t doc_floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The smooth signal s of include/daq/sim.h, written from the comment. */
+static int64_t doc_scene_signal(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint64_t n,
+                                unsigned bd)
+{
+    static const int64_t bump[4][5] = {{1200, 1400, 1100, 1000, 52000},
+                                       {2900, 2600, 900, 1200, 46000},
+                                       {3000, 900, 700, 600, 38000},
+                                       {1000, 3200, 800, 700, 30000}};
+    int64_t c = (int64_t)(n % 4), m = (1 << bd) - 1;
+    int64_t u = (int64_t)x * 4096 / w, v = (int64_t)y * 4096 / h;
+    int64_t f = 2 * (u + v);
+    for (int k = 0; k < 4; k++)
+        f += doc_floor_div(
+            doc_floor_div(bump[k][4] * doc_bump(v - bump[k][1] - 16 * c, bump[k][3]), 65536) *
+                doc_bump(u - bump[k][0] - 24 * c, bump[k][2]),
+            65536);
+    f = f < 65535 ? f : 65535;
+    return m / 5 + doc_floor_div(2 * m / 5 * f, 65536);
+}
+
+static uint32_t doc_isqrt(int64_t v)
+{
+    int64_t r = 0;
+    while ((r + 1) * (r + 1) <= v)
+        r++;
+    return (uint32_t)r;
+}
+
+static uint16_t doc_scene_pixel(uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint64_t n,
+                                unsigned bd)
+{
+    int64_t s = doc_scene_signal(x, y, w, h, n, bd), m = (1 << bd) - 1;
+    uint32_t hh =
+        doc_fmix32((x * 0x9E3779B1u) ^ (y * 0x85EBCA77u) ^ ((uint32_t)(n % 4) * 0xC2B2AE3Du));
+    int64_t g = (int64_t)((hh & 255) + (hh >> 8 & 255) + (hh >> 16 & 255) + (hh >> 24)) - 510;
+    int64_t v = s + doc_floor_div(g * doc_isqrt(256 * s) * 887, 1 << 21);
+    return (uint16_t)(v < 0 ? 0 : v > m ? m : v);
+}
+
+static void scene_render_verify(void **state)
+{
+    const unsigned depths[] = {8, 12, 16};
+    for (size_t d = 0; d < 6; d++) {
+        unsigned bd = depths[d % 3], bpp = daq_sim_bytes_per_pixel(bd);
+        uint32_t w = d < 3 ? 40 : 37, h = d < 3 ? 7 : 23;
+        unsigned char *buf = malloc((size_t)w * h * bpp);
+        for (uint64_t n = 1; n <= 9; n++) {
+            daq_sim_render_scene(buf, w, h, bd, n);
+            char why[128] = "";
+            if (daq_sim_verify_scene(buf, w, h, bd, n, why, sizeof why) < 0)
+                fail_msg("depth %u frame %" PRIu64 ": %s", bd, n, why);
+            if (daq_sim_verify(buf, w, h, bd, n, why, sizeof why) < 0) /* by the magic */
+                fail_msg("depth %u frame %" PRIu64 ": %s", bd, n, why);
+            assert_int_equal(daq_sim_stamp_read(buf, w, h), n);
+            assert_int_equal(daq_sim_stamp_read(buf, w + 1, h), 0);
+            assert_int_equal(buf[8] | buf[9] << 8 | buf[10] << 16 | (uint32_t)buf[11] << 24,
+                             DAQ_SIM_SCENE_MAGIC);
+            for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                    if (y == 0 && x * bpp < 16)
+                        continue;
+                    const unsigned char *p = buf + ((size_t)y * w + x) * bpp;
+                    uint32_t v = bpp == 1 ? p[0] : (uint32_t)(p[0] | p[1] << 8);
+                    assert_int_equal(v, doc_scene_pixel(x, y, w, h, n, bd));
+                    assert_int_equal(v, daq_sim_scene_pixel(x, y, w, h, n, bd));
+                }
+        }
+        free(buf);
+    }
+    /* The whole formula on a full-size frame, against the slow path. */
+    const uint32_t w = 2048, h = 2048;
+    uint16_t *big = malloc((size_t)w * h * 2);
+    daq_sim_render_scene(big, w, h, 16, 6);
+    for (uint32_t y = 0; y < h; y += 7)
+        for (uint32_t x = y == 0 ? 8 : 0; x < w; x += 3)
+            assert_int_equal(big[(size_t)y * w + x], doc_scene_pixel(x, y, w, h, 6, 16));
+    free(big);
+}
+
+/* The scene is what it claims: signal within 20..60 % of the range, noise
+ * of variance about the signal (shot noise), frames n and n + 4 alike
+ * but for the stamp, n and n + 1 different. */
+static void scene_is_smooth_with_shot_noise(void **state)
+{
+    const uint32_t w = 512, h = 512;
+    const unsigned depths[] = {8, 12, 16};
+    for (size_t d = 0; d < 3; d++) {
+        unsigned bd = depths[d];
+        int64_t m = (1 << bd) - 1, smin = m, smax = 0;
+        double sum_s = 0, sum_r2 = 0;
+        for (uint32_t y = 0; y < h; y++)
+            for (uint32_t x = 0; x < w; x++) {
+                int64_t s = doc_scene_signal(x, y, w, h, 1, bd);
+                int64_t r = (int64_t)daq_sim_scene_pixel(x, y, w, h, 1, bd) - s;
+                smin = s < smin ? s : smin;
+                smax = s > smax ? s : smax;
+                sum_s += (double)s;
+                sum_r2 += (double)(r * r);
+            }
+        assert_true(smin >= m / 5 && smin <= m / 4);     /* about 20 % */
+        assert_true(smax >= m / 2 && smax <= m * 3 / 5); /* up to 60 % */
+        double ratio = sum_r2 / sum_s;                   /* var(noise) / mean(signal) */
+        if (ratio < 0.9 || ratio > 1.1)
+            fail_msg("depth %u: noise variance / signal = %.3f, want about 1", bd, ratio);
+    }
+    size_t bytes = (size_t)w * h * 2;
+    unsigned char *a = malloc(bytes), *b = malloc(bytes);
+    daq_sim_render_scene(a, w, h, 16, 3);
+    daq_sim_render_scene(b, w, h, 16, 7);
+    assert_memory_equal(a + 16, b + 16, bytes - 16);
+    assert_memory_not_equal(a, b, 16);
+    daq_sim_render_scene(b, w, h, 16, 4);
+    size_t differ = 0;
+    for (size_t i = 16; i < bytes; i += 2)
+        differ += a[i] != b[i] || a[i + 1] != b[i + 1];
+    assert_true(differ > bytes / 2 / 2); /* the noise is redrawn */
+    free(a);
+    free(b);
+}
+
+static void scene_verify_catches(void **state)
+{
+    const uint32_t w = 64, h = 32;
+    const unsigned bd = 16;
+    size_t bytes = (size_t)w * h * 2;
+    unsigned char *a = malloc(bytes);
+    char why[160];
+
+    daq_sim_render_scene(a, w, h, bd, 5);
+    a[(10 * w + 3) * 2] ^= 0x01;
+    assert_int_equal(daq_sim_verify_scene(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pixel (3, 10)"));
+    assert_int_equal(daq_sim_verify(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pixel (3, 10)"));
+
+    daq_sim_render_scene(a, w, h, bd, 9);
+    assert_int_equal(daq_sim_verify_scene(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_string_equal(why, "stamp frame number: got 9 want 5");
+
+    /* Pixels of frame 6 stamped as 5. */
+    daq_sim_render_scene(a, w, h, bd, 6);
+    daq_sim_stamp_scene(a, w, h, 5);
+    assert_int_equal(daq_sim_verify_scene(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pixel ("));
+
+    /* A pattern frame is not a scene frame, and a scene's pixels under a
+     * pattern stamp are not a pattern frame. */
+    daq_sim_render(a, w, h, bd, 5);
+    assert_int_equal(daq_sim_verify_scene(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_string_equal(why, "stamp magic: got 0x53514144 want 0x4e514144");
+    daq_sim_render_scene(a, w, h, bd, 5);
+    daq_sim_stamp(a, w, h, 5);
+    assert_int_equal(daq_sim_verify(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pixel ("));
+
+    /* The last pixel, and the wrong bit depth. */
+    daq_sim_render_scene(a, w, h, bd, 5);
+    a[bytes - 1] ^= 0x80;
+    assert_int_equal(daq_sim_verify_scene(a, w, h, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pixel (63, 31)"));
+    daq_sim_render_scene(a, w, h, bd, 5);
+    assert_int_equal(daq_sim_verify_scene(a, w, h, 12, 5, why, sizeof why), -1);
+    assert_int_equal(daq_sim_verify_scene(a, 8, 4, bd, 5, why, sizeof why), -1);
+    assert_non_null(strstr(why, "width must be >= 16"));
+    free(a);
+}
+
+/* scene = "smooth" streams scene frames; back to "pattern" with the same
+ * geometry, the ring is rebuilt and frames are the pattern again. */
+static void scene_param_streams_scene(void **state)
+{
+    daq_camera *cam =
+        make_sim((const char *const[]){"width", "256", "height", "64", "timing", "instant",
+                                       "frame_count", "12", "scene", "smooth", NULL});
+    char err[256];
+    daq_param_value v;
+    assert_int_equal(daq_camera_get_param(cam, "scene", &v, err, sizeof err), 0);
+    assert_string_equal(v.s, "smooth");
+    for (int round = 0; round < 2; round++) {
+        start_ok(cam);
+        uint64_t frames = 0, give_up = daq_test_now_ns() + 30000 * (uint64_t)MS;
+        while (frames < 12) {
+            if (daq_test_now_ns() > give_up)
+                fail_msg("round %d: %" PRIu64 " of 12 frames in 30 s", round, frames);
+            if (daq_camera__wait(cam, 100 * MS) <= 0)
+                continue;
+            const void *px;
+            daq_frame_info info;
+            assert_int_equal(daq_camera__get_oldest(cam, &px, &info), 1);
+            frames++;
+            uint64_t n = info.hw_frame_number;
+            assert_int_equal(n, frames);
+            int r = round == 0 ? daq_sim_verify_scene(px, 256, 64, 16, n, err, sizeof err)
+                               : daq_sim_verify(px, 256, 64, 16, n, err, sizeof err);
+            if (r < 0)
+                fail_msg("round %d frame %" PRIu64 ": %s", round, n, err);
+            const unsigned char *p = px;
+            uint32_t magic = p[8] | p[9] << 8 | p[10] << 16 | (uint32_t)p[11] << 24;
+            assert_int_equal(magic, round == 0 ? DAQ_SIM_SCENE_MAGIC : DAQ_SIM_STAMP_MAGIC);
+            daq_camera__release_oldest(cam);
+        }
+        daq_camera_stop(cam);
+        assert_int_equal(daq_camera_set_param_text(cam, "scene", "pattern", err, sizeof err), 0);
+    }
+    assert_int_equal(daq_camera_set_param_text(cam, "scene", "noise", err, sizeof err), -1);
+    assert_string_equal(err, "scene: 'noise' is not one of pattern, smooth");
+    daq_camera_destroy(cam);
+}
+
 /* ---- streaming ------------------------------------------------------------------------- */
 
 static void realistic_in_order(void **state)
@@ -930,6 +1161,10 @@ static void chaos_timing(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(pattern_render_verify),
     cmocka_unit_test(pattern_verify_catches),
+    cmocka_unit_test(scene_render_verify),
+    cmocka_unit_test(scene_is_smooth_with_shot_noise),
+    cmocka_unit_test(scene_verify_catches),
+    cmocka_unit_test(scene_param_streams_scene),
     cmocka_unit_test(realistic_in_order),
     cmocka_unit_test(realistic_full_size),
     cmocka_unit_test(instant_throughput),

@@ -3,13 +3,19 @@
  * strings and keys, date-time fields and text), the exact one-line errors of
  * typical config mistakes, the depth cap, and empty and large documents.
  * Conformance to the whole TOML 1.0 grammar is the toml.suite test's job
- * (tests/toml/run_toml_test.py against the official toml-test cases). */
+ * (tests/toml/run_toml_test.py against the official toml-test cases).
+ *
+ * Then the hardware config's [storage] table on top of it (daq/config.h):
+ * defaults, every key read, and the exact errors of wrong keys, types and
+ * ranges.  (The other tables are checked through `daqd check-config` by
+ * tests/integration/check_configs.py.) */
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "daq/config.h"
 #include "daq/toml.h"
 #include "test_main.h"
 
@@ -669,6 +675,118 @@ static void large_document(void **state)
     free(text);
 }
 
+/* ---- the hardware config's [storage] table ------------------------------------------ */
+
+static void load_config(const char *text, daq_config *cfg)
+{
+    char err[512] = "";
+    if (daq_config_load_text(text, strlen(text), "hw.toml", cfg, err, sizeof err) != 0)
+        fail_msg("rejected: %s", err);
+}
+
+static void expect_config_error(const char *text, const char *want)
+{
+    static daq_config cfg;
+    char err[512] = "";
+    if (daq_config_load_text(text, strlen(text), "hw.toml", &cfg, err, sizeof err) == 0)
+        fail_msg("accepted, wanted \"%s\"", want);
+    assert_string_equal(err, want);
+}
+
+static void storage_defaults_are_rust_daqs(void **state)
+{
+    (void)state;
+    static daq_config cfg;
+    load_config("", &cfg);
+    const daq_config_storage *s = &cfg.storage;
+    assert_string_equal(s->root, "data");
+    assert_string_equal(s->compression, "gzip");
+    assert_int_equal(s->compression_pos.line, 0); /* not written */
+    assert_int_equal(s->compression_level, 4);
+    assert_int_equal(s->chunk_size, 4096);
+    assert_string_equal(s->filename_pattern, "{name}_{timestamp}.h5");
+    assert_true(s->include_timestamps);
+    assert_true(s->include_device_metadata);
+    assert_int_equal(s->flush_interval_ms, 1000);
+    assert_int_equal(s->max_buffer_mb, 256);
+    assert_int_equal(s->workers, 0);
+    /* daq_config_defaults gives the same */
+    static daq_config d;
+    daq_config_defaults(&d);
+    assert_memory_equal(&d.storage, s, sizeof *s);
+}
+
+static void storage_every_key_read(void **state)
+{
+    (void)state;
+    static daq_config cfg;
+    load_config("[storage]\n"
+                "root = \"/srv/recordings\"\n"
+                "compression = \"zstd\"\n" /* kept as written: the daemon checks it */
+                "compression_level = 9\n"
+                "chunk_size = 1\n"
+                "filename_pattern = \"{date}-{name}.h5\"\n"
+                "include_timestamps = false\n"
+                "include_device_metadata = false\n"
+                "flush_interval_ms = 10\n"
+                "max_buffer_mb = 65536\n"
+                "workers = 64\n",
+                &cfg);
+    const daq_config_storage *s = &cfg.storage;
+    assert_string_equal(s->root, "/srv/recordings");
+    assert_string_equal(s->compression, "zstd");
+    assert_int_equal(s->compression_pos.line, 3);
+    assert_int_equal(s->compression_pos.col, 15);
+    assert_int_equal(s->compression_level, 9);
+    assert_int_equal(s->chunk_size, 1);
+    assert_string_equal(s->filename_pattern, "{date}-{name}.h5");
+    assert_false(s->include_timestamps);
+    assert_false(s->include_device_metadata);
+    assert_int_equal(s->flush_interval_ms, 10);
+    assert_int_equal(s->max_buffer_mb, 65536);
+    assert_int_equal(s->workers, 64);
+    /* the other tables keep their defaults */
+    assert_int_equal(cfg.port, 50051);
+}
+
+static void storage_errors_name_key_and_place(void **state)
+{
+    (void)state;
+    expect_config_error("[storage]\nroot = \"\"\n", "hw.toml:2:8: storage.root: must not be empty");
+    expect_config_error("[storage]\nroot = 5\n",
+                        "hw.toml:2:8: storage.root: expected string, found integer");
+    expect_config_error("[storage]\ncompression = true\n",
+                        "hw.toml:2:15: storage.compression: expected string, found bool");
+    expect_config_error("[storage]\ncompression_level = 10\n",
+                        "hw.toml:2:21: storage.compression_level: 10 is out of range [0, 9]");
+    expect_config_error("[storage]\nchunk_size = 0\n",
+                        "hw.toml:2:14: storage.chunk_size: 0 is out of range [1, 1048576]");
+    expect_config_error("[storage]\nflush_interval_ms = 5\n",
+                        "hw.toml:2:21: storage.flush_interval_ms: 5 is out of range [10, 3600000]");
+    expect_config_error(
+        "[storage]\nflush_interval_ms = 3600001\n",
+        "hw.toml:2:21: storage.flush_interval_ms: 3600001 is out of range [10, 3600000]");
+    expect_config_error("[storage]\nmax_buffer_mb = 0\n",
+                        "hw.toml:2:17: storage.max_buffer_mb: 0 is out of range [1, 65536]");
+    expect_config_error("[storage]\nmax_buffer_mb = 65537\n",
+                        "hw.toml:2:17: storage.max_buffer_mb: 65537 is out of range [1, 65536]");
+    expect_config_error("[storage]\nworkers = 65\n",
+                        "hw.toml:2:11: storage.workers: 65 is out of range [0, 64]");
+    expect_config_error("[storage]\nworkers = -1\n",
+                        "hw.toml:2:11: storage.workers: -1 is out of range [0, 64]");
+    expect_config_error("[storage]\ninclude_timestamps = 1\n",
+                        "hw.toml:2:22: storage.include_timestamps: expected bool, found integer");
+    expect_config_error("[storage]\nfilename_pattern = \"a/{name}.h5\"\n",
+                        "hw.toml:2:20: storage.filename_pattern: \"a/{name}.h5\" contains '/' "
+                        "(files go into the output directory)");
+    expect_config_error("[storage]\nformat = \"hdf5\"\n",
+                        "hw.toml:2:1: storage.format: unknown key");
+    expect_config_error("storage = 1\n", "hw.toml:1:11: storage: expected table, found integer");
+    expect_config_error("[storage]\ncompression = \"an-unreasonably-long-codec-name-x\"\n",
+                        "hw.toml:2:15: storage.compression: string too long (at most 31 bytes) "
+                        "or contains NUL");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +814,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(parse_file),
         cmocka_unit_test(depth_limit),
         cmocka_unit_test(large_document),
+        cmocka_unit_test(storage_defaults_are_rust_daqs),
+        cmocka_unit_test(storage_every_key_read),
+        cmocka_unit_test(storage_errors_name_key_and_place),
     };
     return daq_test_main(argc, argv, "toml", tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,11 +1,12 @@
 """A small Python client for daqd (and rust-daq's daemon): list devices,
 start and stop acquisition, stream frames as numpy arrays, get and set
-parameters.
+parameters, record to HDF5 (recording.py).
 
 Uses Debian's python3-grpcio, python3-protobuf, python3-lz4 and python3-numpy
-(run it with /usr/bin/python3).  The message stubs are generated from the
-project's proto files with protoc and grpc_python_plugin on first use and
-cached (see stubs()).
+(run it with /usr/bin/python3).  An installed package carries the gRPC stubs
+its build generated from the project's proto files (setup.py); run from the
+source tree, they are generated on first use into a per-user cache (see
+stubs()).  Nothing is ever written into the package's own directory.
 
     from daq_client import Client
     with Client("127.0.0.1:50051") as c:
@@ -13,14 +14,16 @@ cached (see stubs()).
         c.start_stream("cam0")
         for frame in c.frames("cam0", max_frames=10):
             print(frame.number, frame.pixels.shape, frame.pixels.mean())
+        rec = c.record("run1", frames=100, compression="lz4")
+        c.wait_recording(rec["recording_id"])       # ends by itself after 100 frames
+        print(c.stop_recording(rec["recording_id"])["total_samples"])
         c.stop_stream("cam0")
 """
-import hashlib
 import importlib
+import importlib.util
 import json
 import os
-import shutil
-import subprocess
+import stat
 import sys
 import tempfile
 from collections import namedtuple
@@ -29,44 +32,85 @@ import grpc
 import lz4.block
 import numpy as np
 
+from . import _protogen
+from .recording import RecordingError, RecordingMixin, message_to_dict
+
+__all__ = ["Client", "Frame", "RecordingError", "Stubs", "decode_pixels", "mean_downsample",
+           "message_to_dict", "sim_pattern", "stubs"]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "proto"))
+# The daq source tree's protos, for a run from clients/python (no build).
+SOURCE_PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "proto"))
 MAX_MESSAGE = 100 * 1024 * 1024  # as rust-daq's client
 
 _stubs = None
+Stubs = namedtuple("Stubs", "daq daq_grpc health health_grpc")
+
+
+def _cache_root():
+    """A per-user directory for stubs generated from a source tree: never
+    the package's own directory (an installed package is read-only to us,
+    and another user's /tmp entry must not be imported)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.path.join(base, "daq-client")
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
+    root = os.path.join(tempfile.gettempdir(), "daq-client-%d" % os.getuid())
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    st = os.lstat(root)
+    if st.st_uid != os.getuid() or not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o022:
+        raise RuntimeError("%s: not a private directory of this user" % root)
+    return root
+
+
+def _load_generated(pkg_dir):
+    """Imports pkg_dir (a _protogen package outside daq_client) as
+    daq_client._generated."""
+    name = __name__ + "." + _protogen.PACKAGE
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(pkg_dir, "__init__.py"), submodule_search_locations=[pkg_dir])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
 
 
 def stubs(proto_dir=None, cache_dir=None):
-    """Generates (once) and imports daq_pb2, daq_pb2_grpc, health_pb2,
-    health_pb2_grpc; returns them as a namespace tuple."""
+    """daq_pb2, daq_pb2_grpc, health_pb2, health_pb2_grpc as a Stubs tuple.
+
+    An installed package imports the stubs it was built with
+    (daq_client._generated).  Run from the source tree it has none: they are
+    generated once from proto_dir ($DAQ_PROTO_DIR, else the tree's proto/)
+    into cache_dir (default: a per-user cache, keyed by the protos' digest),
+    never into the package.  Passing proto_dir or setting DAQ_PROTO_DIR
+    forces the generation."""
     global _stubs
     if _stubs is not None:
         return _stubs
-    proto_dir = proto_dir or os.environ.get("DAQ_PROTO_DIR", DEFAULT_PROTO_DIR)
-    files = ["daq.proto", "health.proto"]
-    digest = hashlib.sha256()
-    for f in files:
-        with open(os.path.join(proto_dir, f), "rb") as fh:
-            digest.update(fh.read())
-    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(),
-                                          "daq-client-stubs-" + digest.hexdigest()[:16])
-    if not os.path.exists(os.path.join(cache_dir, "health_pb2_grpc.py")):
-        plugin = shutil.which("grpc_python_plugin")
-        if not plugin:
-            raise RuntimeError("grpc_python_plugin not found (Debian: protobuf-compiler-grpc)")
-        tmp = tempfile.mkdtemp(prefix="daq-stubs-")
-        subprocess.run(["protoc", "-I", proto_dir, "--python_out", tmp, "--grpc_out", tmp,
-                        "--plugin=protoc-gen-grpc=" + plugin] + files, check=True)
-        os.makedirs(os.path.dirname(cache_dir), exist_ok=True)
-        try:
-            os.rename(tmp, cache_dir)
-        except OSError:  # another process won the race
-            shutil.rmtree(tmp, ignore_errors=True)
-    if cache_dir not in sys.path:
-        sys.path.insert(0, cache_dir)
-    mods = [importlib.import_module(m) for m in
-            ("daq_pb2", "daq_pb2_grpc", "health_pb2", "health_pb2_grpc")]
-    _stubs = namedtuple("Stubs", "daq daq_grpc health health_grpc")(*mods)
+    proto_dir = proto_dir or os.environ.get("DAQ_PROTO_DIR")
+    if proto_dir is None:
+        # Looked for, not tried: an import error inside the packaged stubs
+        # (a protobuf too old for them) must surface as itself.
+        if importlib.util.find_spec(__name__ + "." + _protogen.PACKAGE) is not None:
+            from ._generated import daq_pb2, daq_pb2_grpc, health_pb2, health_pb2_grpc
+            _stubs = Stubs(daq_pb2, daq_pb2_grpc, health_pb2, health_pb2_grpc)
+            return _stubs
+        proto_dir = SOURCE_PROTO_DIR
+    found = _protogen.find_proto_dir([proto_dir])
+    if found is None:
+        raise RuntimeError("daq_client: no stubs in the package and no %s in %s (install the "
+                           "package: pip install ./clients/python, or set DAQ_PROTO_DIR)"
+                           % (" and ".join(_protogen.PROTO_FILES), proto_dir))
+    if cache_dir is None:
+        cache_dir = os.path.join(_cache_root(), "stubs-" + _protogen.proto_digest(found)[:16])
+    pkg = _protogen.generate(found, cache_dir, replace=False)
+    _load_generated(pkg)
+    mods = [importlib.import_module("%s.%s.%s" % (__name__, _protogen.PACKAGE, m))
+            for m in _protogen.MODULES]
+    _stubs = Stubs(*mods)
     return _stubs
 
 
@@ -90,7 +134,10 @@ def decode_pixels(msg):
     return np.frombuffer(data, dtype=dtype).reshape(msg.height, msg.width)
 
 
-class Client:
+class Client(RecordingMixin):
+    """One channel to daqd: cameras (HardwareService), daemon info
+    (ControlService), recording (StorageService: RecordingMixin)."""
+
     def __init__(self, address="127.0.0.1:50051", timeout=10.0):
         s = stubs()
         self.timeout = timeout
@@ -101,6 +148,7 @@ class Client:
         self.hw = s.daq_grpc.HardwareServiceStub(self.channel)
         self.control = s.daq_grpc.ControlServiceStub(self.channel)
         self.health = s.health_grpc.HealthStub(self.channel)
+        self.storage = s.daq_grpc.StorageServiceStub(self.channel)
 
     def close(self):
         self.channel.close()

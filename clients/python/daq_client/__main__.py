@@ -1,11 +1,115 @@
-"""python3 -m daq_client [--address HOST:PORT] list | info | stream DEVICE [-n N] [--quality q]"""
+"""python3 -m daq_client (or daq-client) [--address HOST:PORT] COMMAND
+
+  info | list | stream DEVICE [-n N] [--quality q]
+  record NAME [--device ID ...] [--frames N | --duration S] [--compression C]
+              [--meta KEY=VALUE ...] [--start-stream] [--json]
+  recordings [--pattern GLOB] [--limit N] [--json]
+
+record waits for a recording with a limit (--frames, --duration) to end by
+itself, and for one without until Ctrl-C, then stops it and prints its
+summary (one JSON object with --json).  Progress goes to stderr.  Exit
+status 1 when the daemon refuses or the recording ends in error.
+"""
 import argparse
+import datetime
+import json
+import signal
+import sys
+import time
 
-from . import Client
+import grpc
+
+from . import Client, RecordingError
+
+POLL_S = 0.2  # how often record looks at the recording's status
 
 
-def main():
-    ap = argparse.ArgumentParser(prog="daq_client")
+def _meta(pairs):
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise SystemExit("daq_client: --meta %r is not KEY=VALUE" % p)
+        out[k] = v
+    return out
+
+
+def _progress(st, tty):
+    line = "%s  %d frames  %.1f MB  queue %d%%  %.1f s" % (
+        st["state"].replace("RECORDING_", "").lower(), st["samples_recorded"],
+        st["bytes_written"] / 1e6, st["buffer_fill_percent"], st["elapsed_ns"] / 1e9)
+    if tty:
+        sys.stderr.write("\r\033[K" + line)
+        sys.stderr.flush()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_record(c, a):
+    # SIGTERM stops the recording as Ctrl-C does, rather than leaving it
+    # running in the daemon with nobody to stop it.
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = []
+    try:
+        if a.start_stream:
+            if not a.devices:
+                raise SystemExit("daq_client: --start-stream needs --device")
+            for d in a.devices:
+                r = c.start_stream(d)
+                if not r.success:
+                    raise RecordingError("StartStream", "%s: %s" % (d, r.error_message))
+                started.append(d)
+        rec = c.record(a.name, devices=a.devices, frames=a.frames, duration=a.duration,
+                       compression=a.compression, metadata=_meta(a.meta), scan_id=a.scan_id,
+                       run_uid=a.run_uid)
+        rid = rec["recording_id"]
+        print("recording %s -> %s%s" % (rid, rec["output_path"],
+                                        "" if a.frames or a.duration else "  (Ctrl-C stops)"),
+              file=sys.stderr)
+        tty = sys.stderr.isatty()
+        st = None
+        try:
+            while True:
+                st = c.recording_status(rid)
+                _progress(st, tty)
+                if st["state"] in ("RECORDING_IDLE", "RECORDING_ERROR"):
+                    break
+                time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            pass
+        if tty:
+            sys.stderr.write("\n")
+        if st is not None and st["state"] == "RECORDING_ERROR":
+            raise RecordingError("GetRecordingStatus", st["error_message"])
+        final = c.stop_recording(rid)
+    finally:
+        for d in started:
+            c.stop_stream(d)
+    if a.json:
+        print(json.dumps(final, sort_keys=True))
+    else:
+        print("%s: %d frames, %d bytes, %.3f s -> %s" % (
+            final["acquisition_id"], final["total_samples"], final["file_size_bytes"],
+            final["duration_ns"] / 1e9, final["output_path"]))
+
+
+def cmd_recordings(c, a):
+    recs = c.recordings(pattern=a.pattern, limit=a.limit)
+    if a.json:
+        print(json.dumps(recs, sort_keys=True))
+        return
+    for r in recs:
+        created = datetime.datetime.fromtimestamp(r["created_at_ns"] / 1e9, datetime.timezone.utc)
+        print("%s  %-20s %8d frames %10.1f MB %8.1f s  %s  %s" % (
+            created.strftime("%Y-%m-%dT%H:%M:%SZ"), r["name"], r["sample_count"],
+            r["file_size_bytes"] / 1e6, r["duration_ns"] / 1e9, r["acquisition_id"],
+            r["file_path"]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="daq_client", description="daqd's gRPC client")
     ap.add_argument("--address", default="127.0.0.1:50051")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("info")
@@ -15,19 +119,51 @@ def main():
     st.add_argument("-n", type=int, default=10)
     st.add_argument("--quality", default="full", choices=["full", "preview", "fast"])
     st.add_argument("--max-fps", type=int, default=0)
-    a = ap.parse_args()
-    with Client(a.address) as c:
-        if a.cmd == "info":
-            print(c.daemon_info())
-        elif a.cmd == "list":
-            for d in c.list_devices():
-                print("%s  %s  (%s)  %sx%s" % (d.id, d.name, d.driver_type,
-                                               d.metadata.frame_width, d.metadata.frame_height))
-        else:
-            for f in c.frames(a.device, a.max_fps, a.quality, max_frames=a.n):
-                print("frame %d  %dx%d  mean %.1f  %d bytes on the wire" %
-                      (f.number, f.width, f.height, f.pixels.mean(), f.compressed_bytes))
+    rec = sub.add_parser("record", help="record the streaming cameras to HDF5")
+    rec.add_argument("name")
+    rec.add_argument("--device", action="append", dest="devices", metavar="ID",
+                     help="a camera to record (repeat for more; default: every streaming one)")
+    lim = rec.add_mutually_exclusive_group()
+    lim.add_argument("--frames", type=int, help="end after N frames per camera")
+    lim.add_argument("--duration", type=float, metavar="S", help="end after S seconds")
+    rec.add_argument("--compression", help="none, gzip, lz4, bslz4 (default: the daemon's)")
+    rec.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                     help="stored in the file's /entry/metadata")
+    rec.add_argument("--scan-id")
+    rec.add_argument("--run-uid")
+    rec.add_argument("--start-stream", action="store_true",
+                     help="start the --device cameras first, stop them after")
+    rec.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ls = sub.add_parser("recordings", help="the recordings under the daemon's storage root")
+    ls.add_argument("--pattern", help="glob on the recording's name")
+    ls.add_argument("--limit", type=int)
+    ls.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        with Client(a.address) as c:
+            if a.cmd == "info":
+                print(c.daemon_info())
+            elif a.cmd == "list":
+                for d in c.list_devices():
+                    print("%s  %s  (%s)  %sx%s" % (d.id, d.name, d.driver_type,
+                                                   d.metadata.frame_width,
+                                                   d.metadata.frame_height))
+            elif a.cmd == "stream":
+                for f in c.frames(a.device, a.max_fps, a.quality, max_frames=a.n):
+                    print("frame %d  %dx%d  mean %.1f  %d bytes on the wire" %
+                          (f.number, f.width, f.height, f.pixels.mean(), f.compressed_bytes))
+            elif a.cmd == "record":
+                cmd_record(c, a)
+            else:
+                cmd_recordings(c, a)
+    except RecordingError as e:
+        print("daq_client: %s: %s" % (e.rpc, e), file=sys.stderr)
+        return 1
+    except grpc.RpcError as e:
+        print("daq_client: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

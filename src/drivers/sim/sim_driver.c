@@ -315,7 +315,8 @@ static void sim_error(daq_camera *cam, char *buf, size_t len)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Every sim frame is the pattern of daq/sim.h for its frame number. */
+/* Every sim frame is the pattern or the smooth scene of daq/sim.h for its
+ * frame number; daq_sim_verify tells them apart by the stamp's magic. */
 static int sim_verify(daq_camera *cam, const daq_frame_meta *m, const void *pixels, char *why,
                       size_t len)
 {

@@ -30,11 +30,12 @@
 
 enum sim_timing { SIM_TIMING_INSTANT = 0, SIM_TIMING_REALISTIC, SIM_TIMING_CHAOS };
 enum sim_buffer_mode { SIM_NO_OVERWRITE = 0, SIM_OVERWRITE };
+enum sim_scene { SIM_SCENE_PATTERN = 0, SIM_SCENE_SMOOTH }; /* images of daq/sim.h */
 
 /* Static settings: changed only by the control thread while not streaming. */
 typedef struct sim_settings {
     int64_t width, height, bit_depth;
-    int timing, buffer_mode;
+    int scene, timing, buffer_mode;
     int64_t ring_frames; /* a multiple of 4 */
     int64_t frame_count; /* 0 = unlimited */
     int64_t roi_x, roi_y, roi_w, roi_h, binning;
@@ -51,6 +52,7 @@ typedef struct sim_geom {
     uint32_t bin;
     uint32_t width, height, stride; /* output */
     unsigned bit_depth, bpp;
+    int scene; /* enum sim_scene */
     daq_pixel_format pixel_format;
     size_t frame_bytes;
 } sim_geom;

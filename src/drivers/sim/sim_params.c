@@ -27,6 +27,7 @@ enum sim_param_id {
     P_WIDTH,
     P_HEIGHT,
     P_BIT_DEPTH,
+    P_SCENE,
     P_EXPOSURE_MS,
     P_FRAME_RATE_HZ,
     P_TIMING,
@@ -52,6 +53,7 @@ enum sim_param_id {
 };
 
 static const char *const timing_names[] = {"instant", "realistic", "chaos", NULL};
+static const char *const scene_names[] = {"pattern", "smooth", NULL}; /* enum sim_scene */
 static const char *const buffer_names[] = {"no_overwrite", "overwrite", NULL};
 
 #define W   DAQ_PARAM_WRITABLE
@@ -64,6 +66,11 @@ static const daq_param_desc table[P_COUNT] = {
     [P_HEIGHT] = {"height", "sensor height", "px", DAQ_PARAM_INT, W | R, 16, 16384, NULL},
     [P_BIT_DEPTH] = {"bit_depth", "bits per pixel: 8 (1 byte) or 12, 16 (2 bytes)", "bit",
                      DAQ_PARAM_INT, W | R, 8, 16, NULL},
+    [P_SCENE] = {"scene",
+                 "pattern: a per-pixel hash, fast to verify, incompressible; smooth: bumps on a "
+                 "gradient at 20-60% of the range plus shot noise, for compression figures "
+                 "(include/daq/sim.h)",
+                 "", DAQ_PARAM_ENUM, W, 0, 0, scene_names},
     [P_EXPOSURE_MS] = {"exposure_ms", "exposure time; also bounds the frame period", "ms",
                        DAQ_PARAM_FLOAT, W | L | R, 0.001, 10000, NULL},
     [P_FRAME_RATE_HZ] = {"frame_rate_hz", "frame rate for realistic and chaos timing", "Hz",
@@ -152,6 +159,10 @@ int sim_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, s
     case P_WIDTH: *out = daq_param_int(c->width); break;
     case P_HEIGHT: *out = daq_param_int(c->height); break;
     case P_BIT_DEPTH: *out = daq_param_int(c->bit_depth); break;
+    case P_SCENE:
+        *out = daq_param_string(scene_names[c->scene]);
+        out->type = DAQ_PARAM_ENUM;
+        break;
     case P_EXPOSURE_MS: *out = daq_param_float(atomic_load(&s->exposure_ms)); break;
     case P_FRAME_RATE_HZ: *out = daq_param_float(atomic_load(&s->frame_rate_hz)); break;
     case P_TIMING:
@@ -213,6 +224,7 @@ int sim_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *er
         atomic_store(&s->frame_rate_hz, c.f);
         wake_sensor(s);
         break;
+    case P_SCENE: st->scene = daq_param_enum_index(scene_names, c.s); break;
     case P_TIMING: st->timing = daq_param_enum_index(timing_names, c.s); break;
     case P_BUFFER_MODE: st->buffer_mode = daq_param_enum_index(buffer_names, c.s); break;
     case P_RING_FRAMES: st->ring_frames = (c.i + 3) / 4 * 4; break;
@@ -279,6 +291,7 @@ int sim_geom_compute(const sim_settings *s, sim_geom *g, char *err, size_t err_l
                        g->width, g->height, g->roi.width, g->roi.height, g->bin, DAQ_SIM_MIN_WIDTH);
     }
     g->bit_depth = (unsigned)s->bit_depth;
+    g->scene = s->scene;
     g->bpp = g->bit_depth <= 8 ? 1 : 2;
     g->pixel_format = pixel_format_of(g->bit_depth);
     g->stride = g->width * g->bpp;

@@ -1,13 +1,15 @@
 /* drivers/sim/sim_ring.c - the simulated SDK's frame ring: one page-aligned
  * mapping holding four pre-rendered base frames and the slots.
  *
- * The pattern depends on the frame number only through n % 4 and a 16-byte
- * stamp (daq/sim.h), so each slot remembers which base frame it holds (its
- * class).  Writing frame n into a slot of class n % 4 costs only the stamp;
- * any other slot gets the base frame copied in first.  With a ring whose
- * size is a multiple of four and consecutive numbers every slot keeps its
- * class, so the steady state is 16 bytes per frame: enough for thousands of
- * 8 MiB frames per second on two cores, leaving the time to the reader.
+ * Both images, the pattern and the smooth scene, depend on the frame
+ * number only through n % 4 and a 16-byte stamp (daq/sim.h), so each slot
+ * remembers which base frame it holds (its class).  Writing frame n into a
+ * slot of class n % 4 costs only the stamp; any other slot gets the base
+ * frame copied in first.  With a ring whose size is a multiple of four and
+ * consecutive numbers every slot keeps its class, so the steady state is
+ * 16 bytes per frame: enough for thousands of 8 MiB frames per second on
+ * two cores, leaving the time to the reader.  The scene's base frames cost
+ * about 30 ms each to render, once per ring.
  *
  * A new ring is prefaulted by filling slot k with the base frame for number
  * k + 1 (what the first lap writes there), so the first frames neither
@@ -33,7 +35,7 @@ static size_t round_up(size_t v, size_t a)
 static bool same_geom(const sim_geom *a, const sim_geom *b)
 {
     return a->width == b->width && a->height == b->height && a->bit_depth == b->bit_depth &&
-           a->stride == b->stride && a->frame_bytes == b->frame_bytes;
+           a->stride == b->stride && a->frame_bytes == b->frame_bytes && a->scene == b->scene;
 }
 
 void sim_ring_free(sim_ring *r)
@@ -70,7 +72,10 @@ int sim_ring_prepare(sim_ring *r, const sim_geom *g, uint32_t count, char *err, 
     r->geom = *g;
     for (unsigned c = 0; c < 4; c++) {
         r->base[c] = r->map + c * stride;
-        daq_sim_render(r->base[c], g->width, g->height, g->bit_depth, c);
+        if (g->scene == SIM_SCENE_SMOOTH)
+            daq_sim_render_scene(r->base[c], g->width, g->height, g->bit_depth, c);
+        else
+            daq_sim_render(r->base[c], g->width, g->height, g->bit_depth, c);
     }
     for (uint32_t k = 0; k < count; k++) {
         sim_slot *s = &r->slots[k];
@@ -95,5 +100,8 @@ void sim_ring_write(sim_ring *r, uint32_t i, uint64_t n, bool zero)
         memcpy(s->pixels, r->base[c], g->frame_bytes);
         s->cls = c;
     }
-    daq_sim_stamp(s->pixels, g->width, g->height, n);
+    if (g->scene == SIM_SCENE_SMOOTH)
+        daq_sim_stamp_scene(s->pixels, g->width, g->height, n);
+    else
+        daq_sim_stamp(s->pixels, g->width, g->height, n);
 }
