@@ -52,15 +52,15 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
         daq_err(err, err_len, "out of memory");
         return NULL;
     }
-    daq_service_config sc = {cfg->version, cfg->compression_lz4, cfg->max_streams_per_client,
-                             cfg->start_ns};
-    s->service = daq_service_create(devices, &sc);
     bool storage_ok = true, serves_storage = false;
 #ifdef DAQ_WITH_STORAGE
     if (cfg->storage)
         serves_storage = storage_ok =
             (s->storage = daq_storage_service_create(cfg->storage)) != NULL;
 #endif
+    daq_service_config sc = {cfg->version, cfg->compression_lz4, cfg->max_streams_per_client,
+                             cfg->start_ns, serves_storage};
+    s->service = daq_service_create(devices, &sc);
     s->health = daq_health_create(serves_storage);
     if (!s->health || !s->service || !storage_ok) {
         daq_err(err, err_len, "out of memory");

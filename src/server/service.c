@@ -38,14 +38,16 @@ static void get_daemon_info(void *ctx, const uint8_t *req, size_t len, daq_rpc_r
     daq_service *s = ctx;
     DAQ_CALL_DECODE(Daq__DaemonInfoRequest, daq__daemon_info_request, in, req, len, r);
     daq__daemon_info_request__free_unpacked(in, NULL);
-    char *features[] = {"networking", "camera", "frame_streaming", "lz4", "metrics"};
+    /* rust-daq adds "storage_hdf5" when built with its recorder */
+    char *features[] = {"networking", "camera",  "frame_streaming",
+                        "lz4",        "metrics", "storage_hdf5"};
     const char *hw[16];
     size_t n_hw = daq_camera_types(hw, 16);
     if (n_hw > 16)
         n_hw = 16;
     Daq__DaemonInfoResponse out = DAQ__DAEMON_INFO_RESPONSE__INIT;
     out.version = (char *)s->cfg.version;
-    out.n_features = sizeof features / sizeof features[0];
+    out.n_features = sizeof features / sizeof features[0] - (s->cfg.storage ? 0 : 1);
     out.features = features;
     out.n_available_hardware = n_hw;
     out.available_hardware = (char **)hw;

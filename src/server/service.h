@@ -36,6 +36,7 @@ typedef struct daq_service_config {
     bool compression_lz4;            /* FrameData.data LZ4-framed (rust-daq's default) */
     uint32_t max_streams_per_client; /* StreamFrames per client host */
     uint64_t start_ns;               /* CLOCK_MONOTONIC process start, for uptime */
+    bool storage;                    /* the StorageService is served ("storage_hdf5") */
 } daq_service_config;
 
 /* NULL when out of memory.  cfg is copied (version borrowed: static). */

@@ -276,6 +276,10 @@ class Api(Base):
         # the service still answers
         self.assertEqual(self.config().output_directory, self.root)
 
+    def test_daemon_info_names_the_feature(self):
+        info = pbg.ControlServiceStub(self.channel).GetDaemonInfo(pb.DaemonInfoRequest(), timeout=5)
+        self.assertIn("storage_hdf5", list(info.features))  # rust-daq's name for it
+
     def test_storage_config_from_the_daemon_config(self):
         c = self.config()
         self.assertEqual(c.output_directory, self.root)

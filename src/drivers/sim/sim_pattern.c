@@ -355,10 +355,10 @@ static uint32_t scene_max(unsigned bit_depth)
 }
 
 /* The signal s from the field f. */
-/* f <= 65535 and 2 M / 5 <= 26214: the product fits 32 bits. */
+/* f <= 65535 and 9 M / 50 <= 11796: the product fits 32 bits. */
 static uint32_t scene_signal(uint32_t f, uint32_t maxv)
 {
-    return maxv / 5 + ((2 * maxv / 5) * f >> 16);
+    return maxv / 50 + ((9 * maxv / 50) * f >> 16);
 }
 
 /* |g| <= 510, amp <= 4095: |g * amp * 887| < 1.86e9 fits an int32. */
