@@ -255,9 +255,10 @@ static int session_open(session *ss, const record_opts *o)
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    /* A command line tool: warnings and errors only, unless asked. */
-    if (!ss->cfg->log_filter[0])
-        snprintf(ss->cfg->log_filter, sizeof ss->cfg->log_filter, "warn");
+    /* A command line tool: warnings and errors only, unless DAQ_LOG asks;
+     * the config's [log] filter is the daemon's (demo.toml traces every
+     * 100th frame), and would bury the progress line. */
+    snprintf(ss->cfg->log_filter, sizeof ss->cfg->log_filter, "warn");
     if (daqd_log_setup(ss->cfg) != 0)
         return -1;
     if (daqd_storage_settings(ss->cfg, &ss->sc, err, sizeof err) != 0 ||
