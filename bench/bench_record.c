@@ -596,7 +596,7 @@ int bench_record_main(int argc, char **argv)
      * interleaved rounds so the machine's noise hits every writer; --quick
      * is a smoke run. */
     const struct sizes sz = quick ? (struct sizes){16, 32, 16, 64, 100, 1}
-                                  : (struct sizes){150, 300, 120, 512, 300, ROUNDS};
+                                  : (struct sizes){240, 400, 160, 512, 300, ROUNDS};
     char bdir[PATH_MAX];
     if (!disk_parent) {
         build_dir(bdir, sizeof bdir);

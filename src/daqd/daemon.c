@@ -168,7 +168,7 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
 
 /* ---- signals ---------------------------------------------------------------------- */
 
-static sigset_t stop_signals(void)
+sigset_t daqd_stop_signals(void)
 {
     sigset_t s;
     sigemptyset(&s);
@@ -180,7 +180,7 @@ static sigset_t stop_signals(void)
 static void *second_signal(void *arg)
 {
     (void)arg;
-    sigset_t s = stop_signals();
+    sigset_t s = daqd_stop_signals();
     int sig;
     if (sigwait(&s, &sig) == 0) {
         static const char msg[] = "daqd: second signal: exiting now\n";
@@ -326,7 +326,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
             DAQ_F_U64("grpc_port", daq_server_port(grpc)),
             DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
 
-    sigset_t s = stop_signals();
+    sigset_t s = daqd_stop_signals();
     int sig = 0;
     while (sigwait(&s, &sig) != 0) {
     }
@@ -346,7 +346,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
 int daqd_daemon(const daqd_daemon_opts *o)
 {
     /* Before any thread exists, so every thread inherits the mask. */
-    sigset_t s = stop_signals();
+    sigset_t s = daqd_stop_signals();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -3,6 +3,7 @@
 #define DAQD_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #define DAQD_EXIT_OK       0
@@ -22,6 +23,9 @@ int daqd_check_config(const char *path);
 int daqd_validate(int argc, char **argv);
 /* `daqd record` (record.c): exit 0 nothing lost, 1 loss or failure, 64 usage. */
 int daqd_record(int argc, char **argv);
+
+/* SIGINT and SIGTERM: blocked in every thread, taken with sigwait. */
+sigset_t daqd_stop_signals(void);
 
 /* Applies [log] and DAQ_LOG (which wins) from a loaded config. */
 struct daq_config;

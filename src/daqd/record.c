@@ -190,19 +190,10 @@ static void progress_end(progress *p)
 
 /* ---- the recording ------------------------------------------------------------------- */
 
-static sigset_t stop_signals(void)
-{
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    return s;
-}
-
 /* The signal pending, or 0. */
 static int signal_pending(void)
 {
-    sigset_t s = stop_signals();
+    sigset_t s = daqd_stop_signals();
     struct timespec zero = {0, 0};
     int sig = sigtimedwait(&s, NULL, &zero);
     return sig > 0 ? sig : 0;
@@ -366,7 +357,7 @@ static int record(const record_opts *o)
     int late = signal_pending();
     if (late && !why[0])
         snprintf(why, sizeof why, "interrupted by %s", late == SIGINT ? "SIGINT" : "SIGTERM");
-    sigset_t sigs = stop_signals();
+    sigset_t sigs = daqd_stop_signals();
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 
     int rc = daq_storage_stop(ss.storage, id, NULL, 0, &s, err, sizeof err);
@@ -412,7 +403,7 @@ int daqd_record(int argc, char **argv)
         o.codec = (int)codec;
     }
     /* Before any thread exists, so every thread inherits the mask. */
-    sigset_t s = stop_signals();
+    sigset_t s = daqd_stop_signals();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
     signal(SIGPIPE, SIG_IGN);
     return record(&o);

@@ -1022,6 +1022,24 @@ static void *control_main(void *arg)
 
 /* ---- start ---------------------------------------------------------------------------------- */
 
+/* Frees what start allocated; every thread has been joined. */
+static void rec_free(daq_recording *r)
+{
+    for (size_t i = 0; i < r->n_cams; i++) {
+        rec_cam *c = &r->cams[i];
+        for (unsigned j = 0; c->jobs && j < c->n_jobs; j++)
+            free(c->jobs[j].out);
+        free(c->jobs);
+    }
+    pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->h5_mu);
+    pthread_mutex_destroy(&r->q_mu);
+    pthread_cond_destroy(&r->cv);
+    pthread_cond_destroy(&r->q_cv);
+    pthread_cond_destroy(&r->done_cv);
+    free(r);
+}
+
 static void cleanup_partial(daq_recording *r)
 {
     atomic_store(&r->taking, false);
@@ -1033,9 +1051,6 @@ static void cleanup_partial(daq_recording *r)
             pthread_join(c->thread, NULL);
         if (c->sub)
             daq_bus_unsubscribe(c->bus, c->sub);
-        for (unsigned j = 0; c->jobs && j < c->n_jobs; j++)
-            free(c->jobs[j].out);
-        free(c->jobs);
     }
     pthread_mutex_lock(&r->q_mu);
     r->q_stop = true;
@@ -1050,13 +1065,7 @@ static void cleanup_partial(daq_recording *r)
     }
     unlink(r->path);
     reserve_release(r);
-    pthread_mutex_destroy(&r->mu);
-    pthread_mutex_destroy(&r->h5_mu);
-    pthread_mutex_destroy(&r->q_mu);
-    pthread_cond_destroy(&r->cv);
-    pthread_cond_destroy(&r->q_cv);
-    pthread_cond_destroy(&r->done_cv);
-    free(r);
+    rec_free(r);
 }
 
 /* Geometry and queue of one camera; 0 or -1. */
@@ -1326,17 +1335,5 @@ void daq_recording_destroy(daq_recording *r)
     if (!r)
         return;
     daq_recording_stop(r, NULL, 0);
-    for (size_t i = 0; i < r->n_cams; i++) {
-        rec_cam *c = &r->cams[i];
-        for (unsigned j = 0; c->jobs && j < c->n_jobs; j++)
-            free(c->jobs[j].out);
-        free(c->jobs);
-    }
-    pthread_mutex_destroy(&r->mu);
-    pthread_mutex_destroy(&r->h5_mu);
-    pthread_mutex_destroy(&r->q_mu);
-    pthread_cond_destroy(&r->cv);
-    pthread_cond_destroy(&r->q_cv);
-    pthread_cond_destroy(&r->done_cv);
-    free(r);
+    rec_free(r);
 }
