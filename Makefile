@@ -88,7 +88,7 @@ install-python:
 
 # ctest shows a passing test's output only in its log: print the figures a
 # reader checks (toml-test cases run, exported symbols per library).
-SUMMARY = grep -hE '^(toml-test: |excluded |daq(_aravis|_server)?: [0-9]+ functions)' \
+SUMMARY = grep -hE '^(toml-test: |excluded |daq(_aravis|_storage|_server)?: [0-9]+ functions)' \
           Testing/Temporary/LastTest.log || true
 
 check-release: build
