@@ -18,7 +18,9 @@ set -eu
 # to read the files, and the filter plugins readers need for lz4 (32004,
 # hdf5-filter-plugin) and bitshuffle+LZ4 (32008, bitshuffle, whose package
 # carries the serial plugin libh5bshuf.so); venv, pip, setuptools and wheel
-# to build and install the Python client offline (pip --no-build-isolation).
+# to build and install the Python client offline (pip --no-build-isolation);
+# systemd for systemd-analyze (the unit's verify and security score) and the
+# libseccomp its sandbox test loads.
 PACKAGES="
 build-essential
 cmake
@@ -59,6 +61,8 @@ hdf5-tools
 python3-h5py
 hdf5-filter-plugin
 bitshuffle
+systemd
+libseccomp2
 "
 
 missing=""

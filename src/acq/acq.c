@@ -71,6 +71,7 @@ struct daq_acq {
 
     counters c;
     daq_log_ratelimit exhausted_rl;
+    daq_log_ratelimit use_pool_rl; /* a client toggling use_pool in a loop must not flood the log */
     /* thread-private loss-check state */
     bool have_last;
     uint64_t last_hw;
@@ -154,6 +155,7 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     atomic_init(&a->use_pool, daq_pool_use_pool_resolve(cfg->pool.use_pool));
     atomic_init(&a->state, DAQ_ACQ_IDLE);
     a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
+    a->use_pool_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(20, 100);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->idle_mu, NULL);
     daq_cond_init_monotonic(&a->idle_cv);
@@ -501,18 +503,22 @@ static void log_summary(daq_acq *a)
     consumer_drops(a, drops, sizeof drops);
     daq_pool_metrics m;
     daq_pool_metrics_snapshot(a->pool, &m);
-    DAQ_LOG(
-        DAQ_LOG_INFO, LOG_ACQ, "acquisition stopped", DAQ_F_STR("device", a->id),
-        DAQ_F_STR("reason", a->end_reason ? a->end_reason : "stopped"),
-        DAQ_F_U64("captured", get(&a->c.captured)), DAQ_F_U64("delivered", get(&a->c.delivered)),
-        DAQ_F_U64("lost", get(&a->c.lost)),
-        DAQ_F_U64("discontinuities", get(&a->c.discontinuities)),
-        DAQ_F_U64("duplicates", get(&a->c.duplicates)),
-        DAQ_F_U64("zero_frames", get(&a->c.zero_frames)),
-        DAQ_F_U64("heap_fallbacks", get(&a->c.heap_fallbacks)),
-        DAQ_F_U64("alloc_dropped", get(&a->c.alloc_dropped)),
-        DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate), DAQ_F_STR("consumer_drops", drops),
-        DAQ_F_STR("error", a->end_reason && strcmp(a->end_reason, "error") == 0 ? a->error : ""));
+    /* A stream the camera ended is a failure an operator must see at the
+     * default level, with its reason; a requested stop or a frame limit is not. */
+    bool failed = a->end_reason && strcmp(a->end_reason, "error") == 0;
+    DAQ_LOG(failed ? DAQ_LOG_ERROR : DAQ_LOG_INFO, LOG_ACQ,
+            failed ? "acquisition stopped by an error" : "acquisition stopped",
+            DAQ_F_STR("device", a->id),
+            DAQ_F_STR("reason", a->end_reason ? a->end_reason : "stopped"),
+            DAQ_F_U64("captured", get(&a->c.captured)),
+            DAQ_F_U64("delivered", get(&a->c.delivered)), DAQ_F_U64("lost", get(&a->c.lost)),
+            DAQ_F_U64("discontinuities", get(&a->c.discontinuities)),
+            DAQ_F_U64("duplicates", get(&a->c.duplicates)),
+            DAQ_F_U64("zero_frames", get(&a->c.zero_frames)),
+            DAQ_F_U64("heap_fallbacks", get(&a->c.heap_fallbacks)),
+            DAQ_F_U64("alloc_dropped", get(&a->c.alloc_dropped)),
+            DAQ_F_F64("pool_hit_rate_pct", 100.0 * m.hit_rate), DAQ_F_STR("consumer_drops", drops),
+            DAQ_F_STR("error", failed ? a->error : ""));
 }
 
 static void *acq_thread(void *arg)
@@ -679,9 +685,10 @@ void daq_acq_set_use_pool(daq_acq *a, bool on)
     if (a->pool)
         daq_pool_set_use_pool(a->pool, on);
     pthread_mutex_unlock(&a->mu);
-    if (was != on)
+    uint64_t n;
+    if (was != on && daq_log_ratelimit_pass(&a->use_pool_rl, &n))
         DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "use_pool changed", DAQ_F_STR("device", a->id),
-                DAQ_F_BOOL("use_pool", on));
+                DAQ_F_BOOL("use_pool", on), DAQ_F_U64("occurrence", n));
 }
 
 void daq_acq_set_reserve_bytes(daq_acq *a, uint64_t bytes)

@@ -47,7 +47,8 @@ for f in include/daq/storage.h $lib/libdaq-storage.so.0 $lib/pkgconfig/daq-stora
     expect $f "$with_storage"
 done
 for f in include/daq/server.h include/daq/metrics.h include/daq/http.h $lib/libdaq-server.so.0 \
-         $lib/pkgconfig/daq-server.pc bin/daqd share/daq/systemd/daqd.service; do
+         $lib/pkgconfig/daq-server.pc bin/daqd share/daq/systemd/daqd.service \
+         share/daq/systemd/daqd.sysusers.conf; do
     expect $f "$with_server"
 done
 # Internal headers stay in the source tree.
