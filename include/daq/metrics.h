@@ -18,6 +18,12 @@
  * The recorder is passed as an opaque pointer so that this header, and
  * libdaq-server's ABI, are the same whether or not the library was built
  * with libdaq-storage.
+ *
+ * With the HTTP server's counters (daq_http_stats_snapshot), the daq_http_*
+ * families: daq_http_connections_accepted_total,
+ * daq_http_rejected_connections_total{reason=...} (every reason of
+ * daq_http_reject_names, zeros included, so rate() works from the first
+ * scrape) and daq_http_connections_open.
  */
 #ifndef DAQ_METRICS_H
 #define DAQ_METRICS_H
@@ -29,6 +35,7 @@
 #include "daq/acq.h"
 #include "daq/bus.h"
 #include "daq/devices.h"
+#include "daq/http.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +63,19 @@ DAQ_API size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out
 DAQ_API char *daq_metrics_render(const daq_metrics_device *devs, size_t n,
                                  struct daq_storage *storage, uint64_t process_start_ns,
                                  size_t *len);
+
+/* Everything one scrape renders; members after process_start_ns may be
+ * added (zero-initialise the struct).  All pointers borrowed for the call. */
+typedef struct daq_metrics_sources {
+    const daq_metrics_device *devs;
+    size_t n;
+    struct daq_storage *storage; /* NULL: no recorder families */
+    uint64_t process_start_ns;
+    const daq_http_stats *http; /* NULL: no daq_http_* families */
+} daq_metrics_sources;
+
+/* daq_metrics_render with every source; same result and ownership. */
+DAQ_API char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,7 @@ typedef struct daemon_state {
     daq_devices *devices;
     struct daq_storage *storage; /* NULL without libdaq-storage */
     uint64_t start_ns;
+    _Atomic(daq_http *) http; /* set once the endpoint runs: a first scrape may come before */
 } daemon_state;
 
 static void http_handler(void *ctx, const char *path, daq_http_response *out)
@@ -142,7 +144,16 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
     if (strcmp(path, "/metrics") == 0) {
         daq_metrics_device views[DAQ_CONFIG_MAX_DEVICES];
         size_t n = daq_metrics_device_views(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
-        out->body = daq_metrics_render(views, n, st->storage, st->start_ns, &out->len);
+        daq_http *self = atomic_load(&st->http);
+        daq_http_stats hs;
+        if (self)
+            daq_http_stats_snapshot(self, &hs);
+        daq_metrics_sources src = {.devs = views,
+                                   .n = n,
+                                   .storage = st->storage,
+                                   .process_start_ns = st->start_ns,
+                                   .http = self ? &hs : NULL};
+        out->body = daq_metrics_render_sources(&src, &out->len);
         out->free_body = true;
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
         if (!out->body)
@@ -310,6 +321,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         daq_devices_destroy(st.devices);
         return fail_start("metrics endpoint: ", err);
     }
+    atomic_store(&st.http, http);
     daq_server *grpc = grpc_start(cfg, st.devices, st.storage, st.start_ns, err, sizeof err);
     if (!grpc) {
         daq_http_stop(http);

@@ -4,11 +4,47 @@
  * libmicrohttpd runs with its own listening thread and one thread per
  * connection (MHD_USE_THREAD_PER_CONNECTION): a scrape is a short request
  * every few seconds, so a thread per connection costs nothing and a slow
- * handler (or a slow client) never holds up another request.  Idle
- * connections time out after CONN_TIMEOUT_S and at most CONN_LIMIT are open
- * at once, so clients cannot pile up threads.  MHD_stop_daemon joins every
- * connection thread, which is what makes daq_http_stop wait for running
- * handlers: once it returns no handler runs and none will.
+ * handler (or a slow client) never holds up another request.
+ * MHD_stop_daemon joins every connection thread, which is what makes
+ * daq_http_stop wait for running handlers: once it returns no handler runs
+ * and none will.
+ *
+ * Limits.  MHD's own limits cannot keep a slowloris out: its connection
+ * timeout is an idle timeout that every byte resets, and its connection
+ * limits refuse the newcomer, so 64 sockets trickling 1 byte/s blinded
+ * /metrics and /healthz for as long as they trickled (issue 12: every
+ * scrape failed).  So the server keeps its own table of connections (http_conn,
+ * registered by MHD_OPTION_NOTIFY_CONNECTION, one per socket):
+ *   - the accept policy callback (listening thread) counts the live
+ *     connections of the client's address and in all; over a limit, the
+ *     longest-waiting connection that has not sent a whole request and is
+ *     older than EVICT_MIN_AGE_NS is shut down to make room ("evicted"),
+ *     else the newcomer is refused ("client_limit", "limit").  A slowloris
+ *     thus only evicts itself, and a scraper's complete request, read in
+ *     well under a millisecond on loopback, gets its turn;
+ *   - a reaper thread wakes every REAP_PERIOD_NS and shuts down every
+ *     connection past its absolute deadline ("deadline"): request_deadline
+ *     after the accept, or after the previous reply was sent (keep-alive),
+ *     or after the handler returned (a reader too slow for the reply).
+ *     The handler's own run time is not counted: a slow scrape is not the
+ *     client's fault.  So a slot is held at most deadline + 250 ms.
+ * "Shut down" is shutdown(fd, SHUT_RDWR) from our thread: the connection's
+ * thread wakes from its poll on EOF and MHD closes the connection as if the
+ * client had.  It is safe against fd reuse because MHD notifies
+ * MHD_CONNECTION_NOTIFY_CLOSED (which takes our lock and frees the entry)
+ * before it closes the socket, and we only shut down under that lock.
+ * MHD's own limits stay as a backstop at twice ours (connections we shut
+ * down still count in MHD until their thread has gone).
+ *
+ * The policy callback sees only the address, MHD_OPTION_NOTIFY_CONNECTION
+ * only the connection: an admitted address reserves an entry (fd -1) that
+ * the connection claims by its address and port, so a burst of accepts
+ * cannot overshoot the limits whichever thread MHD notifies from; an entry
+ * never claimed (MHD gave up on the socket) is dropped after a second.
+ *
+ * Every refused or closed connection is counted (daq_http_stats) and logged
+ * at WARN, rate-limited (the first 5, then every 100th, with the running
+ * count), as are MHD's own messages: an attacker cannot flood the log.
  *
  * Errors at start: MHD reports a failed bind only through its log callback,
  * as a sentence of its own.  So before starting it we bind a probe socket
@@ -25,9 +61,13 @@
  * response is queued on the first call of the access callback, so no
  * per-request state is kept.
  *
- * Ownership: the server owns its MHD daemon; a handler's body marked
- * free_body passes to MHD (freed with free() after sending); other bodies
- * are copied before the handler's frame ends.
+ * Locking: one mutex (h->mu) guards the table and the counters; it is held
+ * for a scan of at most 2 x max_connections entries and never across a
+ * call into MHD or the handler.
+ *
+ * Ownership: the server owns its MHD daemon, its table and its reaper; a
+ * handler's body marked free_body passes to MHD (freed with free() after
+ * sending); other bodies are copied before the handler's frame ends.
  */
 #define _GNU_SOURCE
 #include "daq/http.h"
@@ -47,11 +87,37 @@
 #include <microhttpd.h>
 
 #include "daq/log.h"
+#include "util/clock.h"
 #include "util/err.h"
 
-#define LOG_HTTP       "daq::http"
-#define CONN_TIMEOUT_S 10u
-#define CONN_LIMIT     64u
+#define LOG_HTTP         "daq::http"
+#define REAP_PERIOD_NS   250000000ull  /* deadline precision */
+#define EVICT_MIN_AGE_NS 100000000ull  /* a newcomer's request needs < 1 ms on loopback */
+#define UNCLAIMED_NS     1000000000ull /* a reservation MHD never claimed */
+
+const char *const daq_http_reject_names[DAQ_HTTP_REJECT_COUNT] = {
+    [DAQ_HTTP_REJECT_CLIENT_LIMIT] = "client_limit",
+    [DAQ_HTTP_REJECT_LIMIT] = "limit",
+    [DAQ_HTTP_REJECT_EVICTED] = "evicted",
+    [DAQ_HTTP_REJECT_DEADLINE] = "deadline",
+};
+
+typedef enum conn_phase {
+    PHASE_WAITING, /* for a whole request: the deadline runs */
+    PHASE_HANDLER, /* the handler runs: no deadline */
+    PHASE_SENDING, /* the reply goes out: the deadline runs */
+} conn_phase;
+
+typedef struct http_conn {
+    bool used;
+    bool doomed; /* shut down by us; MHD has yet to close it */
+    conn_phase phase;
+    int fd;                       /* -1: reserved by the policy, not claimed yet */
+    struct sockaddr_storage addr; /* the client's, port included */
+    socklen_t addr_len;
+    uint64_t since_ns;    /* the phase's start */
+    uint64_t deadline_ns; /* for PHASE_WAITING and PHASE_SENDING */
+} http_conn;
 
 struct daq_http {
     struct MHD_Daemon *mhd;
@@ -59,15 +125,30 @@ struct daq_http {
     void *ctx;
     uint16_t port;
     char where[INET_ADDRSTRLEN + 8]; /* "addr:port" for messages */
+    daq_http_limits lim;
+    uint64_t deadline_ns;
 
     _Atomic bool started;   /* false: MHD messages are captured, not logged */
     pthread_mutex_t log_mu; /* guards start_msg */
     char start_msg[256];    /* MHD's first message while starting */
+    daq_log_ratelimit mhd_rl;
+    daq_log_ratelimit reject_rl;
+
+    pthread_mutex_t mu; /* guards everything below */
+    http_conn *conns;   /* n_conns entries */
+    unsigned n_conns;
+    daq_http_stats stats; /* .open is computed on snapshot */
+    bool stopping;
+    pthread_cond_t reap_cv; /* CLOCK_MONOTONIC */
+    pthread_t reaper;
+    bool reaper_running;
 };
 
 static const char default_type[] = "text/plain; charset=utf-8";
 
 /* ---- MHD's log ------------------------------------------------------------- */
+
+static void reject_log(daq_http *h, const struct sockaddr *sa, daq_http_reject why);
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -87,12 +168,259 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         pthread_mutex_unlock(&h->log_mu);
         return;
     }
-    DAQ_LOG(DAQ_LOG_WARN, LOG_HTTP, "libmicrohttpd", DAQ_F_STR("listen", h->where),
-            DAQ_F_STR("error", msg));
+    /* MHD's backstop limits ("Server reached connection limit...") refuse a
+     * connection without telling us otherwise: count them with ours. */
+    if (strstr(msg, "connection limit")) {
+        reject_log(h, NULL, DAQ_HTTP_REJECT_LIMIT);
+        return;
+    }
+    uint64_t nth;
+    if (daq_log_ratelimit_pass(&h->mhd_rl, &nth))
+        DAQ_LOG(DAQ_LOG_WARN, LOG_HTTP, "libmicrohttpd", DAQ_F_STR("listen", h->where),
+                DAQ_F_STR("error", msg), DAQ_F_U64("messages", nth));
+}
+
+/* ---- the connection table ------------------------------------------------------ */
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (b->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (b->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+static void addr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+    snprintf(out, len, "-");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+/* Counts one refused or closed connection; logs it, rate-limited.  Takes
+ * h->mu for the counter: call without it. */
+static void reject_log(daq_http *h, const struct sockaddr *sa, daq_http_reject why)
+{
+    pthread_mutex_lock(&h->mu);
+    uint64_t total = ++h->stats.rejected[why];
+    pthread_mutex_unlock(&h->mu);
+    if (!daq_log_ratelimit_pass(&h->reject_rl, NULL))
+        return;
+    char who[INET6_ADDRSTRLEN];
+    addr_text(sa, who, sizeof who);
+    DAQ_LOG(DAQ_LOG_WARN, LOG_HTTP, "connection rejected", DAQ_F_STR("listen", h->where),
+            DAQ_F_STR("client", who), DAQ_F_STR("reason", daq_http_reject_names[why]),
+            DAQ_F_U64("rejected_total", total));
+}
+
+/* Under h->mu.  Shuts c down; MHD closes it on its own thread. */
+static void conn_doom(http_conn *c)
+{
+    c->doomed = true;
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Under h->mu.  The longest-waiting connection of host (NULL: any) not
+ * yet in its handler, old enough to evict; NULL if none. */
+static http_conn *evict_candidate(daq_http *h, const struct sockaddr *host, uint64_t now)
+{
+    http_conn *best = NULL;
+    for (unsigned i = 0; i < h->n_conns; i++) {
+        http_conn *c = &h->conns[i];
+        if (!c->used || c->doomed || c->fd < 0 || c->phase != PHASE_WAITING)
+            continue;
+        if (host && !same_host(&c->addr, host))
+            continue;
+        if (now - c->since_ns < EVICT_MIN_AGE_NS)
+            continue;
+        if (!best || c->since_ns < best->since_ns)
+            best = c;
+    }
+    return best;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    daq_http *h = cls;
+    uint64_t now = daq_now_ns();
+    unsigned mine = 0, all = 0;
+    http_conn *free_slot = NULL;
+    pthread_mutex_lock(&h->mu);
+    for (unsigned i = 0; i < h->n_conns; i++) {
+        http_conn *c = &h->conns[i];
+        if (!c->used) {
+            if (!free_slot)
+                free_slot = c;
+            continue;
+        }
+        if (c->doomed)
+            continue;
+        all++;
+        mine += same_host(&c->addr, sa);
+    }
+    int refused = -1, evicted = 0;
+    http_conn *victim = NULL;
+    if (mine >= h->lim.max_per_client) {
+        victim = evict_candidate(h, sa, now);
+        refused = victim ? -1 : DAQ_HTTP_REJECT_CLIENT_LIMIT;
+    } else if (all >= h->lim.max_connections) {
+        victim = evict_candidate(h, NULL, now);
+        refused = victim ? -1 : DAQ_HTTP_REJECT_LIMIT;
+    }
+    struct sockaddr_storage victim_addr;
+    if (victim) {
+        victim_addr = victim->addr;
+        conn_doom(victim);
+        evicted = 1;
+    }
+    if (refused < 0 && !free_slot)
+        refused = DAQ_HTTP_REJECT_LIMIT; /* the table is MHD's backstop size: not reached */
+    if (refused < 0) {
+        *free_slot = (http_conn){.used = true,
+                                 .phase = PHASE_WAITING,
+                                 .fd = -1,
+                                 .addr_len = len,
+                                 .since_ns = now,
+                                 .deadline_ns = now + h->deadline_ns};
+        memcpy(&free_slot->addr, sa, len < sizeof free_slot->addr ? len : sizeof free_slot->addr);
+        h->stats.accepted++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (evicted)
+        reject_log(h, (const struct sockaddr *)&victim_addr, DAQ_HTTP_REJECT_EVICTED);
+    if (refused >= 0) {
+        reject_log(h, sa, (daq_http_reject)refused);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    daq_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn *c = *socket_context;
+        if (!c)
+            return;
+        pthread_mutex_lock(&h->mu);
+        c->used = false; /* before MHD closes the fd: no shutdown can reach a reused fd */
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    *socket_context = NULL;
+    if (!fdi || !ai || !ai->client_addr)
+        return;
+    const struct sockaddr *sa = ai->client_addr;
+    pthread_mutex_lock(&h->mu);
+    for (unsigned i = 0; i < h->n_conns; i++) {
+        http_conn *c = &h->conns[i];
+        if (!c->used || c->fd >= 0 || !same_host(&c->addr, sa))
+            continue;
+        /* the same host and port: the reservation of this socket */
+        bool port_ok = sa->sa_family == AF_INET
+                           ? ((const struct sockaddr_in *)&c->addr)->sin_port ==
+                                 ((const struct sockaddr_in *)sa)->sin_port
+                           : ((const struct sockaddr_in6 *)&c->addr)->sin6_port ==
+                                 ((const struct sockaddr_in6 *)sa)->sin6_port;
+        if (!port_ok)
+            continue;
+        c->fd = fdi->connect_fd;
+        *socket_context = c;
+        if (c->doomed) /* evicted before it was claimed */
+            shutdown(c->fd, SHUT_RDWR);
+        break;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static http_conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void conn_phase_set(daq_http *h, struct MHD_Connection *mc, conn_phase phase)
+{
+    http_conn *c = conn_of(mc);
+    if (!c)
+        return;
+    uint64_t now = daq_now_ns();
+    pthread_mutex_lock(&h->mu);
+    c->phase = phase;
+    c->since_ns = now;
+    c->deadline_ns = now + h->deadline_ns;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The reply went out (or the request ended otherwise): a kept-alive
+ * connection waits for its next request against a fresh deadline. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **req_ctx,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)req_ctx;
+    (void)toe;
+    conn_phase_set(cls, mc, PHASE_WAITING);
+}
+
+static void *reaper_main(void *arg)
+{
+    daq_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        struct timespec until = daq_deadline_after((int64_t)REAP_PERIOD_NS);
+        pthread_cond_timedwait(&h->reap_cv, &h->mu, &until);
+        if (h->stopping)
+            break;
+        uint64_t now = daq_now_ns();
+        for (unsigned i = 0; i < h->n_conns; i++) {
+            http_conn *c = &h->conns[i];
+            if (!c->used || c->doomed)
+                continue;
+            if (c->fd < 0) {
+                if (now - c->since_ns > UNCLAIMED_NS)
+                    c->used = false;
+                continue;
+            }
+            if (c->phase == PHASE_HANDLER || now < c->deadline_ns)
+                continue;
+            struct sockaddr_storage who = c->addr;
+            conn_doom(c);
+            pthread_mutex_unlock(&h->mu); /* reject_log takes it */
+            reject_log(h, (const struct sockaddr *)&who, DAQ_HTTP_REJECT_DEADLINE);
+            pthread_mutex_lock(&h->mu);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+void daq_http_stats_snapshot(const daq_http *h, daq_http_stats *out)
+{
+    daq_http *m = (daq_http *)h; /* the lock, not the figures, is mutable */
+    pthread_mutex_lock(&m->mu);
+    *out = m->stats;
+    out->open = 0;
+    for (unsigned i = 0; i < m->n_conns; i++)
+        out->open += m->conns[i].used && m->conns[i].fd >= 0;
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* ---- requests ---------------------------------------------------------------- */
-
 /* Queues body (taking it over if owned) with status and content type. */
 static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type, char *body,
                              size_t len, bool owned, const char *allow)
@@ -127,11 +455,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     daq_http *h = cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         static const char msg[] = "method not allowed\n";
+        conn_phase_set(h, conn, PHASE_SENDING);
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, (char *)msg, sizeof msg - 1, false,
                      "GET");
     }
     daq_http_response out = {.status = 200};
+    conn_phase_set(h, conn, PHASE_HANDLER);
     h->handler(h->ctx, url ? url : "/", &out);
+    conn_phase_set(h, conn, PHASE_SENDING);
     int status = out.status >= 100 && out.status <= 999 ? out.status : 500;
     return reply(conn, status, out.content_type, out.body, out.len, out.free_body, NULL);
 }
@@ -151,8 +482,36 @@ static int probe_bind(const struct sockaddr_in *sa)
     return e;
 }
 
+static void limits_resolve(const daq_http_limits *in, daq_http_limits *out)
+{
+    *out = in ? *in : (daq_http_limits){0};
+    if (!out->max_connections)
+        out->max_connections = DAQ_HTTP_MAX_CONNECTIONS;
+    if (!out->max_per_client)
+        out->max_per_client = DAQ_HTTP_MAX_PER_CLIENT;
+    if (out->max_per_client > out->max_connections)
+        out->max_per_client = out->max_connections;
+    if (!out->request_deadline_ms)
+        out->request_deadline_ms = DAQ_HTTP_REQUEST_DEADLINE_MS;
+}
+
+static void http_free(daq_http *h)
+{
+    pthread_cond_destroy(&h->reap_cv);
+    pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->log_mu);
+    free(h->conns);
+    free(h);
+}
+
 daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler handler, void *ctx,
                          char *err, size_t err_len)
+{
+    return daq_http_start_limits(bind_addr, port, handler, ctx, NULL, err, err_len);
+}
+
+daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_handler handler,
+                                void *ctx, const daq_http_limits *limits, char *err, size_t err_len)
 {
     if (!bind_addr || !handler) {
         daq_err(err, err_len, "http: bind address and handler are required");
@@ -179,25 +538,55 @@ daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler 
     }
     h->handler = handler;
     h->ctx = ctx;
+    limits_resolve(limits, &h->lim);
+    h->deadline_ns = (uint64_t)h->lim.request_deadline_ms * 1000000u;
+    h->mhd_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(5, 100);
+    h->reject_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(5, 100);
     pthread_mutex_init(&h->log_mu, NULL);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->reap_cv, &ca);
+    pthread_condattr_destroy(&ca);
     snprintf(h->where, sizeof h->where, "%s:%u", bind_addr, (unsigned)port);
+
+    /* MHD's limits are a backstop at twice ours: a connection we shut down
+     * counts in MHD until its thread has gone.  The table holds them all. */
+    unsigned mhd_limit = 2 * h->lim.max_connections, mhd_per_ip = 2 * h->lim.max_per_client;
+    unsigned idle_s = 2 * ((h->lim.request_deadline_ms + 999) / 1000);
+    h->n_conns = mhd_limit + 8;
+    h->conns = calloc(h->n_conns, sizeof *h->conns);
+    if (!h->conns) {
+        daq_err(err, err_len, "%s:%u: out of memory", bind_addr, (unsigned)port);
+        http_free(h);
+        return NULL;
+    }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     /* The logger first, so that no start-up message goes to stderr. */
-    h->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-                              mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
-                              MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        flags, port, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
+        MHD_OPTION_END);
     if (!h->mhd) {
         pthread_mutex_lock(&h->log_mu);
         daq_err(err, err_len, "%s:%u: %s", bind_addr, (unsigned)port,
                 h->start_msg[0] ? h->start_msg : "libmicrohttpd could not start");
         pthread_mutex_unlock(&h->log_mu);
-        pthread_mutex_destroy(&h->log_mu);
-        free(h);
+        http_free(h);
         return NULL;
     }
+    if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
+        MHD_stop_daemon(h->mhd);
+        daq_err(err, err_len, "%s:%u: reaper thread: %s", bind_addr, (unsigned)port, strerror(e));
+        http_free(h);
+        return NULL;
+    }
+    h->reaper_running = true;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info && info->port ? info->port : port;
     snprintf(h->where, sizeof h->where, "%s:%u", bind_addr, (unsigned)h->port);
@@ -214,7 +603,12 @@ void daq_http_stop(daq_http *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    pthread_cond_signal(&h->reap_cv);
+    pthread_mutex_unlock(&h->mu);
+    if (h->reaper_running)
+        pthread_join(h->reaper, NULL);
     MHD_stop_daemon(h->mhd); /* joins every connection thread: no handler runs after this */
-    pthread_mutex_destroy(&h->log_mu);
-    free(h);
+    http_free(h);
 }

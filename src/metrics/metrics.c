@@ -36,6 +36,11 @@
  * buckets from 1 ms (le 0.001 ... 32.768 s, +Inf), cumulative already.
  * The queue fill is written as a ratio 0..1 (base units), not a percent.
  *
+ * The HTTP server's families (daq_http_*) are process-wide too, rendered
+ * from a daq_http_stats the caller took (the daemon, which owns the
+ * server); every reason is written, zeros included, so that a rejection
+ * shows as a rate from its first occurrence.
+ *
  * Memory: one growable buffer (doubling), plus the per-device snapshots;
  * the caller frees the returned text.  Out of memory anywhere gives NULL.
  * This is the scrape path, never the frame path, so allocating is fine.
@@ -716,6 +721,28 @@ static void render_recorder(sbuf *sb, daq_storage *storage)
 }
 #endif
 
+/* ---- the HTTP server ------------------------------------------------------------------------ */
+
+static void render_http(sbuf *sb, const daq_http_stats *st)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_http_connections_accepted_total", COUNTER,
+                 "Connections the metrics endpoint admitted since it started.");
+    sample(sb, "daq_http_connections_accepted_total", NULL, NULL, 0, fmt_u64(num, st->accepted));
+    family_begin(sb, "daq_http_rejected_connections_total", COUNTER,
+                 "Connections the metrics endpoint refused or closed, by reason: client_limit, "
+                 "limit (connection limits), evicted (unfinished, for a newer connection), "
+                 "deadline (request not in or reply not out in time).");
+    for (unsigned r = 0; r < DAQ_HTTP_REJECT_COUNT; r++) {
+        label l = {"reason", daq_http_reject_names[r]};
+        sample(sb, "daq_http_rejected_connections_total", NULL, &l, 1,
+               fmt_u64(num, st->rejected[r]));
+    }
+    family_begin(sb, "daq_http_connections_open", GAUGE,
+                 "Connections open on the metrics endpoint now.");
+    sample(sb, "daq_http_connections_open", NULL, NULL, 0, fmt_u64(num, st->open));
+}
+
 /* ---- process --------------------------------------------------------------------------------- */
 
 static double process_start_unix;
@@ -830,6 +857,17 @@ size_t daq_metrics_device_views(daq_devices *ds, daq_metrics_device *out, size_t
 char *daq_metrics_render(const daq_metrics_device *devs, size_t n, struct daq_storage *storage,
                          uint64_t process_start_ns, size_t *len)
 {
+    daq_metrics_sources src = {
+        .devs = devs, .n = n, .storage = storage, .process_start_ns = process_start_ns};
+    return daq_metrics_render_sources(&src, len);
+}
+
+char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
+{
+    const daq_metrics_device *devs = src->devs;
+    size_t n = src->n;
+    struct daq_storage *storage = src->storage;
+    uint64_t process_start_ns = src->process_start_ns;
     if (len)
         *len = 0;
     dev_snap *ds = calloc(n ? n : 1, sizeof *ds);
@@ -865,6 +903,8 @@ char *daq_metrics_render(const daq_metrics_device *devs, size_t n, struct daq_st
 #else
     (void)storage; /* no recorder in this build */
 #endif
+    if (src->http)
+        render_http(&sb, src->http);
     render_process(&sb, process_start_ns);
     snaps_free(ds, n);
 

@@ -17,7 +17,11 @@
  * Server: a tiny HTTP/1.1 client over a socket talks to daq_http on an
  * ephemeral port: GET /metrics, 404 from the handler, 405 for POST, the
  * port-in-use message, concurrent scrapes while streaming, and stop waiting
- * for a handler that is still running.
+ * for a handler that is still running.  Limits (issue 12): a trickling
+ * client is cut at the absolute deadline, a stalled connection is evicted
+ * for a whole request from the same address, a client whose slots are all
+ * busy is refused while another loopback address (127.0.0.2) is served, and
+ * the counters reach the daq_http_* families.
  *
  * No timing assertions beyond generous deadlines (2 shared cores,
  * sanitizers). */
@@ -711,14 +715,17 @@ typedef struct http_reply {
 
 /* One request on a fresh connection (Connection: close); reads to EOF.
  * Returns 0 with the reply, -1 when there was no HTTP reply at all. */
-static int http_request(uint16_t port, const char *method, const char *path, const char *body,
-                        http_reply *r)
+static int http_request_from(const char *src, uint16_t port, const char *method, const char *path,
+                             const char *body, http_reply *r)
 {
     memset(r, 0, sizeof *r);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     struct timeval tv = {.tv_sec = 30};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
@@ -758,6 +765,12 @@ static int http_request(uint16_t port, const char *method, const char *path, con
     const char *sep = strstr(buf, "\r\n\r\n");
     r->body = sep ? sep + 4 : "";
     return 0;
+}
+
+static int http_request(uint16_t port, const char *method, const char *path, const char *body,
+                        http_reply *r)
+{
+    return http_request_from("127.0.0.1", port, method, path, body, r);
 }
 
 /* The value of a response header (case-insensitive name), or NULL. */
@@ -1045,6 +1058,172 @@ static void http_concurrent_scrapes_while_streaming(void **state)
     rig_destroy(&r);
 }
 
+/* ---- limits --------------------------------------------------------------------------------- */
+
+static daq_http *server_start_limits(server_ctx *c, daq_http_limits lim)
+{
+    char err[256];
+    daq_http *h = daq_http_start_limits("127.0.0.1", 0, handle, c, &lim, err, sizeof err);
+    if (!h)
+        fail_msg("http start: %s", err);
+    return h;
+}
+
+/* A connection from 127.0.0.1 that has sent the start of a request. */
+static int stalled_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(send(fd, "GET /metr", 9, MSG_NOSIGNAL), 9);
+    return fd;
+}
+
+static daq_http_stats stats_of(const daq_http *h)
+{
+    daq_http_stats st;
+    daq_http_stats_snapshot(h, &st);
+    return st;
+}
+
+/* Polls until the server has n connections open (30 s at most). */
+static void wait_open(const daq_http *h, uint32_t n)
+{
+    uint64_t until = daq_test_now_ns() + 30ull * 1000000000ull;
+    while (stats_of(h).open != n && daq_test_now_ns() < until)
+        usleep(5 * 1000);
+    assert_int_equal(stats_of(h).open, n);
+}
+
+static void http_trickle_does_not_extend_deadline(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_limits(&c, (daq_http_limits){.request_deadline_ms = 400});
+    int fd = stalled_connect(daq_http_port(h));
+    uint64_t t0 = daq_test_now_ns();
+    /* One byte every 50 ms: an idle timeout would never fire. */
+    bool closed = false;
+    static const char more[] =
+        "ics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (size_t i = 0; i < 200 && !closed; i++) { /* 10 s at most */
+        usleep(50 * 1000);
+        char b;
+        ssize_t got = recv(fd, &b, 1, MSG_DONTWAIT);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+            send(fd, &more[i % (sizeof more - 1)], 1, MSG_NOSIGNAL) != 1)
+            closed = true;
+    }
+    double s = (double)(daq_test_now_ns() - t0) / 1e9;
+    close(fd);
+    printf("trickling client closed after %.3f s (deadline 0.4 s)\n", s);
+    assert_true(closed);
+    assert_true(s >= 0.3 && s < 5.0);
+    daq_http_stats st = stats_of(h);
+    assert_int_equal(st.rejected[DAQ_HTTP_REJECT_DEADLINE], 1);
+    assert_int_equal(st.accepted, 1);
+    http_reply r; /* and the endpoint still answers */
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/healthz", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.raw);
+    daq_http_stop(h);
+}
+
+static void http_stalled_connection_evicted_for_whole_request(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_limits(&c, (daq_http_limits){.max_per_client = 2});
+    int a = stalled_connect(daq_http_port(h)), b = stalled_connect(daq_http_port(h));
+    wait_open(h, 2);
+    usleep(150 * 1000); /* older than the eviction's minimum age */
+    http_reply r;
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/healthz", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    free(r.raw);
+    daq_http_stats st = stats_of(h);
+    assert_int_equal(st.rejected[DAQ_HTTP_REJECT_EVICTED], 1);
+    assert_int_equal(st.rejected[DAQ_HTTP_REJECT_CLIENT_LIMIT], 0);
+    assert_int_equal(st.accepted, 3);
+    /* the oldest went: reading it gives EOF */
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[64];
+    assert_int_equal(recv(a, buf, sizeof buf, 0), 0);
+    close(a);
+    close(b);
+    daq_http_stop(h);
+}
+
+static void http_busy_client_refused_other_address_served(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_limits(&c, (daq_http_limits){.max_per_client = 1});
+    client_arg ca = {.port = daq_http_port(h), .path = "/slow"};
+    pthread_t ct;
+    pthread_create(&ct, NULL, client, &ca);
+    pthread_mutex_lock(&c.mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    while (!c.entered)
+        if (pthread_cond_timedwait(&c.cv, &c.mu, &until) != 0)
+            break;
+    assert_true(c.entered);
+    pthread_mutex_unlock(&c.mu);
+    usleep(150 * 1000); /* old enough to evict, were it not in its handler */
+
+    /* 127.0.0.1's one slot is in a handler: refused, not evicted */
+    http_reply r;
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/healthz", NULL, &r), -1);
+    /* another address is served meanwhile */
+    assert_int_equal(http_request_from("127.0.0.2", daq_http_port(h), "GET", "/healthz", NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    free(r.raw);
+    daq_http_stats st = stats_of(h);
+    assert_int_equal(st.rejected[DAQ_HTTP_REJECT_CLIENT_LIMIT], 1);
+    assert_int_equal(st.rejected[DAQ_HTTP_REJECT_EVICTED], 0);
+
+    pthread_mutex_lock(&c.mu);
+    c.release = true;
+    pthread_cond_broadcast(&c.cv);
+    pthread_mutex_unlock(&c.mu);
+    pthread_join(ct, NULL);
+    assert_int_equal(ca.rc, 0);
+    assert_int_equal(ca.status, 200);
+    daq_http_stop(h);
+}
+
+static void http_families_rendered(void **state)
+{
+    (void)state;
+    daq_http_stats hs = {.accepted = 7, .open = 2};
+    hs.rejected[DAQ_HTTP_REJECT_DEADLINE] = 3;
+    hs.rejected[DAQ_HTTP_REJECT_EVICTED] = 11;
+    daq_metrics_sources src = {.process_start_ns = daq_test_now_ns(), .http = &hs};
+    size_t len;
+    char *text = daq_metrics_render_sources(&src, &len);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    check_layout(text);
+    assert_non_null(strstr(text, "# TYPE daq_http_rejected_connections_total counter\n"));
+    assert_true(value_of(text, "daq_http_rejected_connections_total{reason=\"deadline\"}") == 3);
+    assert_true(value_of(text, "daq_http_rejected_connections_total{reason=\"evicted\"}") == 11);
+    assert_true(value_of(text, "daq_http_rejected_connections_total{reason=\"client_limit\"}") ==
+                0);
+    assert_true(value_of(text, "daq_http_rejected_connections_total{reason=\"limit\"}") == 0);
+    assert_true(value_of(text, "daq_http_connections_accepted_total") == 7);
+    assert_true(value_of(text, "daq_http_connections_open") == 2);
+    free(text);
+    text = daq_metrics_render(NULL, 0, NULL, daq_test_now_ns(), NULL); /* no server: none */
+    assert_null(strstr(text, "daq_http_"));
+    free(text);
+}
+
 /* ---- the recorder's families ------------------------------------------------------------ */
 
 static void recorder_families_absent_without_storage(void **state)
@@ -1263,6 +1442,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(http_port_in_use),
     cmocka_unit_test(http_stop_waits_for_running_handler),
     cmocka_unit_test(http_concurrent_scrapes_while_streaming),
+    cmocka_unit_test(http_trickle_does_not_extend_deadline),
+    cmocka_unit_test(http_stalled_connection_evicted_for_whole_request),
+    cmocka_unit_test(http_busy_client_refused_other_address_served),
+    cmocka_unit_test(http_families_rendered),
     cmocka_unit_test(recorder_families_absent_without_storage),
     cmocka_unit_test(recorder_counters_match_snapshot_after_stop),
     cmocka_unit_test(recorder_gauge_follows_recording),
