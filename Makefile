@@ -9,7 +9,8 @@
 #   make check    the full suite: plain, ASan+UBSan, and TSan (concurrency)
 #   make bench    build and run the benchmarks
 #   make fuzz     fuzz the TOML parser (clang/libFuzzer) for FUZZ_SECONDS
-#   make fuzz-smoke   the same for 20 s (part of make check)
+#   make fuzz-rpc fuzz the gRPC requests and handlers the same way
+#   make fuzz-smoke   both for 20 s each (part of make check)
 #   make clean
 
 BUILD    ?= build
@@ -29,6 +30,10 @@ FUZZ_SECONDS ?= 300
 # New inputs go to $(FUZZ)/corpus; the seed corpus in the tree is read only.
 FUZZ_RUN = $(FUZZ)/fuzz_toml -dict=tests/fuzz/toml.dict -max_len=4096 -timeout=10 \
            -artifact_prefix=$(FUZZ)/ -print_final_stats=1 $(FUZZ)/corpus tests/fuzz/corpus/toml
+# One request a run: the first byte picks the method (tests/fuzz/fuzz_rpc.c).
+FUZZ_RPC_RUN = $(FUZZ)/fuzz_rpc -dict=tests/fuzz/rpc.dict -max_len=4096 -timeout=10 \
+               -artifact_prefix=$(FUZZ)/rpc- -print_final_stats=1 $(FUZZ)/corpus-rpc \
+               tests/fuzz/corpus/rpc
 
 # Sanitizer reports are failures, never warnings.
 export ASAN_OPTIONS  = abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
@@ -38,7 +43,7 @@ export TSAN_OPTIONS  = halt_on_error=1:second_deadlock_stack=1:exitcode=66
 PREFIX   ?= /usr/local
 
 .PHONY: all build run check check-release check-asan check-tsan bench deps clean install \
-        install-python fuzz-build fuzz-smoke fuzz
+        install-python fuzz-build fuzz-smoke fuzz fuzz-rpc
 
 all: build
 
@@ -115,13 +120,17 @@ $(FUZZ)/build.ninja:
 
 fuzz-build: $(FUZZ)/build.ninja
 	$(CMAKE) --build $(FUZZ) -j $(JOBS)
-	@mkdir -p $(FUZZ)/corpus
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-rpc
 
 fuzz-smoke: fuzz-build
 	$(FUZZ_RUN) -max_total_time=20
+	$(FUZZ_RPC_RUN) -max_total_time=20
 
 fuzz: fuzz-build
 	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-rpc: fuzz-build
+	$(FUZZ_RPC_RUN) -max_total_time=$(FUZZ_SECONDS)
 
 bench: deps build
 	$(REL)/bench/daq-bench pool

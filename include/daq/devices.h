@@ -69,6 +69,25 @@ DAQ_API daq_acq *daq_device_acq(daq_device *d);            /* NULL when down */
 DAQ_API daq_bus *daq_device_bus(daq_device *d);
 DAQ_API daq_camera *daq_device_camera(daq_device *d); /* NULL when down */
 
+/* Health: a device is healthy when it is up (created and opened at start)
+ * and its last stream did not end in error (engine state ERROR, which the
+ * next successful start clears).  An idle device is healthy.
+ *
+ * daq_device_healthy is one atomic load: cheap enough for every health
+ * Check and scrape, callable from any thread. */
+DAQ_API bool daq_device_healthy(const daq_device *d);
+
+typedef struct daq_device_health {
+    const char *state; /* "idle", "streaming", "error" or "absent"; static storage */
+    bool healthy;      /* as daq_device_healthy */
+    char why[256];     /* why not healthy (the open or stream error); "" when healthy */
+} daq_device_health;
+
+/* Copies the device's health into *out.  Lock-free unless the device is in
+ * error: the reason is then read under the engine's lock (a start of that
+ * device in progress delays it). */
+DAQ_API void daq_device_health_snapshot(daq_device *d, daq_device_health *out);
+
 #ifdef __cplusplus
 }
 #endif

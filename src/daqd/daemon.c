@@ -161,15 +161,7 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        size_t n = daq_devices_count(st->devices), up = daq_devices_up(st->devices);
-        bool ok = n == 0 || up > 0;
-        out->status = ok ? 200 : 503;
-        out->body = malloc(64);
-        if (out->body) {
-            out->len = (size_t)snprintf(out->body, 64, "%s %zu/%zu devices up\n",
-                                        ok ? "ok" : "unhealthy", up, n);
-            out->free_body = true;
-        }
+        daqd_healthz(st->devices, out);
         return;
     }
     out->status = 404;

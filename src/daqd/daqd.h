@@ -31,6 +31,14 @@ sigset_t daqd_stop_signals(void);
 struct daq_config;
 int daqd_log_setup(const struct daq_config *cfg);
 
+/* GET /healthz (healthz.c): 200 when every configured device is up and not
+ * in error, else 503; a JSON body naming each device, its state and why it
+ * is not healthy.  Fills out (body malloc'd, free_body set; status 500 with
+ * no body if out of memory).  ds is borrowed for the call. */
+struct daq_devices;
+struct daq_http_response;
+void daqd_healthz(struct daq_devices *ds, struct daq_http_response *out);
+
 /* "10m", "90s", "1h", "500ms" or seconds; -1 if malformed. */
 int64_t daqd_parse_duration_ms(const char *s);
 

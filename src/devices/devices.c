@@ -295,3 +295,32 @@ daq_camera *daq_device_camera(daq_device *d)
 {
     return d->acq ? d->cam : NULL;
 }
+
+bool daq_device_healthy(const daq_device *d)
+{
+    return d->acq && daq_acq_state_get(d->acq) != DAQ_ACQ_ERROR;
+}
+
+void daq_device_health_snapshot(daq_device *d, daq_device_health *out)
+{
+    out->why[0] = '\0';
+    if (!d->acq) {
+        out->state = "absent";
+        out->healthy = false;
+        snprintf(out->why, sizeof out->why, "%s", d->error);
+        return;
+    }
+    daq_acq_state s = daq_acq_state_get(d->acq);
+    out->state = daq_acq_state_name(s);
+    out->healthy = s != DAQ_ACQ_ERROR;
+    if (out->healthy)
+        return;
+    /* The reason lives with the engine's statistics; a restart may have
+     * cleared the error since the load above, so re-read the state too. */
+    daq_acq_stats st;
+    daq_acq_stats_snapshot(d->acq, &st);
+    out->state = daq_acq_state_name(st.state);
+    out->healthy = st.state != DAQ_ACQ_ERROR;
+    if (!out->healthy)
+        snprintf(out->why, sizeof out->why, "%s", st.error[0] ? st.error : "stream ended in error");
+}

@@ -1,9 +1,19 @@
 /* server/calls.c - device lookup, rust-daq's error texts and reply packing
  * for every method of the API (see calls.h).  The NOT_FOUND texts are
- * rust-daq's, per kind of call (docs/facts/grpc-camera-api.md §6). */
+ * rust-daq's, per kind of call (docs/facts/grpc-camera-api.md §6).
+ *
+ * Strict input: every request is checked once it decodes, from the proto's
+ * own descriptors rather than per handler, so a method added later is
+ * covered without anyone remembering to.  Names (ids, parameter names) are
+ * checked on the wire bytes, the only place an embedded NUL is still
+ * visible; enums on the decoded message.  A refused name is quoted back
+ * escaped and cut at QUOTE_MAX bytes, so the status details stay printable
+ * ASCII and inside the 256-byte reply buffer. */
 #include "server/calls.h"
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +110,209 @@ int daq_call_fail(daq_rpc_reply *r, int status, const char *fmt, ...)
     vsnprintf(r->details, sizeof r->details, fmt, ap);
     va_end(ap);
     return status;
+}
+
+/* ---- strict input ---------------------------------------------------------------------- */
+
+#define QUOTE_MAX  32 /* bytes of a refused name quoted back (4 each at most, escaped) */
+#define ENUM_DEPTH 8  /* nested messages searched for enums (daq.proto nests 2) */
+
+static bool varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *i < n; shift += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+bool daq_call_wire_next(const uint8_t *p, size_t n, size_t *i, uint32_t *field, int *type,
+                        const uint8_t **val, size_t *val_len)
+{
+    uint64_t key, v;
+    if (*i >= n || !varint(p, n, i, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+        return false;
+    *field = (uint32_t)(key >> 3);
+    *type = (int)(key & 7);
+    *val = NULL;
+    *val_len = 0;
+    switch (*type) {
+    case 0: return varint(p, n, i, &v);
+    case 1:
+    case 5: {
+        size_t w = *type == 1 ? 8 : 4;
+        if (n - *i < w)
+            return false;
+        *i += w;
+        return true;
+    }
+    case 2:
+        if (!varint(p, n, i, &v) || v > n - *i)
+            return false;
+        *val = p + *i;
+        *val_len = (size_t)v;
+        *i += (size_t)v;
+        return true;
+    }
+    return false; /* groups and reserved types: protobuf-c refuses them too */
+}
+
+bool daq_call_wire_field(const uint8_t *p, size_t n, uint32_t field, const uint8_t **out,
+                         size_t *out_len)
+{
+    bool found = false;
+    size_t i = 0;
+    uint32_t f;
+    int type;
+    const uint8_t *v;
+    size_t vn;
+    while (daq_call_wire_next(p, n, &i, &f, &type, &v, &vn))
+        if (type == 2 && f == field) {
+            *out = v;
+            *out_len = vn;
+            found = true;
+        }
+    return found;
+}
+
+/* The string fields that name a device, a parameter or a capability, in
+ * any request. */
+static bool names_something(const char *field)
+{
+    static const char *const names[] = {"device_id", "device_ids", "parameter_name",
+                                        "parameter_names", "capability_filter"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(field, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* s[0..n) quoted and escaped into out: printable ASCII as is (but " and
+ * backslash), anything else \xNN; cut at QUOTE_MAX bytes with "...". */
+static void quote(const uint8_t *s, size_t n, char *out, size_t out_len)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n && i < QUOTE_MAX && o + 6 < out_len; i++) {
+        uint8_t c = s[i];
+        if (c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, out_len - o, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    snprintf(out + o, out_len - o, "%s\"", n > QUOTE_MAX ? "..." : "");
+}
+
+/* A name's bytes: DAQ_RPC_OK, or INVALID_ARGUMENT naming the field (with
+ * its index when repeated) and the first bad byte. */
+static int check_name(const ProtobufCFieldDescriptor *f, size_t index, const uint8_t *s, size_t n,
+                      char *details, size_t details_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= 0x20 && s[i] != 0x7f)
+            continue;
+        char q[4 * QUOTE_MAX + 8], at[32] = "";
+        quote(s, n, q, sizeof q);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED)
+            snprintf(at, sizeof at, "[%zu]", index);
+        snprintf(details, details_len,
+                 "%s%s %s: control character 0x%02x at byte %zu (names are printable text)",
+                 f->name, at, q, s[i], i);
+        return DAQ_RPC_INVALID_ARGUMENT;
+    }
+    return DAQ_RPC_OK;
+}
+
+static int check_names(const ProtobufCMessageDescriptor *md, const uint8_t *req, size_t len,
+                       char *details, size_t details_len)
+{
+    size_t i = 0, seen[64] = {0}; /* occurrences per field index, for repeated ones */
+    uint32_t field;
+    int type;
+    const uint8_t *v;
+    size_t vn;
+    while (daq_call_wire_next(req, len, &i, &field, &type, &v, &vn)) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(md, field);
+        if (type != 2 || !f || f->type != PROTOBUF_C_TYPE_STRING || !names_something(f->name))
+            continue;
+        size_t k = (size_t)(f - md->fields);
+        size_t index = k < 64 ? seen[k]++ : 0;
+        if (check_name(f, index, v, vn, details, details_len) != DAQ_RPC_OK)
+            return DAQ_RPC_INVALID_ARGUMENT;
+    }
+    return DAQ_RPC_OK;
+}
+
+/* How many values field f has in m (0 when absent), and where they start. */
+static size_t field_values(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                           const void **at)
+{
+    const char *base = (const char *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        *at = *(const void *const *)(base + f->offset);
+        return *(const size_t *)(base + f->quantifier_offset);
+    }
+    *at = base + f->offset;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+        f->quantifier_offset)
+        return *(const protobuf_c_boolean *)(base + f->quantifier_offset) != 0;
+    return 1;
+}
+
+static int bad_enum(const ProtobufCFieldDescriptor *f, const char *path, int32_t v, char *details,
+                    size_t details_len)
+{
+    const ProtobufCEnumDescriptor *ed = f->descriptor;
+    int o = snprintf(details, details_len, "%s%s: %d is not a %s (", path, f->name, (int)v,
+                     ed->short_name);
+    for (unsigned i = 0; i < ed->n_values && o >= 0 && (size_t)o < details_len; i++)
+        o += snprintf(details + o, details_len - (size_t)o, "%s%s", i ? ", " : "",
+                      ed->values[i].name);
+    if (o >= 0 && (size_t)o < details_len)
+        snprintf(details + o, details_len - (size_t)o, ")");
+    return DAQ_RPC_INVALID_ARGUMENT;
+}
+
+static int check_enums(const ProtobufCMessage *m, const char *path, int depth, char *details,
+                       size_t details_len)
+{
+    const ProtobufCMessageDescriptor *md = m->descriptor;
+    for (unsigned k = 0; k < md->n_fields; k++) {
+        const ProtobufCFieldDescriptor *f = &md->fields[k];
+        const void *at;
+        size_t n;
+        if (f->type == PROTOBUF_C_TYPE_ENUM) {
+            n = field_values(m, f, &at);
+            for (size_t i = 0; i < n; i++) {
+                int32_t v = ((const int32_t *)at)[i];
+                if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v))
+                    return bad_enum(f, path, v, details, details_len);
+            }
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < ENUM_DEPTH) {
+            n = field_values(m, f, &at);
+            /* repeated: the array; singular: the member, itself a pointer */
+            const ProtobufCMessage *const *sub = at;
+            char p[128];
+            snprintf(p, sizeof p, "%s%s.", path, f->name);
+            for (size_t i = 0; i < n; i++)
+                if (sub[i] && check_enums(sub[i], p, depth + 1, details, details_len))
+                    return DAQ_RPC_INVALID_ARGUMENT;
+        }
+    }
+    return DAQ_RPC_OK;
+}
+
+int daq_call_check_request(const ProtobufCMessage *m, const uint8_t *req, size_t len, char *details,
+                           size_t details_len)
+{
+    if (check_names(m->descriptor, req, len, details, details_len) != DAQ_RPC_OK)
+        return DAQ_RPC_INVALID_ARGUMENT;
+    return check_enums(m, "", 0, details, details_len);
 }

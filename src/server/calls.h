@@ -14,7 +14,9 @@
 #ifndef DAQ_SERVER_CALLS_H
 #define DAQ_SERVER_CALLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daq/camera.h"
 #include "daq/devices.h"
@@ -62,13 +64,53 @@ void daq_call_reply(daq_rpc_reply *r, const struct ProtobufCMessage *m);
 int daq_call_fail(daq_rpc_reply *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Decodes a request of protobuf-c type T (functions fn__unpack) into var,
- * or fails the call with INVALID_ARGUMENT "malformed T message" and returns
- * from the handler.  The handler frees var with fn__free_unpacked. */
+/* ---- strict input ---------------------------------------------------------------------- */
+
+/* Walks the wire bytes p[0..n) of a message one top-level field at a time
+ * from *i: true with the field's number, wire type (0, 1, 2, 5) and, for a
+ * length-delimited field (type 2), its bytes in *val (borrowed from p);
+ * false at the end or on bytes that do not parse (which a successful
+ * protobuf-c decode has already ruled out). */
+bool daq_call_wire_next(const uint8_t *p, size_t n, size_t *i, uint32_t *field, int *type,
+                        const uint8_t **val, size_t *val_len);
+
+/* The bytes of the last occurrence (protobuf's rule: the last one wins) of
+ * length-delimited field `field` at the top level of p[0..n), borrowed
+ * from p; false when absent. */
+bool daq_call_wire_field(const uint8_t *p, size_t n, uint32_t field, const uint8_t **out,
+                         size_t *out_len);
+
+/* What every request gets after it decodes, before anything looks at it:
+ *  - the fields that name things (device_id, device_ids, parameter_name,
+ *    parameter_names, capability_filter), checked on the wire bytes req[0..len): protobuf-c
+ *    hands strings over NUL-terminated, so "cam0\0x" would otherwise
+ *    arrive as "cam0" and address cam0.  A NUL, a control character
+ *    (< 0x20) or DEL is refused:
+ *      device_id "cam0\x00x": control character 0x00 at byte 4 (names are printable text)
+ *  - every enum field (nested messages too) holds a value the proto
+ *    declares; proto3 decoders keep unknown numbers, which would otherwise
+ *    fall into a default branch:
+ *      quality: 7 is not a StreamQuality (STREAM_QUALITY_FULL, STREAM_QUALITY_PREVIEW, ...)
+ * Returns DAQ_RPC_OK, or DAQ_RPC_INVALID_ARGUMENT with the message in
+ * details.  m is the decoded form of req. */
+int daq_call_check_request(const struct ProtobufCMessage *m, const uint8_t *req, size_t len,
+                           char *details, size_t details_len);
+
+/* Decodes a request of protobuf-c type T (functions fn__unpack) into var
+ * and checks it (daq_call_check_request), or fails the call with
+ * INVALID_ARGUMENT ("malformed T message", or the check's message) and
+ * returns from the handler.  The handler frees var with
+ * fn__free_unpacked. */
 #define DAQ_CALL_DECODE(T, fn, var, req, len, r)                                                   \
     T *var = fn##__unpack(NULL, (len), (req));                                                     \
     if (!var) {                                                                                    \
         daq_call_fail((r), DAQ_RPC_INVALID_ARGUMENT, "malformed " #T " message");                  \
+        return;                                                                                    \
+    }                                                                                              \
+    if (daq_call_check_request(&var->base, (req), (len), (r)->details, sizeof(r)->details) !=      \
+        DAQ_RPC_OK) {                                                                              \
+        (r)->status = DAQ_RPC_INVALID_ARGUMENT;                                                    \
+        fn##__free_unpacked(var, NULL);                                                            \
         return;                                                                                    \
     }
 

@@ -436,7 +436,8 @@ static void change_stream(void *arg)
     sub_free(s);
 }
 
-/* StreamParameterChanges' request decoded and checked: DAQ_RPC_OK with *in
+/* StreamParameterChanges' request decoded and checked (names: calls.h;
+ * device; count of names): DAQ_RPC_OK with *in
  * (the caller frees it), or the status to answer (details filled). */
 static int change_request(daq_param_hub *h, const uint8_t *req, size_t len,
                           Daq__StreamParameterChangesRequest **in, char *details,
@@ -447,9 +448,10 @@ static int change_request(daq_param_hub *h, const uint8_t *req, size_t len,
         snprintf(details, details_len, "malformed StreamParameterChangesRequest message");
         return DAQ_RPC_INVALID_ARGUMENT;
     }
-    int rc = DAQ_RPC_OK;
+    int rc = daq_call_check_request(&(*in)->base, req, len, details, details_len);
     daq_device *d;
-    if ((*in)->_device_id_case == DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID)
+    if (rc == DAQ_RPC_OK &&
+        (*in)->_device_id_case == DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID)
         rc = daq_call_device(h->devices, (*in)->device_id, DAQ_NEED_PARAMS, &d, details,
                              details_len);
     if (rc == DAQ_RPC_OK && (*in)->n_parameter_names > MAX_NAMES) {

@@ -62,6 +62,8 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
                              cfg->start_ns, serves_storage};
     s->service = daq_service_create(devices, &sc);
     s->health = daq_health_create(serves_storage);
+    if (s->health)
+        daq_health_set_devices(s->health, devices);
     if (!s->health || !s->service || !storage_ok) {
         daq_err(err, err_len, "out of memory");
         daq_server_stop(s);

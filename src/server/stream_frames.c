@@ -95,6 +95,7 @@ typedef struct stream {
     daq_bus *bus;
     daq_sub *sub;
     daq_encoder *enc;
+    daq_device *dev; /* borrowed from the table */
     daq_quality quality;
     bool lz4;
     double max_fps;
@@ -160,10 +161,28 @@ static int send_frame(stream *s, daq_encoded *enc)
     return rc;
 }
 
+/* After the end of a bus stream: UNAVAILABLE with the camera's reason when
+ * the acquisition ended in error, else OK (rust-daq's clean end).  The
+ * engine ends the bus stream just before it publishes ERROR, hence the
+ * short wait for it to go idle. */
+static int end_status(stream *s, char *why, size_t len)
+{
+    daq_acq *acq = daq_device_acq(s->dev);
+    if (!acq || !daq_acq_wait_idle(acq, 1000))
+        return DAQ_RPC_OK;
+    daq_device_health h;
+    daq_device_health_snapshot(s->dev, &h);
+    if (h.healthy)
+        return DAQ_RPC_OK;
+    snprintf(why, len, "%s: %s", s->device_id, h.why);
+    return DAQ_RPC_UNAVAILABLE;
+}
+
 static void frame_stream(void *arg)
 {
     stream *s = arg;
     int status = DAQ_RPC_OK;
+    char why[320] = "cannot encode frames";
     for (;;) {
         int w = daq_rpc_stream_wait_writable(s->call, POLL_NS);
         if (w == DAQ_RPC_CLOSED)
@@ -172,8 +191,12 @@ static void frame_stream(void *arg)
             continue; /* the client is slow: the bus keeps only the newest frame meanwhile */
         daq_frame *f;
         int r = daq_sub_next(s->sub, POLL_NS, &f);
-        if (r == DAQ_SUB_EOS || r == DAQ_SUB_CLOSED)
-            break; /* acquisition ended: so does the stream */
+        if (r == DAQ_SUB_EOS) {
+            status = end_status(s, why, sizeof why); /* acquisition ended: so does the stream */
+            break;
+        }
+        if (r == DAQ_SUB_CLOSED)
+            break;
         if (r != DAQ_SUB_FRAME)
             continue;
         daq_encoded *enc = daq_encoder_encode(s->enc, f, s->quality, s->lz4);
@@ -185,15 +208,18 @@ static void frame_stream(void *arg)
         if (send_frame(s, enc) == DAQ_RPC_CLOSED)
             break;
     }
-    daq_rpc_stream_finish(s->call, status, status ? "cannot encode frames" : NULL);
+    if (status != DAQ_RPC_OK)
+        DAQ_LOG(DAQ_LOG_ERROR, "daq::grpc", "frame stream ended by an error",
+                DAQ_F_STR("device", s->device_id), DAQ_F_STR("error", why));
+    daq_rpc_stream_finish(s->call, status, status ? why : NULL);
     daq_sub_close(s->sub);
     daq_bus_unsubscribe(s->bus, s->sub);
     daq_rpc_call_unref(s->call);
     free(s);
 }
 
-/* Step 1: the request decoded and its device found; DAQ_RPC_OK or the
- * status to answer (details filled). */
+/* Step 1: the request decoded and checked (names, quality: calls.h) and
+ * its device found; DAQ_RPC_OK or the status to answer (details filled). */
 static int stream_request(daq_frame_streams *fs, const uint8_t *req, size_t len,
                           Daq__StreamFramesRequest **in, daq_device **dev, char *details,
                           size_t details_len)
@@ -203,7 +229,9 @@ static int stream_request(daq_frame_streams *fs, const uint8_t *req, size_t len,
         snprintf(details, details_len, "malformed StreamFramesRequest message");
         return DAQ_RPC_INVALID_ARGUMENT;
     }
-    int rc = daq_call_device(fs->devices, (*in)->device_id, DAQ_NEED_PRODUCER, dev, details,
+    int rc = daq_call_check_request(&(*in)->base, req, len, details, details_len);
+    if (rc == DAQ_RPC_OK)
+        rc = daq_call_device(fs->devices, (*in)->device_id, DAQ_NEED_PRODUCER, dev, details,
                              details_len);
     if (rc != DAQ_RPC_OK)
         daq__stream_frames_request__free_unpacked(*in, NULL);
@@ -240,6 +268,7 @@ static int stream_new(daq_frame_streams *fs, daq_rpc_call *call, daq_device *d,
         return DAQ_RPC_INTERNAL;
     }
     snprintf(s->device_id, sizeof s->device_id, "%s", in->device_id);
+    s->dev = d;
     s->quality = quality_of(in->quality);
     s->lz4 = fs->cfg.compression_lz4;
     s->call = call;

@@ -4,6 +4,7 @@ health, clean shutdown on SIGTERM, start-up failures with one clear line.
 
 usage: test_daemon.py DAQD
 """
+import json
 import re
 import signal
 import socket
@@ -82,7 +83,7 @@ class DaemonTest(unittest.TestCase):
             count = value(b, "daq_pool_alloc_latency_seconds_count", device="cam0", path="pool")
             self.assertGreater(count, 0)
             status, body = d.get("/healthz")
-            self.assertEqual((status, body.startswith("ok")), (200, True))
+            self.assertEqual((status, json.loads(body)["status"]), (200, "ok"))
             self.assertEqual(d.get("/nope")[0], 404)
         finally:
             d.signal(signal.SIGTERM)

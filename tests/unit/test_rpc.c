@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daq/acq.h"
+#include "daq/config.h"
+#include "daq/devices.h"
 #include "health.pb-c.h"
 #include "server/health.h"
 #include "server/rpc_internal.h"
@@ -226,6 +229,96 @@ static void health_check_handler(void **state)
     daq_health_destroy(h);
 }
 
+/* ---- health, following real devices ---------------------------------------------- */
+
+/* cam0: a sim camera whose readout fails after 5 frames; cam1: a pvcam
+ * camera whose library is not there (absent). */
+static const char devices_toml[] = "[[devices]]\n"
+                                   "id = \"cam0\"\n"
+                                   "[devices.driver]\n"
+                                   "type = \"sim\"\n"
+                                   "width = 32\n"
+                                   "height = 32\n"
+                                   "timing = \"instant\"\n"
+                                   "\"fault.fail_after\" = 5\n"
+                                   "[[devices]]\n"
+                                   "id = \"cam1\"\n"
+                                   "[devices.driver]\n"
+                                   "type = \"pvcam\"\n"
+                                   "library = \"/nonexistent/libpvcam.so.2\"\n";
+
+static daq_devices *make_devices(void)
+{
+    daq_config *cfg = malloc(sizeof *cfg);
+    assert_non_null(cfg);
+    char err[512] = "";
+    assert_int_equal(
+        daq_config_load_text(devices_toml, strlen(devices_toml), "t.toml", cfg, err, sizeof err),
+        0);
+    daq_devices *ds = daq_devices_create(cfg, NULL, err, sizeof err);
+    free(cfg);
+    assert_non_null(ds);
+    return ds;
+}
+
+static void health_absent_device_not_serving(void **state)
+{
+    daq_devices *ds = make_devices();
+    daq_health *h = daq_health_create(false);
+    daq_health_set_devices(h, ds);
+    assert_int_equal(daq_health_status(h, ""), DAQ_HEALTH_NOT_SERVING);
+    assert_int_equal(daq_health_status(h, "daq.HardwareService"), DAQ_HEALTH_NOT_SERVING);
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/cam0"), DAQ_HEALTH_SERVING);
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/cam1"), DAQ_HEALTH_NOT_SERVING);
+    assert_int_equal(daq_health_status(h, "daq.ControlService"), DAQ_HEALTH_SERVING);
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/"), DAQ_HEALTH_SERVICE_UNKNOWN);
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/cam"), DAQ_HEALTH_SERVICE_UNKNOWN);
+    assert_int_equal(daq_health_status(h, "daq.HardwareServicecam0"), DAQ_HEALTH_SERVICE_UNKNOWN);
+
+    daq_device_health dh;
+    daq_device_health_snapshot(daq_devices_find(ds, "cam1"), &dh);
+    assert_string_equal(dh.state, "absent");
+    assert_false(dh.healthy);
+    assert_string_equal(dh.why, daq_device_error(daq_devices_find(ds, "cam1")));
+    assert_true(strncmp(dh.why, "pvcam: cannot load /nonexistent/libpvcam.so.2", 45) == 0);
+    daq_device_health_snapshot(daq_devices_find(ds, "cam0"), &dh);
+    assert_string_equal(dh.state, "idle");
+    assert_true(dh.healthy);
+    assert_string_equal(dh.why, "");
+    daq_health_destroy(h);
+    daq_devices_destroy(ds);
+}
+
+static void health_stream_error_not_serving_until_restart(void **state)
+{
+    daq_devices *ds = make_devices();
+    daq_health *h = daq_health_create(false);
+    daq_health_set_devices(h, ds);
+    daq_device *cam0 = daq_devices_find(ds, "cam0");
+    char err[256] = "";
+    assert_int_equal(daq_acq_start(daq_device_acq(cam0), 0, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(daq_device_acq(cam0), 5000));
+    assert_false(daq_device_healthy(cam0));
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/cam0"), DAQ_HEALTH_NOT_SERVING);
+    daq_device_health dh;
+    daq_device_health_snapshot(cam0, &dh);
+    assert_string_equal(dh.state, "error");
+    assert_false(dh.healthy);
+    assert_string_equal(dh.why, "camera readout failed: simulated readout failure after 5 frames");
+
+    /* A start clears the error; a frame limit below the fault ends it cleanly. */
+    assert_int_equal(daq_acq_start(daq_device_acq(cam0), 3, err, sizeof err), 0);
+    assert_true(daq_acq_wait_idle(daq_device_acq(cam0), 5000));
+    assert_true(daq_device_healthy(cam0));
+    assert_int_equal(daq_health_status(h, "daq.HardwareService/cam0"), DAQ_HEALTH_SERVING);
+    daq_device_health_snapshot(cam0, &dh);
+    assert_string_equal(dh.state, "idle");
+    assert_string_equal(dh.why, "");
+    daq_acq_stop(daq_device_acq(cam0));
+    daq_health_destroy(h);
+    daq_devices_destroy(ds);
+}
+
 /* One per line: tests/CMakeLists.txt registers each line's test. */
 // clang-format off
 static const struct CMUnitTest tests[] = {
@@ -239,6 +332,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(method_table_checked),
     cmocka_unit_test(health_status_table),
     cmocka_unit_test(health_check_handler),
+    cmocka_unit_test(health_absent_device_not_serving),
+    cmocka_unit_test(health_stream_error_not_serving_until_restart),
 };
 // clang-format on
 
