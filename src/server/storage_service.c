@@ -89,71 +89,15 @@ struct daq_storage_service {
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static bool varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 64 && *i < n; shift += 7) {
-        uint8_t b = p[(*i)++];
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* The bytes of the last length-delimited field `field` at the top level of
- * the message p[0..n) (protobuf's rule: the last occurrence wins).
- * false when absent (or the bytes do not parse, which protobuf-c has
- * already ruled out). */
-static bool wire_field(const uint8_t *p, size_t n, uint64_t field, const uint8_t **out,
-                       size_t *out_len)
-{
-    bool found = false;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t key, v;
-        if (!varint(p, n, &i, &key))
-            return false;
-        switch (key & 7) {
-        case 0:
-            if (!varint(p, n, &i, &v))
-                return false;
-            break;
-        case 1:
-            if (n - i < 8)
-                return false;
-            i += 8;
-            break;
-        case 5:
-            if (n - i < 4)
-                return false;
-            i += 4;
-            break;
-        case 2:
-            if (!varint(p, n, &i, &v) || v > n - i)
-                return false;
-            if (key >> 3 == field) {
-                *out = p + i;
-                *out_len = v;
-                found = true;
-            }
-            i += v;
-            break;
-        default: return false;
-        }
-    }
-    return found;
-}
-
 /* Does string field `field` (inside message field `outer` when outer != 0)
  * carry a NUL byte on the wire? */
-static bool wire_has_nul(const uint8_t *p, size_t n, uint64_t outer, uint64_t field)
+static bool wire_has_nul(const uint8_t *p, size_t n, uint32_t outer, uint32_t field)
 {
     const uint8_t *s;
     size_t len;
-    if (outer && !wire_field(p, n, outer, &p, &n))
+    if (outer && !daq_call_wire_field(p, n, outer, &p, &n))
         return false;
-    return wire_field(p, n, field, &s, &len) && memchr(s, 0, len) != NULL;
+    return daq_call_wire_field(p, n, field, &s, &len) && memchr(s, 0, len) != NULL;
 }
 
 /* The HDF5Config of a request applied onto h (docs/facts/grpc-storage-api.md
