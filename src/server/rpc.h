@@ -98,10 +98,25 @@ uint16_t daq_rpc_server_port(const daq_rpc_server *s);
  * tables treats 0 as fatal: methods must never go silently unserved). */
 size_t daq_rpc_methods_copy(daq_rpc_method *out, size_t max, const daq_rpc_method *table, size_t n);
 
-/* Stops accepting, cancels every call (streams see closed), waits until all
- * references are released, frees.  Every message body handed to a stream
- * has been released when it returns.  Not from a handler or close callback
- * (they run on the server's thread).  NULL ok. */
+/* How long stop lets open calls end by themselves (a stream's producer
+ * finishing with OK, its last frame and status reaching the client) before
+ * it cancels them with CANCELLED and DAQ_RPC_STOP_DETAILS; then how long it
+ * lets the connections close gracefully, so that those statuses are
+ * flushed, before it tears them down. */
+#define DAQ_RPC_DRAIN_NS     (500ull * 1000 * 1000)
+#define DAQ_RPC_CLOSE_NS     (500ull * 1000 * 1000)
+#define DAQ_RPC_STOP_DETAILS "daqd is shutting down"
+
+/* Stops accepting new calls, tells every stream producer (they see
+ * daq_rpc_stream_closed), waits up to DAQ_RPC_DRAIN_NS for the open calls
+ * to end with the status their producers chose, cancels the rest
+ * (CANCELLED, DAQ_RPC_STOP_DETAILS), waits until all references are
+ * released, frees.  Bounded: DAQ_RPC_DRAIN_NS + DAQ_RPC_CLOSE_NS + a few
+ * ms when producers
+ * release their references promptly.  Every message body handed to a
+ * stream has been released when it returns (else the server's state is
+ * leaked, logged).  Not from a handler or close callback (they run on the
+ * server's thread).  NULL ok. */
 void daq_rpc_server_stop(daq_rpc_server *s);
 
 /* Process-wide cumulative counters (all servers), for tests and metrics.
@@ -162,7 +177,10 @@ bool daq_rpc_stream_closed(const daq_rpc_call *c);
 bool daq_rpc_stream_wait_closed(daq_rpc_call *c, int64_t timeout_ns);
 
 /* Ends the stream with a status after the write in flight (once; later
- * calls are ignored; harmless on a closed call).  A stream whose last
+ * calls are ignored; harmless on a closed call).  While the server stops,
+ * the call reads as closed but is still open for DAQ_RPC_DRAIN_NS: a
+ * finish then reaches the client (a stream ended by the stop ends with the
+ * status its producer chose, e.g. StreamFrames' OK).  A stream whose last
  * reference is released without a finish is ended with INTERNAL. */
 void daq_rpc_stream_finish(daq_rpc_call *c, int status, const char *details);
 

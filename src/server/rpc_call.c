@@ -164,6 +164,63 @@ static void start_status_locked(daq_rpc_call *c, int status, const char *details
     grpc_slice_unref(d);
 }
 
+/* ---- the open-call list (stop drains and cancels it) ---------------------------------- */
+
+static void open_link(daq_rpc_call *c)
+{
+    daq_rpc_server *s = c->srv;
+    pthread_mutex_lock(&s->mu);
+    c->open_prev = NULL;
+    c->open_next = s->open_head;
+    if (s->open_head)
+        s->open_head->open_prev = c;
+    s->open_head = c;
+    c->is_open = true;
+    s->open_n++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void open_unlink(daq_rpc_call *c)
+{
+    daq_rpc_server *s = c->srv;
+    pthread_mutex_lock(&s->mu);
+    if (c->is_open) {
+        if (c->open_prev)
+            c->open_prev->open_next = c->open_next;
+        else
+            s->open_head = c->open_next;
+        if (c->open_next)
+            c->open_next->open_prev = c->open_prev;
+        c->is_open = false;
+        if (--s->open_n == 0)
+            pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+daq_rpc_call **daq_rpc_open_calls(daq_rpc_server *s, size_t *n)
+{
+    pthread_mutex_lock(&s->mu);
+    daq_rpc_call **v = malloc((s->open_n ? s->open_n : 1) * sizeof *v);
+    if (!v)
+        daq_fatal("rpc: out of memory listing open calls");
+    size_t k = 0;
+    for (daq_rpc_call *c = s->open_head; c; c = c->open_next) {
+        atomic_fetch_add(&c->refs, 1); /* alive: the CLOSE batch's reference is not dropped yet */
+        v[k++] = c;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *n = k;
+    return v;
+}
+
+void daq_rpc_call_wake(daq_rpc_call *c)
+{
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
 bool daq_rpc_call_begin(daq_rpc_call *c)
 {
     char *peer = grpc_call_get_peer(c->call);
@@ -176,11 +233,14 @@ bool daq_rpc_call_begin(daq_rpc_call *c)
     grpc_op op = {0};
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &c->cancelled;
+    open_link(c); /* before the batch: its CLOSE unlinks */
     pthread_mutex_lock(&c->mu);
     bool ok = start_batch_locked(c, &op, 1, &c->t_close);
     if (!ok)
         c->closed = true;
     pthread_mutex_unlock(&c->mu);
+    if (!ok)
+        open_unlink(c);
     return ok;
 }
 
@@ -253,6 +313,7 @@ static void on_send_done(daq_rpc_call *c, bool ok)
 
 static void on_close_done(daq_rpc_call *c)
 {
+    open_unlink(c);
     pthread_mutex_lock(&c->mu);
     c->close_seen = true;
     c->closed = true; /* over either way; cancelled says whether it ended abnormally */

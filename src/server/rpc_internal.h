@@ -66,11 +66,15 @@ struct daq_rpc_server {
 
     atomic_bool stopping; /* set first thing in daq_rpc_server_stop */
 
-    pthread_mutex_t mu; /* guards live, shutdown_done, bodies_out */
-    pthread_cond_t cv;  /* live or bodies_out reached 0, or shutdown_done */
+    pthread_mutex_t mu; /* guards live, shutdown_done, bodies_out, open_* */
+    pthread_cond_t cv;  /* live, open_n or bodies_out reached 0, or shutdown_done */
     size_t live;        /* call states not yet freed */
     bool shutdown_done; /* the shutdown tag came back */
     size_t bodies_out;  /* stream bodies handed to gRPC, not yet released */
+    /* Calls that arrived and whose CLOSE tag has not come back: what stop
+     * drains, then cancels with its own status (see rpc.c, "Stop"). */
+    daq_rpc_call *open_head;
+    size_t open_n;
 };
 
 /* A stream body handed to gRPC: the slice's destroy callback releases it
@@ -116,6 +120,9 @@ struct daq_rpc_call {
     daq_rpc_close_cb on_close;
     void *on_close_ctx;
 
+    daq_rpc_call *open_prev, *open_next; /* srv->open_head list, under srv->mu */
+    bool is_open;                        /* on that list */
+
     char *peer; /* from grpc_call_get_peer, gpr_free'd */
     char peer_host[DAQ_RPC_HOST_MAX];
 };
@@ -138,6 +145,15 @@ bool daq_rpc_call_begin(daq_rpc_call *c);
  * batch.  Takes body (malloc'd; freed by gRPC or here). */
 void daq_rpc_call_reply(daq_rpc_call *c, int status, const char *details, uint8_t *body,
                         size_t len);
+
+/* Every call still open (arrived, CLOSE not back) with one internal
+ * reference each, in a malloc'd array the caller frees after releasing
+ * them (daq_rpc_call_release); *n its length.  For stop. */
+daq_rpc_call **daq_rpc_open_calls(daq_rpc_server *s, size_t *n);
+
+/* Wakes a producer waiting on c (wait_writable, send, wait_closed) so it
+ * sees the server stopping now rather than at its next poll. */
+void daq_rpc_call_wake(daq_rpc_call *c);
 
 /* Counts a stream a start handler accepted (daq_rpc_counters.streams). */
 void daq_rpc_count_stream(void);

@@ -182,7 +182,7 @@ static void frame_stream(void *arg)
 {
     stream *s = arg;
     int status = DAQ_RPC_OK;
-    char why[320] = "cannot encode frames";
+    char why[384] = "cannot encode frames"; /* device id (64) + ": " + reason (256) */
     for (;;) {
         int w = daq_rpc_stream_wait_writable(s->call, POLL_NS);
         if (w == DAQ_RPC_CLOSED)

@@ -288,7 +288,8 @@ locked = 0
 for l in open("/proc/%d/status" % p.pid):
     if l.startswith("VmLck:"):
         locked = int(l.split()[1])
-if locked < 512:
+# ASan makes mlock a no-op: only plain builds can show the lock.
+if locked < 512 and not os.environ.get("DAQ_TEST_SANITIZED"):
     fail("the pool is not mlocked (VmLck %d kB): LimitMEMLOCK= does not cover it" % locked)
 t0 = time.monotonic()
 p.send_signal(signal.SIGTERM)
