@@ -21,6 +21,7 @@
  * running, after the cameras have stopped and the queues drained.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -267,11 +268,29 @@ static int fail_start(const char *what, const char *why)
     return DAQD_EXIT_FAIL;
 }
 
+bool daqd_bind_is_loopback(const char *addr)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, addr, a) == 1)
+        return a[0] == 127;
+    return inet_pton(AF_INET6, addr, a) == 1 && memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
 static int run(daq_config *cfg, const daqd_daemon_opts *o)
 {
     char err[512];
     if (o->bind)
         snprintf(cfg->bind, sizeof cfg->bind, "%s", o->bind);
+    /* Until TLS and tokens exist, a reachable daqd is an open door to the
+     * cameras: the operator has to say so. */
+    if (!daqd_bind_is_loopback(cfg->bind) && !o->insecure) {
+        fprintf(stderr,
+                "daqd: refusing to serve on %s without TLS or tokens (this daqd has neither "
+                "yet): pass --insecure to accept that anyone who can reach it controls the "
+                "cameras\n",
+                cfg->bind);
+        return DAQD_EXIT_FAIL;
+    }
     if (o->port >= 0)
         cfg->port = (uint16_t)o->port;
     int mport =

@@ -23,9 +23,10 @@ static const char usage_text[] =
     "usage: daqd <command> [options]\n"
     "\n"
     "commands:\n"
-    "  daemon --hardware-config FILE [--port N] [--bind ADDR] [--metrics-port N]\n"
+    "  daemon --hardware-config FILE [--port N] [--bind ADDR] [--metrics-port N] [--insecure]\n"
     "        run the acquisition daemon (gRPC on --port, default 50051; Prometheus\n"
     "        metrics on --metrics-port or $METRICS_PORT, default 9091)\n"
+    "        (a --bind other than loopback needs --insecure: no TLS or tokens yet)\n"
     "  check-config FILE\n"
     "        load and check a hardware config; exit 0 if every camera device is valid\n"
     "  validate --hardware-config FILE --device ID --checkpoint smoke|soak\n"
@@ -89,6 +90,8 @@ static int cmd_daemon(int argc, char **argv)
         } else if (strcmp(a, "--bind") == 0) {
             o.bind = v;
             i++;
+        } else if (strcmp(a, "--insecure") == 0) {
+            o.insecure = true;
         } else {
             return bad("daemon: unknown option '%s'", a);
         }
