@@ -43,9 +43,7 @@ struct daq_storage {
     daq_storage_config cfg; /* root and output_directory canonical */
     daq_recording *cur;     /* running, or the last one (finished) */
     bool cur_stopped;       /* a client has stopped cur (or it was replaced) */
-    /* figures of recordings that are gone */
-    uint64_t gone_frames, gone_bytes, gone_dropped, gone_errors, gone_flushes, gone_flush_ns;
-    uint64_t gone_bucket[DAQ_STORAGE_FLUSH_BUCKETS + 1];
+    daq_storage_stats gone; /* figures of recordings that are gone (per-bucket counts) */
 };
 
 const char *daq_recording_state_name(daq_recording_state s)
@@ -145,19 +143,27 @@ daq_storage *daq_storage_create(daq_devices *devices, const daq_storage_config *
     return st;
 }
 
+/* Adds r's figures to acc (flush buckets as per-bucket counts); returns
+ * r's queue fill. */
+static uint32_t add_figures(daq_recording *r, daq_storage_stats *acc)
+{
+    daq_recording_status s;
+    daq_recording_status_snapshot(r, &s);
+    acc->frames_written += s.samples_recorded;
+    acc->bytes_written += s.bytes_written;
+    acc->frames_dropped += s.frames_dropped;
+    acc->errors += s.state == DAQ_RECORDING_ERROR;
+    daq_recording_flush_stats(r, &acc->flushes, &acc->flush_ns_sum, acc->flush_bucket);
+    return s.buffer_fill_percent;
+}
+
 /* Adds a finished recording's figures to the totals and frees it; under mu. */
 static void retire(daq_storage *st)
 {
     if (!st->cur)
         return;
     daq_recording_stop(st->cur, NULL, 0);
-    daq_recording_status s;
-    daq_recording_status_snapshot(st->cur, &s);
-    st->gone_frames += s.samples_recorded;
-    st->gone_bytes += s.bytes_written;
-    st->gone_dropped += s.frames_dropped;
-    st->gone_errors += s.state == DAQ_RECORDING_ERROR;
-    daq_recording_flush_stats(st->cur, &st->gone_flushes, &st->gone_flush_ns, st->gone_bucket);
+    add_figures(st->cur, &st->gone);
     daq_recording_destroy(st->cur);
     st->cur = NULL;
 }
@@ -388,12 +394,6 @@ static bool id_is(daq_recording *r, const char *id)
     return strcmp(s.recording_id, id) == 0;
 }
 
-/* Status with the file's size once it is closed. */
-static void final_status(daq_recording *r, daq_recording_status *out)
-{
-    daq_recording_status_snapshot(r, out);
-}
-
 int daq_storage_stop(daq_storage *st, const char *id, const daq_kv *final_metadata, size_t n_final,
                      daq_recording_status *out, char *err, size_t err_len)
 {
@@ -408,7 +408,7 @@ int daq_storage_stop(daq_storage *st, const char *id, const daq_kv *final_metada
         daq_recording_stop(st->cur, final_metadata, n_final);
         st->cur_stopped = true;
         daq_recording_status s;
-        final_status(st->cur, &s);
+        daq_recording_status_snapshot(st->cur, &s);
         if (out)
             *out = s;
         rc = s.state == DAQ_RECORDING_ERROR
@@ -524,25 +524,11 @@ int daq_storage_delete(daq_storage *st, const char *id, bool confirm, uint64_t *
 
 void daq_storage_stats_snapshot(daq_storage *st, daq_storage_stats *out)
 {
-    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&st->mu);
-    out->frames_written = st->gone_frames;
-    out->bytes_written = st->gone_bytes;
-    out->frames_dropped = st->gone_dropped;
-    out->errors = st->gone_errors;
-    out->flushes = st->gone_flushes;
-    out->flush_ns_sum = st->gone_flush_ns;
-    memcpy(out->flush_bucket, st->gone_bucket, sizeof out->flush_bucket);
+    *out = st->gone;
     if (st->cur) {
-        daq_recording_status s;
-        daq_recording_status_snapshot(st->cur, &s);
         out->recording = !daq_recording_finished(st->cur);
-        out->frames_written += s.samples_recorded;
-        out->bytes_written += s.bytes_written;
-        out->frames_dropped += s.frames_dropped;
-        out->errors += s.state == DAQ_RECORDING_ERROR;
-        out->queue_fill_percent = s.buffer_fill_percent;
-        daq_recording_flush_stats(st->cur, &out->flushes, &out->flush_ns_sum, out->flush_bucket);
+        out->queue_fill_percent = add_figures(st->cur, out);
     }
     char dir[DAQ_STORAGE_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", st->cfg.output_directory);
