@@ -18,6 +18,7 @@
  *
  *   [pool]  [acquisition]  [server]  [log]     # daq; see config/example.toml
  *   [storage]                     # daq: the recorder (libdaq-storage)
+ *   [limits]  [security]          # daq: what clients may make daqd hold; TLS, tokens
  *
  * Devices whose driver type is not a camera driver of this build (rust-daq's
  * stages, power meters, lasers, ...) are skipped with one warning naming the
@@ -115,6 +116,31 @@ typedef struct daq_config_storage {
     uint32_t workers;             /* compression threads, 0 (online cores)..64, default 0 */
 } daq_config_storage;
 
+/* [limits]: everything a client can make the daemon hold, sized together
+ * (docs/architecture.md, "Limits").  Every field has a default; 0 means
+ * "auto" only where said. */
+typedef struct daq_config_limits {
+    uint32_t memory_mb;        /* pools, SDK rings and stream buffers of all cameras;
+                                * 0 (default) = half of physical memory */
+    uint32_t streams;          /* frame streams in total, 1..256, default 8 */
+    uint32_t subscribers;      /* parameter-change + health watchers, 1..100000, default 4096 */
+    uint32_t connections;      /* gRPC connections in total, 1..10000, default 256 */
+    uint32_t stall_timeout_ms; /* a stream whose client takes nothing this long ends,
+                                * 100..600000, default 10000 */
+    uint32_t keepalive_ms;     /* HTTP/2 keepalive ping period, 1000..3600000, default 30000 */
+    uint32_t workers;          /* threads running unary calls, 2..64, default 4 */
+} daq_config_limits;
+
+/* [security]: TLS and bearer tokens for gRPC (and the HTTP side beyond
+ * /metrics and /healthz).  Paths as written; "" = not configured.  The
+ * files are read by whoever starts the server, not here. */
+typedef struct daq_config_security {
+    char tls_cert[512];      /* PEM server certificate chain */
+    char tls_key[512];       /* PEM private key */
+    char tls_client_ca[512]; /* PEM CA bundle: clients must present a certificate (mTLS) */
+    char tokens_file[512];   /* "name token" per line */
+} daq_config_security;
+
 typedef struct daq_config_warning {
     daq_toml_pos pos;
     char text[192];
@@ -138,8 +164,12 @@ typedef struct daq_config {
     /* [server] */
     char bind[64];
     uint16_t port, metrics_port;
-    uint32_t max_streams_per_client;
+    uint32_t max_streams_per_client; /* also [limits] streams_per_client */
     bool compression_lz4;
+
+    /* [limits], [security] */
+    daq_config_limits limits;
+    daq_config_security security;
 
     /* [log] */
     char log_filter[256]; /* "" = DAQ_LOG or "info" */

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,46 @@ static int server_key(ctx *c, const char *k, const char *p, const daq_toml *v, v
     return 1;
 }
 
+static int limits_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config *g = dst;
+    daq_config_limits *l = &g->limits;
+    static const struct {
+        const char *name;
+        uint32_t lo, hi;
+        size_t off;
+    } keys[] = {
+        {"memory_mb", 0, UINT32_MAX, offsetof(daq_config_limits, memory_mb)},
+        {"streams", 1, 256, offsetof(daq_config_limits, streams)},
+        {"subscribers", 1, 100000, offsetof(daq_config_limits, subscribers)},
+        {"connections", 1, 10000, offsetof(daq_config_limits, connections)},
+        {"stall_timeout_ms", 100, 600000, offsetof(daq_config_limits, stall_timeout_ms)},
+        {"keepalive_ms", 1000, 3600000, offsetof(daq_config_limits, keepalive_ms)},
+        {"workers", 2, 64, offsetof(daq_config_limits, workers)},
+    };
+    if (strcmp(k, "streams_per_client") == 0)
+        return get_u32(c, p, v, 1, 256, &g->max_streams_per_client);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(k, keys[i].name) == 0)
+            return get_u32(c, p, v, keys[i].lo, keys[i].hi,
+                           (uint32_t *)((char *)l + keys[i].off));
+    return 1;
+}
+
+static int security_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_security *s = &((daq_config *)dst)->security;
+    if (strcmp(k, "tls_cert") == 0)
+        return get_str(c, p, v, s->tls_cert, sizeof s->tls_cert);
+    if (strcmp(k, "tls_key") == 0)
+        return get_str(c, p, v, s->tls_key, sizeof s->tls_key);
+    if (strcmp(k, "tls_client_ca") == 0)
+        return get_str(c, p, v, s->tls_client_ca, sizeof s->tls_client_ca);
+    if (strcmp(k, "tokens_file") == 0)
+        return get_str(c, p, v, s->tokens_file, sizeof s->tokens_file);
+    return 1;
+}
+
 static int log_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     daq_config *g = dst;
@@ -536,7 +577,9 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
                   {"acquisition", acq_key},
                   {"server", server_key},
                   {"log", log_key},
-                  {"storage", storage_key}};
+                  {"storage", storage_key},
+                  {"limits", limits_key},
+                  {"security", security_key}};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
@@ -554,6 +597,13 @@ void daq_config_defaults(daq_config *g)
     g->metrics_port = 9091;
     g->max_streams_per_client = 3;
     g->compression_lz4 = true;
+    g->limits = (daq_config_limits){.memory_mb = 0,
+                                    .streams = 8,
+                                    .subscribers = 4096,
+                                    .connections = 256,
+                                    .stall_timeout_ms = 10000,
+                                    .keepalive_ms = 30000,
+                                    .workers = 4};
     daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
     snprintf(s->root, sizeof s->root, "data");
     snprintf(s->compression, sizeof s->compression, "gzip");
