@@ -182,6 +182,9 @@ typedef struct daq_config {
 /* The defaults every key has when absent. */
 DAQ_API void daq_config_defaults(daq_config *cfg);
 
+/* [limits]' defaults alone (daq_config_defaults uses them). */
+DAQ_API void daq_config_limits_init(daq_config_limits *l);
+
 /* Loads and checks a file.  0, or -1 with one line "FILE:LINE:COL: ..." in
  * err (or "FILE: reason" when it cannot be read). */
 DAQ_API int daq_config_load(const char *path, daq_config *cfg, char *err, size_t err_len);

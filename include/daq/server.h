@@ -41,6 +41,8 @@ typedef struct daq_server_config {
     uint64_t start_ns;               /* CLOCK_MONOTONIC process start, for uptime */
     struct daq_storage *storage;     /* StorageService's recorder (borrowed, outlives the
                                       * server); NULL: StorageService is UNIMPLEMENTED */
+    daq_config_limits limits;        /* [limits] (default: daq_config_limits_init) */
+    daq_config_security security;    /* [security] (default: all off) */
 } daq_server_config;
 
 /* The defaults above; start_ns = now. */

@@ -588,6 +588,17 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
 
 /* ---- entry points ------------------------------------------------------------------ */
 
+void daq_config_limits_init(daq_config_limits *l)
+{
+    *l = (daq_config_limits){.memory_mb = 0,
+                             .streams = 8,
+                             .subscribers = 4096,
+                             .connections = 256,
+                             .stall_timeout_ms = 10000,
+                             .keepalive_ms = 30000,
+                             .workers = 4};
+}
+
 void daq_config_defaults(daq_config *g)
 {
     memset(g, 0, sizeof *g);
@@ -597,13 +608,7 @@ void daq_config_defaults(daq_config *g)
     g->metrics_port = 9091;
     g->max_streams_per_client = 3;
     g->compression_lz4 = true;
-    g->limits = (daq_config_limits){.memory_mb = 0,
-                                    .streams = 8,
-                                    .subscribers = 4096,
-                                    .connections = 256,
-                                    .stall_timeout_ms = 10000,
-                                    .keepalive_ms = 30000,
-                                    .workers = 4};
+    daq_config_limits_init(&g->limits);
     daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
     snprintf(s->root, sizeof s->root, "data");
     snprintf(s->compression, sizeof s->compression, "gzip");

@@ -230,6 +230,8 @@ static daq_server *grpc_start(const daq_config *cfg, daq_devices *devices,
     sc.max_streams_per_client = cfg->max_streams_per_client;
     sc.start_ns = start_ns;
     sc.storage = storage;
+    sc.limits = cfg->limits;
+    sc.security = cfg->security;
     return daq_server_start(devices, &sc, err, err_len);
 }
 

@@ -356,10 +356,28 @@ static int add_port(daq_rpc_server *s, const char *host, uint16_t port, char *er
     return 0;
 }
 
+void daq_rpc_opts_init(daq_rpc_opts *o)
+{
+    *o = (daq_rpc_opts){.bind = "127.0.0.1", .workers = 4};
+}
+
 daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
                                      const daq_rpc_method *methods, size_t n,
                                      size_t max_message_bytes, char *err, size_t err_len)
 {
+    daq_rpc_opts o;
+    daq_rpc_opts_init(&o);
+    o.bind = bind_addr;
+    o.port = port;
+    o.max_message_bytes = max_message_bytes;
+    return daq_rpc_server_start_opts(&o, methods, n, err, err_len);
+}
+
+daq_rpc_server *daq_rpc_server_start_opts(const daq_rpc_opts *o, const daq_rpc_method *methods,
+                                          size_t n, char *err, size_t err_len)
+{
+    const char *bind_addr = o->bind;
+    uint16_t port = o->port;
     if (!bind_addr || !*bind_addr) {
         daq_err(err, err_len, "rpc: no bind address");
         return NULL;
@@ -376,7 +394,7 @@ daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
     daq_cond_init_monotonic(&s->cv);
     atomic_init(&s->stopping, false);
     s->shutdown_tag = (daq_rpc_tag){DAQ_RPC_TAG_SHUTDOWN, NULL};
-    s->server = create_grpc_server(max_message_bytes);
+    s->server = create_grpc_server(o->max_message_bytes);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
 

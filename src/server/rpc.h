@@ -90,6 +90,23 @@ daq_rpc_server *daq_rpc_server_start(const char *bind_addr, uint16_t port,
                                      const daq_rpc_method *methods, size_t n,
                                      size_t max_message_bytes, char *err, size_t err_len);
 
+/* Everything daq_rpc_server_start_opts takes besides the methods; strings
+ * borrowed for the call. */
+typedef struct daq_rpc_opts {
+    const char *bind;         /* required */
+    uint16_t port;            /* 0: ephemeral */
+    size_t max_message_bytes; /* 0: gRPC's defaults */
+    uint32_t workers;         /* threads running unary handlers (default 4) */
+    uint32_t max_connections; /* 0: unlimited */
+    uint32_t keepalive_ms;    /* HTTP/2 keepalive ping period; 0: gRPC's default */
+} daq_rpc_opts;
+
+void daq_rpc_opts_init(daq_rpc_opts *o);
+
+/* daq_rpc_server_start with every option. */
+daq_rpc_server *daq_rpc_server_start_opts(const daq_rpc_opts *o, const daq_rpc_method *methods,
+                                          size_t n, char *err, size_t err_len);
+
 uint16_t daq_rpc_server_port(const daq_rpc_server *s);
 
 /* For the modules that each bring their methods (a `*_methods(ctx, out,

@@ -42,6 +42,7 @@ void daq_server_config_init(daq_server_config *cfg)
     cfg->max_streams_per_client = 3;
     cfg->max_message_bytes = 64u << 20;
     cfg->start_ns = daq_now_ns();
+    daq_config_limits_init(&cfg->limits);
 }
 
 daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg, char *err,
@@ -83,8 +84,15 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     if (h == 0)
         daq_fatal("server: MAX_METHODS (%d) is too small for the health methods", MAX_METHODS);
     n += h;
-    s->rpc = daq_rpc_server_start(cfg->bind, cfg->port, methods, n, cfg->max_message_bytes, err,
-                                  err_len);
+    daq_rpc_opts ro;
+    daq_rpc_opts_init(&ro);
+    ro.bind = cfg->bind;
+    ro.port = cfg->port;
+    ro.max_message_bytes = cfg->max_message_bytes;
+    ro.workers = cfg->limits.workers;
+    ro.max_connections = cfg->limits.connections;
+    ro.keepalive_ms = cfg->limits.keepalive_ms;
+    s->rpc = daq_rpc_server_start_opts(&ro, methods, n, err, err_len);
     if (!s->rpc) {
         daq_server_stop(s);
         return NULL;
