@@ -117,7 +117,7 @@ static int baseline(unsigned n, double *fps, double *bps)
         if (v <= 0x7f)
             break;
     }
-    daq_rpc_method m = {"/bench.Baseline/Stream", NULL, baseline_start, NULL};
+    daq_rpc_method m = {"/bench.Baseline/Stream", NULL, baseline_start, NULL, false};
     char err[256];
     daq_rpc_server *srv = daq_rpc_server_start("127.0.0.1", 0, &m, 1, 64u << 20, err, sizeof err);
     if (!srv) {

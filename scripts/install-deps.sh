@@ -56,6 +56,8 @@ python3-pip
 python3-setuptools
 python3-wheel
 libhdf5-dev
+libssl-dev
+openssl
 zlib1g-dev
 hdf5-tools
 python3-h5py

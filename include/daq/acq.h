@@ -33,7 +33,10 @@
  * An explicit smaller count is used as given, with a warning.
  *
  * Threading: start/stop/set_* and stats may be called from any thread; they
- * are serialised internally.  Ownership: daq_acq_create takes the camera
+ * are serialised internally.  A start holds only the control lock while it
+ * prefaults its pool: stats, state, set_use_pool/policy/reserve never wait
+ * for it; a second start meanwhile is refused at once ("ID is starting"),
+ * a stop waits for the start to finish.  Ownership: daq_acq_create takes the camera
  * (destroyed with the engine) and borrows the bus (the caller keeps it
  * alive longer than the engine).  daq_acq_pool returns a borrowed pool
  * valid until the next start or destroy.
@@ -96,9 +99,31 @@ DAQ_API daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_con
  * reference (frames still held by consumers stay valid).  NULL ok. */
 DAQ_API void daq_acq_destroy(daq_acq *acq);
 
+/* What a start is about to allocate, for the admission hook. */
+typedef struct daq_acq_plan {
+    size_t frame_bytes;  /* of one frame as the camera will deliver it */
+    uint32_t pool_slots; /* the pool this stream gets (kept if it has this shape) */
+} daq_acq_plan;
+
+/* Asked by every start before anything is allocated: 0 to go on, or -1
+ * with a message in err (the start then fails with it, nothing changed).
+ * Runs on the starting thread, with no engine lock held but the control
+ * lock; it may call the engine's stats and the camera's functions. */
+typedef int (*daq_acq_admit_fn)(void *ctx, daq_acq *acq, const daq_acq_plan *plan, char *err,
+                                size_t err_len);
+
+/* Installs the admission hook (NULL: none); ctx is borrowed. */
+DAQ_API void daq_acq_set_admit(daq_acq *acq, daq_acq_admit_fn fn, void *ctx);
+
+/* The pool slots a start would use for frames of frame_bytes (the auto
+ * formula or the configured count). */
+DAQ_API uint32_t daq_acq_plan_slots(daq_acq *acq, size_t frame_bytes);
+
 /* Starts streaming; frame_limit > 0 stops by itself after that many
  * delivered frames.  Already streaming: returns 1 and changes nothing.
- * 0 started; -1 failed (message in err, state unchanged). */
+ * 0 started; -1 failed (message in err, state unchanged): among others
+ * "ID is starting (another start is in progress)" at once while another
+ * thread's start of this engine runs, and the admission hook's refusal. */
 DAQ_API int daq_acq_start(daq_acq *acq, uint64_t frame_limit, char *err, size_t err_len);
 
 /* Stops: halts the driver, joins the thread, ends the bus stream, logs the

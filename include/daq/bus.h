@@ -69,6 +69,14 @@ typedef struct daq_sub_config {
     uint32_t lossless_timeout_ms; /* LOSSLESS: longest wait per frame */
     uint32_t decimate;            /* deliver every N-th published frame; 0/1 = all */
     double max_fps;               /* 0 = unlimited */
+    /* Called each time a frame or an end of stream enters the queue, on the
+     * publishing thread (the acquisition thread) under the subscription's
+     * lock: it must be O(1), take only leaf locks and never wait.  Lets a
+     * consumer that has no thread of its own learn that there is work.
+     * NULL: none, and no cost.  Never called once daq_sub_close or
+     * daq_bus_unsubscribe has returned. */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
 } daq_sub_config;
 
 /* Defaults: DROP_OLDEST, depth 4, lossless timeout 100 ms, no gates. */

@@ -18,7 +18,11 @@
  * driver's.  Exceptions, for the acquisition side: daq_camera_interrupt,
  * daq_camera_stats_snapshot, daq_camera_error and daq_camera_verify take no
  * lock (an interrupt must reach a thread while a slow stop holds the lock;
- * drivers make these safe from any thread).
+ * drivers make these safe from any thread).  While daq_camera_start runs
+ * the driver's start (a ring prefault can take seconds), the reads --
+ * params_snapshot, get_param_desc, get_param, get_format, streaming --
+ * answer from a copy taken just before it, and set_param is refused at once
+ * ("NAME: camera 'ID' is starting ..."), so no caller waits for a start.
  *
  * Ownership: daq_camera_create returns a camera the caller owns and frees
  * with daq_camera_destroy (or hands to daq_acq_create, which then owns it).
@@ -200,6 +204,22 @@ DAQ_API int daq_camera_get_param(daq_camera *cam, const char *name, daq_param_va
  * "unknown parameter 'name'". */
 DAQ_API int daq_camera_set_param(daq_camera *cam, const char *name, const daq_param_value *v,
                                  char *err, size_t err_len);
+/* Asked, under the camera's lock, after a write that makes the frame
+ * (frame_bytes) or the driver's ring (ring_frames) larger: 0 keeps the new
+ * value, -1 (with a message in err) puts the old one back and the set
+ * fails with that message.  fmt is the format with the new value.  It must
+ * not call this camera's functions (the lock is held). */
+typedef int (*daq_camera_guard_fn)(void *ctx, daq_camera *cam, const char *param,
+                                   const daq_camera_format *fmt, uint32_t ring_frames, char *err,
+                                   size_t err_len);
+
+/* Installs the guard (NULL: none); ctx is borrowed. */
+DAQ_API void daq_camera_set_guard(daq_camera *cam, daq_camera_guard_fn fn, void *ctx);
+
+/* The frames of the driver's own ring (its "ring_frames" parameter), 0 when
+ * it has none (FILL drivers use pool frames). */
+DAQ_API uint32_t daq_camera_ring_frames(daq_camera *cam);
+
 /* Parses text for the named parameter (daq_param_parse), then sets it. */
 DAQ_API int daq_camera_set_param_text(daq_camera *cam, const char *name, const char *text,
                                       char *err, size_t err_len);

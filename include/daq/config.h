@@ -19,6 +19,7 @@
  *   [pool]  [acquisition]  [server]  [log]     # daq; see config/example.toml
  *   [storage]                     # daq: the recorder (libdaq-storage)
  *   [limits]  [security]          # daq: what clients may make daqd hold; TLS, tokens
+ *   [recovery]                    # daq: retrying devices that are absent or failed
  *
  * Devices whose driver type is not a camera driver of this build (rust-daq's
  * stages, power meters, lasers, ...) are skipped with one warning naming the
@@ -141,6 +142,18 @@ typedef struct daq_config_security {
     char tokens_file[512];   /* "name token" per line */
 } daq_config_security;
 
+/* [recovery]: devices absent at start or whose stream failed are retried
+ * with exponential backoff (daq/devices.h, daq_devices_recovery_start).
+ * Attempt k (1-based) of an outage waits min(max_ms, initial_ms *
+ * factor^(k-1)) after the failure before it. */
+typedef struct daq_config_recovery {
+    bool enabled;          /* default true */
+    uint32_t initial_ms;   /* first delay, 10..3600000, default 500 */
+    uint32_t max_ms;       /* caps every delay, 10..86400000, default 30000 */
+    double factor;         /* growth per failed attempt, 1..16, default 2 */
+    uint32_t max_attempts; /* failed attempts before giving up; 0 (default) = never */
+} daq_config_recovery;
+
 typedef struct daq_config_warning {
     daq_toml_pos pos;
     char text[192];
@@ -171,6 +184,9 @@ typedef struct daq_config {
     daq_config_limits limits;
     daq_config_security security;
 
+    /* [recovery] */
+    daq_config_recovery recovery;
+
     /* [log] */
     char log_filter[256]; /* "" = DAQ_LOG or "info" */
     bool log_json;
@@ -184,6 +200,9 @@ DAQ_API void daq_config_defaults(daq_config *cfg);
 
 /* [limits]' defaults alone (daq_config_defaults uses them). */
 DAQ_API void daq_config_limits_init(daq_config_limits *l);
+
+/* [recovery]'s defaults alone (daq_config_defaults uses them). */
+DAQ_API void daq_config_recovery_init(daq_config_recovery *r);
 
 /* Loads and checks a file.  0, or -1 with one line "FILE:LINE:COL: ..." in
  * err (or "FILE: reason" when it cannot be read). */

@@ -75,8 +75,29 @@ typedef struct daq_http_stats {
     uint32_t open;                            /* connections open now */
 } daq_http_stats;
 
-/* Listens on bind_addr (IPv4 dotted quad, e.g. "127.0.0.1") and port (0:
- * ephemeral).  ctx is borrowed: it must outlive the server.  Returns a
+/* Decides whether a GET of path may be served, given the request's
+ * Authorization header (NULL when absent).  false: the server answers 401
+ * with "WWW-Authenticate: Bearer" without calling the handler.  Runs on a
+ * server thread, like the handler. */
+typedef bool (*daq_http_auth_fn)(void *ctx, const char *path, const char *authorization);
+
+/* Everything daq_http_start_opts takes; strings and pointers borrowed for
+ * the call, except ctx and auth_ctx (for the server's life). */
+typedef struct daq_http_opts {
+    const char *bind; /* "127.0.0.1", "0.0.0.0" (IPv4 only), "::1", "::" (IPv6 only),
+                       * "0.0.0.0,::" (both, one dual-stack socket) */
+    uint16_t port;    /* 0: ephemeral */
+    daq_http_handler handler;
+    void *ctx;
+    const daq_http_limits *limits; /* NULL: every default */
+    daq_http_auth_fn auth;         /* NULL: every path is served */
+    void *auth_ctx;
+} daq_http_opts;
+
+DAQ_API daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len);
+
+/* Listens on bind_addr (an IP literal or list, see daq_http_opts.bind) and
+ * port (0: ephemeral).  ctx is borrowed: it must outlive the server.  Returns a
  * server the caller owns (daq_http_stop), or NULL with a message such as
  * "127.0.0.1:9091: Address already in use" (the address, the port,
  * strerror). */

@@ -72,6 +72,7 @@ typedef struct daq_metrics_sources {
     struct daq_storage *storage; /* NULL: no recorder families */
     uint64_t process_start_ns;
     const daq_http_stats *http; /* NULL: no daq_http_* families */
+    daq_devices *devices;       /* NULL: no daq_memory_* families (the budget) */
 } daq_metrics_sources;
 
 /* daq_metrics_render with every source; same result and ownership. */

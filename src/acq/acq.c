@@ -13,6 +13,18 @@
  * released without a copy.  The driver's buffer is released only after the
  * copy into the pool frame (rust-daq released it before copying: a race
  * with the SDK overwriting it).
+ *
+ * Two locks, so that a start blocks no reader (docs/architecture.md §9):
+ * ctl_mu serialises start/stop/destroy and is held through a whole start,
+ * whose pool prefault takes 0.4 ms per MiB (0.5 s for 8 x 64 MiB, seconds
+ * for gigabytes); mu guards the pool pointer and the settings and is only
+ * ever held for a few loads and stores, so statistics snapshots (every
+ * scrape, GetDeviceState, health) never wait for a prefault.  The new pool
+ * is built with neither lock held by anyone else waiting on it, then
+ * swapped in under mu.  No camera call is made under mu.
+ *
+ * Before anything is allocated, a start asks the admission hook (the
+ * memory budget, devices/budget.c) whether the plan fits.
  */
 #define _GNU_SOURCE
 #include "daq/acq.h"
@@ -44,10 +56,12 @@ typedef struct counters {
 } counters;
 
 struct daq_acq {
-    pthread_mutex_t mu;   /* serialises start/stop/destroy and pool replacement */
-    daq_camera *cam;      /* owned */
-    daq_camera_mode mode; /* the driver's, fixed */
-    daq_bus *bus;         /* borrowed */
+    pthread_mutex_t ctl_mu; /* serialises start/stop/destroy; held through a start */
+    pthread_mutex_t mu;     /* pool pointer, settings, streams: held only briefly */
+    _Atomic bool starting;  /* a start holds ctl_mu: a second start is refused at once */
+    daq_camera *cam;        /* owned */
+    daq_camera_mode mode;   /* the driver's, fixed */
+    daq_bus *bus;           /* borrowed */
     daq_acq_config cfg;
     char id[64];
 
@@ -72,6 +86,8 @@ struct daq_acq {
     counters c;
     daq_log_ratelimit exhausted_rl;
     daq_log_ratelimit use_pool_rl; /* a client toggling use_pool in a loop must not flood the log */
+    daq_acq_admit_fn admit;        /* set before the first start; may be NULL */
+    void *admit_ctx;
     /* thread-private loss-check state */
     bool have_last;
     uint64_t last_hw;
@@ -156,6 +172,7 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     atomic_init(&a->state, DAQ_ACQ_IDLE);
     a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
     a->use_pool_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(20, 100);
+    pthread_mutex_init(&a->ctl_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->idle_mu, NULL);
     daq_cond_init_monotonic(&a->idle_cv);
@@ -172,6 +189,7 @@ void daq_acq_destroy(daq_acq *a)
     pthread_cond_destroy(&a->idle_cv);
     pthread_mutex_destroy(&a->idle_mu);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->ctl_mu);
     free(a);
 }
 
@@ -531,6 +549,8 @@ static void *acq_thread(void *arg)
     /* Whatever ended the stream, leave the driver halted and tell consumers. */
     daq_camera_stop(a->cam);
     daq_bus_end_stream(a->bus);
+    if (get(&a->c.heap_fallbacks))
+        daq_pool_trim_heap(a->pool); /* the stream's heap frames go back to the OS */
     log_summary(a);
     bool failed = a->end_reason && strcmp(a->end_reason, "error") == 0;
     atomic_store_explicit(&a->state, failed ? DAQ_ACQ_ERROR : DAQ_ACQ_IDLE, memory_order_release);
@@ -543,7 +563,7 @@ static void *acq_thread(void *arg)
 
 /* ---- control ------------------------------------------------------------------ */
 
-/* Joins a thread that has ended (or been asked to); under a->mu. */
+/* Joins a thread that has ended (or been asked to); under a->ctl_mu. */
 static void reap(daq_acq *a)
 {
     if (!a->joinable)
@@ -555,36 +575,80 @@ static void reap(daq_acq *a)
     a->joinable = false;
 }
 
-/* Sizes and (re)creates the pool for this stream; under a->mu. */
-static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, char *err, size_t err_len)
+/* The pool slots a stream of frame_bytes frames gets (auto: the formula
+ * of daq/acq.h); *formula receives the formula's count.  Takes mu briefly. */
+static uint32_t plan_slots(daq_acq *a, size_t frame_bytes, uint32_t *formula)
 {
     uint32_t held = daq_camera__fill_held(a->cam);
-    uint32_t reserve = daq_acq_reserve_frames(a->cfg.reserve_bytes, fmt->frame_bytes);
-    uint32_t formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus) + reserve + (reserve > 0),
-                                          held, a->cfg.dynamic_allowance, a->cfg.headroom);
-    uint32_t slots = a->cfg.slots ? a->cfg.slots : formula;
+    pthread_mutex_lock(&a->mu);
+    uint32_t reserve = daq_acq_reserve_frames(a->cfg.reserve_bytes, frame_bytes);
+    *formula = daq_acq_auto_slots(daq_bus_frames_bound(a->bus) + reserve + (reserve > 0), held,
+                                  a->cfg.dynamic_allowance, a->cfg.headroom);
+    uint32_t slots = a->cfg.slots ? a->cfg.slots : *formula;
+    pthread_mutex_unlock(&a->mu);
+    return slots;
+}
+
+uint32_t daq_acq_plan_slots(daq_acq *a, size_t frame_bytes)
+{
+    uint32_t formula;
+    return plan_slots(a, frame_bytes, &formula);
+}
+
+void daq_acq_set_admit(daq_acq *a, daq_acq_admit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&a->mu);
+    a->admit = fn;
+    a->admit_ctx = ctx;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Sizes and (re)creates the pool for this stream; under ctl_mu only: the
+ * prefault of a new pool runs while readers take mu freely. */
+static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, uint32_t slots, char *err,
+                        size_t err_len)
+{
+    pthread_mutex_lock(&a->mu);
+    daq_pool *old = a->pool;
     a->pool_auto = a->cfg.slots == 0;
-    if (a->cfg.slots && a->cfg.slots < formula)
-        DAQ_LOG(DAQ_LOG_WARN, LOG_ACQ, "pool smaller than the sizing formula: expect exhaustion",
-                DAQ_F_STR("device", a->id), DAQ_F_U64("slots", slots),
-                DAQ_F_U64("formula", formula));
-    if (a->pool && daq_pool_slot_count(a->pool) == slots &&
-        daq_pool_slot_bytes(a->pool) == fmt->frame_bytes) {
-        daq_pool_metrics_reset(a->pool);
+    daq_pool_config pc = a->cfg.pool;
+    pthread_mutex_unlock(&a->mu);
+    if (old && daq_pool_slot_count(old) == slots && daq_pool_slot_bytes(old) == fmt->frame_bytes) {
+        daq_pool_metrics_reset(old);
         return 0;
     }
-    daq_pool_config pc = a->cfg.pool;
     pc.name = a->id;
     pc.slot_bytes = fmt->frame_bytes;
     pc.slot_count = slots;
-    daq_pool *p = daq_pool_create(&pc, err, err_len);
+    daq_pool *p = daq_pool_create(&pc, err, err_len); /* the slow part: prefault */
     if (!p)
         return -1;
-    daq_pool_set_use_pool(p, atomic_load(&a->use_pool));
-    daq_pool_destroy(a->pool); /* frames still out keep the old one alive */
+    pthread_mutex_lock(&a->mu);
+    daq_pool_set_use_pool(p, atomic_load(&a->use_pool)); /* under mu: a toggle meanwhile counts */
     a->pool = p;
     a->pool_slots = slots;
+    pthread_mutex_unlock(&a->mu);
+    daq_pool_destroy(old); /* frames still out keep the old one alive */
     return 0;
+}
+
+/* Plans the stream (slots, bytes) and asks the admission hook; 0 or -1
+ * (err) before anything is allocated. */
+static int plan_and_admit(daq_acq *a, const daq_camera_format *fmt, uint32_t *slots, char *err,
+                          size_t err_len)
+{
+    uint32_t formula;
+    *slots = plan_slots(a, fmt->frame_bytes, &formula);
+    if (*slots < formula)
+        DAQ_LOG(DAQ_LOG_WARN, LOG_ACQ, "pool smaller than the sizing formula: expect exhaustion",
+                DAQ_F_STR("device", a->id), DAQ_F_U64("slots", *slots),
+                DAQ_F_U64("formula", formula));
+    pthread_mutex_lock(&a->mu);
+    daq_acq_admit_fn admit = a->admit;
+    void *ctx = a->admit_ctx;
+    pthread_mutex_unlock(&a->mu);
+    daq_acq_plan plan = {.frame_bytes = fmt->frame_bytes, .pool_slots = *slots};
+    return admit ? admit(ctx, a, &plan, err, err_len) : 0;
 }
 
 static void reset_stream(daq_acq *a, uint64_t frame_limit)
@@ -605,60 +669,74 @@ static void reset_stream(daq_acq *a, uint64_t frame_limit)
     __atomic_store_n(&a->exhausted_rl.count, 0, __ATOMIC_RELAXED);
 }
 
+/* Starts the acquisition thread after a successful camera start; under ctl_mu. */
+static int spawn(daq_acq *a, char *err, size_t err_len)
+{
+    atomic_store(&a->stop_req, false);
+    atomic_store(&a->state, DAQ_ACQ_STREAMING);
+    pthread_mutex_lock(&a->idle_mu);
+    a->running = true;
+    pthread_mutex_unlock(&a->idle_mu);
+    if (pthread_create(&a->thread, NULL, acq_thread, a) != 0) {
+        daq_err(err, err_len, "cannot start the acquisition thread: %s", strerror(errno));
+        daq_camera_stop(a->cam);
+        atomic_store(&a->state, DAQ_ACQ_IDLE);
+        pthread_mutex_lock(&a->idle_mu);
+        a->running = false;
+        pthread_mutex_unlock(&a->idle_mu);
+        return -1;
+    }
+    a->joinable = true;
+    pthread_mutex_lock(&a->mu);
+    a->streams++;
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
 int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
 {
-    pthread_mutex_lock(&a->mu);
+    if (atomic_exchange(&a->starting, true))
+        return daq_err(err, err_len, "%s is starting (another start is in progress)", a->id);
+    pthread_mutex_lock(&a->ctl_mu);
     if (a->joinable && atomic_load(&a->state) == DAQ_ACQ_STREAMING) {
-        pthread_mutex_unlock(&a->mu);
+        pthread_mutex_unlock(&a->ctl_mu);
+        atomic_store(&a->starting, false);
         return 1;
     }
     reap(a); /* a stream that ended by itself */
     daq_camera_format fmt;
+    uint32_t slots = 0;
     int rc = daq_camera_open(a->cam, err, err_len);
     if (rc == 0)
         rc = daq_camera_get_format(a->cam, &fmt, err, err_len);
     if (rc == 0)
-        rc = prepare_pool(a, &fmt, err, err_len);
+        rc = plan_and_admit(a, &fmt, &slots, err, err_len);
+    if (rc == 0)
+        rc = prepare_pool(a, &fmt, slots, err, err_len);
     if (rc == 0) {
         reset_stream(a, frame_limit);
         rc = daq_camera_start(a->cam, err, err_len);
     }
-    if (rc == 0) {
-        atomic_store(&a->stop_req, false);
-        atomic_store(&a->state, DAQ_ACQ_STREAMING);
-        pthread_mutex_lock(&a->idle_mu);
-        a->running = true;
-        pthread_mutex_unlock(&a->idle_mu);
-        if (pthread_create(&a->thread, NULL, acq_thread, a) != 0) {
-            daq_err(err, err_len, "cannot start the acquisition thread: %s", strerror(errno));
-            daq_camera_stop(a->cam);
-            atomic_store(&a->state, DAQ_ACQ_IDLE);
-            pthread_mutex_lock(&a->idle_mu);
-            a->running = false;
-            pthread_mutex_unlock(&a->idle_mu);
-            rc = -1;
-        } else {
-            a->joinable = true;
-            a->streams++;
-        }
-    }
+    if (rc == 0)
+        rc = spawn(a, err, err_len);
     if (rc == 0)
         DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "acquisition started", DAQ_F_STR("device", a->id),
                 DAQ_F_U64("width", fmt.width), DAQ_F_U64("height", fmt.height),
                 DAQ_F_U64("bit_depth", fmt.bit_depth), DAQ_F_U64("frame_bytes", fmt.frame_bytes),
-                DAQ_F_U64("pool_slots", a->pool_slots), DAQ_F_BOOL("pool_auto", a->pool_auto),
+                DAQ_F_U64("pool_slots", slots), DAQ_F_BOOL("pool_auto", a->pool_auto),
                 DAQ_F_BOOL("use_pool", daq_pool_use_pool(a->pool)),
                 DAQ_F_U64("frame_limit", frame_limit));
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->ctl_mu);
+    atomic_store(&a->starting, false);
     return rc == 0 ? 0 : -1;
 }
 
 void daq_acq_stop(daq_acq *a)
 {
-    pthread_mutex_lock(&a->mu);
+    pthread_mutex_lock(&a->ctl_mu);
     reap(a);
     daq_camera_stop(a->cam); /* idempotent: covers a start that failed half-way */
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->ctl_mu);
 }
 
 bool daq_acq_wait_idle(daq_acq *a, uint32_t timeout_ms)

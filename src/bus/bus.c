@@ -42,6 +42,12 @@
  * (counted in `queued`) until unsubscribe drops them.  With several full
  * LOSSLESS subscriptions the producer waits up to each one's bound in turn.
  *
+ * Notify.  A subscription may carry a hook called under its mutex after
+ * each enqueue and EOS (a consumer without a thread, e.g. a gRPC stream on
+ * the stream scheduler, learns it has work); closed subscriptions take no
+ * frames, so the hook is never called after close.  It only takes leaf
+ * locks (the scheduler's), so the order stays bus -> sub -> leaf.
+ *
  * Gates, per subscription, decimation first.  Decimation by N passes the
  * 1st, (1+N)th, (1+2N)th ... frame published while subscribed (counted
  * from subscription, whatever the other gates or the queue then do).  The
@@ -75,8 +81,10 @@
 #include "util/err.h"
 #include "util/fatal.h"
 
-/* Most subscriptions on one bus; publish keeps a copy of them on its stack. */
-#define BUS_MAX_SUBS 64u
+/* Most subscriptions on one bus; publish keeps a copy of them on its stack
+ * (2.9 KiB).  [limits] streams allows up to 256 gRPC streams, all of which
+ * may watch one camera, plus sinks and the recorder. */
+#define BUS_MAX_SUBS 320u
 
 typedef struct entry {
     daq_frame *f;        /* owned reference */
@@ -98,6 +106,8 @@ struct daq_sub {
     uint32_t decimate;    /* 1 = every frame */
     uint64_t interval_ns; /* max_fps gate; 0 = none */
     char name[64];
+    void (*notify)(void *ctx); /* under mu, after a frame or EOS is queued */
+    void *notify_ctx;
 
     /* Under mu. */
     uint32_t head, count;
@@ -250,6 +260,8 @@ static void enqueue_locked(daq_sub *s, daq_frame *f)
         s->st.queue_high_water = s->count;
     if (s->consumers_waiting)
         pthread_cond_signal(&s->not_empty);
+    if (s->notify)
+        s->notify(s->notify_ctx);
 }
 
 /* Removes the head entry; its EOS markers move to whatever now comes first.
@@ -407,6 +419,8 @@ daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, s
     s->decimate = cfg->decimate > 1 ? cfg->decimate : 1;
     s->interval_ns = interval_ns;
     copy_name(s->name, sizeof s->name, cfg->name, "unnamed");
+    s->notify = cfg->notify;
+    s->notify_ctx = cfg->notify_ctx;
 
     pthread_mutex_lock(&bus->mu);
     bool full = bus->n == BUS_MAX_SUBS;
@@ -521,6 +535,8 @@ void daq_bus_end_stream(daq_bus *bus)
             s->eos_tail++;
             if (s->consumers_waiting)
                 pthread_cond_signal(&s->not_empty);
+            if (s->notify)
+                s->notify(s->notify_ctx);
         }
         pthread_mutex_unlock(&s->mu);
         sub_release(s);

@@ -23,6 +23,16 @@ struct daq_camera {
     pthread_mutex_t lock; /* serialises the control calls (open..stop, params) */
     bool opened;          /* under lock */
     bool streaming;       /* under lock */
+
+    /* While a driver start runs (it may prefault a ring of gigabytes for
+     * seconds) readers are answered from this copy taken just before it,
+     * and writers are refused, instead of waiting for lock (camera.c). */
+    pthread_mutex_t snap_mu; /* leaf; guards starting and snap */
+    bool starting;
+    struct daq_camera_snap *snap; /* owned; allocated at the first start */
+
+    daq_camera_guard_fn guard; /* asked when a write grows the frame or ring */
+    void *guard_ctx;
 };
 
 /* camera.c: 0 if drv has what a camera needs (type, ops, create), else -1

@@ -21,6 +21,7 @@
 
 #include "daq/camera.h"
 #include "daq/sink.h"
+#include "util/addr_list.h"
 #include "util/err.h"
 
 typedef struct ctx {
@@ -122,6 +123,23 @@ static int get_str(ctx *c, const char *path, const daq_toml *v, char *out, size_
     return 0;
 }
 
+/* A number written as an integer or a float, in [lo, hi]. */
+static int get_number(ctx *c, const char *path, const daq_toml *v, double lo, double hi,
+                      double *out)
+{
+    double f;
+    if (daq_toml_type_of(v) == DAQ_TOML_INTEGER)
+        f = (double)daq_toml_integer(v);
+    else if (daq_toml_type_of(v) == DAQ_TOML_FLOAT)
+        f = daq_toml_float(v);
+    else
+        return want(c, path, v, DAQ_TOML_FLOAT);
+    if (!(f >= lo && f <= hi))
+        return fail(c, daq_toml_pos_of(v), path, "%.15g is out of range [%.15g, %.15g]", f, lo, hi);
+    *out = f;
+    return 0;
+}
+
 /* Fails with "\"got\" is not one of \"a\", \"b\", ..." for the first n names
  * of a NULL-terminated list. */
 static int not_one_of(ctx *c, const char *path, const daq_toml *v, const char *got,
@@ -171,15 +189,16 @@ static int get_sub_policy(ctx *c, const char *path, const daq_toml *v, daq_sub_p
     return not_one_of(c, path, v, buf, daq_sub_policy_names, INT_MAX);
 }
 
-static int get_ipv4(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)
+/* [server] bind: IP literals, one or a list (util/addr_list.h: "0.0.0.0"
+ * IPv4 only, "::" IPv6 only, "0.0.0.0,::" both), as --bind. */
+static int get_bind(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)
 {
     if (get_str(c, path, v, out, cap))
         return -1;
-    unsigned a, b, d, e;
-    char tail;
-    if (sscanf(out, "%u.%u.%u.%u%c", &a, &b, &d, &e, &tail) != 4 || a > 255 || b > 255 || d > 255 ||
-        e > 255)
-        return fail(c, daq_toml_pos_of(v), path, "\"%s\" is not an IPv4 address", out);
+    daq_addr_list l;
+    char why[192];
+    if (daq_addr_list_parse(out, &l, why, sizeof why) != 0)
+        return fail(c, daq_toml_pos_of(v), path, "%s", why);
     return 0;
 }
 
@@ -266,7 +285,7 @@ static int server_key(ctx *c, const char *k, const char *p, const daq_toml *v, v
 {
     daq_config *g = dst;
     if (strcmp(k, "bind") == 0)
-        return get_ipv4(c, p, v, g->bind, sizeof g->bind);
+        return get_bind(c, p, v, g->bind, sizeof g->bind);
     if (strcmp(k, "port") == 0)
         return get_u16(c, p, v, &g->port);
     if (strcmp(k, "metrics_port") == 0)
@@ -305,8 +324,7 @@ static int limits_key(ctx *c, const char *k, const char *p, const daq_toml *v, v
         return get_u32(c, p, v, 1, 256, &g->max_streams_per_client);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i].name) == 0)
-            return get_u32(c, p, v, keys[i].lo, keys[i].hi,
-                           (uint32_t *)((char *)l + keys[i].off));
+            return get_u32(c, p, v, keys[i].lo, keys[i].hi, (uint32_t *)((char *)l + keys[i].off));
     return 1;
 }
 
@@ -321,6 +339,22 @@ static int security_key(ctx *c, const char *k, const char *p, const daq_toml *v,
         return get_str(c, p, v, s->tls_client_ca, sizeof s->tls_client_ca);
     if (strcmp(k, "tokens_file") == 0)
         return get_str(c, p, v, s->tokens_file, sizeof s->tokens_file);
+    return 1;
+}
+
+static int recovery_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_recovery *r = &((daq_config *)dst)->recovery;
+    if (strcmp(k, "enabled") == 0)
+        return get_bool(c, p, v, &r->enabled);
+    if (strcmp(k, "initial_ms") == 0)
+        return get_u32(c, p, v, 10, 3600000, &r->initial_ms);
+    if (strcmp(k, "max_ms") == 0)
+        return get_u32(c, p, v, 10, 86400000, &r->max_ms);
+    if (strcmp(k, "factor") == 0)
+        return get_number(c, p, v, 1, 16, &r->factor);
+    if (strcmp(k, "max_attempts") == 0)
+        return get_u32(c, p, v, 0, UINT32_MAX, &r->max_attempts);
     return 1;
 }
 
@@ -403,19 +437,8 @@ static int consumer_key(ctx *c, const char *k, const char *p, const daq_toml *v,
         return get_u32(c, p, v, 0, 600000, &cs->sub.lossless_timeout_ms);
     if (strcmp(k, "decimate") == 0)
         return get_u32(c, p, v, 1, 1000000, &cs->sub.decimate);
-    if (strcmp(k, "max_fps") == 0) {
-        double f;
-        if (daq_toml_type_of(v) == DAQ_TOML_INTEGER)
-            f = (double)daq_toml_integer(v);
-        else if (daq_toml_type_of(v) == DAQ_TOML_FLOAT)
-            f = daq_toml_float(v);
-        else
-            return want(c, p, v, DAQ_TOML_FLOAT);
-        if (!(f >= 0 && f <= 1e6))
-            return fail(c, daq_toml_pos_of(v), p, "%g is out of range [0, 1e6]", f);
-        cs->sub.max_fps = f;
-        return 0;
-    }
+    if (strcmp(k, "max_fps") == 0)
+        return get_number(c, p, v, 0, 1e6, &cs->sub.max_fps);
     return 1;
 }
 
@@ -573,13 +596,9 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     static const struct {
         const char *name;
         key_fn fn;
-    } tables[] = {{"pool", pool_key},
-                  {"acquisition", acq_key},
-                  {"server", server_key},
-                  {"log", log_key},
-                  {"storage", storage_key},
-                  {"limits", limits_key},
-                  {"security", security_key}};
+    } tables[] = {{"pool", pool_key},         {"acquisition", acq_key},  {"server", server_key},
+                  {"log", log_key},           {"storage", storage_key},  {"limits", limits_key},
+                  {"security", security_key}, {"recovery", recovery_key}};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
@@ -599,6 +618,12 @@ void daq_config_limits_init(daq_config_limits *l)
                              .workers = 4};
 }
 
+void daq_config_recovery_init(daq_config_recovery *r)
+{
+    *r = (daq_config_recovery){
+        .enabled = true, .initial_ms = 500, .max_ms = 30000, .factor = 2.0, .max_attempts = 0};
+}
+
 void daq_config_defaults(daq_config *g)
 {
     memset(g, 0, sizeof *g);
@@ -609,6 +634,7 @@ void daq_config_defaults(daq_config *g)
     g->max_streams_per_client = 3;
     g->compression_lz4 = true;
     daq_config_limits_init(&g->limits);
+    daq_config_recovery_init(&g->recovery);
     daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
     snprintf(s->root, sizeof s->root, "data");
     snprintf(s->compression, sizeof s->compression, "gzip");

@@ -38,6 +38,9 @@
 #include "daq/metrics.h"
 #include "daq/server.h"
 #include "daqd/daqd.h"
+#include "server/stream_frames.h"
+#include "server/rpc_auth.h"
+#include "util/addr_list.h"
 #include "util/clock.h"
 #include "util/err.h"
 
@@ -137,7 +140,21 @@ typedef struct daemon_state {
     struct daq_storage *storage; /* NULL without libdaq-storage */
     uint64_t start_ns;
     _Atomic(daq_http *) http; /* set once the endpoint runs: a first scrape may come before */
+    daq_rpc_tokens *tokens;   /* --tokens / [security] tokens_file; NULL: none */
 } daemon_state;
+
+/* /metrics and /healthz stay open (scrapers and probes carry no token, and
+ * they tell nothing secret); anything else needs a token when tokens are
+ * configured -- today that is only a 404, later the live view. */
+static bool http_auth(void *ctx, const char *path, const char *authorization)
+{
+    daemon_state *st = ctx;
+    if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0)
+        return true;
+    const char *why;
+    return daq_rpc_tokens_check(st->tokens, authorization,
+                                authorization ? strlen(authorization) : 0, &why) != NULL;
+}
 
 static void http_handler(void *ctx, const char *path, daq_http_response *out)
 {
@@ -153,7 +170,8 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
                                    .n = n,
                                    .storage = st->storage,
                                    .process_start_ns = st->start_ns,
-                                   .http = self ? &hs : NULL};
+                                   .http = self ? &hs : NULL,
+                                   .devices = st->devices};
         out->body = daq_metrics_render_sources(&src, &out->len);
         out->free_body = true;
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -270,29 +288,61 @@ static int fail_start(const char *what, const char *why)
     return DAQD_EXIT_FAIL;
 }
 
-bool daqd_bind_is_loopback(const char *addr)
+static void override(char *dst, size_t cap, const char *flag_value)
 {
-    unsigned char a[16];
-    if (inet_pton(AF_INET, addr, a) == 1)
-        return a[0] == 127;
-    return inet_pton(AF_INET6, addr, a) == 1 && memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+    if (flag_value)
+        snprintf(dst, cap, "%s", flag_value);
 }
 
-static int run(daq_config *cfg, const daqd_daemon_opts *o)
+/* Flags over [security] and --bind over [server] bind; then every file is
+ * read and checked and the bind rule applied -- before any device opens,
+ * so a typo costs one line and exit 1, not a camera start.  The rule: an
+ * address other than loopback needs TLS (the token would travel in clear
+ * text otherwise) and a token, or the operator's --insecure. */
+static int security_setup(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens **tokens)
+{
+    daq_config_security *sec = &cfg->security;
+    override(cfg->bind, sizeof cfg->bind, o->bind);
+    override(sec->tls_cert, sizeof sec->tls_cert, o->tls_cert);
+    override(sec->tls_key, sizeof sec->tls_key, o->tls_key);
+    override(sec->tls_client_ca, sizeof sec->tls_client_ca, o->tls_client_ca);
+    override(sec->tokens_file, sizeof sec->tokens_file, o->tokens);
+    char err[512];
+    daq_addr_list binds;
+    if (daq_addr_list_parse(cfg->bind, &binds, err, sizeof err) != 0)
+        return fail_start("--bind ", err);
+    bool tls = sec->tls_cert[0] || sec->tls_key[0] || sec->tls_client_ca[0];
+    if (tls &&
+        daq_rpc_tls_check(sec->tls_cert, sec->tls_key, sec->tls_client_ca, err, sizeof err) != 0)
+        return fail_start("TLS: ", err);
+    *tokens = NULL;
+    if (sec->tokens_file[0] && !(*tokens = daq_rpc_tokens_load(sec->tokens_file, err, sizeof err)))
+        return fail_start("tokens: ", err);
+    if (daq_addr_list_loopback(&binds))
+        return DAQD_EXIT_OK;
+    if (!tls || !*tokens) {
+        const char *missing = !tls && !*tokens ? "TLS and tokens" : !tls ? "TLS" : "tokens";
+        if (!o->insecure) {
+            daq_rpc_tokens_free(*tokens);
+            *tokens = NULL;
+            fprintf(stderr,
+                    "daqd: refusing to serve on %s without TLS and tokens (no %s): set "
+                    "--tls-cert, --tls-key and --tokens ([security] in the config), or pass "
+                    "--insecure to accept that anyone who can reach it controls the cameras\n",
+                    cfg->bind, missing);
+            return DAQD_EXIT_FAIL;
+        }
+        DAQ_LOG(DAQ_LOG_WARN, LOG_DAQD, "--insecure: serving beyond loopback without protection",
+                DAQ_F_STR("bind", cfg->bind), DAQ_F_STR("missing", missing));
+    }
+    return DAQD_EXIT_OK;
+}
+
+/* Once the security is settled: devices, endpoints, the wait.  tokens
+ * borrowed (HTTP auth). */
+static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tokens)
 {
     char err[512];
-    if (o->bind)
-        snprintf(cfg->bind, sizeof cfg->bind, "%s", o->bind);
-    /* Until TLS and tokens exist, a reachable daqd is an open door to the
-     * cameras: the operator has to say so. */
-    if (!daqd_bind_is_loopback(cfg->bind) && !o->insecure) {
-        fprintf(stderr,
-                "daqd: refusing to serve on %s without TLS or tokens (this daqd has neither "
-                "yet): pass --insecure to accept that anyone who can reach it controls the "
-                "cameras\n",
-                cfg->bind);
-        return DAQD_EXIT_FAIL;
-    }
     if (o->port >= 0)
         cfg->port = (uint16_t)o->port;
     int mport =
@@ -300,7 +350,7 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     if (mport < 0)
         return DAQD_EXIT_USAGE;
 
-    daemon_state st = {.start_ns = daq_now_ns()};
+    daemon_state st = {.start_ns = daq_now_ns(), .tokens = tokens};
 #ifdef DAQ_WITH_STORAGE
     /* Before the devices: a bad [storage] is a config error like any other,
      * and the pools they make keep room for the recorder's queue. */
@@ -310,11 +360,17 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         return fail_start("", err);
     cfg->acq.reserve_bytes = (uint64_t)sc.max_buffer_mb << 20;
 #endif
+    /* Auto-sized pools keep 2 frames for each stream [limits] streams allows
+     * (issue 12): the stream limit can never exhaust a pool. */
+    if (cfg->acq.dynamic_allowance < daq_frame_streams_pool_allowance(cfg->limits.streams))
+        cfg->acq.dynamic_allowance = daq_frame_streams_pool_allowance(cfg->limits.streams);
     st.devices = daq_devices_create(cfg, NULL, err, sizeof err);
     if (!st.devices)
         return fail_start("", err);
     size_t n = daq_devices_count(st.devices), up = daq_devices_up(st.devices);
-    if (n > 0 && up == 0) {
+    /* With recovery the daemon waits for its cameras (switched on after
+     * the host, say); without, nothing would ever come up. */
+    if (n > 0 && up == 0 && !cfg->recovery.enabled) {
         daq_device *d = daq_devices_at(st.devices, 0);
         snprintf(err, sizeof err, "no camera could be opened (%s: %s)", daq_device_id(d),
                  daq_device_error(d));
@@ -328,7 +384,13 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         return fail_start("storage: ", err);
     }
 #endif
-    daq_http *http = daq_http_start(cfg->bind, (uint16_t)mport, http_handler, &st, err, sizeof err);
+    daq_http_opts ho = {.bind = cfg->bind,
+                        .port = (uint16_t)mport,
+                        .handler = http_handler,
+                        .ctx = &st,
+                        .auth = tokens ? http_auth : NULL,
+                        .auth_ctx = &st};
+    daq_http *http = daq_http_start_opts(&ho, err, sizeof err);
     if (!http) {
         storage_destroy(st.storage);
         daq_devices_destroy(st.devices);
@@ -343,6 +405,8 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
         return fail_start("gRPC: ", err);
     }
     daq_devices_autostart(st.devices);
+    if (daq_devices_recovery_start(st.devices, err, sizeof err) != 0)
+        DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "devices will not be retried", DAQ_F_STR("error", err));
     for (size_t i = 0; i < cfg->n_warnings; i++)
         daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path, cfg->warnings[i].pos.line,
                  cfg->warnings[i].pos.col, cfg->warnings[i].text);
@@ -359,13 +423,24 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
     pthread_create(&second, NULL, second_signal, NULL);
     pthread_detach(second);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "shutting down", DAQ_F_STR("signal", strsignal(sig)));
-    daq_devices_stop_all(st.devices); /* streams and recorder queues get their end of stream */
-    daq_server_stop(grpc);            /* cancels every call, joins the stream threads */
+    daq_devices_recovery_stop(st.devices); /* before the stop, which it would undo */
+    daq_devices_stop_all(st.devices);      /* streams and recorder queues get their end of stream */
+    daq_server_stop(grpc);                 /* cancels every call, joins the stream threads */
     daq_http_stop(http);
     storage_destroy(st.storage); /* finalises a running recording */
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");
     return DAQD_EXIT_OK;
+}
+
+static int run(daq_config *cfg, const daqd_daemon_opts *o)
+{
+    daq_rpc_tokens *tokens = NULL;
+    int rc = security_setup(cfg, o, &tokens);
+    if (rc == DAQD_EXIT_OK)
+        rc = serve(cfg, o, tokens);
+    daq_rpc_tokens_free(tokens);
+    return rc;
 }
 
 int daqd_daemon(const daqd_daemon_opts *o)

@@ -18,13 +18,12 @@ typedef struct daqd_daemon_opts {
     int port;         /* < 0: from the config */
     int metrics_port; /* < 0: from METRICS_PORT or the config */
     bool insecure;    /* --insecure: serve a non-loopback address without TLS/tokens */
+    /* --tls-cert, --tls-key, --tls-client-ca, --tokens: NULL = [security]'s */
+    const char *tls_cert, *tls_key, *tls_client_ca, *tokens;
 } daqd_daemon_opts;
 
 int daqd_daemon(const daqd_daemon_opts *o);
 
-/* true for address literals only this host can reach: 127.0.0.0/8, ::1
- * (the endpoints take literals, not names). */
-bool daqd_bind_is_loopback(const char *addr);
 int daqd_check_config(const char *path);
 int daqd_validate(int argc, char **argv);
 /* `daqd record` (record.c): exit 0 nothing lost, 1 loss or failure, 64 usage. */

@@ -10,6 +10,9 @@
  *
  * States: "idle", "streaming", "error" (the last stream ended by the
  * camera, until the next start), "absent" (not created or opened at start).
+ * A device that recovery is retrying also has
+ *   "recovery":{"attempts":2,"retry_in_ms":1800,"gave_up":false}
+ * (failed attempts in this outage, time to the next one; docs/deploy.md).
  * It is scraped often (every few seconds by each monitor), so it costs one
  * malloc of a bound computed from the table (3 KiB per device: every string
  * escaped at its worst, 6 bytes per byte) and no lock unless a device is in
@@ -25,7 +28,9 @@
 #include "daq/http.h"
 #include "daqd/daqd.h"
 
-#define PER_DEVICE 3072 /* bytes: id 63 + driver 31 + why 255, each x6 escaped, twice the id */
+/* PER_DEVICE: id 63 + driver 31 + why 255, each x6 escaped, twice the id,
+ * and 80 of recovery numbers. */
+#define PER_DEVICE 3072 /* bytes */
 #define HEAD       160  /* bytes: status, counts, brackets */
 
 typedef struct out_buf {
@@ -101,6 +106,13 @@ void daqd_healthz(struct daq_devices *ds, struct daq_http_response *out)
         put(&b, hs[i].healthy ? ",\"healthy\":true" : ",\"healthy\":false,\"error\":");
         if (!hs[i].healthy)
             put_str(&b, hs[i].why);
+        const daq_device_recovery *r = &hs[i].recovery;
+        if (r->recovering || r->gave_up) {
+            snprintf(num, sizeof num, ",\"recovery\":{\"attempts\":%u,\"retry_in_ms\":%llu",
+                     r->attempts, (unsigned long long)r->retry_in_ms);
+            put(&b, num);
+            put(&b, r->gave_up ? ",\"gave_up\":true}" : ",\"gave_up\":false}");
+        }
         put(&b, "}");
     }
     put(&b, "]}\n");

@@ -23,10 +23,14 @@ static const char usage_text[] =
     "usage: daqd <command> [options]\n"
     "\n"
     "commands:\n"
-    "  daemon --hardware-config FILE [--port N] [--bind ADDR] [--metrics-port N] [--insecure]\n"
+    "  daemon --hardware-config FILE [--port N] [--bind ADDR[,ADDR]] [--metrics-port N]\n"
+    "         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tokens FILE]\n"
+    "         [--insecure]\n"
     "        run the acquisition daemon (gRPC on --port, default 50051; Prometheus\n"
-    "        metrics on --metrics-port or $METRICS_PORT, default 9091)\n"
-    "        (a --bind other than loopback needs --insecure: no TLS or tokens yet)\n"
+    "        metrics on --metrics-port or $METRICS_PORT, default 9091).  --bind takes\n"
+    "        IP literals: 0.0.0.0 = IPv4 only, :: = IPv6 only, 0.0.0.0,:: = both.\n"
+    "        A --bind other than loopback needs TLS and --tokens (every call then\n"
+    "        carries 'authorization: Bearer <token>'), or --insecure\n"
     "  check-config FILE\n"
     "        load and check a hardware config; exit 0 if every camera device is valid\n"
     "  validate --hardware-config FILE --device ID --checkpoint smoke|soak\n"
@@ -73,9 +77,19 @@ static int cmd_daemon(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return usage(stdout, 0);
-        if (!v && (strcmp(a, "--hardware-config") == 0 || strcmp(a, "--port") == 0 ||
+        const char **file = strcmp(a, "--tls-cert") == 0        ? &o.tls_cert
+                            : strcmp(a, "--tls-key") == 0       ? &o.tls_key
+                            : strcmp(a, "--tls-client-ca") == 0 ? &o.tls_client_ca
+                            : strcmp(a, "--tokens") == 0        ? &o.tokens
+                                                                : NULL;
+        if (!v && (file || strcmp(a, "--hardware-config") == 0 || strcmp(a, "--port") == 0 ||
                    strcmp(a, "--bind") == 0 || strcmp(a, "--metrics-port") == 0))
             return bad("%s needs a value", a);
+        if (file) {
+            *file = v;
+            i++;
+            continue;
+        }
         if (strcmp(a, "--hardware-config") == 0) {
             o.config = v;
             i++;

@@ -6,6 +6,12 @@
  * the hardware are not configuration errors: such a device stays in the
  * table, down, with its reason, so one missing camera does not take the
  * others with it.
+ *
+ * A device that is down can come up later (devices/recovery.c): the table
+ * keeps its own copy of the configuration to build the camera again, and
+ * the engine pointer is published once with a release store, so readers on
+ * other threads (gRPC, metrics, health) see either NULL or a complete
+ * device.  It never goes back to NULL before daq_devices_destroy.
  */
 #define _GNU_SOURCE
 #include "daq/devices.h"
@@ -16,23 +22,32 @@
 
 #include "daq/log.h"
 #include "daq/sink.h"
+#include "devices/budget.h"
+#include "devices/recovery.h"
 #include "util/err.h"
 
 #define LOG_DEV "daq::devices"
 
 struct daq_device {
     char id[64], name[128], driver[32];
-    char error[256];
-    daq_camera *cam; /* owned by acq once the engine exists */
+    char error[256]; /* why it was down at start; written before the table is shared */
+    daq_camera *cam; /* owned by acq once the engine exists; set before acq */
     daq_bus *bus;
-    daq_acq *acq;
+    daq_acq *acq; /* NULL while down; set once (device_up), read with acq_of */
     bool autostart;
+    const daq_config_device *cd; /* borrowed from the table's config copy */
+    devices_rec rec;             /* recovery's record (devices/recovery.h) */
+    daq_budget *budget;          /* the table's (devices/budget.h); index: this device's slot */
+    size_t index;
     size_t n_sinks;
     daq_sink *sinks[DAQ_CONFIG_MAX_CONSUMERS];
 };
 
 struct daq_devices {
     size_t n;
+    daq_config *cfg;            /* owned copy: a device that comes up later is built from it */
+    devices_recovery *recovery; /* owned; NULL unless daq_devices_recovery_start ran */
+    daq_budget *budget;         /* owned: [limits] memory_mb over every camera */
     daq_device dev[DAQ_CONFIG_MAX_DEVICES];
 };
 
@@ -125,6 +140,29 @@ static void device_down(daq_device *d, const char *why)
             DAQ_F_STR("driver", d->driver), DAQ_F_STR("error", why));
 }
 
+/* Not inlined: GCC 12's LTO, inlining the atomic load into a caller that
+ * indexes the table, warns falsely (-Wstringop-overflow, "region of size
+ * 0"); one call per lookup costs nothing here. */
+__attribute__((noinline)) static daq_acq *acq_of(const daq_device *d)
+{
+    return __atomic_load_n(&d->acq, __ATOMIC_ACQUIRE);
+}
+
+/* Opens cam (taken) under an engine and publishes both: at start and for
+ * recovery.  -1 with why when the camera cannot be opened (cam is then
+ * destroyed). */
+static int device_up(daq_device *d, daq_camera *cam, const daq_config *cfg, char *why,
+                     size_t why_len)
+{
+    daq_acq *acq = daq_acq_create(cam, d->bus, &cfg->acq, why, why_len); /* takes cam */
+    if (!acq)
+        return -1;
+    d->cam = cam;
+    daq_budget_attach(d->budget, d->index, d->id, acq, cam); /* before anyone can start it */
+    __atomic_store_n(&d->acq, acq, __ATOMIC_RELEASE);
+    return 0;
+}
+
 static int start_sinks(daq_device *d, const daq_config_device *cd, char *err, size_t err_len)
 {
     for (size_t i = 0; i < cd->n_consumers; i++) {
@@ -146,6 +184,8 @@ static int device_build(daq_device *d, const daq_config *cfg, const daq_config_d
     snprintf(d->name, sizeof d->name, "%s", cd->name);
     snprintf(d->driver, sizeof d->driver, "%s", cd->type);
     d->autostart = cd->autostart;
+    d->cd = cd;
+    devices_rec_init(&d->rec, cd->autostart);
     daq_camera *cam = make_camera(cfg, cd, err, err_len);
     if (!cam)
         return -1;
@@ -155,20 +195,28 @@ static int device_build(daq_device *d, const daq_config *cfg, const daq_config_d
         return -1;
     }
     char why[256];
-    d->acq = daq_acq_create(cam, d->bus, &cfg->acq, why, sizeof why); /* takes cam */
-    if (!d->acq)
+    if (device_up(d, cam, cfg, why, sizeof why) != 0)
         device_down(d, why);
-    else
-        d->cam = cam;
     return 0;
 }
 
 static void device_free(daq_device *d)
 {
-    daq_acq_destroy(d->acq); /* stops the stream first */
+    daq_acq_destroy(acq_of(d)); /* stops the stream first */
     for (size_t i = 0; i < d->n_sinks; i++)
         daq_sink_stop(d->sinks[i]);
     daq_bus_destroy(d->bus);
+    devices_rec_destroy(&d->rec);
+}
+
+/* [limits] memory_mb, or half the machine's memory when 0; logged once. */
+static daq_budget *budget_create(const daq_config_limits *l)
+{
+    uint64_t total = l->memory_mb ? (uint64_t)l->memory_mb << 20 : daq_budget_auto_bytes();
+    DAQ_LOG(DAQ_LOG_INFO, LOG_DEV, "memory budget for pools, camera rings and stream buffers",
+            DAQ_F_U64("memory_mb", total >> 20),
+            DAQ_F_STR("source", l->memory_mb ? "[limits] memory_mb" : "auto: half of RAM"));
+    return daq_budget_create(total, l->streams, DAQ_CONFIG_MAX_DEVICES);
 }
 
 daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
@@ -179,7 +227,17 @@ daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char
         return NULL;
     }
     daq_devices *ds = calloc(1, sizeof *ds);
-    if (!ds) {
+    if (ds)
+        ds->cfg = malloc(sizeof *ds->cfg);
+    if (!ds || !ds->cfg) {
+        free(ds);
+        daq_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    *ds->cfg = *cfg;
+    cfg = ds->cfg;
+    if (!(ds->budget = budget_create(&cfg->limits))) {
+        daq_devices_destroy(ds);
         daq_err(err, err_len, "out of memory");
         return NULL;
     }
@@ -187,6 +245,8 @@ daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char
         const daq_config_device *cd = &cfg->devices[i];
         if (only_id && strcmp(cd->id, only_id) != 0)
             continue;
+        ds->dev[ds->n].budget = ds->budget;
+        ds->dev[ds->n].index = ds->n;
         if (device_build(&ds->dev[ds->n++], cfg, cd, err, err_len) != 0) {
             daq_devices_destroy(ds);
             return NULL;
@@ -199,9 +259,37 @@ void daq_devices_destroy(daq_devices *ds)
 {
     if (!ds)
         return;
+    daq_devices_recovery_stop(ds); /* it may be bringing a device up */
     for (size_t i = 0; i < ds->n; i++)
         device_free(&ds->dev[i]);
+    daq_budget_destroy(ds->budget); /* after the engines that used it */
+    free(ds->cfg);
     free(ds);
+}
+
+/* ---- for recovery (devices/recovery.h) ---------------------------------------------- */
+
+devices_rec *devices_rec_of(daq_device *d)
+{
+    return &d->rec;
+}
+
+devices_recovery **devices_recovery_slot(daq_devices *ds)
+{
+    return &ds->recovery;
+}
+
+const daq_config *devices_config(const daq_devices *ds)
+{
+    return ds->cfg;
+}
+
+int devices_device_up(daq_devices *ds, daq_device *d, char *why, size_t why_len)
+{
+    /* Its parameters were accepted at create: a failure now is the driver's
+     * (a library that cannot be loaded yet, say), reported like a failed open. */
+    daq_camera *cam = make_camera(ds->cfg, d->cd, why, why_len);
+    return cam ? device_up(d, cam, ds->cfg, why, why_len) : -1;
 }
 
 /* ---- using them ------------------------------------------------------------------- */
@@ -215,7 +303,7 @@ size_t daq_devices_up(const daq_devices *ds)
 {
     size_t up = 0;
     for (size_t i = 0; i < ds->n; i++)
-        up += ds->dev[i].acq != NULL;
+        up += acq_of(&ds->dev[i]) != NULL;
     return up;
 }
 
@@ -237,12 +325,13 @@ unsigned daq_devices_autostart(daq_devices *ds)
     unsigned failed = 0;
     for (size_t i = 0; i < ds->n; i++) {
         daq_device *d = &ds->dev[i];
-        if (!d->autostart || !d->acq)
+        if (!d->autostart || !acq_of(d))
             continue;
         char why[256];
-        if (daq_acq_start(d->acq, 0, why, sizeof why) < 0) {
+        if (daq_device_stream_start(d, 0, why, sizeof why) < 0) {
             DAQ_LOG(DAQ_LOG_ERROR, LOG_DEV, "autostart failed", DAQ_F_STR("device", d->id),
                     DAQ_F_STR("error", why));
+            devices_rec_start_failed(&d->rec);
             failed++;
         }
     }
@@ -252,8 +341,8 @@ unsigned daq_devices_autostart(daq_devices *ds)
 void daq_devices_stop_all(daq_devices *ds)
 {
     for (size_t i = 0; i < ds->n; i++)
-        if (ds->dev[i].acq)
-            daq_acq_stop(ds->dev[i].acq);
+        if (acq_of(&ds->dev[i]))
+            daq_acq_stop(acq_of(&ds->dev[i]));
 }
 
 const char *daq_device_id(const daq_device *d)
@@ -273,17 +362,17 @@ const char *daq_device_driver(const daq_device *d)
 
 bool daq_device_is_up(const daq_device *d)
 {
-    return d->acq != NULL;
+    return acq_of(d) != NULL;
 }
 
 const char *daq_device_error(const daq_device *d)
 {
-    return d->error;
+    return acq_of(d) ? "" : d->error;
 }
 
 daq_acq *daq_device_acq(daq_device *d)
 {
-    return d->acq;
+    return acq_of(d);
 }
 
 daq_bus *daq_device_bus(daq_device *d)
@@ -293,34 +382,46 @@ daq_bus *daq_device_bus(daq_device *d)
 
 daq_camera *daq_device_camera(daq_device *d)
 {
-    return d->acq ? d->cam : NULL;
+    return acq_of(d) ? d->cam : NULL;
 }
 
 bool daq_device_healthy(const daq_device *d)
 {
-    return d->acq && daq_acq_state_get(d->acq) != DAQ_ACQ_ERROR;
+    daq_acq *a = acq_of(d);
+    return a && daq_acq_state_get(a) != DAQ_ACQ_ERROR;
 }
 
 void daq_device_health_snapshot(daq_device *d, daq_device_health *out)
 {
     out->why[0] = '\0';
-    if (!d->acq) {
+    out->recovery = (daq_device_recovery){0};
+    daq_acq *a = acq_of(d);
+    if (!a) {
         out->state = "absent";
         out->healthy = false;
-        snprintf(out->why, sizeof out->why, "%s", d->error);
+        daq_device_recovery_snapshot(d, &out->recovery);
+        /* The latest attempt's reason, if recovery has tried since start. */
+        snprintf(out->why, sizeof out->why, "%s",
+                 out->recovery.error[0] ? out->recovery.error : d->error);
         return;
     }
-    daq_acq_state s = daq_acq_state_get(d->acq);
+    daq_acq_state s = daq_acq_state_get(a);
     out->state = daq_acq_state_name(s);
     out->healthy = s != DAQ_ACQ_ERROR;
     if (out->healthy)
         return;
+    daq_device_recovery_snapshot(d, &out->recovery);
     /* The reason lives with the engine's statistics; a restart may have
      * cleared the error since the load above, so re-read the state too. */
     daq_acq_stats st;
-    daq_acq_stats_snapshot(d->acq, &st);
+    daq_acq_stats_snapshot(a, &st);
     out->state = daq_acq_state_name(st.state);
     out->healthy = st.state != DAQ_ACQ_ERROR;
     if (!out->healthy)
         snprintf(out->why, sizeof out->why, "%s", st.error[0] ? st.error : "stream ended in error");
+}
+
+void daq_devices_memory(daq_devices *ds, uint64_t *budget, uint64_t *committed)
+{
+    daq_budget_snapshot(ds->budget, budget, committed);
 }

@@ -87,6 +87,7 @@
 #include <microhttpd.h>
 
 #include "daq/log.h"
+#include "util/addr_list.h"
 #include "util/clock.h"
 #include "util/err.h"
 
@@ -123,8 +124,10 @@ struct daq_http {
     struct MHD_Daemon *mhd;
     daq_http_handler handler;
     void *ctx;
+    daq_http_auth_fn auth;
+    void *auth_ctx;
     uint16_t port;
-    char where[INET_ADDRSTRLEN + 8]; /* "addr:port" for messages */
+    char where[96]; /* "addr:port" for messages */
     daq_http_limits lim;
     uint64_t deadline_ns;
 
@@ -421,9 +424,10 @@ void daq_http_stats_snapshot(const daq_http *h, daq_http_stats *out)
 }
 
 /* ---- requests ---------------------------------------------------------------- */
-/* Queues body (taking it over if owned) with status and content type. */
+/* Queues body (taking it over if owned) with status and content type,
+ * plus one more header when hdr is set (Allow, WWW-Authenticate). */
 static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type, char *body,
-                             size_t len, bool owned, const char *allow)
+                             size_t len, bool owned, const char *hdr, const char *hdr_value)
 {
     static char empty[1];
     struct MHD_Response *resp;
@@ -441,8 +445,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char
     if (!resp)
         return MHD_NO; /* out of memory: MHD closes the connection */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : default_type);
-    if (allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (hdr)
+        MHD_add_response_header(resp, hdr, hdr_value);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -457,29 +461,82 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         static const char msg[] = "method not allowed\n";
         conn_phase_set(h, conn, PHASE_SENDING);
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, (char *)msg, sizeof msg - 1, false,
-                     "GET");
+                     MHD_HTTP_HEADER_ALLOW, "GET");
+    }
+    const char *path = url ? url : "/";
+    if (h->auth && !h->auth(h->auth_ctx, path,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+        static const char msg[] = "unauthorized: send Authorization: Bearer <token>\n";
+        conn_phase_set(h, conn, PHASE_SENDING);
+        return reply(conn, MHD_HTTP_UNAUTHORIZED, NULL, (char *)msg, sizeof msg - 1, false,
+                     MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"daqd\"");
     }
     daq_http_response out = {.status = 200};
     conn_phase_set(h, conn, PHASE_HANDLER);
-    h->handler(h->ctx, url ? url : "/", &out);
+    h->handler(h->ctx, path, &out);
     conn_phase_set(h, conn, PHASE_SENDING);
     int status = out.status >= 100 && out.status <= 999 ? out.status : 500;
-    return reply(conn, status, out.content_type, out.body, out.len, out.free_body, NULL);
+    return reply(conn, status, out.content_type, out.body, out.len, out.free_body, NULL, NULL);
 }
 
 /* ---- start and stop ------------------------------------------------------------- */
 
-/* Binds a throw-away socket as MHD will (SO_REUSEADDR) to learn errno. */
-static int probe_bind(const struct sockaddr_in *sa)
+/* Binds a throw-away socket as MHD will (SO_REUSEADDR, IPV6_V6ONLY
+ * unless dual) to learn errno. */
+static int probe_bind(const struct sockaddr_storage *sa, socklen_t len, bool dual)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return errno;
-    int on = 1;
+    int on = 1, v6only = !dual;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    int e = bind(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : errno;
+    if (sa->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    int e = bind(fd, (const struct sockaddr *)sa, len) == 0 ? 0 : errno;
     close(fd);
     return e;
+}
+
+/* "addr:port" for messages; an IPv6 address (or a list) in brackets. */
+static void where_format(char *out, size_t cap, const char *bind_addr, uint16_t port)
+{
+    snprintf(out, cap, strchr(bind_addr, ':') ? "[%s]:%u" : "%s:%u", bind_addr, (unsigned)port);
+}
+
+/* The one socket address MHD listens on: a single address, or 0.0.0.0,::
+ * as one dual-stack [::] socket (*dual).  MHD listens on one socket per
+ * daemon, so other lists are refused rather than half served. */
+static int listen_addr(const char *spec, uint16_t port, struct sockaddr_storage *sa, socklen_t *len,
+                       bool *dual, char *err, size_t err_len)
+{
+    daq_addr_list l;
+    if (daq_addr_list_parse(spec, &l, err, err_len) != 0)
+        return -1;
+    *dual = l.n == 2 && l.a[0].wildcard && l.a[1].wildcard && l.a[0].family != l.a[1].family;
+    if (l.n > 1 && !*dual)
+        return daq_err(err, err_len,
+                       "'%s': the HTTP endpoint listens on one address, or on 0.0.0.0,:: (both "
+                       "families)",
+                       spec);
+    const daq_addr *a = &l.a[0];
+    if (*dual)
+        a = l.a[0].family == AF_INET6 ? &l.a[0] : &l.a[1];
+    memset(sa, 0, sizeof *sa);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        inet_pton(AF_INET, a->host, &s4->sin_addr);
+        *len = sizeof *s4;
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        inet_pton(AF_INET6, a->host, &s6->sin6_addr);
+        *len = sizeof *s6;
+    }
+    return 0;
 }
 
 static void limits_resolve(const daq_http_limits *in, daq_http_limits *out)
@@ -513,31 +570,42 @@ daq_http *daq_http_start(const char *bind_addr, uint16_t port, daq_http_handler 
 daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_handler handler,
                                 void *ctx, const daq_http_limits *limits, char *err, size_t err_len)
 {
-    if (!bind_addr || !handler) {
+    daq_http_opts o = {
+        .bind = bind_addr, .port = port, .handler = handler, .ctx = ctx, .limits = limits};
+    return daq_http_start_opts(&o, err, err_len);
+}
+
+daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len)
+{
+    const char *bind_addr = o->bind;
+    uint16_t port = o->port;
+    const daq_http_limits *limits = o->limits;
+    if (!bind_addr || !o->handler) {
         daq_err(err, err_len, "http: bind address and handler are required");
         return NULL;
     }
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
-        daq_err(err, err_len, "%s: not an IPv4 address", bind_addr);
+    struct sockaddr_storage sa;
+    socklen_t sa_len = 0;
+    bool dual;
+    if (listen_addr(bind_addr, port, &sa, &sa_len, &dual, err, err_len) != 0)
         return NULL;
-    }
-    int e = probe_bind(&sa);
+    char where[sizeof((daq_http *)0)->where];
+    where_format(where, sizeof where, bind_addr, port);
+    int e = probe_bind(&sa, sa_len, dual);
     if (e) {
-        daq_err(err, err_len, "%s:%u: %s", bind_addr, (unsigned)port, strerror(e));
+        daq_err(err, err_len, "%s: %s", where, strerror(e));
         return NULL;
     }
 
     daq_http *h = calloc(1, sizeof *h);
     if (!h) {
-        daq_err(err, err_len, "%s:%u: out of memory", bind_addr, (unsigned)port);
+        daq_err(err, err_len, "%s: out of memory", where);
         return NULL;
     }
-    h->handler = handler;
-    h->ctx = ctx;
+    h->handler = o->handler;
+    h->ctx = o->ctx;
+    h->auth = o->auth;
+    h->auth_ctx = o->auth_ctx;
     limits_resolve(limits, &h->lim);
     h->deadline_ns = (uint64_t)h->lim.request_deadline_ms * 1000000u;
     h->mhd_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(5, 100);
@@ -549,7 +617,7 @@ daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_h
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->reap_cv, &ca);
     pthread_condattr_destroy(&ca);
-    snprintf(h->where, sizeof h->where, "%s:%u", bind_addr, (unsigned)port);
+    snprintf(h->where, sizeof h->where, "%s", where);
 
     /* MHD's limits are a backstop at twice ours: a connection we shut down
      * counts in MHD until its thread has gone.  The table holds them all. */
@@ -558,13 +626,16 @@ daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_h
     h->n_conns = mhd_limit + 8;
     h->conns = calloc(h->n_conns, sizeof *h->conns);
     if (!h->conns) {
-        daq_err(err, err_len, "%s:%u: out of memory", bind_addr, (unsigned)port);
+        daq_err(err, err_len, "%s: out of memory", where);
         http_free(h);
         return NULL;
     }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* IPv6 without DUAL_STACK: MHD sets IPV6_V6ONLY, no IPv4 on "::". */
+    if (sa.ss_family == AF_INET6)
+        flags |= dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     /* The logger first, so that no start-up message goes to stderr. */
     h->mhd = MHD_start_daemon(
         flags, port, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
@@ -574,7 +645,7 @@ daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_h
         MHD_OPTION_END);
     if (!h->mhd) {
         pthread_mutex_lock(&h->log_mu);
-        daq_err(err, err_len, "%s:%u: %s", bind_addr, (unsigned)port,
+        daq_err(err, err_len, "%s: %s", where,
                 h->start_msg[0] ? h->start_msg : "libmicrohttpd could not start");
         pthread_mutex_unlock(&h->log_mu);
         http_free(h);
@@ -582,14 +653,14 @@ daq_http *daq_http_start_limits(const char *bind_addr, uint16_t port, daq_http_h
     }
     if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
         MHD_stop_daemon(h->mhd);
-        daq_err(err, err_len, "%s:%u: reaper thread: %s", bind_addr, (unsigned)port, strerror(e));
+        daq_err(err, err_len, "%s: reaper thread: %s", where, strerror(e));
         http_free(h);
         return NULL;
     }
     h->reaper_running = true;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info && info->port ? info->port : port;
-    snprintf(h->where, sizeof h->where, "%s:%u", bind_addr, (unsigned)h->port);
+    where_format(h->where, sizeof h->where, bind_addr, h->port);
     atomic_store(&h->started, true);
     return h;
 }

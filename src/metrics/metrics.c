@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/stream_set.h"
 #include "util/clock.h"
 
 #ifdef DAQ_WITH_STORAGE
@@ -743,6 +744,91 @@ static void render_http(sbuf *sb, const daq_http_stats *st)
     sample(sb, "daq_http_connections_open", NULL, NULL, 0, fmt_u64(num, st->open));
 }
 
+static void render_memory(sbuf *sb, daq_devices *devices)
+{
+    uint64_t budget, committed;
+    daq_devices_memory(devices, &budget, &committed);
+    char num[NUM_MAX];
+    family_begin(sb, "daq_memory_budget_bytes", GAUGE,
+                 "Memory the cameras may hold: [limits] memory_mb (0: half of RAM).");
+    sample(sb, "daq_memory_budget_bytes", NULL, NULL, 0, fmt_u64(num, budget));
+    family_begin(sb, "daq_memory_committed_bytes", GAUGE,
+                 "Of it, held by the cameras' pools and rings as their last starts planned, "
+                 "plus [limits] streams x the largest frame for stream buffers.");
+    sample(sb, "daq_memory_committed_bytes", NULL, NULL, 0, fmt_u64(num, committed));
+}
+
+/* Device recovery ([recovery], daq_device_recovery_snapshot): one record
+ * lock per device, never held during an attempt. */
+typedef enum recovery_family {
+    R_RECOVERING,
+    R_ATTEMPTS,
+    R_OUTAGES,
+    R_DOWNTIME,
+    R_MISSED,
+    R_COUNT
+} recovery_family;
+
+static const struct {
+    const char *name;
+    family_type type;
+    const char *help;
+} recovery_families[R_COUNT] = {
+    [R_RECOVERING] = {"daq_device_recovering", GAUGE,
+                      "1 while recovery retries the device (down, or its stream failed), else 0."},
+    [R_ATTEMPTS] = {"daq_device_recovery_attempts", GAUGE,
+                    "Failed recovery attempts in the device's current outage (0 when none)."},
+    [R_OUTAGES] = {"daq_device_outages_total", COUNTER,
+                   "Outages recovery has seen: down at start, a failed stream or autostart."},
+    [R_DOWNTIME] = {"daq_device_downtime_seconds_total", COUNTER,
+                    "Time the device spent in outages, the current one included."},
+    [R_MISSED] = {"daq_device_frames_missed_total", COUNTER,
+                  "Estimated frames not acquired during ended outages: each one's length x the "
+                  "rate of the stream that failed."},
+};
+
+static const char *recovery_value(char *num, const daq_device_recovery *r, recovery_family f)
+{
+    switch (f) {
+    case R_RECOVERING: return r->recovering ? "1" : "0";
+    case R_ATTEMPTS: return fmt_u64(num, r->attempts);
+    case R_OUTAGES: return fmt_u64(num, r->outages);
+    case R_DOWNTIME: return fmt_ns_seconds(num, r->downtime_ns);
+    case R_MISSED: return fmt_u64(num, r->frames_missed);
+    case R_COUNT: break;
+    }
+    return "0";
+}
+
+static void render_recovery(sbuf *sb, daq_devices *devices)
+{
+    size_t n = daq_devices_count(devices);
+    n = n < DAQ_CONFIG_MAX_DEVICES ? n : DAQ_CONFIG_MAX_DEVICES;
+    daq_device_recovery r[DAQ_CONFIG_MAX_DEVICES];
+    for (size_t i = 0; i < n; i++)
+        daq_device_recovery_snapshot(daq_devices_at(devices, i), &r[i]);
+    char num[NUM_MAX];
+    family_begin(sb, "daq_device_recoveries_total", COUNTER,
+                 "Recovery attempts by outcome: recovered (the device came back, streaming again "
+                 "if it was) or failed.");
+    for (size_t i = 0; i < n; i++) {
+        const char *id = daq_device_id(daq_devices_at(devices, i));
+        label ok[] = {{"device", id}, {"outcome", "recovered"}};
+        sample(sb, "daq_device_recoveries_total", NULL, ok, 2, fmt_u64(num, r[i].recovered));
+        label bad[] = {{"device", id}, {"outcome", "failed"}};
+        sample(sb, "daq_device_recoveries_total", NULL, bad, 2, fmt_u64(num, r[i].failed));
+    }
+    for (int f = 0; f < R_COUNT; f++) {
+        family_begin(sb, recovery_families[f].name, recovery_families[f].type,
+                     recovery_families[f].help);
+        for (size_t i = 0; i < n; i++) {
+            label l = {"device", daq_device_id(daq_devices_at(devices, i))};
+            sample(sb, recovery_families[f].name, NULL, &l, 1,
+                   recovery_value(num, &r[i], (recovery_family)f));
+        }
+    }
+}
+
 /* ---- process --------------------------------------------------------------------------------- */
 
 static double process_start_unix;
@@ -862,6 +948,32 @@ char *daq_metrics_render(const daq_metrics_device *devs, size_t n, struct daq_st
     return daq_metrics_render_sources(&src, len);
 }
 
+/* The gRPC streams' limits (server/stream_set.h): process-wide counters,
+ * zeros included so rate() works from the first scrape. */
+static void render_grpc_streams(sbuf *sb)
+{
+    char num[NUM_MAX];
+    daq_stream_counts c;
+    daq_stream_counts_snapshot(&c);
+    family_begin(sb, "daq_grpc_streams_open", GAUGE, "StreamFrames calls being served now.");
+    sample(sb, "daq_grpc_streams_open", NULL, NULL, 0, fmt_u64(num, c.streams_open));
+    family_begin(sb, "daq_grpc_subscribers_open", GAUGE,
+                 "StreamParameterChanges and health Watch calls open now.");
+    sample(sb, "daq_grpc_subscribers_open", NULL, NULL, 0, fmt_u64(num, c.subscribers_open));
+    family_begin(sb, "daq_grpc_streams_refused_total", COUNTER,
+                 "Streaming calls refused RESOURCE_EXHAUSTED, by reason: streams, "
+                 "streams_per_client, subscribers ([limits]), message_size (a frame over the "
+                 "message limit).");
+    for (int r = 0; r < DAQ_REFUSED_N; r++) {
+        label l = {"reason", daq_stream_refusal_names[r]};
+        sample(sb, "daq_grpc_streams_refused_total", NULL, &l, 1, fmt_u64(num, c.refused[r]));
+    }
+    family_begin(sb, "daq_grpc_streams_stalled_total", COUNTER,
+                 "Frame streams ended DEADLINE_EXCEEDED because the client took no frame for "
+                 "[limits] stall_timeout_ms.");
+    sample(sb, "daq_grpc_streams_stalled_total", NULL, NULL, 0, fmt_u64(num, c.stalled));
+}
+
 char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
 {
     const daq_metrics_device *devs = src->devs;
@@ -905,6 +1017,11 @@ char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
 #endif
     if (src->http)
         render_http(&sb, src->http);
+    if (src->devices)
+        render_memory(&sb, src->devices);
+    if (src->devices)
+        render_recovery(&sb, src->devices);
+    render_grpc_streams(&sb);
     render_process(&sb, process_start_ns);
     snaps_free(ds, n);
 

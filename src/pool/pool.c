@@ -19,11 +19,29 @@
  *
  * Hit/miss accounting and latency histograms belong to the frame path
  * (daq_pool_alloc), not to the raw try_acquire/acquire.
+ *
+ * Heap frames and RSS: glibc raises its mmap threshold to 8 MiB after the
+ * first 8 MiB block is freed, so later heap frames come from malloc's
+ * arenas and stay mapped after free -- after heap mode or a load with
+ * fallbacks RSS stayed at 2.1-3.3x its baseline.  Pinning the threshold
+ * instead (mmap per frame) costs 5 ms and 2049 page faults per 8 MiB frame
+ * (docs/facts/machine-limits.md), which would make the rollback lever much
+ * slower than the rust-daq path it stands for.  So frames stay on malloc
+ * and the memory is handed back with malloc_trim(0) when a heap episode
+ * ends: use_pool switched back on, and the end of a stream that had heap
+ * frames (daq_pool_trim_heap: at once, and again TRIM_LATER_NS later, on
+ * the process's one trimmer thread, for the frames its consumers were
+ * still letting go of); and when the last heap frame comes home while the
+ * pool is on -- that one at most once a second (TRIM_EVERY_NS), so a pool
+ * that keeps running dry costs one trim a second, never one per frame.  Measured
+ * (hardening.control_plane): after heap mode 2.1-2.4x -> 0.98-1.02x the
+ * RSS before it; after a load with 3 readers on a 4-slot pool 2.6x -> 1.1x.
  */
 #define _GNU_SOURCE
 #include "daq/pool.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +59,25 @@
 #include "util/fatal.h"
 
 #define HUGE_PAGE_BYTES (2u << 20)
+#define TRIM_EVERY_NS   (1000ull * 1000 * 1000)
+/* After a stream ends its consumers let go of its last frames within
+ * milliseconds (streams finish, queues drain): the second trim waits this
+ * long for them. */
+#define TRIM_LATER_NS (300ull * 1000 * 1000)
+
+/* malloc_trim is process-wide: one clock for every pool. */
+static _Atomic uint64_t last_trim_ns;
+
+/* Gives freed heap frames back to the OS; rate-limited unless forced. */
+static void heap_trim(bool force)
+{
+    uint64_t now = daq_now_ns(), last = atomic_load_explicit(&last_trim_ns, memory_order_relaxed);
+    if (!force && last && now - last < TRIM_EVERY_NS)
+        return;
+    if (!atomic_compare_exchange_strong(&last_trim_ns, &last, now))
+        return; /* another thread is trimming right now */
+    malloc_trim(0);
+}
 
 typedef struct lat_hist {
     _Atomic uint64_t count, sum_ns, max_ns;
@@ -445,8 +482,11 @@ void daq_pool__slot_home(daq_pool *p, daq_frame *f)
 void daq_pool__heap_gone(daq_pool *p)
 {
     atomic_fetch_add_explicit(&p->heap_frees, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&p->heap_in_use, 1, memory_order_relaxed);
-    pool_unref(p);
+    bool last = atomic_fetch_sub_explicit(&p->heap_in_use, 1, memory_order_relaxed) == 1;
+    bool trim = last && atomic_load_explicit(&p->use_pool, memory_order_relaxed);
+    pool_unref(p); /* may free p */
+    if (trim)
+        heap_trim(false); /* the heap episode is over */
 }
 
 /* ---- acquiring ------------------------------------------------------------ */
@@ -574,7 +614,68 @@ daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
 
 void daq_pool_set_use_pool(daq_pool *p, bool on)
 {
-    atomic_store_explicit(&p->use_pool, on, memory_order_relaxed);
+    bool was = atomic_exchange_explicit(&p->use_pool, on, memory_order_relaxed);
+    /* Leaving heap mode: the frames freed so far go back now (a consumer
+     * may keep its latest frame for a long time: don't wait for it); the
+     * last heap frame's return trims again. */
+    if (on && !was)
+        daq_pool_trim_heap(p);
+}
+
+/* The trimmer: one thread for the process, created at the first request,
+ * never joined (it holds nothing but its own lock). */
+static pthread_mutex_t trim_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t trim_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t trim_due_ns; /* under trim_mu; 0: none */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static bool trim_thread_ok;
+
+static void *trimmer_main(void *arg)
+{
+    pthread_mutex_lock(&trim_mu);
+    for (;;) {
+        while (!trim_due_ns)
+            pthread_cond_wait(&trim_cv, &trim_mu);
+        uint64_t due = trim_due_ns;
+        if (daq_now_ns() < due) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts); /* trim_cv's clock */
+            uint64_t at =
+                (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (due - daq_now_ns());
+            ts.tv_sec = (time_t)(at / 1000000000ull);
+            ts.tv_nsec = (long)(at % 1000000000ull);
+            pthread_cond_timedwait(&trim_cv, &trim_mu, &ts);
+            continue;
+        }
+        trim_due_ns = 0;
+        pthread_mutex_unlock(&trim_mu);
+        heap_trim(true);
+        pthread_mutex_lock(&trim_mu);
+    }
+    return NULL;
+}
+
+static void trimmer_start(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, trimmer_main, NULL) == 0) {
+        pthread_setname_np(t, "daq-trim");
+        pthread_detach(t);
+        trim_thread_ok = true;
+    }
+}
+
+void daq_pool_trim_heap(daq_pool *p)
+{
+    (void)p; /* malloc_trim is process-wide */
+    heap_trim(true);
+    pthread_once(&trim_once, trimmer_start);
+    if (!trim_thread_ok)
+        return;
+    pthread_mutex_lock(&trim_mu);
+    trim_due_ns = daq_now_ns() + TRIM_LATER_NS;
+    pthread_cond_signal(&trim_cv);
+    pthread_mutex_unlock(&trim_mu);
 }
 
 bool daq_pool_use_pool(const daq_pool *p)

@@ -85,7 +85,9 @@ daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq
 
 int daq_call_refusal_status(const char *err)
 {
-    if (strstr(err, "while streaming"))
+    if (strstr(err, "[limits] memory_mb")) /* devices/budget.c */
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    if (strstr(err, "while streaming") || strstr(err, "is starting"))
         return DAQ_RPC_FAILED_PRECONDITION;
     return DAQ_RPC_INVALID_ARGUMENT;
 }

@@ -52,8 +52,9 @@ int daq_call_device(daq_devices *ds, const char *id, daq_call_need need, daq_dev
  * details set. */
 daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq_call_need need);
 
-/* The status for a camera layer's refusal of a set (its message): while
- * streaming FAILED_PRECONDITION, else INVALID_ARGUMENT.  (An unknown
+/* The status for a camera layer's refusal of a set (its message): over the
+ * memory budget ("[limits] memory_mb") RESOURCE_EXHAUSTED; while streaming
+ * or starting FAILED_PRECONDITION; else INVALID_ARGUMENT.  (An unknown
  * parameter never gets this far: the lookup answers NOT_FOUND first.) */
 int daq_call_refusal_status(const char *err);
 

@@ -18,6 +18,8 @@
  * h->mu and drops its call reference, so the thread never touches a call
  * after it is over.  Lock order: h->mu, then the call's own lock (inside
  * daq_rpc_stream_send); the close callback runs without the call's lock.
+ * Watchers count against [limits] subscribers together with the parameter
+ * change subscribers (the limit is the service's, set by the server).
  */
 #include "server/health.h"
 
@@ -30,6 +32,7 @@
 #include <string.h>
 
 #include "health.pb-c.h"
+#include "server/stream_set.h"
 #include "util/clock.h"
 #include "util/fatal.h"
 
@@ -44,6 +47,7 @@ typedef struct watcher {
     struct watcher *next, **pprev;
     daq_health *h;
     daq_rpc_call *call; /* one reference, dropped by the close callback */
+    char host[64];      /* admitted under h->limit for this client host */
     int what;
     size_t device; /* WHAT_DEVICE: index in the table */
     int sent;      /* the last status handed to gRPC */
@@ -52,7 +56,8 @@ typedef struct watcher {
 struct daq_health {
     atomic_size_t watchers;
     bool with_storage;
-    daq_devices *devices; /* borrowed; NULL: no device table */
+    daq_devices *devices;           /* borrowed; NULL: no device table */
+    struct daq_stream_limit *limit; /* borrowed; NULL: Watch is not limited */
 
     pthread_mutex_t mu; /* the list, stop, started */
     pthread_cond_t cv;
@@ -95,6 +100,11 @@ void daq_health_destroy(daq_health *h)
 void daq_health_set_devices(daq_health *h, daq_devices *ds)
 {
     h->devices = ds;
+}
+
+void daq_health_set_subscriber_limit(daq_health *h, struct daq_stream_limit *limit)
+{
+    h->limit = limit;
 }
 
 size_t daq_health_watchers(const daq_health *h)
@@ -263,6 +273,8 @@ static void watch_closed(void *ctx, daq_rpc_call *c)
     if (w->next)
         w->next->pprev = w->pprev;
     pthread_mutex_unlock(&h->mu);
+    if (h->limit)
+        daq_stream_limit_leave(h->limit, w->host);
     free(w);
     atomic_fetch_sub(&h->watchers, 1);
     daq_rpc_call_unref(c);
@@ -277,9 +289,15 @@ static int watch(void *ctx, daq_rpc_call *c, const uint8_t *req, size_t len, cha
         snprintf(details, details_len, "cannot decode HealthCheckRequest");
         return DAQ_RPC_INVALID_ARGUMENT;
     }
+    if (h->limit &&
+        daq_stream_limit_enter(h->limit, daq_rpc_call_peer_host(c), details, details_len) != 0) {
+        free(name);
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    }
     watcher *w = calloc(1, sizeof *w);
     if (!w)
         daq_fatal("health: out of memory");
+    snprintf(w->host, sizeof w->host, "%s", daq_rpc_call_peer_host(c));
     w->h = h;
     w->call = c;
     w->what = resolve(h, name, &w->device);

@@ -55,6 +55,13 @@ void daq_health_destroy(daq_health *h); /* NULL ok; joins the Watch thread */
  * h).  Before the server serves h's methods. */
 void daq_health_set_devices(daq_health *h, daq_devices *ds);
 
+/* Watch streams count against limit (borrowed: it outlives every Watch;
+ * NULL: no limit), shared with StreamParameterChanges ([limits]
+ * subscribers); the one past it is refused RESOURCE_EXHAUSTED.  Before
+ * the server serves h's methods. */
+struct daq_stream_limit;
+void daq_health_set_subscriber_limit(daq_health *h, struct daq_stream_limit *limit);
+
 /* The status of a service name (NULL = ""): DAQ_HEALTH_SERVICE_UNKNOWN for
  * a name daqd does not serve.  Lock-free; any thread. */
 int daq_health_status(const daq_health *h, const char *service);

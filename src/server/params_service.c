@@ -10,11 +10,18 @@
  * Values travel as JSON text, as in rust-daq: a SetParameter value is
  * parsed as JSON and, failing that, taken as a string.  Every successful
  * set is published to the StreamParameterChanges subscribers (source
- * "user"), each served by its own thread with a bounded queue (the oldest
- * change is dropped, and counted, if a subscriber stops reading).
+ * "user").  A subscriber has no thread: the changer's thread puts the
+ * change in its bounded queue (64; the oldest is dropped, and counted, if
+ * the subscriber stops reading) and wakes its task on the stream scheduler
+ * (stream_sched.h), whose step sends the head of the queue without waiting;
+ * the call's ready hook (a write done, the call closed) wakes it again.  So
+ * a slow subscriber never blocks a SetParameter, and 3,000 idle ones cost
+ * no thread and no CPU.  Subscribers count against [limits] subscribers,
+ * shared with health Watch (RESOURCE_EXHAUSTED with the numbers).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,7 @@
 
 #include "daq_c.pb-c.h"
 #include "server/calls.h"
+#include "server/stream_sched.h"
 #include "server/stream_set.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -31,10 +39,11 @@
 typedef struct subscriber subscriber;
 
 struct daq_param_hub {
-    daq_devices *devices; /* borrowed */
+    daq_devices *devices;    /* borrowed */
+    daq_stream_sched *sched; /* borrowed */
+    daq_stream_limit *limit; /* borrowed: [limits] subscribers */
     pthread_mutex_t mu;
     subscriber *subs; /* under mu */
-    daq_stream_set *threads;
 };
 
 /* ---- the daemon's parameters -------------------------------------------------------- */
@@ -292,32 +301,33 @@ typedef struct change {
 } change;
 
 struct subscriber {
+    daq_sched_task task;
     struct subscriber *next; /* in the hub, under hub->mu */
+    atomic_bool armed;       /* set up: publish and the ready hook may wake it */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     change q[CHANGE_QUEUE];
     unsigned head, len; /* under mu */
+    uint64_t first;     /* under mu: the number of q[head] among all changes queued */
     uint64_t dropped;   /* changes this subscriber never got */
     char device_id[64];
     bool any_device;
     size_t n_names;
     char names[MAX_NAMES][96];
+    char host[64];
     daq_rpc_call *call;
     daq_param_hub *hub;
 };
 
-daq_param_hub *daq_param_hub_create(daq_devices *devices)
+daq_param_hub *daq_param_hub_create(daq_devices *devices, daq_stream_sched *sched,
+                                    daq_stream_limit *subscribers)
 {
     daq_param_hub *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->devices = devices;
+    h->sched = sched;
+    h->limit = subscribers;
     pthread_mutex_init(&h->mu, NULL);
-    h->threads = daq_stream_set_create();
-    if (!h->threads) {
-        free(h);
-        return NULL;
-    }
     return h;
 }
 
@@ -325,8 +335,7 @@ void daq_param_hub_destroy(daq_param_hub *h)
 {
     if (!h)
         return;
-    daq_stream_set_destroy(h->threads); /* every thread unlinks its subscriber */
-    pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->mu); /* every subscriber unlinked itself as its call ended */
     free(h);
 }
 
@@ -363,16 +372,19 @@ void daq_param_hub_publish(daq_param_hub *h, const char *device_id, const char *
         if (s->len == CHANGE_QUEUE) { /* a subscriber that stopped reading */
             s->head = (s->head + 1) % CHANGE_QUEUE;
             s->len--;
+            s->first++;
             s->dropped++;
         }
         s->q[(s->head + s->len++) % CHANGE_QUEUE] = c;
-        pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
+        if (atomic_load_explicit(&s->armed, memory_order_acquire))
+            daq_stream_sched_wake(h->sched, &s->task);
     }
     pthread_mutex_unlock(&h->mu);
 }
 
-static bool send_change(subscriber *s, const change *c)
+/* Sends c without waiting: DAQ_RPC_SENT, BUSY or CLOSED. */
+static int send_change(subscriber *s, const change *c)
 {
     Daq__ParameterChange m = DAQ__PARAMETER_CHANGE__INIT;
     m.device_id = (char *)c->device_id;
@@ -385,10 +397,51 @@ static bool send_change(subscriber *s, const change *c)
     uint8_t buf[1024];
     size_t n = daq__parameter_change__pack(&m, buf);
     daq_rpc_msg msg = {.head = buf, .head_len = n};
-    int rc;
-    while ((rc = daq_rpc_stream_send(s->call, &msg, 500000000)) == DAQ_RPC_BUSY) {
+    return daq_rpc_stream_send(s->call, &msg, 0);
+}
+
+/* The subscriber's step (stream_sched.h): sends the oldest queued change
+ * if the call can take it; the ready hook brings the step back when the
+ * write is done.  The head is popped after the send only if publish did
+ * not drop it meanwhile. */
+static bool change_step(void *arg)
+{
+    subscriber *s = arg;
+    if (daq_rpc_stream_closed(s->call)) {
+        daq_rpc_stream_finish(s->call, DAQ_RPC_OK, NULL); /* the server stopping: OK */
+        return false;
     }
-    return rc == DAQ_RPC_SENT;
+    change c;
+    pthread_mutex_lock(&s->mu);
+    bool have = s->len > 0;
+    uint64_t which = s->first;
+    if (have)
+        c = s->q[s->head];
+    pthread_mutex_unlock(&s->mu);
+    if (!have)
+        return true;
+    int rc = send_change(s, &c);
+    if (rc == DAQ_RPC_CLOSED) {
+        daq_rpc_stream_finish(s->call, DAQ_RPC_OK, NULL);
+        return false;
+    }
+    if (rc == DAQ_RPC_SENT) {
+        pthread_mutex_lock(&s->mu);
+        if (s->len > 0 && s->first == which) {
+            s->head = (s->head + 1) % CHANGE_QUEUE;
+            s->len--;
+            s->first++;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return true;
+}
+
+static void change_wake(void *arg)
+{
+    subscriber *s = arg;
+    if (atomic_load_explicit(&s->armed, memory_order_acquire))
+        daq_stream_sched_wake(s->hub->sched, &s->task);
 }
 
 static void unlink_sub(daq_param_hub *h, subscriber *s)
@@ -404,34 +457,18 @@ static void unlink_sub(daq_param_hub *h, subscriber *s)
 
 static void sub_free(subscriber *s)
 {
-    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
-static void change_stream(void *arg)
+/* The scheduler is done with s: no hook may wake it any more, then free. */
+static void change_done(void *arg)
 {
     subscriber *s = arg;
     daq_param_hub *h = s->hub;
-    bool open = true;
-    while (open && !daq_rpc_stream_closed(s->call)) {
-        change c;
-        bool have = false;
-        pthread_mutex_lock(&s->mu);
-        if (s->len == 0)
-            daq_cond_wait_until(&s->cv, &s->mu, daq_now_ns() + 200000000ull);
-        if (s->len > 0) {
-            c = s->q[s->head];
-            s->head = (s->head + 1) % CHANGE_QUEUE;
-            s->len--;
-            have = true;
-        }
-        pthread_mutex_unlock(&s->mu);
-        if (have)
-            open = send_change(s, &c);
-    }
+    daq_rpc_stream_on_ready(s->call, NULL, NULL);
     unlink_sub(h, s); /* after this no publisher can reach s */
-    daq_rpc_stream_finish(s->call, DAQ_RPC_OK, NULL);
+    daq_stream_limit_leave(h->limit, s->host);
     daq_rpc_call_unref(s->call);
     sub_free(s);
 }
@@ -472,7 +509,9 @@ static subscriber *subscriber_new(daq_param_hub *h, daq_rpc_call *call,
     if (!s)
         return NULL;
     pthread_mutex_init(&s->mu, NULL);
-    daq_cond_init_monotonic(&s->cv);
+    s->task = (daq_sched_task){.step = change_step, .done = change_done, .ctx = s};
+    atomic_init(&s->armed, false);
+    snprintf(s->host, sizeof s->host, "%s", daq_rpc_call_peer_host(call));
     s->any_device =
         in->_device_id_case != DAQ__STREAM_PARAMETER_CHANGES_REQUEST___DEVICE_ID_DEVICE_ID;
     if (!s->any_device)
@@ -484,7 +523,8 @@ static subscriber *subscriber_new(daq_param_hub *h, daq_rpc_call *call,
     return s;
 }
 
-/* StreamParameterChanges' start handler: request, subscriber, thread. */
+/* StreamParameterChanges' start handler: request, admission, subscriber,
+ * task. */
 static int params_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req, size_t len,
                                char *details, size_t details_len)
 {
@@ -493,9 +533,14 @@ static int params_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req
     int rc = change_request(h, req, len, &in, details, details_len);
     if (rc != DAQ_RPC_OK)
         return rc;
+    if (daq_stream_limit_enter(h->limit, daq_rpc_call_peer_host(call), details, details_len)) {
+        daq__stream_parameter_changes_request__free_unpacked(in, NULL);
+        return DAQ_RPC_RESOURCE_EXHAUSTED;
+    }
     subscriber *s = subscriber_new(h, call, in);
     daq__stream_parameter_changes_request__free_unpacked(in, NULL);
     if (!s) {
+        daq_stream_limit_leave(h->limit, daq_rpc_call_peer_host(call));
         snprintf(details, details_len, "out of memory");
         return DAQ_RPC_INTERNAL;
     }
@@ -503,22 +548,21 @@ static int params_stream_start(void *ctx, daq_rpc_call *call, const uint8_t *req
     s->next = h->subs;
     h->subs = s;
     pthread_mutex_unlock(&h->mu);
-    if (daq_stream_set_spawn(h->threads, daq_rpc_call_peer_host(call), 0, change_stream, s, details,
-                             details_len) != 0) {
-        unlink_sub(h, s);
-        sub_free(s);
-        return DAQ_RPC_RESOURCE_EXHAUSTED;
-    }
+    /* Armed, then one wake: a close that came before the hook was set is
+     * seen by that first step. */
+    daq_rpc_stream_on_ready(call, change_wake, s);
+    atomic_store_explicit(&s->armed, true, memory_order_release);
+    daq_stream_sched_wake(h->sched, &s->task);
     return DAQ_RPC_OK;
 }
 
 size_t daq_param_hub_methods(daq_param_hub *h, daq_rpc_method *out, size_t max)
 {
     const daq_rpc_method all[] = {
-        {"/daq.HardwareService/ListParameters", params_list, NULL, h},
-        {"/daq.HardwareService/GetParameter", params_get, NULL, h},
-        {"/daq.HardwareService/SetParameter", params_set, NULL, h},
-        {"/daq.HardwareService/StreamParameterChanges", NULL, params_stream_start, h},
+        {"/daq.HardwareService/ListParameters", params_list, NULL, h, false},
+        {"/daq.HardwareService/GetParameter", params_get, NULL, h, false},
+        {"/daq.HardwareService/SetParameter", params_set, NULL, h, true},
+        {"/daq.HardwareService/StreamParameterChanges", NULL, params_stream_start, h, false},
     };
     return daq_rpc_methods_copy(out, max, all, sizeof all / sizeof all[0]);
 }

@@ -2,9 +2,10 @@
  * (ListParameters, GetParameter, SetParameter, StreamParameterChanges) and
  * the hub that tells StreamParameterChanges subscribers about changes.
  *
- * Ownership: the hub borrows the device table (which outlives it) and owns
- * its subscriber threads; destroy joins them, which requires the gRPC
- * server to have been stopped first.  Strings passed to publish are copied.
+ * Ownership: the hub borrows the device table, the stream scheduler and
+ * the subscriber limit (all outlive it); destroy requires the gRPC server
+ * to have been stopped first (every subscriber is then gone).  Strings
+ * passed to publish are copied.
  */
 #ifndef DAQ_SERVER_PARAMS_SERVICE_H
 #define DAQ_SERVER_PARAMS_SERVICE_H
@@ -13,11 +14,16 @@
 
 #include "daq/devices.h"
 #include "server/rpc.h"
+#include "server/stream_sched.h"
+#include "server/stream_set.h"
 
 typedef struct daq_param_hub daq_param_hub;
 
-daq_param_hub *daq_param_hub_create(daq_devices *devices); /* NULL when out of memory */
-void daq_param_hub_destroy(daq_param_hub *h);              /* NULL ok */
+/* NULL when out of memory.  Subscribers run on sched and count against
+ * subscribers (both borrowed: they outlive the hub). */
+daq_param_hub *daq_param_hub_create(daq_devices *devices, daq_stream_sched *sched,
+                                    daq_stream_limit *subscribers);
+void daq_param_hub_destroy(daq_param_hub *h); /* NULL ok */
 
 /* The four parameter methods bound to h into out; returns 4
  * (0 if max is too small). */

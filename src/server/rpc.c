@@ -13,8 +13,12 @@
  *    client's deadline, and the Python client streams with no deadline.
  *  - RECV_CLOSE_ON_SERVER is started on every call: it is the only reliable
  *    "the call is over" (client cancel, disconnect, deadline, cancel_all).
- *  - One completion queue, one thread.  Unary handlers run on it; stream
- *    producers run on their own threads and only start send batches.
+ *  - One completion queue, one thread, which never runs a unary handler:
+ *    those go to the worker pool (rpc_workers.c: [limits] workers threads,
+ *    a lane for calls that change state and may take seconds, a thread
+ *    always left for reads, 256 calls queued at most).  The CQ thread only
+ *    dispatches, runs the quick stream start handlers and completes
+ *    batches, so a slow call delays no other call, stream or stop.
  *  - SO_REUSEPORT is off: gRPC enables it by default, and a second daqd on
  *    the same port would then silently share it instead of failing.
  *
@@ -68,7 +72,10 @@
 #include <grpc/support/time.h>
 
 #include "daq/log.h"
+#include "server/rpc_auth.h"
 #include "server/rpc_internal.h"
+#include "server/rpc_workers.h"
+#include "util/addr_list.h"
 #include "util/clock.h"
 #include "util/err.h"
 
@@ -132,8 +139,13 @@ static void answer_unimplemented(daq_rpc_call *c)
     daq_rpc_call_reply(c, DAQ_RPC_UNIMPLEMENTED, details, NULL, 0);
 }
 
+/* On a worker thread (rpc_workers.c). */
 static void run_unary(daq_rpc_call *c)
 {
+    if (atomic_load(&c->srv->stopping)) { /* queued before the stop: not started any more */
+        daq_rpc_call_reply(c, DAQ_RPC_UNAVAILABLE, DAQ_RPC_STOP_DETAILS, NULL, 0);
+        return;
+    }
     grpc_slice req;
     if (!read_payload(c->payload, &req)) {
         daq_rpc_call_reply(c, DAQ_RPC_INVALID_ARGUMENT, "missing or unreadable request message",
@@ -146,6 +158,19 @@ static void run_unary(daq_rpc_call *c)
     grpc_slice_unref(req);
     r.details[sizeof r.details - 1] = '\0';
     daq_rpc_call_reply(c, r.status, r.details, r.body, r.body ? r.len : 0);
+}
+
+/* Hands a unary call to the workers; a full queue is answered here, at
+ * once, with the numbers. */
+static void queue_unary(daq_rpc_server *s, daq_rpc_call *c)
+{
+    if (daq_rpc_workers_submit(s->workers, c))
+        return;
+    char details[DAQ_RPC_DETAILS_MAX];
+    snprintf(details, sizeof details,
+             "server busy: %u calls queued (at most %u); try again shortly",
+             daq_rpc_workers_queued(s->workers), DAQ_RPC_QUEUE_MAX);
+    daq_rpc_call_reply(c, DAQ_RPC_RESOURCE_EXHAUSTED, details, NULL, 0);
 }
 
 static void run_stream(daq_rpc_call *c)
@@ -179,10 +204,12 @@ static void on_new_call(daq_rpc_server *s, daq_rpc_call *c, bool ok)
     post_request(s, c->method); /* the next call of this method */
     if (!daq_rpc_call_begin(c))
         grpc_call_cancel(c->call, NULL);
+    else if (!daq_rpc_call_authorize(c, s->tokens))
+        ; /* answered UNAUTHENTICATED */
     else if (!c->method)
         answer_unimplemented(c);
     else if (c->method->m.unary)
-        run_unary(c);
+        queue_unary(s, c);
     else
         run_stream(c);
     daq_rpc_call_release(c); /* the NEW tag's reference */
@@ -265,21 +292,45 @@ static void explain_bind_failure(const char *host, uint16_t port, char *err, siz
         daq_err(err, err_len, "%s: cannot bind (gRPC refused the address)", where);
 }
 
-static grpc_server *create_grpc_server(size_t max_message_bytes)
+static grpc_arg int_arg(const char *key, int value)
 {
+    grpc_arg a = {.type = GRPC_ARG_INTEGER, .key = (char *)key};
+    a.value.integer = value;
+    return a;
+}
+
+/* Keepalive: the server pings every keepalive_ms and drops a connection
+ * whose peer does not answer within as long (at most KEEPALIVE_TIMEOUT_MS)
+ * -- also while
+ * no data flows (a stalled viewer) and with no call open, so a dead host's
+ * connections and streams go in keepalive + timeout instead of TCP's
+ * retransmission timeout (~15 min).  A connection cap (opts
+ * max_connections) has no channel arg in gRPC 1.51's core; it is not
+ * enforced here (see docs/deploy.md).  The TLS handshake must finish in
+ * HANDSHAKE_TIMEOUT_MS (gRPC's default: 120 s per half-open connection). */
+#define KEEPALIVE_TIMEOUT_MS 10000
+#define HANDSHAKE_TIMEOUT_MS 10000
+
+static grpc_server *create_grpc_server(const daq_rpc_opts *o)
+{
+    size_t max_message_bytes = o->max_message_bytes;
     int max = max_message_bytes > INT_MAX ? INT_MAX : (int)max_message_bytes;
-    grpc_arg args[3];
+    grpc_arg args[10];
     size_t n = 0;
-    args[n].type = GRPC_ARG_INTEGER;
-    args[n].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-    args[n++].value.integer = 0;
+    args[n++] = int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    args[n++] = daq_rpc_listen_arg();
+    args[n++] = int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS);
     if (max > 0) {
-        args[n].type = GRPC_ARG_INTEGER;
-        args[n].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-        args[n++].value.integer = max;
-        args[n].type = GRPC_ARG_INTEGER;
-        args[n].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-        args[n++].value.integer = max;
+        args[n++] = int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max);
+        args[n++] = int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max);
+    }
+    if (o->keepalive_ms > 0) {
+        int ka = o->keepalive_ms > INT_MAX ? INT_MAX : (int)o->keepalive_ms;
+        args[n++] = int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, ka);
+        args[n++] = int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                            ka < KEEPALIVE_TIMEOUT_MS ? ka : KEEPALIVE_TIMEOUT_MS);
+        args[n++] = int_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+        args[n++] = int_arg(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     }
     grpc_channel_args ca = {.num_args = n, .args = args};
     return grpc_server_create(&ca, NULL);
@@ -325,6 +376,8 @@ static bool wait_bodies(daq_rpc_server *s)
 
 static void server_free(daq_rpc_server *s)
 {
+    daq_rpc_tokens_free(s->tokens); /* no call is left to borrow a name */
+    s->tokens = NULL;
     if (s->server)
         grpc_server_destroy(s->server);
     if (s->cq)
@@ -340,20 +393,48 @@ static void server_free(daq_rpc_server *s)
     free(s);
 }
 
-static int add_port(daq_rpc_server *s, const char *host, uint16_t port, char *err, size_t err_len)
+/* One listener of the family the address names (rpc_listen.c). */
+static int add_port(daq_rpc_server *s, const daq_addr *a, uint16_t port,
+                    grpc_server_credentials *creds, char *err, size_t err_len)
 {
     char addr[ADDR_MAX];
-    if (!daq_rpc_format_addr(host, port, addr, sizeof addr))
+    if (!daq_rpc_format_addr(a->host, port, addr, sizeof addr))
         return daq_err(err, err_len, "rpc: bind address too long");
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    /* A specific IPv4 address needs no rule: gRPC binds it as ::ffff:a.b.c.d,
+     * which only IPv4 traffic to that address reaches. */
+    daq_rpc_listen_family(a->family == AF_INET && !a->wildcard ? 0 : a->family);
     int bound = grpc_server_add_http2_port(s->server, addr, creds);
-    grpc_server_credentials_release(creds);
+    daq_rpc_listen_family(0);
     if (bound <= 0 || bound > UINT16_MAX) {
-        explain_bind_failure(host, port, err, err_len);
+        explain_bind_failure(a->host, port, err, err_len);
         return -1;
     }
     s->port = (uint16_t)bound;
     return 0;
+}
+
+/* Every address of the bind list on one port: the first one picks it when
+ * port is 0, the others follow (a dual-stack daqd has one port). */
+static int add_ports(daq_rpc_server *s, const daq_rpc_opts *o, char *err, size_t err_len)
+{
+    daq_addr_list l;
+    if (daq_addr_list_parse(o->bind, &l, err, err_len) != 0)
+        return -1;
+    bool tls = (o->tls_cert && *o->tls_cert) || (o->tls_key && *o->tls_key) ||
+               (o->tls_client_ca && *o->tls_client_ca);
+    grpc_server_credentials *creds =
+        tls ? daq_rpc_tls_credentials(o->tls_cert, o->tls_key, o->tls_client_ca, err, err_len)
+            : grpc_insecure_server_credentials_create();
+    if (!creds)
+        return -1;
+    int rc = 0;
+    uint16_t port = o->port;
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        rc = add_port(s, &l.a[i], port, creds, err, err_len);
+        port = s->port;
+    }
+    grpc_server_credentials_release(creds);
+    return rc;
 }
 
 void daq_rpc_opts_init(daq_rpc_opts *o)
@@ -377,7 +458,6 @@ daq_rpc_server *daq_rpc_server_start_opts(const daq_rpc_opts *o, const daq_rpc_m
                                           size_t n, char *err, size_t err_len)
 {
     const char *bind_addr = o->bind;
-    uint16_t port = o->port;
     if (!bind_addr || !*bind_addr) {
         daq_err(err, err_len, "rpc: no bind address");
         return NULL;
@@ -394,18 +474,24 @@ daq_rpc_server *daq_rpc_server_start_opts(const daq_rpc_opts *o, const daq_rpc_m
     daq_cond_init_monotonic(&s->cv);
     atomic_init(&s->stopping, false);
     s->shutdown_tag = (daq_rpc_tag){DAQ_RPC_TAG_SHUTDOWN, NULL};
-    s->server = create_grpc_server(o->max_message_bytes);
+    s->server = create_grpc_server(o);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
 
     int rc = register_methods(s, methods, n, err, err_len);
+    if (rc == 0 && o->tokens_file && *o->tokens_file &&
+        !(s->tokens = daq_rpc_tokens_load(o->tokens_file, err, err_len)))
+        rc = -1;
     if (rc == 0)
-        rc = add_port(s, bind_addr, port, err, err_len);
+        rc = add_ports(s, o, err, err_len);
     /* Started either way: a failed start then takes the ordinary stop path. */
     grpc_server_start(s->server);
     if (rc == 0)
         for (size_t i = 0; i <= s->n_methods; i++)
             post_request(s, i < s->n_methods ? &s->methods[i] : NULL);
+    s->workers = daq_rpc_workers_start(o->workers, run_unary, err, err_len);
+    if (!s->workers)
+        daq_fatal("rpc: cannot start the worker threads"); /* requests are posted */
     if (pthread_create(&s->cq_thread, NULL, cq_main, s) != 0)
         daq_fatal("rpc: cannot start the completion-queue thread"); /* requests are posted */
     s->cq_thread_started = true;
@@ -415,7 +501,10 @@ daq_rpc_server *daq_rpc_server_start_opts(const daq_rpc_opts *o, const daq_rpc_m
         return NULL;
     }
     DAQ_LOG(DAQ_LOG_INFO, DAQ_RPC_LOG, "gRPC server listening", DAQ_F_STR("addr", bind_addr),
-            DAQ_F_U64("port", s->port), DAQ_F_U64("methods", n));
+            DAQ_F_U64("port", s->port), DAQ_F_U64("methods", n),
+            DAQ_F_BOOL("tls", o->tls_cert && *o->tls_cert),
+            DAQ_F_BOOL("mtls", o->tls_client_ca && *o->tls_client_ca),
+            DAQ_F_U64("tokens", daq_rpc_tokens_count(s->tokens)));
     return s;
 }
 
@@ -509,6 +598,10 @@ void daq_rpc_server_stop(daq_rpc_server *s)
     bool graceful = wait_shutdown_tag(s, daq_now_ns() + DAQ_RPC_CLOSE_NS);
     grpc_server_cancel_all_calls(s->server);
     wait_drained(s);
+    /* Every queued call has been answered by now (live is 0): the workers
+     * are idle and must be gone before the queue shuts down, since a batch
+     * started after that aborts the process. */
+    daq_rpc_workers_stop(s->workers);
     grpc_completion_queue_shutdown(s->cq);
     if (s->cq_thread_started)
         pthread_join(s->cq_thread, NULL);

@@ -7,8 +7,10 @@
  * generic handler answers every other path UNIMPLEMENTED at once, so no
  * client ever hangs on a method daqd does not serve.
  *
- * Unary handlers run on the completion-queue thread: they must be quick
- * (tens of milliseconds at most) and never wait on the network.
+ * Unary handlers run on a pool of worker threads (server/rpc_workers.h):
+ * a handler may block on hardware (a camera start), but never on the
+ * network.  Methods marked audit (they change state) are the ones that may
+ * be slow; they never take the last free thread, which stays for reads.
  *
  * Streaming: the start handler receives a call reference and usually hands
  * it to a thread of its own (the "stream side": downsampling, compression,
@@ -47,6 +49,7 @@ enum {
     DAQ_RPC_UNIMPLEMENTED = 12,
     DAQ_RPC_INTERNAL = 13,
     DAQ_RPC_UNAVAILABLE = 14,
+    DAQ_RPC_UNAUTHENTICATED = 16,
 };
 
 typedef struct daq_rpc_server daq_rpc_server;
@@ -78,6 +81,10 @@ typedef struct daq_rpc_method {
     daq_rpc_unary_fn unary; /* exactly one of unary, stream */
     daq_rpc_stream_fn stream;
     void *ctx;
+    /* Changes state (a parameter, a stream, a recording): the call is logged
+     * once when its status is sent (target "daq::audit": method, peer, token
+     * name, status), so an operator can tell who changed what. */
+    bool audit;
 } daq_rpc_method;
 
 /* Listens on bind_addr:port (port 0: ephemeral) and serves methods (the
@@ -99,6 +106,10 @@ typedef struct daq_rpc_opts {
     uint32_t workers;         /* threads running unary handlers (default 4) */
     uint32_t max_connections; /* 0: unlimited */
     uint32_t keepalive_ms;    /* HTTP/2 keepalive ping period; 0: gRPC's default */
+    /* TLS and bearer tokens (server/rpc_auth.h); NULL or "": off.  tls_cert
+     * and tls_key go together; tls_client_ca (needs them) turns on mutual
+     * TLS; tokens_file makes every call but grpc.health.v1 need a token. */
+    const char *tls_cert, *tls_key, *tls_client_ca, *tokens_file;
 } daq_rpc_opts;
 
 void daq_rpc_opts_init(daq_rpc_opts *o);
@@ -201,6 +212,13 @@ bool daq_rpc_stream_wait_closed(daq_rpc_call *c, int64_t timeout_ns);
  * reference is released without a finish is ended with INTERNAL. */
 void daq_rpc_stream_finish(daq_rpc_call *c, int status, const char *details);
 
+/* Ends the stream now with status and details, whatever is in flight:
+ * for a client that stopped reading, whose status a normal finish would
+ * queue behind a write that never completes.  Its reader gets the
+ * messages its window already holds, then the status.  Once; harmless on
+ * a closed call. */
+void daq_rpc_stream_cancel(daq_rpc_call *c, int status, const char *details);
+
 /* Runs fn(ctx, c) once when the call is over (client gone, cancel,
  * deadline, server stopping, or finished and closed): on the server's
  * thread -- quick, may call daq_rpc_call_unref -- or at once on this thread
@@ -208,6 +226,17 @@ void daq_rpc_stream_finish(daq_rpc_call *c, int status, const char *details);
  * a stream needs no thread of its own just to notice the client leaving. */
 typedef void (*daq_rpc_close_cb)(void *ctx, daq_rpc_call *c);
 void daq_rpc_stream_on_close(daq_rpc_call *c, daq_rpc_close_cb fn, void *ctx);
+
+/* Runs fn(ctx) whenever the call may have changed for its producer: a
+ * write completed (writable again), the call closed, or the server started
+ * stopping.  It runs under the call's lock, on the server's thread (or
+ * stop's): it must be O(1), take only leaf locks and call nothing on c --
+ * typically it queues the stream on a scheduler, whose step then looks at
+ * the call.  One per call; a later one replaces it; fn NULL removes it, and
+ * once that returns fn is never called again.  So a stream needs no thread
+ * to wait for its call to become writable. */
+typedef void (*daq_rpc_ready_cb)(void *ctx);
+void daq_rpc_stream_on_ready(daq_rpc_call *c, daq_rpc_ready_cb fn, void *ctx);
 
 /* The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:54312";
  * and just the host part ("127.0.0.1"), for per-client limits.  Borrowed,

@@ -33,6 +33,7 @@
 #include <grpc/support/alloc.h>
 
 #include "daq/log.h"
+#include "server/rpc_auth.h"
 #include "server/rpc_internal.h"
 #include "util/clock.h"
 #include "util/fatal.h"
@@ -160,6 +161,7 @@ static void start_status_locked(daq_rpc_call *c, int status, const char *details
     ops[n++] = st;
     c->md_sent = true;
     c->status_started = true;
+    daq_rpc_call_audit(c, status, details);
     start_batch_locked(c, ops, n, &c->t_status);
     grpc_slice_unref(d);
 }
@@ -214,10 +216,18 @@ daq_rpc_call **daq_rpc_open_calls(daq_rpc_server *s, size_t *n)
     return v;
 }
 
+/* Tells the producer, whichever way it waits: condvar or ready hook. */
+static void notify_locked(daq_rpc_call *c)
+{
+    pthread_cond_broadcast(&c->cv);
+    if (c->on_ready)
+        c->on_ready(c->on_ready_ctx);
+}
+
 void daq_rpc_call_wake(daq_rpc_call *c)
 {
     pthread_mutex_lock(&c->mu);
-    pthread_cond_broadcast(&c->cv);
+    notify_locked(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -285,6 +295,7 @@ void daq_rpc_call_reply(daq_rpc_call *c, int status, const char *details, uint8_
     st.data.send_status_from_server.status_details = (details && *details) ? &d : NULL;
     ops[n++] = st;
 
+    daq_rpc_call_audit(c, status, details);
     pthread_mutex_lock(&c->mu);
     c->md_sent = c->status_started = c->finish_requested = true;
     c->reply_bb = bb; /* destroyed with the state, after the STATUS tag */
@@ -305,7 +316,7 @@ static void on_send_done(daq_rpc_call *c, bool ok)
         c->closed = true;
     if (c->finish_requested && !c->status_started)
         start_status_locked(c, c->finish_status, c->finish_details);
-    pthread_cond_broadcast(&c->cv);
+    notify_locked(c);
     pthread_mutex_unlock(&c->mu);
     if (bb)
         grpc_byte_buffer_destroy(bb); /* drops our slice refs; the body goes when gRPC's do */
@@ -320,7 +331,7 @@ static void on_close_done(daq_rpc_call *c)
     daq_rpc_close_cb fn = c->on_close;
     void *ctx = c->on_close_ctx;
     c->on_close = NULL;
-    pthread_cond_broadcast(&c->cv);
+    notify_locked(c);
     pthread_mutex_unlock(&c->mu);
     if (c->cancelled && c->is_stream)
         DAQ_LOG(DAQ_LOG_DEBUG, DAQ_RPC_LOG, "stream closed by the client or shutdown",
@@ -543,6 +554,26 @@ void daq_rpc_stream_on_close(daq_rpc_call *c, daq_rpc_close_cb fn, void *ctx)
     pthread_mutex_unlock(&c->mu);
     if (now && fn)
         fn(ctx, c);
+}
+
+void daq_rpc_stream_cancel(daq_rpc_call *c, int status, const char *details)
+{
+    pthread_mutex_lock(&c->mu);
+    bool cancel = !c->close_seen && !c->status_started;
+    if (cancel) /* no status batch after this: the cancel carries it */
+        c->finish_requested = c->status_started = true;
+    pthread_mutex_unlock(&c->mu);
+    if (cancel)
+        grpc_call_cancel_with_status(c->call, (grpc_status_code)status, details ? details : "",
+                                     NULL);
+}
+
+void daq_rpc_stream_on_ready(daq_rpc_call *c, daq_rpc_ready_cb fn, void *ctx)
+{
+    pthread_mutex_lock(&c->mu);
+    c->on_ready = fn;
+    c->on_ready_ctx = ctx;
+    pthread_mutex_unlock(&c->mu);
 }
 
 const char *daq_rpc_call_peer(const daq_rpc_call *c)

@@ -63,8 +63,11 @@ struct daq_rpc_server {
     daq_rpc_method_reg *methods;
     size_t n_methods;
     daq_rpc_tag shutdown_tag;
+    /* NULL: calls need no token (server/rpc_auth.h). */
+    struct daq_rpc_tokens *tokens;
 
-    atomic_bool stopping; /* set first thing in daq_rpc_server_stop */
+    atomic_bool stopping;            /* set first thing in daq_rpc_server_stop */
+    struct daq_rpc_workers *workers; /* run unary handlers (rpc_workers.h) */
 
     pthread_mutex_t mu; /* guards live, shutdown_done, bodies_out, open_* */
     pthread_cond_t cv;  /* live, open_n or bodies_out reached 0, or shutdown_done */
@@ -119,12 +122,18 @@ struct daq_rpc_call {
     grpc_byte_buffer *reply_bb; /* the unary reply (STATUS tag) */
     daq_rpc_close_cb on_close;
     void *on_close_ctx;
+    daq_rpc_ready_cb on_ready; /* called under mu (daq_rpc_stream_on_ready) */
+    void *on_ready_ctx;
 
     daq_rpc_call *open_prev, *open_next; /* srv->open_head list, under srv->mu */
     bool is_open;                        /* on that list */
 
     char *peer; /* from grpc_call_get_peer, gpr_free'd */
     char peer_host[DAQ_RPC_HOST_MAX];
+    /* The name of the caller's bearer token (borrowed from the server's
+     * tokens, which outlive every call); NULL without tokens.  Audit only:
+     * the token itself is never kept. */
+    const char *token_name;
 };
 
 /* ---- rpc_call.c: call states ------------------------------------------------ */
@@ -160,6 +169,17 @@ void daq_rpc_count_stream(void);
 
 /* Handles a CLOSE, SEND or STATUS event and drops that batch's reference. */
 void daq_rpc_call_event(daq_rpc_call *c, daq_rpc_tag_kind kind, bool ok);
+
+/* ---- rpc_listen.c: listeners of exactly the family asked ------------------------ */
+
+/* The channel arg (a socket mutator) every server is created with. */
+grpc_arg daq_rpc_listen_arg(void);
+
+/* For the grpc_server_add_http2_port about to run on this thread: AF_INET
+ * refuses IPv6 listeners (for 0.0.0.0 only: gRPC binds a specific IPv4
+ * address as ::ffff:a.b.c.d on an IPv6 socket), AF_INET6 makes them
+ * IPV6_V6ONLY, 0 leaves them. */
+void daq_rpc_listen_family(int family);
 
 /* ---- pure helpers (unit-tested) ------------------------------------------------ */
 

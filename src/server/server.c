@@ -59,12 +59,19 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
         serves_storage = storage_ok =
             (s->storage = daq_storage_service_create(cfg->storage)) != NULL;
 #endif
-    daq_service_config sc = {cfg->version, cfg->compression_lz4, cfg->max_streams_per_client,
-                             cfg->start_ns, serves_storage};
+    daq_service_config sc = {.version = cfg->version,
+                             .compression_lz4 = cfg->compression_lz4,
+                             .max_streams_per_client = cfg->max_streams_per_client,
+                             .start_ns = cfg->start_ns,
+                             .storage = serves_storage,
+                             .max_message_bytes = cfg->max_message_bytes,
+                             .limits = cfg->limits};
     s->service = daq_service_create(devices, &sc);
     s->health = daq_health_create(serves_storage);
     if (s->health)
         daq_health_set_devices(s->health, devices);
+    if (s->health && s->service)
+        daq_health_set_subscriber_limit(s->health, daq_service_subscriber_limit(s->service));
     if (!s->health || !s->service || !storage_ok) {
         daq_err(err, err_len, "out of memory");
         daq_server_stop(s);
@@ -92,6 +99,10 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     ro.workers = cfg->limits.workers;
     ro.max_connections = cfg->limits.connections;
     ro.keepalive_ms = cfg->limits.keepalive_ms;
+    ro.tls_cert = cfg->security.tls_cert;
+    ro.tls_key = cfg->security.tls_key;
+    ro.tls_client_ca = cfg->security.tls_client_ca;
+    ro.tokens_file = cfg->security.tokens_file;
     s->rpc = daq_rpc_server_start_opts(&ro, methods, n, err, err_len);
     if (!s->rpc) {
         daq_server_stop(s);

@@ -21,12 +21,16 @@
 #include "server/calls.h"
 #include "server/params_service.h"
 #include "server/stream_frames.h"
+#include "server/stream_sched.h"
+#include "server/stream_set.h"
 #include "util/clock.h"
 #include "util/fatal.h"
 
 struct daq_service {
     daq_devices *devices;
     daq_service_config cfg;
+    daq_stream_sched *sched;       /* every stream's steps */
+    daq_stream_limit *subscribers; /* parameter changes + health Watch */
     daq_param_hub *params;
     daq_frame_streams *frames;
 };
@@ -258,24 +262,20 @@ static void get_exposure(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
 /* ---- streaming control ---------------------------------------------------------------- */
 
 /* The engine of device id for a producer call, or NULL with r failed. */
-static daq_acq *producer_for(daq_service *s, const char *id, daq_rpc_reply *r)
-{
-    daq_device *d = daq_call_find(r, s->devices, id, DAQ_NEED_PRODUCER);
-    return d ? daq_device_acq(d) : NULL;
-}
-
 static void start_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
     DAQ_CALL_DECODE(Daq__StartStreamRequest, daq__start_stream_request, in, req, len, r);
-    daq_acq *a = producer_for(s, in->device_id, r);
-    if (a) {
+    daq_device *d = daq_call_find(r, s->devices, in->device_id, DAQ_NEED_PRODUCER);
+    if (d) {
         uint64_t limit =
             in->_frame_count_case == DAQ__START_STREAM_REQUEST___FRAME_COUNT_FRAME_COUNT
                 ? in->frame_count
                 : 0;
         char err[256];
-        int rc = daq_acq_start(a, limit, err, sizeof err);
+        /* Through the device, which remembers the wish: recovery resumes it
+         * (with what is left of the limit) after a camera failure. */
+        int rc = daq_device_stream_start(d, limit, err, sizeof err);
         Daq__StartStreamResponse out = DAQ__START_STREAM_RESPONSE__INIT;
         if (rc < 0) {
             daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "Cannot start '%s': %s", in->device_id,
@@ -293,9 +293,10 @@ static void stop_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply
 {
     daq_service *s = ctx;
     DAQ_CALL_DECODE(Daq__StopStreamRequest, daq__stop_stream_request, in, req, len, r);
-    daq_acq *a = producer_for(s, in->device_id, r);
+    daq_device *d = daq_call_find(r, s->devices, in->device_id, DAQ_NEED_PRODUCER);
+    daq_acq *a = d ? daq_device_acq(d) : NULL;
     if (a) {
-        daq_acq_stop(a);
+        daq_device_stream_stop(d); /* also cancels a pending resume */
         daq_acq_stats st;
         daq_acq_stats_snapshot(a, &st);
         Daq__StopStreamResponse out = DAQ__STOP_STREAM_RESPONSE__INIT;
@@ -353,9 +354,17 @@ daq_service *daq_service_create(daq_devices *devices, const daq_service_config *
         return NULL;
     s->devices = devices;
     s->cfg = *cfg;
-    daq_frame_streams_config fc = {cfg->compression_lz4, cfg->max_streams_per_client};
-    s->params = daq_param_hub_create(devices);
-    s->frames = daq_frame_streams_create(devices, &fc);
+    if (s->cfg.limits.streams == 0) /* a config without [limits] values: the defaults */
+        daq_config_limits_init(&s->cfg.limits);
+    const daq_config_limits *l = &s->cfg.limits;
+    daq_frame_streams_config fc = {cfg->compression_lz4, cfg->max_streams_per_client, l->streams,
+                                   l->stall_timeout_ms, cfg->max_message_bytes};
+    s->sched = daq_stream_sched_create(0);
+    s->subscribers = daq_stream_limit_create("subscribers", l->subscribers, 0);
+    if (s->sched && s->subscribers) {
+        s->params = daq_param_hub_create(devices, s->sched, s->subscribers);
+        s->frames = daq_frame_streams_create(devices, s->sched, &fc);
+    }
     if (!s->params || !s->frames) {
         daq_service_destroy(s);
         return NULL;
@@ -367,9 +376,16 @@ void daq_service_destroy(daq_service *s)
 {
     if (!s)
         return;
+    daq_stream_sched_destroy(s->sched); /* no task left: the gRPC server has stopped */
     daq_frame_streams_destroy(s->frames);
     daq_param_hub_destroy(s->params);
+    daq_stream_limit_destroy(s->subscribers);
     free(s);
+}
+
+daq_stream_limit *daq_service_subscriber_limit(daq_service *s)
+{
+    return s->subscribers;
 }
 
 /* A module's table that did not fit (0) is a build mistake: a method would
@@ -384,15 +400,15 @@ static size_t methods_fit(size_t n)
 size_t daq_service_methods(daq_service *s, daq_rpc_method *out, size_t max)
 {
     const daq_rpc_method own[] = {
-        {"/daq.ControlService/GetDaemonInfo", get_daemon_info, NULL, s},
-        {"/daq.HardwareService/ListDevices", list_devices, NULL, s},
-        {"/daq.HardwareService/GetDeviceState", get_device_state, NULL, s},
-        {"/daq.HardwareService/SetExposure", set_exposure, NULL, s},
-        {"/daq.HardwareService/GetExposure", get_exposure, NULL, s},
-        {"/daq.HardwareService/Arm", arm, NULL, s},
-        {"/daq.HardwareService/Trigger", trigger, NULL, s},
-        {"/daq.HardwareService/StartStream", start_stream, NULL, s},
-        {"/daq.HardwareService/StopStream", stop_stream, NULL, s},
+        {"/daq.ControlService/GetDaemonInfo", get_daemon_info, NULL, s, false},
+        {"/daq.HardwareService/ListDevices", list_devices, NULL, s, false},
+        {"/daq.HardwareService/GetDeviceState", get_device_state, NULL, s, false},
+        {"/daq.HardwareService/SetExposure", set_exposure, NULL, s, true},
+        {"/daq.HardwareService/GetExposure", get_exposure, NULL, s, false},
+        {"/daq.HardwareService/Arm", arm, NULL, s, true},
+        {"/daq.HardwareService/Trigger", trigger, NULL, s, true},
+        {"/daq.HardwareService/StartStream", start_stream, NULL, s, true},
+        {"/daq.HardwareService/StopStream", stop_stream, NULL, s, true},
     };
     size_t n = methods_fit(daq_rpc_methods_copy(out, max, own, sizeof own / sizeof own[0]));
     n += methods_fit(daq_frame_streams_methods(s->frames, out + n, max - n));

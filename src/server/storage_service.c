@@ -56,6 +56,7 @@
 typedef struct unary_def {
     const char *path;
     daq_rpc_unary_fn fn;
+    bool audit; /* changes state: daq_rpc_method.audit */
 } unary_def;
 
 typedef struct method_ctx {
@@ -798,15 +799,15 @@ static int progress_start(void *ctx, daq_rpc_call *call, const uint8_t *req, siz
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static const unary_def unary_defs[N_UNARY] = {
-    {"/daq.StorageService/ConfigureStorage", configure_storage},
-    {"/daq.StorageService/GetStorageConfig", get_storage_config},
-    {"/daq.StorageService/StartRecording", start_recording},
-    {"/daq.StorageService/StopRecording", stop_recording},
-    {"/daq.StorageService/GetRecordingStatus", get_recording_status},
-    {"/daq.StorageService/ListAcquisitions", list_acquisitions},
-    {"/daq.StorageService/GetAcquisitionInfo", get_acquisition_info},
-    {"/daq.StorageService/DeleteAcquisition", delete_acquisition},
-    {"/daq.StorageService/FlushToStorage", flush_to_storage},
+    {"/daq.StorageService/ConfigureStorage", configure_storage, true},
+    {"/daq.StorageService/GetStorageConfig", get_storage_config, false},
+    {"/daq.StorageService/StartRecording", start_recording, true},
+    {"/daq.StorageService/StopRecording", stop_recording, true},
+    {"/daq.StorageService/GetRecordingStatus", get_recording_status, false},
+    {"/daq.StorageService/ListAcquisitions", list_acquisitions, false},
+    {"/daq.StorageService/GetAcquisitionInfo", get_acquisition_info, false},
+    {"/daq.StorageService/DeleteAcquisition", delete_acquisition, true},
+    {"/daq.StorageService/FlushToStorage", flush_to_storage, true},
 };
 
 daq_storage_service *daq_storage_service_create(daq_storage *st)
@@ -854,9 +855,10 @@ size_t daq_storage_service_methods(daq_storage_service *s, daq_rpc_method *out, 
 {
     daq_rpc_method all[N_UNARY + 1];
     for (size_t i = 0; i < N_UNARY; i++)
-        all[i] = (daq_rpc_method){unary_defs[i].path, NULL, unary_start, &s->ctx[i]};
-    all[N_UNARY] =
-        (daq_rpc_method){"/daq.StorageService/StreamRecordingProgress", NULL, progress_start, s};
+        all[i] = (daq_rpc_method){unary_defs[i].path, NULL, unary_start, &s->ctx[i],
+                                  unary_defs[i].audit};
+    all[N_UNARY] = (daq_rpc_method){"/daq.StorageService/StreamRecordingProgress", NULL,
+                                    progress_start, s, false};
     return daq_rpc_methods_copy(out, max, all, N_UNARY + 1);
 }
 

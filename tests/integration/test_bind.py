@@ -1,8 +1,10 @@
-"""daqd refuses to serve a non-loopback address without --insecure (issue 12:
-no TLS or tokens yet, so a reachable daqd is an open door to the cameras).
+"""daqd refuses to serve a non-loopback address without TLS and tokens
+unless --insecure (issue 12: a reachable daqd without them is an open door
+to the cameras).  With them it serves: tests/integration/test_tls.py.
 
-  * --bind 0.0.0.0 / :: / 192.0.2.1: exit 1 with one line on stderr, before
-    any device is opened (nothing streams, no port is bound)
+  * --bind 0.0.0.0 / :: / 192.0.2.1 / 0.0.0.0,::: exit 1 with one line on
+    stderr, before any device is opened (nothing streams, no port is bound)
+  * --bind localhost: refused too, host names are not bind addresses
   * --bind 127.0.0.2: loopback, served
   * --bind 0.0.0.0 --insecure: served -- only inside a private network
     namespace (unshare -n), where lo is the one interface; skipped with a
@@ -48,7 +50,7 @@ class Bind(unittest.TestCase):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def test_non_loopback_refused_with_one_line(self):
-        for addr in ("0.0.0.0", "::", "192.0.2.1", "localhost"):
+        for addr in ("0.0.0.0", "::", "192.0.2.1", "0.0.0.0,::", "localhost"):
             with self.subTest(addr=addr):
                 p = subprocess.run([DAQD, "daemon", "--hardware-config", self.cfg, "--bind", addr,
                                     "--port", "0", "--metrics-port", "0"], cwd=self.dir,
@@ -56,12 +58,18 @@ class Bind(unittest.TestCase):
                 self.assertEqual(p.returncode, 1, p.stderr)
                 lines = p.stderr.splitlines()
                 self.assertEqual(len(lines), 1, p.stderr)
-                self.assertEqual(lines[0], "daqd: refusing to serve on %s without TLS or tokens "
-                                 "(this daqd has neither yet): pass --insecure to accept that "
-                                 "anyone who can reach it controls the cameras" % addr)
+                if addr == "localhost":
+                    self.assertEqual(lines[0], "daqd: --bind 'localhost': 'localhost' is not an "
+                                     "IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::1, ::, "
+                                     "or 0.0.0.0,:: for both)")
+                    continue
+                self.assertEqual(lines[0], "daqd: refusing to serve on %s without TLS and "
+                                 "tokens (no TLS and tokens): set --tls-cert, --tls-key and "
+                                 "--tokens ([security] in the config), or pass --insecure to "
+                                 "accept that anyone who can reach it controls the cameras" % addr)
 
     def test_loopback_served(self):
-        for addr in ("127.0.0.2",):
+        for addr in ("127.0.0.2", "::1"):
             with self.subTest(addr=addr):
                 d = Daemon(DAQD, CONFIG, extra_args=("--bind", addr), name="bind").start()
                 try:

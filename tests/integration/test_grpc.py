@@ -354,6 +354,11 @@ class Backpressure(GrpcBase):
         for t in threads:
             t.start()
         time.sleep(1.0)
+        # a fourth stream from the same client host is refused (max 3); asked
+        # now, while the stalled one is within [limits] stall_timeout_ms (10 s)
+        with self.assertRaises(grpc.RpcError) as e:
+            next(self.c.frame_stream("cam0"))
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         del0 = metric(d, "daq_acquisition_frames_delivered_total", device="cam0")
         c0 = dict(counts)
         time.sleep(10.0)
@@ -366,10 +371,6 @@ class Backpressure(GrpcBase):
         self.assertLessEqual((c1[10] - c0[10]) / 10.0, 11, counts)
         self.assertEqual(metric(d, "daq_pool_misses_total", device="cam0"), 0)
         self.assertEqual(metric(d, "daq_acquisition_frames_lost_total", device="cam0"), 0)
-        # a fourth stream from the same client host is refused (max 3)
-        with self.assertRaises(grpc.RpcError) as e:
-            next(self.c.frame_stream("cam0"))
-        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         stalled.cancel()
         stop.set()
         for t in threads:

@@ -32,7 +32,12 @@ DAQD = None
 SERVING, NOT_SERVING = 1, 2
 FAIL_AFTER = 50  # frames: 0.5 s at 100 FPS
 
+# Recovery off: this test is about the failure being reported and stays
+# in it; test_recovery.py covers the device coming back.
 SIM = """
+[recovery]
+enabled = false
+
 [[devices]]
 id = "cam0"
 [devices.driver]

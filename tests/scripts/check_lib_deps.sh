@@ -5,8 +5,9 @@
 #               and a PVCAM camera inherits no gRPC, LZ4, HTTP, GLib or Aravis
 #   daq_aravis  libdaq, Aravis and the GLib/GObject it is built on
 #   daq_storage libdaq, serial libhdf5, zlib, LZ4 -- no gRPC, HTTP or GLib
-#   daq_server  libdaq, gRPC core (+gpr), protobuf-c, LZ4, libmicrohttpd, and
-#               libdaq-storage when built with it (its StorageService)
+#   daq_server  libdaq, gRPC core (+gpr), protobuf-c, LZ4, libmicrohttpd,
+#               libcrypto (TLS files checked before gRPC sees them; gRPC
+#               links OpenSSL anyway), and libdaq-storage when built with it
 # Checked on the direct entries (readelf NEEDED: every entry must be on the
 # library's list) and on the whole closure (ldd: no library of another
 # layer, and never GStreamer, which is only daq-bench's baseline).
@@ -22,7 +23,7 @@ daq_aravis) allowed="$base libdaq.so.0 libaravis-0.8.so.0 libgobject-2.0.so.0 li
             banned='grpc|gpr|protobuf|lz4|microhttpd|gst' ;;
 daq_storage) allowed="$base libdaq.so.0 libhdf5_serial.so.103 libz.so.1 liblz4.so.1"
             banned='grpc|gpr|protobuf|microhttpd|glib|gobject|gio|aravis|gst' ;;
-daq_server) allowed="$base libdaq.so.0 libdaq-storage.so.0 libgrpc.so.29 libgpr.so.29 libprotobuf-c.so.1 liblz4.so.1 libmicrohttpd.so.12"
+daq_server) allowed="$base libdaq.so.0 libdaq-storage.so.0 libgrpc.so.29 libgpr.so.29 libprotobuf-c.so.1 liblz4.so.1 libmicrohttpd.so.12 libcrypto.so.3"
             banned='aravis|gobject|gst' ;;
 *) echo "FAIL: unknown library name '$name'"; exit 1 ;;
 esac

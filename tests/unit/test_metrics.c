@@ -947,7 +947,8 @@ static void http_port_in_use(void **state)
     daq_http_stop(h);
 
     assert_null(daq_http_start("localhost", 0, handle, &c, err, sizeof err));
-    assert_string_equal(err, "localhost: not an IPv4 address");
+    assert_string_equal(err, "'localhost': 'localhost' is not an IPv4 or IPv6 address (e.g. "
+                             "127.0.0.1, 0.0.0.0, ::1, ::, or 0.0.0.0,:: for both)");
     daq_http_stop(NULL);
 }
 

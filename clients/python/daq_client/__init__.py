@@ -9,7 +9,7 @@ source tree, they are generated on first use into a per-user cache (see
 stubs()).  Nothing is ever written into the package's own directory.
 
     from daq_client import Client
-    with Client("127.0.0.1:50051") as c:
+    with Client("127.0.0.1:50051") as c:   # or Client(addr, tls_ca=..., token=...)
         print(c.list_devices())
         c.start_stream("cam0")
         for frame in c.frames("cam0", max_frames=10):
@@ -33,6 +33,7 @@ import lz4.block
 import numpy as np
 
 from . import _protogen
+from .auth import make_channel
 from .recording import RecordingError, RecordingMixin, message_to_dict
 
 __all__ = ["Client", "Frame", "RecordingError", "Stubs", "decode_pixels", "mean_downsample",
@@ -138,12 +139,17 @@ class Client(RecordingMixin):
     """One channel to daqd: cameras (HardwareService), daemon info
     (ControlService), recording (StorageService: RecordingMixin)."""
 
-    def __init__(self, address="127.0.0.1:50051", timeout=10.0):
+    def __init__(self, address="127.0.0.1:50051", timeout=10.0, tls_ca=None, tls_cert=None,
+                 tls_key=None, token=None, token_file=None, tls_server_name=None):
+        """tls_ca (PEM file): TLS, verifying daqd's certificate; tls_cert and
+        tls_key: the client's own (mutual TLS); token or token_file: the
+        bearer token sent with every call (see auth.py)."""
         s = stubs()
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(address, options=[
+        self.channel = make_channel(address, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE)])
+            ("grpc.max_send_message_length", MAX_MESSAGE)], tls_ca=tls_ca, tls_cert=tls_cert,
+            tls_key=tls_key, token=token, token_file=token_file, tls_server_name=tls_server_name)
         self.pb = s.daq
         self.hw = s.daq_grpc.HardwareServiceStub(self.channel)
         self.control = s.daq_grpc.ControlServiceStub(self.channel)

@@ -111,6 +111,14 @@ def cmd_recordings(c, a):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="daq_client", description="daqd's gRPC client")
     ap.add_argument("--address", default="127.0.0.1:50051")
+    ap.add_argument("--tls-ca", metavar="FILE", help="CA of daqd's certificate: use TLS")
+    ap.add_argument("--tls-cert", metavar="FILE", help="client certificate (mutual TLS)")
+    ap.add_argument("--tls-key", metavar="FILE", help="client key (mutual TLS)")
+    ap.add_argument("--tls-server-name", metavar="NAME",
+                    help="the name daqd's certificate carries, if not the address's host")
+    tok = ap.add_mutually_exclusive_group()
+    tok.add_argument("--token", help="bearer token (visible in ps: prefer --token-file)")
+    tok.add_argument("--token-file", metavar="FILE", help="file whose first line is the token")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("info")
     sub.add_parser("list")
@@ -140,7 +148,9 @@ def main(argv=None):
     ls.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     try:
-        with Client(a.address) as c:
+        with Client(a.address, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key,
+                    token=a.token, token_file=a.token_file,
+                    tls_server_name=a.tls_server_name) as c:
             if a.cmd == "info":
                 print(c.daemon_info())
             elif a.cmd == "list":
@@ -161,6 +171,9 @@ def main(argv=None):
         return 1
     except grpc.RpcError as e:
         print("daq_client: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print("daq_client: %s" % e, file=sys.stderr)
         return 1
     return 0
 

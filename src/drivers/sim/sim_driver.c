@@ -30,18 +30,44 @@
  * Counters and the error text are reset by start; stop keeps them for a
  * final stats/error call.  stop keeps the ring (and its pre-rendered base
  * frames) when the next start has the same geometry; close frees it.
+ *
+ * A camera that goes away and comes back (test only, for the daemon's
+ * device recovery): with $DAQ_TEST_SIM_OFF_DIR set, camera <id> is
+ * switched off while the file DIR/<id> exists -- open and start fail and a
+ * running readout fails at its next frame, as a camera unplugged mid-run.
+ * The check is one access(2) per open, start and frame, and only when the
+ * variable is set; the variable, not a parameter, so that a client cannot
+ * use it to probe the daemon's file system.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daq/sim.h"
 #include "drivers/drivers.h"
 #include "drivers/sim/sim_impl.h"
 #include "util/err.h"
 
+bool sim_switched_off(const sim *s)
+{
+    return s->off_file[0] && access(s->off_file, F_OK) == 0;
+}
+
+/* -1 with the reason while the test's off file exists. */
+static int check_switched_on(daq_camera *cam, char *err, size_t err_len)
+{
+    sim *s = sim_of(cam);
+    if (!sim_switched_off(s))
+        return 0;
+    return daq_err(err, err_len, "sim: camera '%s' is switched off (test: %s exists)",
+                   daq_camera_id(cam), s->off_file);
+}
+
 static int sim_open(daq_camera *cam, char *err, size_t err_len)
 {
+    if (check_switched_on(cam, err, err_len) < 0)
+        return -1;
     sim_of(cam)->opened = true;
     return 0;
 }
@@ -115,6 +141,8 @@ static int sim_start(daq_camera *cam, char *err, size_t err_len)
         return daq_err(err, err_len, "sim: camera '%s' is not open", daq_camera_id(cam));
     if (s->thread_live)
         return daq_err(err, err_len, "sim: camera '%s' is already streaming", daq_camera_id(cam));
+    if (check_switched_on(cam, err, err_len) < 0)
+        return -1;
     sim_geom g;
     if (sim_geom_compute(&s->set, &g, err, err_len) < 0)
         return -1;
@@ -368,6 +396,9 @@ static void *sim_create(daq_camera *cam, char *err, size_t err_len)
         return NULL;
     }
     s->cam = cam;
+    const char *off_dir = getenv("DAQ_TEST_SIM_OFF_DIR");
+    if (off_dir && *off_dir)
+        snprintf(s->off_file, sizeof s->off_file, "%s/%s", off_dir, daq_camera_id(cam));
     sim_settings_default(&s->set);
     atomic_init(&s->exposure_ms, 10.0);
     atomic_init(&s->frame_rate_hz, 100.0);

@@ -107,6 +107,11 @@ typedef struct sim_entry {
 typedef struct sim {
     daq_camera *cam; /* borrowed back-pointer */
 
+    /* Test only: the camera is "switched off" while this file exists
+     * ($DAQ_TEST_SIM_OFF_DIR/<camera id>, read at create; "" = never).
+     * Open and start fail, a running readout fails at its next frame. */
+    char off_file[512];
+
     /* Control thread. */
     sim_settings set;
     bool opened;
@@ -155,6 +160,10 @@ static inline sim *sim_of(daq_camera *cam)
 size_t sim_params(daq_camera *cam, const daq_param_desc **table);
 int sim_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, size_t err_len);
 int sim_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *err, size_t err_len);
+
+/* True while the test's off file exists (one access(2); false when none is
+ * configured): the camera is switched off. */
+bool sim_switched_off(const sim *s);
 
 /* sim_sensor.c: the sensor thread's body; arg is the sim. */
 void *sim_sensor_main(void *arg);

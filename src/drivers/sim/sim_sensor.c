@@ -124,13 +124,14 @@ static bool stall(sensor *t)
     return !stopped;
 }
 
-static void fail(sensor *t)
+/* Ends the stream with a readout failure; why follows "simulated readout
+ * failure". */
+static void fail(sensor *t, const char *why)
 {
     sim *s = t->s;
     pthread_mutex_lock(&s->mu);
     s->failed = true;
-    snprintf(s->error, sizeof s->error, "simulated readout failure after %llu frames",
-             (unsigned long long)t->generated);
+    snprintf(s->error, sizeof s->error, "simulated readout failure %s", why);
     atomic_fetch_add_explicit(&s->readout_errors, 1, memory_order_relaxed);
     pthread_cond_broadcast(&s->ready_cv);
     pthread_mutex_unlock(&s->mu);
@@ -320,7 +321,13 @@ void *sim_sensor_main(void *arg)
         if (!pace(&t, &ft))
             break;
         if (c->fail_after > 0 && t.generated >= (uint64_t)c->fail_after) {
-            fail(&t);
+            char why[64];
+            snprintf(why, sizeof why, "after %llu frames", (unsigned long long)t.generated);
+            fail(&t, why);
+            break;
+        }
+        if (sim_switched_off(s)) {
+            fail(&t, "(camera switched off)");
             break;
         }
         if (!produce(&t, &ft))
