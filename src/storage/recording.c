@@ -921,8 +921,13 @@ static void finalise(daq_recording *r)
         if (c->joinable)
             pthread_join(c->thread, NULL);
         c->joinable = false;
-        daq_bus_unsubscribe(c->bus, c->sub);
+        /* Cleared under mu first: status snapshots read the sub's queue
+         * fill under mu, from a progress stream's thread. */
+        daq_sub *sub = c->sub;
+        pthread_mutex_lock(&r->mu);
         c->sub = NULL;
+        pthread_mutex_unlock(&r->mu);
+        daq_bus_unsubscribe(c->bus, sub);
     }
     pthread_mutex_lock(&r->q_mu);
     r->q_stop = true;
