@@ -32,6 +32,22 @@
  * (max_buffer_mb), so a disk that falls behind never exhausts the pool.
  * An explicit smaller count is used as given, with a warning.
  *
+ * Each stream adds the interval between consecutive delivered frames to a
+ * log2 histogram (stats.interval: a bucket index and four single-writer
+ * stores per frame), the frame-timing histogram of diagnostics bundles.
+ *
+ * Test only (src/pool/test_knob.h, read at daq_acq_create, which fails for
+ * a bad value): DAQ_TEST_POOL_SLOW_PCT=P spins P % of each pool-slot
+ * frame's own iteration time on the acquisition thread, so a
+ * throughput-bound stream runs ~P % slower with the pool on;
+ * DAQ_TEST_CRASH_POOL_INIT=1 aborts the process when a start finds
+ * use_pool on (the plan's "pool init crash").
+ *
+ * -DDAQ_FRAME_POOL=OFF (ADR 0008): no pool is created; every frame is
+ * copied into a heap frame of its own; use_pool is false and cannot be
+ * set; stats.pool reads use_pool false, hit rate 0, slot_count 0, with
+ * every frame counted as a heap (disabled) allocation.
+ *
  * Threading: start/stop/set_* and stats may be called from any thread; they
  * are serialised internally.  A start holds only the control lock while it
  * prefaults its pool: stats, state, set_use_pool/policy/reserve never wait
@@ -136,9 +152,19 @@ DAQ_API bool daq_acq_wait_idle(daq_acq *acq, uint32_t timeout_ms);
 
 DAQ_API daq_acq_state daq_acq_state_get(const daq_acq *acq);
 
-/* Switches the pool on or off now and for later pools. */
-DAQ_API void daq_acq_set_use_pool(daq_acq *acq, bool on);
+/* Why use_pool cannot be on in a -DDAQ_FRAME_POOL=OFF build: the text
+ * daq_acq_set_use_pool(acq, true) logs there, for callers to report. */
+#define DAQ_ACQ_POOL_OFF_BUILD "this daqd was built with -DDAQ_FRAME_POOL=OFF"
+
+/* Switches the pool on or off now and for later pools; 0.  In a
+ * -DDAQ_FRAME_POOL=OFF build use_pool is false by construction: turning it
+ * on returns -1 (and logs DAQ_ACQ_POOL_OFF_BUILD), off is a no-op. */
+DAQ_API int daq_acq_set_use_pool(daq_acq *acq, bool on);
 DAQ_API bool daq_acq_use_pool(const daq_acq *acq);
+
+/* true when this libdaq was built with the frame pool on the acquisition
+ * path (DAQ_FRAME_POOL=1, the default). */
+DAQ_API bool daq_acq_frame_pool_built(void);
 
 /* Changes reserve_bytes for the pools of later starts (the running pool
  * keeps its size). */
@@ -156,7 +182,8 @@ DAQ_API daq_pool_policy daq_acq_policy(daq_acq *acq);
 
 DAQ_API daq_camera *daq_acq_camera(daq_acq *acq); /* borrowed */
 DAQ_API daq_bus *daq_acq_bus(daq_acq *acq);       /* borrowed */
-DAQ_API daq_pool *daq_acq_pool(daq_acq *acq);     /* borrowed; NULL before the first start */
+/* borrowed; NULL before the first start, and always in a -DDAQ_FRAME_POOL=OFF build */
+DAQ_API daq_pool *daq_acq_pool(daq_acq *acq);
 
 typedef struct daq_acq_stats {
     daq_acq_state state;
@@ -176,6 +203,10 @@ typedef struct daq_acq_stats {
     uint64_t bytes_copied;
     uint64_t start_ns, first_frame_ns, last_frame_ns; /* CLOCK_MONOTONIC */
     double fps; /* delivery rate between the first and the last frame */
+    /* Arrival-to-arrival interval of delivered frames (the engine's clock
+     * as each frame is ready to publish), log2 buckets as the pool's
+     * (daq_latency_bucket_upper_ns); count = delivered - 1. */
+    daq_latency_hist interval;
     uint32_t pool_slots;
     bool pool_auto;
     daq_pool_metrics pool;

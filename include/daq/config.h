@@ -20,6 +20,7 @@
  *   [storage]                     # daq: the recorder (libdaq-storage)
  *   [limits]  [security]          # daq: what clients may make daqd hold; TLS, tokens
  *   [recovery]                    # daq: retrying devices that are absent or failed
+ *   [rollback]                    # daq: the rollback plan's symptom watch
  *
  * Devices whose driver type is not a camera driver of this build (rust-daq's
  * stages, power meters, lasers, ...) are skipped with one warning naming the
@@ -154,6 +155,27 @@ typedef struct daq_config_recovery {
     uint32_t max_attempts; /* failed attempts before giving up; 0 (default) = never */
 } daq_config_recovery;
 
+/* [rollback]: the rollback plan's live symptom watch (daq/watch.h,
+ * daq_devices_watch_start).  Every interval_ms the watch samples each
+ * camera and the process RSS; a symptom rises when its value over the last
+ * window_s exceeds its threshold and clears after clear_s at or below it.
+ * A camera is not judged for warmup_s after its stream starts; the RSS
+ * baseline is taken warmup_s after the first stream of the process. */
+typedef struct daq_config_rollback {
+    bool enabled;              /* default true */
+    uint32_t interval_ms;      /* sampling period, 50..60000, default 1000 */
+    uint32_t window_s;         /* sliding window, 1..3600, default 60 */
+    uint32_t warmup_s;         /* 0..3600, default 30 */
+    uint32_t clear_s;          /* below the threshold this long to clear, 0..3600, default 10 */
+    double exhaustion_per_min; /* pool exhaustion events per minute, 0..1e9, default 0 */
+    double avg_alloc_us;       /* mean frame allocation time, 0..1e7 us, default 1000 */
+    uint32_t frame_loss;       /* lost frames in the window, default 0 */
+    double rss_warn_pct;       /* RSS growth since warm-up, 0..100000 %, default 10 */
+    double rss_rollback_pct;   /* the same, rollback level, default 20 */
+    bool auto_rollback;        /* "auto": turn a symptomatic camera's pool off; default false */
+    uint32_t auto_after_s;     /* symptom active this long first, 0..3600, default 5 */
+} daq_config_rollback;
+
 typedef struct daq_config_warning {
     daq_toml_pos pos;
     char text[192];
@@ -187,6 +209,9 @@ typedef struct daq_config {
     /* [recovery] */
     daq_config_recovery recovery;
 
+    /* [rollback] */
+    daq_config_rollback rollback;
+
     /* [log] */
     char log_filter[256]; /* "" = DAQ_LOG or "info" */
     bool log_json;
@@ -203,6 +228,9 @@ DAQ_API void daq_config_limits_init(daq_config_limits *l);
 
 /* [recovery]'s defaults alone (daq_config_defaults uses them). */
 DAQ_API void daq_config_recovery_init(daq_config_recovery *r);
+
+/* [rollback]'s defaults alone (daq_config_defaults uses them). */
+DAQ_API void daq_config_rollback_init(daq_config_rollback *r);
 
 /* Loads and checks a file.  0, or -1 with one line "FILE:LINE:COL: ..." in
  * err (or "FILE: reason" when it cannot be read). */

@@ -17,6 +17,12 @@
  * daq_device_acq and daq_device_camera go from NULL to an engine once,
  * never back, so a caller that got a pointer may keep it.
  *
+ * The rollback symptom watch (daq_devices_watch_start; daq/watch.h,
+ * src/devices/watch.c): one more thread for the table samples every camera
+ * and the process RSS and raises the rollback plan's symptoms; with
+ * [rollback] auto it turns a symptomatic camera's pool off live.
+ * daq_devices_destroy stops it first.
+ *
  * Threading: the table's shape is fixed after create.  Per-device calls
  * are as thread-safe as the engine's (daq_acq_*).  Ownership: the table owns
  * every camera, bus, sink and engine in it; accessors return borrowed

@@ -123,6 +123,24 @@ DAQ_API void daq_logf(daq_log_level level, const char *target, const char *fmt, 
                           (const daq_log_field[]){__VA_ARGS__, DAQ_F_END});                        \
     } while (0)
 
+/* The ring: the last lines written, kept in memory for diagnostics (the
+ * daemon's /debug/log and `daqd diagnose`).  Off until enabled.  Only lines
+ * that pass the filter are kept (a line the filter drops costs nothing more).
+ * Bounded by max_lines and by max_bytes of text, whichever is reached first
+ * (the oldest lines go); one allocation at enable, none per line after,
+ * one mutex held for a memcpy of the line.  Calling enable again replaces
+ * the ring (its lines are dropped); max_lines 0 frees it and turns it off.
+ * Returns 0, or -1 if out of memory (the ring is then off). */
+#define DAQ_LOG_RING_LINES 2048
+#define DAQ_LOG_RING_BYTES (1u << 20)
+DAQ_API int daq_log_ring_enable(size_t max_lines, size_t max_bytes);
+
+/* The ring's lines, oldest first, each ending in '\n', as one malloc'd
+ * NUL-ended text (the caller frees it); *len (if not NULL) gets its length
+ * without the NUL.  An off or empty ring gives "" (malloc'd too).  NULL
+ * only if out of memory. */
+DAQ_API char *daq_log_ring_dump(size_t *len);
+
 /* Rate limiting: the first `first` occurrences pass, then every `every`-th
  * (every = 0: none after the first ones).  Lock-free; one per call site or
  * per object, zero-initialised by DAQ_LOG_RATELIMIT_INIT. */

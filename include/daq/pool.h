@@ -15,6 +15,10 @@
  *          use_pool and the exhaustion policy, counts every outcome and
  *          records its own latency per path (pool / heap) in log2-ns buckets.
  *
+ * Test only: DAQ_TEST_ALLOC_DELAY_US=N (read at daq_pool_create, which
+ * fails for a bad value) makes every daq_pool_alloc that returns a frame
+ * take N us more, counted in its latency (src/pool/test_knob.h).
+ *
  * Thread safety: every function may be called from any thread, except that
  * daq_pool_destroy() must not run concurrently with calls that take frames
  * out of the pool (acquire/alloc); frames may still be unref'd from any
@@ -32,6 +36,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* The compile-time switch (CMake -DDAQ_FRAME_POOL=OFF defines it 0 for
+ * every target; ADR 0008): 0 builds an acquisition frame path that copies
+ * every frame to the heap with no pool code on it.  The pool itself stays
+ * (its API, tests and tools); only the engine stops using it. */
+#ifndef DAQ_FRAME_POOL
+#define DAQ_FRAME_POOL 1
 #endif
 
 typedef struct daq_pool daq_pool;

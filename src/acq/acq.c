@@ -25,6 +25,17 @@
  *
  * Before anything is allocated, a start asks the admission hook (the
  * memory budget, devices/budget.c) whether the plan fits.
+ *
+ * The frame-interval histogram costs a clock read the loop already made,
+ * a count-leading-zeros and four single-writer stores per frame.  The
+ * test-only knobs (DAQ_TEST_POOL_SLOW_PCT, DAQ_TEST_CRASH_POOL_INIT) are
+ * plain integers read at creation: unset, one predictable branch each.
+ *
+ * -DDAQ_FRAME_POOL=OFF (ADR 0008) is #if, not a run-time branch, so the
+ * pool build's frame path is unchanged: without it take_frame makes a heap
+ * frame of the stream's frame size directly (no pool exists, no pool
+ * function is called per frame), and the pool's figures in the stats are
+ * stood in for by the engine's own counters (pool_figures).
  */
 #define _GNU_SOURCE
 #include "daq/acq.h"
@@ -41,8 +52,12 @@
 
 #include "camera/camera_impl.h"
 #include "daq/log.h"
+#include "frame/frame_impl.h"
+#include "pool/latency.h"
+#include "pool/test_knob.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fatal.h"
 
 #define LOG_ACQ   "daq::acq"
 #define LOG_TRACE "pvcam_alloc_trace"
@@ -53,6 +68,9 @@ typedef struct counters {
     _Atomic uint64_t captured, delivered, lost, discontinuities, backwards, duplicates, zero_frames,
         alloc_dropped, heap_fallbacks, last_hw_frame, bytes_copied, start_ns, first_frame_ns,
         last_frame_ns, allocated_frames;
+    /* frame-interval histogram (daq_acq_stats.interval) */
+    _Atomic uint64_t iv_count, iv_sum_ns, iv_max_ns;
+    _Atomic uint64_t iv_buckets[DAQ_LAT_BUCKETS];
 } counters;
 
 struct daq_acq {
@@ -91,6 +109,13 @@ struct daq_acq {
     /* thread-private loss-check state */
     bool have_last;
     uint64_t last_hw;
+    /* test-only knobs (pool/test_knob.h), fixed at creation; 0 in production */
+    uint32_t test_slow_pct;
+    uint32_t test_crash;
+    uint64_t test_slow_prev_ns; /* thread-private: when the previous frame was done */
+#if !DAQ_FRAME_POOL
+    size_t frame_bytes; /* this stream's, set at start under mu */
+#endif
 };
 
 /* Single-writer counter updates: a plain load and store, no lock prefix. */
@@ -146,10 +171,27 @@ uint32_t daq_acq_auto_slots(uint32_t bus_bound, uint32_t driver_held, uint32_t d
 
 /* ---- creation -------------------------------------------------------------- */
 
+/* Reads the test-only knobs (all three: a bad DAQ_TEST_ALLOC_DELAY_US
+ * fails here, not at the first start); 0 or -1 with a message. */
+static int read_test_knobs(uint32_t *slow_pct, uint32_t *crash, char *err, size_t err_len)
+{
+    uint32_t delay_us;
+    if (daq_test_knob_read(DAQ_TEST_POOL_SLOW_PCT, 1000,
+                           "frames from pool slots take value % more acquisition-thread time",
+                           slow_pct, err, err_len) != 0 ||
+        daq_test_knob_read(DAQ_TEST_CRASH_POOL_INIT, 1,
+                           "the process aborts when a stream starts with use_pool on", crash, err,
+                           err_len) != 0)
+        return -1;
+    return daq_test_knob_read(DAQ_TEST_ALLOC_DELAY_US, 10000000, NULL, &delay_us, err, err_len);
+}
+
 daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg, char *err,
                         size_t err_len)
 {
-    if (daq_camera_open(cam, err, err_len) != 0) {
+    uint32_t slow_pct = 0, crash = 0;
+    if (read_test_knobs(&slow_pct, &crash, err, err_len) != 0 ||
+        daq_camera_open(cam, err, err_len) != 0) {
         daq_camera_destroy(cam);
         return NULL;
     }
@@ -168,7 +210,10 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     if (a->cfg.watchdog_waits == 0)
         a->cfg.watchdog_waits = WATCHDOG_WAITS;
     snprintf(a->id, sizeof a->id, "%s", daq_camera_id(cam));
-    atomic_init(&a->use_pool, daq_pool_use_pool_resolve(cfg->pool.use_pool));
+    a->test_slow_pct = slow_pct;
+    a->test_crash = crash;
+    /* A no-pool build: false by construction, whatever config and environment say. */
+    atomic_init(&a->use_pool, DAQ_FRAME_POOL && daq_pool_use_pool_resolve(cfg->pool.use_pool));
     atomic_init(&a->state, DAQ_ACQ_IDLE);
     a->exhausted_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(10, 100);
     a->use_pool_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(20, 100);
@@ -269,12 +314,40 @@ static void warn_exhausted(daq_acq *a, daq_alloc_outcome o)
             DAQ_F_U64("pool_slots", a->pool_slots));
 }
 
+/* The pool's figures; in a no-pool build what stands for them: every
+ * frame a heap allocation made because use_pool is off, no slots. */
+static void pool_figures(daq_acq *a, daq_pool_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+#if DAQ_FRAME_POOL
+    if (a->pool)
+        daq_pool_metrics_snapshot(a->pool, m);
+#else
+    uint64_t made = get(&a->c.allocated_frames), failed = get(&a->c.alloc_dropped);
+    m->allocs = m->disabled = made + failed;
+    m->heap_disabled = made;
+    m->heap_failed = m->drops = failed;
+    m->slot_bytes = a->frame_bytes;
+#endif
+}
+
+/* Bytes a frame of this stream can hold: the pool's slots or, without a
+ * pool, the stream's frame size. */
+static size_t frame_room(daq_acq *a)
+{
+#if DAQ_FRAME_POOL
+    return daq_pool_slot_bytes(a->pool);
+#else
+    return a->frame_bytes;
+#endif
+}
+
 static void trace_line(daq_acq *a, const daq_frame *f, size_t copy_bytes)
 {
     if (!daq_log_enabled(LOG_TRACE, DAQ_LOG_DEBUG))
         return;
     daq_pool_metrics m;
-    daq_pool_metrics_snapshot(a->pool, &m);
+    pool_figures(a, &m);
     uint64_t n = m.alloc_pool.count + m.alloc_heap.count;
     double avg_us = n ? (double)(m.alloc_pool.sum_ns + m.alloc_heap.sum_ns) / (double)n / 1e3 : 0;
     double total_mb = (double)get(&a->c.allocated_frames) * (double)m.slot_bytes / 1048576.0;
@@ -289,11 +362,26 @@ static void trace_line(daq_acq *a, const daq_frame *f, size_t copy_bytes)
             DAQ_F_U64("frame_loss", get(&a->c.lost)));
 }
 
+#if !DAQ_FRAME_POOL
+/* The no-pool frame path's allocation: one heap block of the stream's
+ * frame size, belonging to no pool. */
+static daq_frame *heap_frame(daq_acq *a, daq_alloc_outcome *o)
+{
+    daq_frame *f = daq_frame__heap_new(NULL, a->frame_bytes, a->cfg.pool.alignment);
+    *o = f ? DAQ_ALLOC_HEAP_DISABLED : DAQ_ALLOC_FAILED;
+    return f;
+}
+#endif
+
 /* A frame-path allocation with its accounting; NULL when dropped. */
 static daq_frame *take_frame(daq_acq *a)
 {
     daq_alloc_outcome o;
+#if DAQ_FRAME_POOL
     daq_frame *f = daq_pool_alloc(a->pool, &o);
+#else
+    daq_frame *f = heap_frame(a, &o);
+#endif
     if (o == DAQ_ALLOC_HEAP_EXHAUSTED || o == DAQ_ALLOC_HEAP_DISABLED)
         bump(&a->c.heap_fallbacks, 1);
     if (o == DAQ_ALLOC_HEAP_EXHAUSTED || o == DAQ_ALLOC_DROPPED || o == DAQ_ALLOC_FAILED)
@@ -305,21 +393,50 @@ static daq_frame *take_frame(daq_acq *a)
     return f;
 }
 
+/* Adds one arrival-to-arrival interval; the thread is the only writer. */
+static inline void interval_add(counters *c, uint64_t ns)
+{
+    bump(&c->iv_count, 1);
+    bump(&c->iv_sum_ns, ns);
+    bump(&c->iv_buckets[daq_lat_bucket(ns)], 1);
+    if (ns > get(&c->iv_max_ns))
+        put(&c->iv_max_ns, ns);
+}
+
+/* DAQ_TEST_POOL_SLOW_PCT: a pool-slot frame costs test_slow_pct % more of
+ * its own iteration (from the end of the previous frame, at most 1 s). */
+static DAQ_COLD void test_slow(daq_acq *a, bool pooled)
+{
+    uint64_t now = daq_now_ns(), prev = a->test_slow_prev_ns;
+    if (pooled && prev && now > prev) {
+        uint64_t iter = now - prev < 1000000000ull ? now - prev : 1000000000ull;
+        daq_test_knob_spin_until(now + iter * a->test_slow_pct / 100);
+        now = daq_now_ns();
+    }
+    a->test_slow_prev_ns = now;
+}
+
 /* Publishes a filled frame and drops the producer's reference.  Returns
  * false when the frame limit is reached. */
 static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32_t flags)
 {
+    uint64_t t = daq_now_ns(); /* arrival: the frame is ready to publish */
     fill_meta(a, f, info, flags);
     daq_bus_publish(a->bus, f);
     bump(&a->c.delivered, 1);
     bump(&a->c.bytes_copied, a->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
-    uint64_t d = get(&a->c.delivered), t = daq_now_ns();
+    uint64_t d = get(&a->c.delivered);
     if (d == 1)
         put(&a->c.first_frame_ns, t);
+    else
+        interval_add(&a->c, t - get(&a->c.last_frame_ns));
     put(&a->c.last_frame_ns, t);
     if (a->cfg.trace_every && d % a->cfg.trace_every == 0)
         trace_line(a, f, a->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
+    bool pooled = DAQ_UNLIKELY(a->test_slow_pct) && daq_frame_used_pool(f);
     daq_frame_unref(f);
+    if (DAQ_UNLIKELY(a->test_slow_pct))
+        test_slow(a, pooled);
     if (a->frame_limit && d >= a->frame_limit) {
         a->end_reason = "frame limit";
         return false;
@@ -349,11 +466,11 @@ static bool copy_one(daq_acq *a, const void *px, const daq_frame_info *info)
         daq_camera__release_oldest(a->cam);
         return true;
     }
-    if (info->bytes > daq_pool_slot_bytes(a->pool)) {
+    if (info->bytes > frame_room(a)) {
         daq_camera__release_oldest(a->cam);
         snprintf(a->error, sizeof a->error,
                  "frame of %zu bytes does not fit the %zu-byte pool slots", info->bytes,
-                 daq_pool_slot_bytes(a->pool));
+                 frame_room(a));
         a->end_reason = "error";
         return false;
     }
@@ -520,7 +637,7 @@ static void log_summary(daq_acq *a)
     char drops[512];
     consumer_drops(a, drops, sizeof drops);
     daq_pool_metrics m;
-    daq_pool_metrics_snapshot(a->pool, &m);
+    pool_figures(a, &m);
     /* A stream the camera ended is a failure an operator must see at the
      * default level, with its reason; a requested stop or a frame limit is not. */
     bool failed = a->end_reason && strcmp(a->end_reason, "error") == 0;
@@ -550,7 +667,7 @@ static void *acq_thread(void *arg)
     daq_camera_stop(a->cam);
     daq_bus_end_stream(a->bus);
     if (get(&a->c.heap_fallbacks))
-        daq_pool_trim_heap(a->pool); /* the stream's heap frames go back to the OS */
+        daq_pool_trim_heap(a->pool); /* process-wide (NULL without a pool): heap frames go back */
     log_summary(a);
     bool failed = a->end_reason && strcmp(a->end_reason, "error") == 0;
     atomic_store_explicit(&a->state, failed ? DAQ_ACQ_ERROR : DAQ_ACQ_IDLE, memory_order_release);
@@ -579,6 +696,10 @@ static void reap(daq_acq *a)
  * of daq/acq.h); *formula receives the formula's count.  Takes mu briefly. */
 static uint32_t plan_slots(daq_acq *a, size_t frame_bytes, uint32_t *formula)
 {
+#if !DAQ_FRAME_POOL
+    *formula = 0;
+    return 0; /* no pool: nothing to size */
+#else
     uint32_t held = daq_camera__fill_held(a->cam);
     pthread_mutex_lock(&a->mu);
     uint32_t reserve = daq_acq_reserve_frames(a->cfg.reserve_bytes, frame_bytes);
@@ -587,6 +708,7 @@ static uint32_t plan_slots(daq_acq *a, size_t frame_bytes, uint32_t *formula)
     uint32_t slots = a->cfg.slots ? a->cfg.slots : *formula;
     pthread_mutex_unlock(&a->mu);
     return slots;
+#endif
 }
 
 uint32_t daq_acq_plan_slots(daq_acq *a, size_t frame_bytes)
@@ -603,6 +725,19 @@ void daq_acq_set_admit(daq_acq *a, daq_acq_admit_fn fn, void *ctx)
     pthread_mutex_unlock(&a->mu);
 }
 
+#if !DAQ_FRAME_POOL
+/* No pool: only the stream's frame size, for its heap frames. */
+static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, uint32_t slots, char *err,
+                        size_t err_len)
+{
+    pthread_mutex_lock(&a->mu);
+    a->frame_bytes = fmt->frame_bytes;
+    a->pool_auto = false;
+    a->pool_slots = 0;
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+#else
 /* Sizes and (re)creates the pool for this stream; under ctl_mu only: the
  * prefault of a new pool runs while readers take mu freely. */
 static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, uint32_t slots, char *err,
@@ -631,6 +766,7 @@ static int prepare_pool(daq_acq *a, const daq_camera_format *fmt, uint32_t slots
     daq_pool_destroy(old); /* frames still out keep the old one alive */
     return 0;
 }
+#endif
 
 /* Plans the stream (slots, bytes) and asks the admission hook; 0 or -1
  * (err) before anything is allocated. */
@@ -653,13 +789,17 @@ static int plan_and_admit(daq_acq *a, const daq_camera_format *fmt, uint32_t *sl
 
 static void reset_stream(daq_acq *a, uint64_t frame_limit)
 {
-    _Atomic uint64_t *all[] = {&a->c.captured,        &a->c.delivered,       &a->c.lost,
-                               &a->c.discontinuities, &a->c.backwards,       &a->c.duplicates,
-                               &a->c.zero_frames,     &a->c.alloc_dropped,   &a->c.heap_fallbacks,
-                               &a->c.last_hw_frame,   &a->c.bytes_copied,    &a->c.last_frame_ns,
-                               &a->c.first_frame_ns,  &a->c.allocated_frames};
+    _Atomic uint64_t *all[] = {&a->c.captured,        &a->c.delivered,        &a->c.lost,
+                               &a->c.discontinuities, &a->c.backwards,        &a->c.duplicates,
+                               &a->c.zero_frames,     &a->c.alloc_dropped,    &a->c.heap_fallbacks,
+                               &a->c.last_hw_frame,   &a->c.bytes_copied,     &a->c.last_frame_ns,
+                               &a->c.first_frame_ns,  &a->c.allocated_frames, &a->c.iv_count,
+                               &a->c.iv_sum_ns,       &a->c.iv_max_ns};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         put(all[i], 0);
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++)
+        put(&a->c.iv_buckets[i], 0);
+    a->test_slow_prev_ns = 0;
     put(&a->c.start_ns, daq_now_ns());
     a->have_last = false;
     a->last_hw = 0;
@@ -693,6 +833,15 @@ static int spawn(daq_acq *a, char *err, size_t err_len)
     return 0;
 }
 
+/* DAQ_TEST_CRASH_POOL_INIT: the plan's "pool init crash", for the code
+ * rollback's crash-loop guard to be tested against. */
+static DAQ_COLD DAQ_NORETURN void test_crash(daq_acq *a)
+{
+    DAQ_LOG(DAQ_LOG_ERROR, LOG_ACQ, "test only: crashing at pool init", DAQ_F_STR("device", a->id),
+            DAQ_F_STR("knob", DAQ_TEST_CRASH_POOL_INIT));
+    abort();
+}
+
 int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
 {
     if (atomic_exchange(&a->starting, true))
@@ -713,6 +862,8 @@ int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
         rc = plan_and_admit(a, &fmt, &slots, err, err_len);
     if (rc == 0)
         rc = prepare_pool(a, &fmt, slots, err, err_len);
+    if (rc == 0 && DAQ_UNLIKELY(a->test_crash) && atomic_load(&a->use_pool))
+        test_crash(a);
     if (rc == 0) {
         reset_stream(a, frame_limit);
         rc = daq_camera_start(a->cam, err, err_len);
@@ -724,8 +875,7 @@ int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
                 DAQ_F_U64("width", fmt.width), DAQ_F_U64("height", fmt.height),
                 DAQ_F_U64("bit_depth", fmt.bit_depth), DAQ_F_U64("frame_bytes", fmt.frame_bytes),
                 DAQ_F_U64("pool_slots", slots), DAQ_F_BOOL("pool_auto", a->pool_auto),
-                DAQ_F_BOOL("use_pool", daq_pool_use_pool(a->pool)),
-                DAQ_F_U64("frame_limit", frame_limit));
+                DAQ_F_BOOL("use_pool", daq_acq_use_pool(a)), DAQ_F_U64("frame_limit", frame_limit));
     pthread_mutex_unlock(&a->ctl_mu);
     atomic_store(&a->starting, false);
     return rc == 0 ? 0 : -1;
@@ -756,17 +906,30 @@ daq_acq_state daq_acq_state_get(const daq_acq *a)
     return (daq_acq_state)atomic_load_explicit(&a->state, memory_order_acquire);
 }
 
-void daq_acq_set_use_pool(daq_acq *a, bool on)
+int daq_acq_set_use_pool(daq_acq *a, bool on)
 {
+    uint64_t n;
+#if !DAQ_FRAME_POOL
+    if (on && daq_log_ratelimit_pass(&a->use_pool_rl, &n))
+        DAQ_LOG(DAQ_LOG_WARN, LOG_ACQ, "use_pool cannot be turned on: " DAQ_ACQ_POOL_OFF_BUILD,
+                DAQ_F_STR("device", a->id), DAQ_F_U64("occurrence", n));
+    return on ? -1 : 0;
+#else
     pthread_mutex_lock(&a->mu);
     bool was = atomic_exchange(&a->use_pool, on);
     if (a->pool)
         daq_pool_set_use_pool(a->pool, on);
     pthread_mutex_unlock(&a->mu);
-    uint64_t n;
     if (was != on && daq_log_ratelimit_pass(&a->use_pool_rl, &n))
         DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "use_pool changed", DAQ_F_STR("device", a->id),
                 DAQ_F_BOOL("use_pool", on), DAQ_F_U64("occurrence", n));
+    return 0;
+#endif
+}
+
+bool daq_acq_frame_pool_built(void)
+{
+    return DAQ_FRAME_POOL;
 }
 
 void daq_acq_set_reserve_bytes(daq_acq *a, uint64_t bytes)
@@ -854,10 +1017,14 @@ void daq_acq_stats_snapshot(daq_acq *a, daq_acq_stats *s)
     s->last_frame_ns = get(&a->c.last_frame_ns);
     if (s->delivered > 1 && s->last_frame_ns > s->first_frame_ns)
         s->fps = (double)(s->delivered - 1) * 1e9 / (double)(s->last_frame_ns - s->first_frame_ns);
+    s->interval.count = get(&a->c.iv_count);
+    s->interval.sum_ns = get(&a->c.iv_sum_ns);
+    s->interval.max_ns = get(&a->c.iv_max_ns);
+    for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++)
+        s->interval.buckets[i] = get(&a->c.iv_buckets[i]);
     s->pool_slots = a->pool_slots;
     s->pool_auto = a->pool_auto;
-    if (a->pool)
-        daq_pool_metrics_snapshot(a->pool, &s->pool);
+    pool_figures(a, &s->pool);
     pthread_mutex_unlock(&a->mu);
     daq_camera_stats_snapshot(a->cam, &s->driver);
 }

@@ -358,6 +358,44 @@ static int recovery_key(ctx *c, const char *k, const char *p, const daq_toml *v,
     return 1;
 }
 
+static int rollback_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_rollback *r = &((daq_config *)dst)->rollback;
+    static const struct {
+        const char *name;
+        uint32_t lo, hi;
+        size_t off;
+    } ints[] = {
+        {"interval_ms", 50, 60000, offsetof(daq_config_rollback, interval_ms)},
+        {"window_s", 1, 3600, offsetof(daq_config_rollback, window_s)},
+        {"warmup_s", 0, 3600, offsetof(daq_config_rollback, warmup_s)},
+        {"clear_s", 0, 3600, offsetof(daq_config_rollback, clear_s)},
+        {"frame_loss", 0, UINT32_MAX, offsetof(daq_config_rollback, frame_loss)},
+        {"auto_after_s", 0, 3600, offsetof(daq_config_rollback, auto_after_s)},
+    };
+    static const struct {
+        const char *name;
+        double lo, hi;
+        size_t off;
+    } nums[] = {
+        {"exhaustion_per_min", 0, 1e9, offsetof(daq_config_rollback, exhaustion_per_min)},
+        {"avg_alloc_us", 0, 1e7, offsetof(daq_config_rollback, avg_alloc_us)},
+        {"rss_warn_pct", 0, 100000, offsetof(daq_config_rollback, rss_warn_pct)},
+        {"rss_rollback_pct", 0, 100000, offsetof(daq_config_rollback, rss_rollback_pct)},
+    };
+    if (strcmp(k, "enabled") == 0)
+        return get_bool(c, p, v, &r->enabled);
+    if (strcmp(k, "auto") == 0)
+        return get_bool(c, p, v, &r->auto_rollback);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (strcmp(k, ints[i].name) == 0)
+            return get_u32(c, p, v, ints[i].lo, ints[i].hi, (uint32_t *)((char *)r + ints[i].off));
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (strcmp(k, nums[i].name) == 0)
+            return get_number(c, p, v, nums[i].lo, nums[i].hi, (double *)((char *)r + nums[i].off));
+    return 1;
+}
+
 static int log_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     daq_config *g = dst;
@@ -480,11 +518,32 @@ static int driver_param(ctx *c, const char *p, const char *key, const daq_toml *
     return 0;
 }
 
+/* A dotted key (`roi.width = 1024`, `fault.jump_prob = 0.05`) is a table in
+ * TOML; drivers name such parameters "roi.width", so the table's leaves
+ * become parameters under the dotted name, at any depth. */
+static int driver_leaf(ctx *c, const char *name, const char *p, const daq_toml *v,
+                       daq_config_device *d)
+{
+    if (daq_toml_type_of(v) != DAQ_TOML_TABLE)
+        return driver_param(c, p, name, v, d);
+    for (size_t i = 0; i < daq_toml_table_size(v); i++) {
+        daq_toml_pos kp;
+        const char *key = daq_toml_table_key(v, i, &kp);
+        char sub[64], sp[192];
+        if ((size_t)snprintf(sub, sizeof sub, "%s.%s", name, key) >= sizeof sub)
+            return fail(c, kp, p, "parameter name too long");
+        subpath(sp, sizeof sp, p, key);
+        if (driver_leaf(c, sub, sp, daq_toml_table_value(v, i), d))
+            return -1;
+    }
+    return 0;
+}
+
 static int driver_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     if (strcmp(k, "type") == 0)
         return 0; /* read before the walk */
-    return driver_param(c, p, k, v, dst);
+    return driver_leaf(c, k, p, v, dst);
 }
 
 static int consumers(ctx *c, const char *path, const daq_toml *v, daq_config_device *d)
@@ -596,9 +655,10 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     static const struct {
         const char *name;
         key_fn fn;
-    } tables[] = {{"pool", pool_key},         {"acquisition", acq_key},  {"server", server_key},
-                  {"log", log_key},           {"storage", storage_key},  {"limits", limits_key},
-                  {"security", security_key}, {"recovery", recovery_key}};
+    } tables[] = {
+        {"pool", pool_key},         {"acquisition", acq_key},   {"server", server_key},
+        {"log", log_key},           {"storage", storage_key},   {"limits", limits_key},
+        {"security", security_key}, {"recovery", recovery_key}, {"rollback", rollback_key}};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
@@ -624,6 +684,22 @@ void daq_config_recovery_init(daq_config_recovery *r)
         .enabled = true, .initial_ms = 500, .max_ms = 30000, .factor = 2.0, .max_attempts = 0};
 }
 
+void daq_config_rollback_init(daq_config_rollback *r)
+{
+    *r = (daq_config_rollback){.enabled = true,
+                               .interval_ms = 1000,
+                               .window_s = 60,
+                               .warmup_s = 30,
+                               .clear_s = 10,
+                               .exhaustion_per_min = 0,
+                               .avg_alloc_us = 1000,
+                               .frame_loss = 0,
+                               .rss_warn_pct = 10,
+                               .rss_rollback_pct = 20,
+                               .auto_rollback = false,
+                               .auto_after_s = 5};
+}
+
 void daq_config_defaults(daq_config *g)
 {
     memset(g, 0, sizeof *g);
@@ -635,6 +711,7 @@ void daq_config_defaults(daq_config *g)
     g->compression_lz4 = true;
     daq_config_limits_init(&g->limits);
     daq_config_recovery_init(&g->recovery);
+    daq_config_rollback_init(&g->rollback);
     daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
     snprintf(s->root, sizeof s->root, "data");
     snprintf(s->compression, sizeof s->compression, "gzip");

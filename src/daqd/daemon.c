@@ -1,12 +1,20 @@
 /* daqd/daemon.c - `daqd daemon` and `daqd check-config`: load the config,
  * bring up the devices and the endpoints, wait for a signal, shut down.
  *
- * Signals: SIGINT and SIGTERM are blocked in every thread and taken by
- * sigwait() on the main thread, so no handler runs inside library code.
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread and
+ * taken by sigwait() on the main thread, so no handler runs inside library
+ * code.  SIGHUP reopens --log-file (logrotate's `mv` + SIGHUP, or its
+ * `create`) and the daemon goes on.
  * The first one starts an orderly shutdown (streams stopped, files closed,
  * endpoints closed, everything freed: the ASan build checks for leaks); a
  * helper thread then waits for a second one and exits at once, for the
  * operator whose shutdown hangs.
+ *
+ * --log-file PATH: log lines go to PATH (O_APPEND, 0640) instead of
+ * stderr.  A reopen opens PATH again and dup3()s it over the log's fd:
+ * the fd number never changes, so a thread writing a line meanwhile
+ * writes it whole to the old file or the new one, never to a closed fd.
+ * The log's ring (main.c turns it on) is what /debug/log serves.
  *
  * Start-up failures (bad config, a port in use, no camera reachable) print
  * one line "daqd: ..." and exit 1.
@@ -23,6 +31,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -37,7 +46,9 @@
 #include "daq/log.h"
 #include "daq/metrics.h"
 #include "daq/server.h"
+#include "daq/watch.h"
 #include "daqd/daqd.h"
+#include "daqd/diag.h"
 #include "server/stream_frames.h"
 #include "server/rpc_auth.h"
 #include "util/addr_list.h"
@@ -141,6 +152,7 @@ typedef struct daemon_state {
     uint64_t start_ns;
     _Atomic(daq_http *) http; /* set once the endpoint runs: a first scrape may come before */
     daq_rpc_tokens *tokens;   /* --tokens / [security] tokens_file; NULL: none */
+    daqd_diag_src diag;       /* /debug/...: config_text borrowed from run() */
 } daemon_state;
 
 /* /metrics and /healthz stay open (scrapers and probes carry no token, and
@@ -183,8 +195,10 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
         daqd_healthz(st->devices, out);
         return;
     }
+    if (daqd_diag_http(&st->diag, path, out))
+        return;
     out->status = 404;
-    out->body = (char *)"not found: try /metrics or /healthz\n";
+    out->body = (char *)"not found: try /metrics, /healthz, " DAQD_DIAG_PATHS "\n";
     out->len = strlen(out->body);
 }
 
@@ -197,6 +211,64 @@ sigset_t daqd_stop_signals(void)
     sigaddset(&s, SIGINT);
     sigaddset(&s, SIGTERM);
     return s;
+}
+
+/* The main thread's set: the stop signals and SIGHUP (reopen the log). */
+static sigset_t daemon_signals(void)
+{
+    sigset_t s = daqd_stop_signals();
+    sigaddset(&s, SIGHUP);
+    return s;
+}
+
+/* ---- --log-file ---------------------------------------------------------------------- */
+
+static const char *log_path; /* --log-file; NULL: stderr */
+static int log_fd = -1;
+
+static int log_file_open(void)
+{
+    return open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+/* At start: 0, or -1 with "daqd: --log-file PATH: why" on stderr. */
+static int log_file_start(const char *path)
+{
+    log_path = path;
+    if (!path)
+        return 0;
+    if ((log_fd = log_file_open()) < 0) {
+        fprintf(stderr, "daqd: --log-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    daq_log_set_fd(log_fd);
+    return 0;
+}
+
+static void log_file_reopen(void)
+{
+    if (!log_path) {
+        daq_logf(DAQ_LOG_INFO, LOG_DAQD, "SIGHUP: no --log-file to reopen");
+        return;
+    }
+    int fd = log_file_open();
+    if (fd < 0 || dup3(fd, log_fd, O_CLOEXEC) < 0) {
+        DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "log file not reopened", DAQ_F_STR("path", log_path),
+                DAQ_F_STR("error", strerror(errno)));
+    } else {
+        DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "log file reopened", DAQ_F_STR("path", log_path));
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static void log_file_stop(void)
+{
+    if (log_fd >= 0) {
+        daq_log_set_fd(STDERR_FILENO);
+        close(log_fd);
+        log_fd = -1;
+    }
 }
 
 static void *second_signal(void *arg)
@@ -339,8 +411,9 @@ static int security_setup(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_to
 }
 
 /* Once the security is settled: devices, endpoints, the wait.  tokens
- * borrowed (HTTP auth). */
-static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tokens)
+ * borrowed (HTTP auth), config_text too (/debug/config). */
+static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tokens,
+                 const char *config_text)
 {
     char err[512];
     if (o->port >= 0)
@@ -351,6 +424,8 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
         return DAQD_EXIT_USAGE;
 
     daemon_state st = {.start_ns = daq_now_ns(), .tokens = tokens};
+    st.diag.config_path = cfg->path;
+    st.diag.config_text = config_text;
 #ifdef DAQ_WITH_STORAGE
     /* Before the devices: a bad [storage] is a config error like any other,
      * and the pools they make keep room for the recorder's queue. */
@@ -367,6 +442,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     st.devices = daq_devices_create(cfg, NULL, err, sizeof err);
     if (!st.devices)
         return fail_start("", err);
+    st.diag.devices = st.devices;
     size_t n = daq_devices_count(st.devices), up = daq_devices_up(st.devices);
     /* With recovery the daemon waits for its cameras (switched on after
      * the host, say); without, nothing would ever come up. */
@@ -407,6 +483,9 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     daq_devices_autostart(st.devices);
     if (daq_devices_recovery_start(st.devices, err, sizeof err) != 0)
         DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "devices will not be retried", DAQ_F_STR("error", err));
+    if (daq_devices_watch_start(st.devices, err, sizeof err) != 0)
+        DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "rollback symptoms will not be watched",
+                DAQ_F_STR("error", err));
     for (size_t i = 0; i < cfg->n_warnings; i++)
         daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path, cfg->warnings[i].pos.line,
                  cfg->warnings[i].pos.col, cfg->warnings[i].text);
@@ -415,14 +494,20 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
             DAQ_F_U64("grpc_port", daq_server_port(grpc)),
             DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
 
-    sigset_t s = daqd_stop_signals();
+    sigset_t s = daemon_signals();
     int sig = 0;
-    while (sigwait(&s, &sig) != 0) {
+    for (;;) {
+        if (sigwait(&s, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        log_file_reopen(); /* and go on serving */
     }
     pthread_t second;
     pthread_create(&second, NULL, second_signal, NULL);
     pthread_detach(second);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "shutting down", DAQ_F_STR("signal", strsignal(sig)));
+    daq_devices_watch_stop(st.devices);
     daq_devices_recovery_stop(st.devices); /* before the stop, which it would undo */
     daq_devices_stop_all(st.devices);      /* streams and recorder queues get their end of stream */
     daq_server_stop(grpc);                 /* cancels every call, joins the stream threads */
@@ -437,8 +522,12 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
 {
     daq_rpc_tokens *tokens = NULL;
     int rc = security_setup(cfg, o, &tokens);
+    /* The config as loaded, for /debug/config (a later edit of the file
+     * is not what this daemon runs). */
+    char *config_text = daqd_diag_read_file(cfg->path, DAQD_DIAG_CONFIG_MAX, NULL);
     if (rc == DAQD_EXIT_OK)
-        rc = serve(cfg, o, tokens);
+        rc = serve(cfg, o, tokens, config_text);
+    free(config_text);
     daq_rpc_tokens_free(tokens);
     return rc;
 }
@@ -446,9 +535,11 @@ static int run(daq_config *cfg, const daqd_daemon_opts *o)
 int daqd_daemon(const daqd_daemon_opts *o)
 {
     /* Before any thread exists, so every thread inherits the mask. */
-    sigset_t s = daqd_stop_signals();
+    sigset_t s = daemon_signals();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (log_file_start(o->log_file) != 0)
+        return DAQD_EXIT_FAIL;
 
     daq_config *cfg = malloc(sizeof *cfg);
     if (!cfg)
@@ -462,5 +553,6 @@ int daqd_daemon(const daqd_daemon_opts *o)
     else
         rc = run(cfg, o);
     free(cfg);
+    log_file_stop();
     return rc;
 }

@@ -20,6 +20,7 @@ typedef struct daqd_daemon_opts {
     bool insecure;    /* --insecure: serve a non-loopback address without TLS/tokens */
     /* --tls-cert, --tls-key, --tls-client-ca, --tokens: NULL = [security]'s */
     const char *tls_cert, *tls_key, *tls_client_ca, *tokens;
+    const char *log_file; /* --log-file: lines go there (SIGHUP reopens); NULL: stderr */
 } daqd_daemon_opts;
 
 int daqd_daemon(const daqd_daemon_opts *o);
@@ -28,6 +29,9 @@ int daqd_check_config(const char *path);
 int daqd_validate(int argc, char **argv);
 /* `daqd record` (record.c): exit 0 nothing lost, 1 loss or failure, 64 usage. */
 int daqd_record(int argc, char **argv);
+/* `daqd diagnose` (diagnose.c): fetches a daemon's /debug/... and /metrics
+ * and writes a bundle; exit 0, 1 on failure, 64 usage. */
+int daqd_diagnose(int argc, char **argv);
 
 /* SIGINT and SIGTERM: blocked in every thread, taken with sigwait. */
 sigset_t daqd_stop_signals(void);

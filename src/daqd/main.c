@@ -1,4 +1,5 @@
-/* daqd/main.c - the command line: daemon, check-config, validate, record.
+/* daqd/main.c - the command line: daemon, check-config, validate, record,
+ * diagnose.
  *
  * The CLI keeps rust-daq's shape (`daqd daemon --port 50051
  * --hardware-config FILE`) so the two daemons are interchangeable in
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daq/log.h"
 #include "daqd/daqd.h"
 
 #ifdef DAQ_WITH_ARAVIS
@@ -25,22 +27,30 @@ static const char usage_text[] =
     "commands:\n"
     "  daemon --hardware-config FILE [--port N] [--bind ADDR[,ADDR]] [--metrics-port N]\n"
     "         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--tokens FILE]\n"
-    "         [--insecure]\n"
+    "         [--insecure] [--log-file PATH]\n"
     "        run the acquisition daemon (gRPC on --port, default 50051; Prometheus\n"
     "        metrics on --metrics-port or $METRICS_PORT, default 9091).  --bind takes\n"
     "        IP literals: 0.0.0.0 = IPv4 only, :: = IPv6 only, 0.0.0.0,:: = both.\n"
     "        A --bind other than loopback needs TLS and --tokens (every call then\n"
-    "        carries 'authorization: Bearer <token>'), or --insecure\n"
+    "        carries 'authorization: Bearer <token>'), or --insecure.  --log-file: log\n"
+    "        lines go to PATH (appended) instead of stderr; SIGHUP reopens it (logrotate).\n"
+    "        The metrics port also serves /healthz and /debug/{log,config,facts,rss.csv,\n"
+    "        histograms.csv,symptoms} (these need a token when tokens are configured)\n"
     "  check-config FILE\n"
     "        load and check a hardware config; exit 0 if every camera device is valid\n"
-    "  validate --hardware-config FILE --device ID --checkpoint smoke|soak\n"
-    "           [--duration 10m] [--report out.json] [threshold options]\n"
+    "  validate --hardware-config FILE --device ID --checkpoint smoke|soak|pilot\n"
+    "           [--duration 10m] [--report out.json] [--baseline FILE]\n"
+    "           [--save-baseline FILE] [--diagnostics DIR] [threshold options]\n"
     "        run a rollback-plan checkpoint; exit 0 PASS, 1 FAIL, 2 ROLLBACK\n"
     "        (daqd validate --help lists the thresholds)\n"
     "  record --hardware-config FILE --device ID (--frames N | --duration 30s) --out DIR\n"
     "         [--compression none|gzip|lz4|bslz4] [--name NAME] [--allow-loss]\n"
     "        record one camera to an HDF5 file in DIR without gRPC; exit 0 when no\n"
     "        frame was lost, 1 otherwise (unless --allow-loss)\n"
+    "  diagnose --address HOST:PORT --out DIR [--token TOKEN | --token-file FILE]\n"
+    "        fetch a running daemon's diagnostics from its metrics port (HOST:PORT) and\n"
+    "        write a bundle to DIR: summary.txt, log, metrics, config, facts, RSS and\n"
+    "        histogram CSVs, symptoms and PNG plots; exit 0 written, 1 failure\n"
     "\n"
     "options: --help, --version\n"
     "environment: DAQ_LOG (log filter, e.g. \"info,pvcam_alloc_trace=debug\"),\n"
@@ -81,6 +91,7 @@ static int cmd_daemon(int argc, char **argv)
                             : strcmp(a, "--tls-key") == 0       ? &o.tls_key
                             : strcmp(a, "--tls-client-ca") == 0 ? &o.tls_client_ca
                             : strcmp(a, "--tokens") == 0        ? &o.tokens
+                            : strcmp(a, "--log-file") == 0      ? &o.log_file
                                                                 : NULL;
         if (!v && (file || strcmp(a, "--hardware-config") == 0 || strcmp(a, "--port") == 0 ||
                    strcmp(a, "--bind") == 0 || strcmp(a, "--metrics-port") == 0))
@@ -115,6 +126,17 @@ static int cmd_daemon(int argc, char **argv)
     return daqd_daemon(&o);
 }
 
+/* The commands that may write a diagnostics bundle keep their last log
+ * lines in memory (the log's ring: 2048 lines, 1 MiB) for its log.txt and
+ * the daemon's /debug/log.  Off again after, so ASan sees it freed. */
+static int with_log_ring(int (*cmd)(int, char **), int argc, char **argv)
+{
+    daq_log_ring_enable(DAQ_LOG_RING_LINES, DAQ_LOG_RING_BYTES); /* off if out of memory */
+    int rc = cmd(argc, argv);
+    daq_log_ring_enable(0, 0);
+    return rc;
+}
+
 /* Drivers that live outside libdaq join the registry before any config is
  * read, so every command knows every camera type of this build. */
 static int register_drivers(void)
@@ -143,7 +165,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "daemon") == 0)
-        return cmd_daemon(argc - 2, argv + 2);
+        return with_log_ring(cmd_daemon, argc - 2, argv + 2);
     if (strcmp(cmd, "check-config") == 0) {
         if (argc == 3 && strcmp(argv[2], "--help") == 0)
             return usage(stdout, 0);
@@ -152,8 +174,10 @@ int main(int argc, char **argv)
         return daqd_check_config(argv[2]);
     }
     if (strcmp(cmd, "validate") == 0)
-        return daqd_validate(argc - 2, argv + 2);
+        return with_log_ring(daqd_validate, argc - 2, argv + 2);
     if (strcmp(cmd, "record") == 0)
         return daqd_record(argc - 2, argv + 2);
+    if (strcmp(cmd, "diagnose") == 0)
+        return daqd_diagnose(argc - 2, argv + 2);
     return bad("unknown command '%s'", cmd);
 }

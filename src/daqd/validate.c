@@ -7,6 +7,14 @@
  *       sampled every second: PASS when RSS growth <= 10 %, hit rate > 99 %,
  *       no discontinuity and no loss after warm-up; ROLLBACK when growth >
  *       20 %.
+ *   pilot (CP5): the pool against the pre-migration path (pool off: every
+ *       frame to the heap) in alternating windows of one run with a
+ *       lossless stats consumer and a latest-only viewer attached
+ *       (pilot.c): ROLLBACK when pool-on fps is > 5 % below pool-off, or
+ *       pool-on p99 latency is > 50 % AND > 5 ms above pool-off; FAIL on
+ *       any loss, disconnect or stream error.  --baseline compares this
+ *       run's pool-on figures with a saved run's pool-off figures (the
+ *       plan's pre-migration baseline) by the same rules (baseline.c).
  *
  * The device runs in this process exactly as the daemon would run it (same
  * config, pool, consumers), plus one lossless "validator" subscription
@@ -17,8 +25,10 @@
  * reported but do not fail the checkpoint.
  *
  * Output: a progress line, a table (criterion, threshold, measured,
- * result), the verdict line, a JSON report; exit 0 PASS, 1 FAIL,
- * 2 ROLLBACK.
+ * result), the verdict line, a JSON report carrying the versions, config
+ * digest and machine facts (facts.c); exit 0 PASS, 1 FAIL, 2 ROLLBACK.
+ * On FAIL or ROLLBACK a diagnostics bundle (diag.h) is written before the
+ * devices go away, with the live symptom watch's RSS timeline and states.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -33,16 +43,22 @@
 #include "daq/config.h"
 #include "daq/devices.h"
 #include "daq/log.h"
+#include "daq/watch.h"
 #include "daqd/daqd.h"
+#include "daqd/diag.h"
+#include "daqd/facts.h"
+#include "daqd/pilot.h"
 #include "util/clock.h"
 
-#define MAX_CRIT 8
+#define MAX_CRIT 10
 
 typedef struct thresholds {
     double min_hit_pct, rollback_hit_pct;   /* smoke */
     double max_drop_pct, rollback_drop_pct; /* smoke */
     double soak_min_hit_pct;                /* soak */
     double max_rss_pct, rollback_rss_pct;   /* soak */
+    double max_fps_drop_pct;                /* pilot */
+    double max_p99_pct, min_p99_us;         /* pilot: both must be exceeded */
 } thresholds;
 
 typedef struct criterion {
@@ -57,6 +73,10 @@ typedef struct opts {
     int64_t duration_ms, warmup_ms;
     uint64_t frames;
     thresholds t;
+    daqd_pilot_opts pilot;
+    double windows, stall_ms; /* as given, checked into pilot */
+    const char *save_baseline, *baseline_path, *diagnostics;
+    daqd_pilot_baseline baseline; /* loaded when baseline_path */
 } opts;
 
 /* ---- the validator subscription ---------------------------------------------- */
@@ -165,6 +185,9 @@ typedef struct result {
     uint64_t validator_frames, corrupt, validator_dropped;
     double seconds, rss_start, rss_end, rss_max;
     bool ran;
+    daqd_pilot_result pilot;
+    char warning[1024];  /* baseline from another machine/config/build; "" none */
+    char diag_dir[4096]; /* where the bundle went; "" none */
 } result;
 
 static criterion *crit(result *r, const char *name, const char *unit, const char *rule,
@@ -173,6 +196,20 @@ static criterion *crit(result *r, const char *name, const char *unit, const char
     criterion *c = &r->c[r->n++];
     *c = (criterion){name, unit, rule, threshold, measured, pass, false};
     return c;
+}
+
+/* The hit-rate row judges the pool.  With the pool off (PVCAM_USE_POOL=0,
+ * the live toggle, a -DDAQ_FRAME_POOL=OFF build) there is no pool to judge:
+ * the row says so and the checkpoint judges the heap path on its other
+ * rows, so confirming a rollback never answers "roll back".  rollback_pct
+ * NAN: the checkpoint has no rollback condition on the hit rate. */
+static void hit_rate_crit(result *r, bool use_pool, double min_pct, double rollback_pct, double hit)
+{
+    if (!use_pool) {
+        crit(r, "pool hit rate", "%", "n/a (pool off)", NAN, NAN, true);
+        return;
+    }
+    crit(r, "pool hit rate", "%", ">", min_pct, hit, hit > min_pct)->rollback = hit < rollback_pct;
 }
 
 static bool wait_until(daq_acq *a, uint64_t deadline_ns, bool tty, uint64_t frames)
@@ -215,8 +252,7 @@ static int smoke(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *
     uint64_t drops = s->alloc_dropped + r->validator_dropped;
     double hit = 100.0 * s->pool.hit_rate, drop = pct(drops, s->captured);
     const thresholds *t = &o->t;
-    crit(r, "pool hit rate", "%", ">", t->min_hit_pct, hit, hit > t->min_hit_pct)->rollback =
-        hit < t->rollback_hit_pct;
+    hit_rate_crit(r, s->pool.use_pool, t->min_hit_pct, t->rollback_hit_pct, hit);
     crit(r, "drops", "%", "<=", t->max_drop_pct, drop, drop <= t->max_drop_pct)->rollback =
         drop > t->rollback_drop_pct;
     crit(r, "lost frames", "", "=", 0, (double)s->lost, s->lost == 0);
@@ -279,17 +315,67 @@ static int soak(daq_acq *a, validator *v, daq_bus *bus, const opts *o, result *r
     const daq_acq_stats *s = &r->s;
     uint64_t hits = s->pool.hits - at_warm.pool.hits, allocs = s->pool.allocs - at_warm.pool.allocs;
     double hit = allocs ? 100.0 * (double)hits / (double)allocs : 0;
-    if (!s->pool.use_pool)
-        hit = 0;
     double growth = r->rss_start > 0 ? 100.0 * (r->rss_max - r->rss_start) / r->rss_start : NAN;
     const thresholds *t = &o->t;
     crit(r, "rss growth", "%", "<=", t->max_rss_pct, growth, warm && growth <= t->max_rss_pct)
         ->rollback = growth > t->rollback_rss_pct;
-    crit(r, "pool hit rate", "%", ">", t->soak_min_hit_pct, hit, hit > t->soak_min_hit_pct);
+    hit_rate_crit(r, s->pool.use_pool, t->soak_min_hit_pct, NAN, hit);
     crit(r, "discontinuities", "", "=", 0, (double)(s->discontinuities - at_warm.discontinuities),
          s->discontinuities == at_warm.discontinuities);
     crit(r, "lost frames", "", "=", 0, (double)(s->lost - at_warm.lost), s->lost == at_warm.lost);
     crit(r, "stream errors", "", "=", 0, errored ? 1 : 0, !errored && warm);
+    return 0;
+}
+
+/* The plan's two rollback rules for pool-on figures against a reference
+ * (this run's pool-off windows, or a baseline's): fps lower by more than
+ * max_fps_drop_pct; p99 higher by more than max_p99_pct AND min_p99_us (a
+ * 0.4 -> 0.8 ms change is noise on a loaded machine, not a GUI lag: 5 ms,
+ * a third of a 60 Hz display frame, is the default). */
+static void compare(result *r, const char *fps_name, const char *p99_name,
+                    const daqd_pilot_figures *on, const daqd_pilot_figures *ref, double ratio,
+                    const thresholds *t)
+{
+    double drop = 100.0 * (1.0 - ratio);
+    crit(r, fps_name, "%", "<=", t->max_fps_drop_pct, drop, drop <= t->max_fps_drop_pct)->rollback =
+        drop > t->max_fps_drop_pct;
+    double p_on = daqd_pilot_p99_us(on), p_ref = daqd_pilot_p99_us(ref);
+    double rise_us = p_on - p_ref, rise = p_ref > 0 ? 100.0 * rise_us / p_ref : NAN;
+    bool worse = rise_us > t->min_p99_us && !(rise <= t->max_p99_pct);
+    crit(r, p99_name, "%", "<=", t->max_p99_pct, rise, !worse && p_on > 0 && p_ref > 0)->rollback =
+        worse;
+}
+
+static int pilot(daq_device *d, const opts *o, result *r, bool tty)
+{
+    char err[256];
+    daqd_pilot_result *p = &r->pilot;
+    uint64_t t0 = daq_now_ns();
+    if (daqd_pilot_run(d, &o->pilot, tty, p, err, sizeof err) != 0) {
+        fprintf(stderr, "daqd: validate: cannot start: %s\n", err);
+        return -1;
+    }
+    r->seconds = (double)(daq_now_ns() - t0) / 1e9;
+    daq_acq_stats_snapshot(daq_device_acq(d), &r->s);
+    r->validator_frames = p->on.c[DAQD_PILOT_STATS].receipts + p->off.c[DAQD_PILOT_STATS].receipts;
+    r->validator_dropped = p->consumer_dropped;
+    /* within the run: the median pair ratio (pilot.h); against a baseline
+     * (another run, no pairs): the sums */
+    compare(r, "fps on vs off", "p99 on vs off", &p->on, &p->off, p->pair_ratio_median, &o->t);
+    if (o->baseline_path)
+        compare(r, "fps vs baseline", "p99 vs baseline", &p->on, &o->baseline.off,
+                o->baseline.off.fps > 0 ? p->on.fps / o->baseline.off.fps : NAN, &o->t);
+    uint64_t lost = p->lost + p->alloc_dropped + p->consumer_dropped;
+    crit(r, "lost frames", "", "=", 0, (double)lost, lost == 0);
+    crit(r, "disconnects", "", "=", 0, (double)p->disconnects, p->disconnects == 0);
+    crit(r, "stream errors", "", "=", 0, p->stream_error ? 1 : 0, !p->stream_error);
+    if (o->baseline_path) {
+        daqd_pilot_baseline now;
+        daqd_pilot_facts_now(o->config, &now);
+        char diff[900];
+        if (daqd_pilot_baseline_differences(&o->baseline, &now, diff, sizeof diff) > 0)
+            snprintf(r->warning, sizeof r->warning, "comparing across machines/configs: %s", diff);
+    }
     return 0;
 }
 
@@ -312,12 +398,39 @@ static void print_table(const result *r, const char *verdict)
     for (size_t i = 0; i < r->n; i++) {
         const criterion *c = &r->c[i];
         char th[32], me[32];
-        snprintf(th, sizeof th, "%s %g%s%s", c->rule, c->threshold, *c->unit ? " " : "", c->unit);
-        snprintf(me, sizeof me, "%.2f%s%s", c->measured, *c->unit ? " " : "", c->unit);
+        if (isnan(c->threshold)) /* a row that judges nothing: its rule says why */
+            snprintf(th, sizeof th, "%s", c->rule);
+        else
+            snprintf(th, sizeof th, "%s %g%s%s", c->rule, c->threshold, *c->unit ? " " : "",
+                     c->unit);
+        if (isnan(c->measured))
+            snprintf(me, sizeof me, "-");
+        else
+            snprintf(me, sizeof me, "%.2f%s%s", c->measured, *c->unit ? " " : "", c->unit);
         printf("%-18s %-14s %-14s %s%s\n", c->name, th, me, c->pass ? "PASS" : "FAIL",
                c->rollback ? " (rollback)" : "");
     }
     printf("%s\n", verdict);
+}
+
+static void print_pilot(const daqd_pilot_result *p)
+{
+    printf("%-8s %-5s %8s %9s %7s %11s %11s %11s %11s %7s\n", "window", "pool", "seconds", "fps",
+           "hit %", "stats p50", "stats p99", "latest p50", "latest p99", "stalls");
+    for (unsigned w = 0; w <= p->n_windows + 1; w++) {
+        const daqd_pilot_figures *f = w < p->n_windows    ? &p->window[w]
+                                      : w == p->n_windows ? &p->on
+                                                          : &p->off;
+        char name[16];
+        snprintf(name, sizeof name, w < p->n_windows ? "%u" : "all", w + 1);
+        printf("%-8s %-5s %8.2f %9.1f %7.1f %8.0f us %8.0f us %8.0f us %8.0f us %7lu\n", name,
+               f->pool ? "on" : "off", f->seconds, f->fps, f->hit_pct,
+               f->c[DAQD_PILOT_STATS].p50_us, f->c[DAQD_PILOT_STATS].p99_us,
+               f->c[DAQD_PILOT_LATEST].p50_us, f->c[DAQD_PILOT_LATEST].p99_us,
+               (unsigned long)(f->c[0].stalls + f->c[1].stalls));
+    }
+    printf("fps on/off: %.3f (median of %u window pairs), %.3f (sums)\n", p->pair_ratio_median,
+           p->n_windows / 2, p->off.fps > 0 ? p->on.fps / p->off.fps : NAN);
 }
 
 static void json_num(FILE *f, double v)
@@ -326,6 +439,51 @@ static void json_num(FILE *f, double v)
         fprintf(f, "%.6g", v);
     else
         fprintf(f, "null");
+}
+
+/* "pilot": settings, per-kind and per-window figures (the alternation),
+ * whole-run loss; "baseline": the file and the figures compared against. */
+static void write_pilot(FILE *f, const opts *o, const result *r)
+{
+    const daqd_pilot_result *p = &r->pilot;
+    fprintf(f,
+            "  \"pilot\": {\"windows\": %u, \"window_s\": %.6g, \"settle_s\": %.6g, "
+            "\"stall_ms\": %lld, \"max_fps_drop_pct\": %.6g, \"max_p99_increase_pct\": %.6g, "
+            "\"min_p99_increase_us\": %.6g,\n    \"lost\": %lu, \"alloc_dropped\": %lu, "
+            "\"consumer_dropped\": %lu, \"disconnects\": %lu, \"stream_error\": %s,\n"
+            "    \"fps_ratio_pair_median\": ",
+            o->pilot.windows, (double)o->pilot.window_ms / 1e3, (double)o->pilot.settle_ms / 1e3,
+            (long long)o->pilot.stall_ms, o->t.max_fps_drop_pct, o->t.max_p99_pct, o->t.min_p99_us,
+            (unsigned long)p->lost, (unsigned long)p->alloc_dropped,
+            (unsigned long)p->consumer_dropped, (unsigned long)p->disconnects,
+            p->stream_error ? "true" : "false");
+    json_num(f, p->pair_ratio_median);
+    fprintf(f, ",\n    \"pool_on\": ");
+    daqd_pilot_figures_json(f, &p->on);
+    fprintf(f, ",\n    \"pool_off\": ");
+    daqd_pilot_figures_json(f, &p->off);
+    fprintf(f, ",\n    \"per_window\": [\n");
+    for (unsigned w = 0; w < p->n_windows; w++) {
+        fprintf(f, "      ");
+        daqd_pilot_figures_json(f, &p->window[w]);
+        fprintf(f, "%s\n", w + 1 < p->n_windows ? "," : "");
+    }
+    fprintf(f, "    ]},\n  \"baseline\": ");
+    if (!o->baseline_path) {
+        fprintf(f, "null,\n");
+        return;
+    }
+    fprintf(f, "{\"file\": ");
+    daqd_json_str(f, o->baseline_path);
+    fprintf(f, ", \"config_digest\": ");
+    daqd_json_str(f, o->baseline.config_digest);
+    fprintf(f, ", \"hostname\": ");
+    daqd_json_str(f, o->baseline.hostname);
+    fprintf(f, ",\n    \"pool_on\": ");
+    daqd_pilot_figures_json(f, &o->baseline.on);
+    fprintf(f, ",\n    \"pool_off\": ");
+    daqd_pilot_figures_json(f, &o->baseline.off);
+    fprintf(f, "},\n");
 }
 
 static int write_report(const char *path, const opts *o, const result *r, const char *verdict,
@@ -337,8 +495,11 @@ static int write_report(const char *path, const opts *o, const result *r, const 
         return -1;
     }
     const daq_acq_stats *s = &r->s;
-    fprintf(f, "{\n  \"checkpoint\": \"%s\",\n  \"device\": \"%s\",\n  \"config\": \"%s\",\n",
-            o->checkpoint, o->device, o->config);
+    fprintf(f, "{\n  \"checkpoint\": \"%s\",\n  \"device\": ", o->checkpoint);
+    daqd_json_str(f, o->device);
+    fprintf(f, ",\n  \"config\": ");
+    daqd_json_str(f, o->config);
+    fprintf(f, ",\n");
     fprintf(f, "  \"verdict\": \"%s\",\n  \"exit_code\": %d,\n  \"use_pool\": %s,\n", verdict, code,
             s->pool.use_pool ? "true" : "false");
     fprintf(f, "  \"duration_s\": ");
@@ -371,8 +532,23 @@ static int write_report(const char *path, const opts *o, const result *r, const 
     json_num(f, r->rss_start);
     fprintf(f, ", \"rss_max_mib\": ");
     json_num(f, r->rss_max);
-    fprintf(f, "}\n}\n");
-    return fclose(f) == 0 ? 0 : -1;
+    fprintf(f, "},\n");
+    if (strcmp(o->checkpoint, "pilot") == 0)
+        write_pilot(f, o, r);
+    fprintf(f, "  \"warning\": ");
+    if (r->warning[0])
+        daqd_json_str(f, r->warning);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n  \"diagnostics\": ");
+    if (r->diag_dir[0])
+        daqd_json_str(f, r->diag_dir);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n");
+    int rc = daqd_facts_json(f, "  ", o->config);
+    fprintf(f, "}\n");
+    return fclose(f) == 0 && rc == 0 ? 0 : -1;
 }
 
 /* ---- arguments ------------------------------------------------------------------------- */
@@ -392,17 +568,32 @@ int64_t daqd_parse_duration_ms(const char *s)
 }
 
 static const char validate_help[] =
-    "usage: daqd validate --hardware-config FILE --device ID --checkpoint smoke|soak\n"
-    "                     [--duration 10m] [--warmup 30s] [--frames 200] [--report FILE]\n"
+    "usage: daqd validate --hardware-config FILE --device ID --checkpoint smoke|soak|pilot\n"
+    "                     [--report FILE] [--diagnostics DIR]\n"
+    "  smoke: [--frames 200]\n"
+    "  soak:  [--duration 10m] [--warmup 30s]\n"
+    "  pilot: [--windows 6] [--window 5s] [--settle 500ms] [--stall-ms 100]\n"
+    "         [--save-baseline FILE] [--baseline FILE]\n"
     "thresholds (defaults from the rollback plan):\n"
     "  smoke: --min-hit-rate 95 --rollback-hit-rate 90 --max-drop-pct 1 --rollback-drop-pct 1\n"
     "  soak:  --soak-min-hit-rate 99 --max-rss-growth-pct 10 --rollback-rss-growth-pct 20\n"
-    "exit: 0 PASS, 1 FAIL, 2 ROLLBACK, 64 usage error\n";
+    "  pilot: --max-fps-drop-pct 5 --max-p99-increase-pct 50 --min-p99-increase-us 5000\n"
+    "pilot: windows alternate pool on / pool off (on, off, off, on, ...; --windows even, 2..256),\n"
+    "  each switch followed by an uncounted settle; --baseline compares pool-on figures with\n"
+    "  the baseline's pool-off figures (an unreadable, malformed or foreign baseline: exit 64)\n"
+    "on FAIL or ROLLBACK a diagnostics bundle goes to --diagnostics DIR (default REPORT.diag,\n"
+    "  or daqd-diagnostics-CHECKPOINT-UTCTIME without --report)\n"
+    "exit: 0 PASS, 1 FAIL, 2 ROLLBACK, 64 usage error or bad baseline\n";
 
 static int parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){
-        .frames = 200, .duration_ms = 600000, .warmup_ms = -1, .t = {95, 90, 1, 1, 99, 10, 20}};
+    *o = (opts){.frames = 200,
+                .duration_ms = 600000,
+                .warmup_ms = -1,
+                .t = {95, 90, 1, 1, 99, 10, 20, 5, 50, 5000},
+                .pilot = {.window_ms = 5000, .settle_ms = 500},
+                .windows = 6,
+                .stall_ms = 100};
     static const struct {
         const char *flag;
         size_t off;
@@ -414,6 +605,32 @@ static int parse(int argc, char **argv, opts *o)
         {"--soak-min-hit-rate", offsetof(opts, t.soak_min_hit_pct)},
         {"--max-rss-growth-pct", offsetof(opts, t.max_rss_pct)},
         {"--rollback-rss-growth-pct", offsetof(opts, t.rollback_rss_pct)},
+        {"--max-fps-drop-pct", offsetof(opts, t.max_fps_drop_pct)},
+        {"--max-p99-increase-pct", offsetof(opts, t.max_p99_pct)},
+        {"--min-p99-increase-us", offsetof(opts, t.min_p99_us)},
+        {"--windows", offsetof(opts, windows)},
+        {"--stall-ms", offsetof(opts, stall_ms)},
+    };
+    static const struct {
+        const char *flag;
+        size_t off;
+    } durations[] = {
+        {"--duration", offsetof(opts, duration_ms)},
+        {"--warmup", offsetof(opts, warmup_ms)},
+        {"--window", offsetof(opts, pilot.window_ms)},
+        {"--settle", offsetof(opts, pilot.settle_ms)},
+    };
+    static const struct {
+        const char *flag;
+        size_t off;
+    } strs[] = {
+        {"--hardware-config", offsetof(opts, config)},
+        {"--device", offsetof(opts, device)},
+        {"--checkpoint", offsetof(opts, checkpoint)},
+        {"--report", offsetof(opts, report)},
+        {"--save-baseline", offsetof(opts, save_baseline)},
+        {"--baseline", offsetof(opts, baseline_path)},
+        {"--diagnostics", offsetof(opts, diagnostics)},
     };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -426,26 +643,27 @@ static int parse(int argc, char **argv, opts *o)
             return -1;
         }
         i++;
-        bool done = true;
-        if (strcmp(a, "--hardware-config") == 0)
-            o->config = v;
-        else if (strcmp(a, "--device") == 0)
-            o->device = v;
-        else if (strcmp(a, "--checkpoint") == 0)
-            o->checkpoint = v;
-        else if (strcmp(a, "--report") == 0)
-            o->report = v;
-        else if (strcmp(a, "--duration") == 0 || strcmp(a, "--warmup") == 0) {
-            int64_t ms = daqd_parse_duration_ms(v);
-            if (ms < 0) {
-                fprintf(stderr, "daqd: validate: %s: '%s' is not a duration (10m, 60s)\n", a, v);
-                return -1;
+        bool done = false;
+        for (size_t k = 0; !done && k < sizeof strs / sizeof strs[0]; k++)
+            if (strcmp(a, strs[k].flag) == 0) {
+                *(const char **)((char *)o + strs[k].off) = v;
+                done = true;
             }
-            *(a[2] == 'd' ? &o->duration_ms : &o->warmup_ms) = ms;
-        } else if (strcmp(a, "--frames") == 0)
+        for (size_t k = 0; !done && k < sizeof durations / sizeof durations[0]; k++)
+            if (strcmp(a, durations[k].flag) == 0) {
+                int64_t ms = daqd_parse_duration_ms(v);
+                if (ms < 0) {
+                    fprintf(stderr, "daqd: validate: %s: '%s' is not a duration (10m, 60s)\n", a,
+                            v);
+                    return -1;
+                }
+                *(int64_t *)((char *)o + durations[k].off) = ms;
+                done = true;
+            }
+        if (!done && strcmp(a, "--frames") == 0) {
             o->frames = strtoull(v, NULL, 10);
-        else
-            done = false;
+            done = true;
+        }
         for (size_t k = 0; !done && k < sizeof nums / sizeof nums[0]; k++)
             if (strcmp(a, nums[k].flag) == 0) {
                 char *end;
@@ -458,18 +676,87 @@ static int parse(int argc, char **argv, opts *o)
         }
     }
     if (!o->config || !o->device || !o->checkpoint ||
-        (strcmp(o->checkpoint, "smoke") && strcmp(o->checkpoint, "soak")) || o->frames == 0) {
+        (strcmp(o->checkpoint, "smoke") && strcmp(o->checkpoint, "soak") &&
+         strcmp(o->checkpoint, "pilot")) ||
+        o->frames == 0) {
         fputs(validate_help, stderr);
         return -1;
+    }
+    bool is_pilot = strcmp(o->checkpoint, "pilot") == 0;
+    if (!is_pilot && (o->save_baseline || o->baseline_path)) {
+        fprintf(stderr, "daqd: validate: --save-baseline and --baseline are for the pilot\n");
+        return -1;
+    }
+    if (is_pilot) {
+        if (!(o->windows >= 2 && o->windows <= DAQD_PILOT_MAX_WINDOWS) ||
+            o->windows != floor(o->windows) || fmod(o->windows, 2) != 0) {
+            fprintf(stderr, "daqd: validate: --windows must be even, 2..%d\n",
+                    DAQD_PILOT_MAX_WINDOWS);
+            return -1;
+        }
+        if (o->pilot.window_ms < 10 || !(o->stall_ms >= 1)) {
+            fprintf(stderr, "daqd: validate: --window must be >= 10ms, --stall-ms >= 1\n");
+            return -1;
+        }
+        o->pilot.windows = (unsigned)o->windows;
+        o->pilot.stall_ms = (int64_t)o->stall_ms;
+        char err[1024];
+        /* Checked before the run: a bad baseline should not cost a pilot. */
+        if (o->baseline_path && daqd_pilot_baseline_load(o->baseline_path, o->device, &o->baseline,
+                                                         err, sizeof err) != 0) {
+            fprintf(stderr, "daqd: validate: %s\n", err);
+            return -1;
+        }
     }
     if (o->warmup_ms < 0) /* a sixth of the soak, at most 60 s */
         o->warmup_ms = o->duration_ms / 6 < 60000 ? o->duration_ms / 6 : 60000;
     return 0;
 }
 
+/* The failed criteria, for the bundle's summary.txt: "ROLLBACK: fps on vs
+ * off: measured 9.81 %, rule <= 5 %; ..." */
+static void failure_reason(const result *r, const char *verdict, char *out, size_t out_len)
+{
+    size_t w = (size_t)snprintf(out, out_len, "%s:", verdict);
+    for (size_t i = 0; i < r->n && w < out_len; i++) {
+        const criterion *c = &r->c[i];
+        if (c->pass && !c->rollback)
+            continue;
+        w += (size_t)snprintf(out + w, out_len - w, " %s: measured %.2f%s%s, rule %s %g%s%s%s;",
+                              c->name, c->measured, *c->unit ? " " : "", c->unit, c->rule,
+                              c->threshold, *c->unit ? " " : "", c->unit,
+                              c->rollback ? " (rollback)" : "");
+    }
+}
+
+/* On FAIL or ROLLBACK, while the devices still exist: the bundle. */
+static void write_bundle(daq_devices *ds, const opts *o, result *r, const char *verdict)
+{
+    if (o->diagnostics) {
+        snprintf(r->diag_dir, sizeof r->diag_dir, "%s", o->diagnostics);
+    } else if (o->report) {
+        snprintf(r->diag_dir, sizeof r->diag_dir, "%s.diag", o->report);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(r->diag_dir, sizeof r->diag_dir, "daqd-diagnostics-%s-%s", o->checkpoint, stamp);
+    }
+    char reason[2048], err[512];
+    failure_reason(r, verdict, reason, sizeof reason);
+    if (daqd_diag_bundle_local(r->diag_dir, ds, o->config, reason, err, sizeof err) != 0) {
+        fprintf(stderr, "daqd: validate: diagnostics bundle %s: %s\n", r->diag_dir, err);
+        r->diag_dir[0] = '\0';
+        return;
+    }
+    printf("diagnostics bundle: %s\n", r->diag_dir);
+}
+
 int daqd_validate(int argc, char **argv)
 {
-    opts o;
+    static opts o;
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? DAQD_EXIT_OK : DAQD_EXIT_USAGE;
@@ -497,31 +784,56 @@ int daqd_validate(int argc, char **argv)
         daq_devices_destroy(ds);
         return DAQD_EXIT_FAIL;
     }
+    /* The symptom watch runs as in the daemon: its RSS timeline and
+     * symptom states go into a bundle; a watch that cannot start costs the
+     * bundle those, not the checkpoint. */
+    if (daq_devices_watch_start(ds, err, sizeof err) != 0)
+        fprintf(stderr, "daqd: validate: symptom watch: %s\n", err);
     bool tty = isatty(STDERR_FILENO);
     static result r;
+    daq_acq *a = daq_device_acq(d);
+    daq_bus *bus = daq_device_bus(d);
     validator v;
     memset(&v, 0, sizeof v);
-    if (validator_start(&v, daq_device_bus(d), daq_acq_camera(daq_device_acq(d))) != 0) {
+    if (strcmp(o.checkpoint, "pilot") == 0) {
+        /* its own consumers (pilot.c): a verifying validator would bound the
+         * throughput the pilot compares */
+        rc = pilot(d, &o, &r, tty);
+    } else if (validator_start(&v, bus, daq_acq_camera(a)) != 0) {
+        rc = -1;
+    } else {
+        rc = strcmp(o.checkpoint, "smoke") == 0 ? smoke(a, &v, bus, &o, &r, tty)
+                                                : soak(a, &v, bus, &o, &r, tty);
+        /* Pixels are a criterion whenever the driver knows what its camera
+         * sends (the sim, a test camera): the stopped validator's counts. */
+        if (rc == 0 && v.verified + v.corrupt > 0)
+            crit(&r, "corrupt frames", "", "=", 0, (double)r.corrupt, r.corrupt == 0);
+    }
+    if (rc != 0) {
         daq_devices_destroy(ds);
         return DAQD_EXIT_FAIL;
     }
-    daq_acq *a = daq_device_acq(d);
-    daq_bus *bus = daq_device_bus(d);
-    rc = strcmp(o.checkpoint, "smoke") == 0 ? smoke(a, &v, bus, &o, &r, tty)
-                                            : soak(a, &v, bus, &o, &r, tty);
-    /* Pixels are a criterion whenever the driver knows what its camera
-     * sends (the sim, a test camera): the stopped validator's counts. */
-    if (rc == 0 && v.verified + v.corrupt > 0)
-        crit(&r, "corrupt frames", "", "=", 0, (double)r.corrupt, r.corrupt == 0);
-    daq_devices_destroy(ds);
-    if (rc != 0)
-        return DAQD_EXIT_FAIL;
     int code;
     const char *verdict = verdict_of(&r, &code);
     printf("daqd validate: checkpoint %s, device %s, %lu frames in %.1f s, use_pool=%s\n",
            o.checkpoint, o.device, (unsigned long)r.s.delivered, r.seconds,
            r.s.pool.use_pool ? "true" : "false");
+    if (r.warning[0])
+        printf("warning: %s\n", r.warning);
+    if (strcmp(o.checkpoint, "pilot") == 0)
+        print_pilot(&r.pilot);
+    if (code != DAQD_EXIT_OK)
+        write_bundle(ds, &o, &r, verdict);
+    daq_devices_destroy(ds);
     print_table(&r, verdict);
+    if (o.save_baseline) {
+        if (daqd_pilot_baseline_save(o.save_baseline, o.device, o.config, &r.pilot, err,
+                                     sizeof err) != 0) {
+            fprintf(stderr, "daqd: validate: %s\n", err);
+            return DAQD_EXIT_FAIL;
+        }
+        fprintf(stderr, "baseline saved: %s\n", o.save_baseline);
+    }
     if (o.report && write_report(o.report, &o, &r, verdict, code) != 0)
         return DAQD_EXIT_FAIL;
     return code;

@@ -22,8 +22,10 @@
 
 #include "daq/log.h"
 #include "daq/sink.h"
+#include "daq/watch.h"
 #include "devices/budget.h"
 #include "devices/recovery.h"
+#include "devices/watch_rec.h"
 #include "util/err.h"
 
 #define LOG_DEV "daq::devices"
@@ -37,6 +39,7 @@ struct daq_device {
     bool autostart;
     const daq_config_device *cd; /* borrowed from the table's config copy */
     devices_rec rec;             /* recovery's record (devices/recovery.h) */
+    devices_watch_rec watch;     /* the symptom watch's record (devices/watch_rec.h) */
     daq_budget *budget;          /* the table's (devices/budget.h); index: this device's slot */
     size_t index;
     size_t n_sinks;
@@ -47,6 +50,8 @@ struct daq_devices {
     size_t n;
     daq_config *cfg;            /* owned copy: a device that comes up later is built from it */
     devices_recovery *recovery; /* owned; NULL unless daq_devices_recovery_start ran */
+    devices_watch *watch;       /* owned; NULL unless daq_devices_watch_start ran */
+    devices_watch_shared rss;   /* the watch's RSS timeline and hook */
     daq_budget *budget;         /* owned: [limits] memory_mb over every camera */
     daq_device dev[DAQ_CONFIG_MAX_DEVICES];
 };
@@ -186,6 +191,7 @@ static int device_build(daq_device *d, const daq_config *cfg, const daq_config_d
     d->autostart = cd->autostart;
     d->cd = cd;
     devices_rec_init(&d->rec, cd->autostart);
+    devices_watch_rec_init(&d->watch);
     daq_camera *cam = make_camera(cfg, cd, err, err_len);
     if (!cam)
         return -1;
@@ -207,6 +213,7 @@ static void device_free(daq_device *d)
         daq_sink_stop(d->sinks[i]);
     daq_bus_destroy(d->bus);
     devices_rec_destroy(&d->rec);
+    devices_watch_rec_destroy(&d->watch);
 }
 
 /* [limits] memory_mb, or half the machine's memory when 0; logged once. */
@@ -236,6 +243,7 @@ daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char
     }
     *ds->cfg = *cfg;
     cfg = ds->cfg;
+    pthread_mutex_init(&ds->rss.mu, NULL);
     if (!(ds->budget = budget_create(&cfg->limits))) {
         daq_devices_destroy(ds);
         daq_err(err, err_len, "out of memory");
@@ -259,10 +267,13 @@ void daq_devices_destroy(daq_devices *ds)
 {
     if (!ds)
         return;
+    daq_devices_watch_stop(ds);    /* it reads the engines */
     daq_devices_recovery_stop(ds); /* it may be bringing a device up */
     for (size_t i = 0; i < ds->n; i++)
         device_free(&ds->dev[i]);
     daq_budget_destroy(ds->budget); /* after the engines that used it */
+    if (ds->cfg)
+        pthread_mutex_destroy(&ds->rss.mu);
     free(ds->cfg);
     free(ds);
 }
@@ -290,6 +301,23 @@ int devices_device_up(daq_devices *ds, daq_device *d, char *why, size_t why_len)
      * (a library that cannot be loaded yet, say), reported like a failed open. */
     daq_camera *cam = make_camera(ds->cfg, d->cd, why, why_len);
     return cam ? device_up(d, cam, ds->cfg, why, why_len) : -1;
+}
+
+/* ---- for the symptom watch (devices/watch_rec.h) ------------------------------------- */
+
+devices_watch_rec *devices_watch_rec_of(daq_device *d)
+{
+    return &d->watch;
+}
+
+devices_watch **devices_watch_slot(daq_devices *ds)
+{
+    return &ds->watch;
+}
+
+devices_watch_shared *devices_watch_shared_of(daq_devices *ds)
+{
+    return &ds->rss;
 }
 
 /* ---- using them ------------------------------------------------------------------- */

@@ -83,6 +83,10 @@ static void frame_release(daq_frame *f)
     }
     f->magic = 0; /* a later unref of this block is caught by ASan or the magic */
     free(f);
+#if !DAQ_FRAME_POOL
+    if (!p)
+        return; /* a no-pool engine's frame (ADR 0008): nobody to account to */
+#endif
     daq_pool__heap_gone(p);
 }
 

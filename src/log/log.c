@@ -32,6 +32,15 @@
  * threads never interleave on a pipe, and O_APPEND files get whole lines
  * too.  errno is saved and restored, so a log call between a failing
  * system call and its error check changes nothing.
+ *
+ * The ring (daq_log_ring_enable) keeps the last lines for diagnostics: a
+ * circular byte buffer (1 MiB by default) and a circular index of line
+ * starts (2048), both allocated once; a line is one memcpy (two at the
+ * wrap) under one mutex, after its write(2).  At INFO a daemon writes a
+ * few lines per stream start/stop, symptom and warning, so 2048 lines reach
+ * well back beyond a symptom's 60 s window; 1 MiB caps them when lines run
+ * long (2 KB each at most).  An atomic flag keeps the mutex off the path
+ * while the ring is off.
  */
 #include "daq/log.h"
 
@@ -81,6 +90,20 @@ static pthread_mutex_t set_mu = PTHREAD_MUTEX_INITIALIZER; /* serialises filter 
 static log_filter *retired;                                /* under set_mu */
 static _Atomic int out_fd = STDERR_FILENO;
 static _Atomic int out_format = DAQ_LOG_TEXT;
+
+typedef struct log_ring {
+    size_t max_lines, max_bytes;
+    size_t first, count; /* index of the oldest line in lines[], lines kept */
+    size_t used;         /* bytes of text kept */
+    struct {
+        size_t off, len;
+    } * lines;  /* max_lines entries */
+    char *text; /* max_bytes, circular */
+} log_ring;
+
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static log_ring *ring; /* under ring_mu; NULL: off */
+static atomic_bool ring_on;
 
 static const char *const level_names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
 
@@ -313,6 +336,109 @@ static void log_output(const char *p, size_t n)
     }
 }
 
+/* ---- the ring ------------------------------------------------------------------ */
+
+static void ring_free(log_ring *r)
+{
+    if (r) {
+        free(r->lines);
+        free(r->text);
+        free(r);
+    }
+}
+
+int daq_log_ring_enable(size_t max_lines, size_t max_bytes)
+{
+    log_ring *r = NULL;
+    if (max_lines > 0 && max_bytes > 0) {
+        r = calloc(1, sizeof *r);
+        if (r) {
+            r->max_lines = max_lines;
+            r->max_bytes = max_bytes;
+            r->lines = calloc(max_lines, sizeof r->lines[0]);
+            r->text = malloc(max_bytes);
+        }
+        if (!r || !r->lines || !r->text) {
+            ring_free(r);
+            r = NULL;
+            max_lines = 0; /* turned off below, and reported */
+        }
+    }
+    pthread_mutex_lock(&ring_mu);
+    log_ring *old = ring;
+    ring = r;
+    atomic_store(&ring_on, r != NULL);
+    pthread_mutex_unlock(&ring_mu);
+    ring_free(old);
+    return r || max_lines == 0 ? 0 : -1;
+}
+
+/* n bytes into the circular text at off, and out of it. */
+static void ring_write(log_ring *r, size_t off, const char *src, size_t n)
+{
+    size_t a = r->max_bytes - off < n ? r->max_bytes - off : n;
+    memcpy(r->text + off, src, a);
+    memcpy(r->text, src + a, n - a);
+}
+
+static void ring_read(const log_ring *r, size_t off, char *dst, size_t n)
+{
+    size_t a = r->max_bytes - off < n ? r->max_bytes - off : n;
+    memcpy(dst, r->text + off, a);
+    memcpy(dst + a, r->text, n - a);
+}
+
+static void ring_put(const char *line, size_t n)
+{
+    if (!atomic_load_explicit(&ring_on, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&ring_mu);
+    log_ring *r = ring;
+    if (r) {
+        n = n < r->max_bytes ? n : r->max_bytes;
+        while (r->count && (r->count == r->max_lines || r->used + n > r->max_bytes)) {
+            r->used -= r->lines[r->first].len;
+            r->first = (r->first + 1) % r->max_lines;
+            r->count--;
+        }
+        size_t off = 0;
+        if (r->count) {
+            size_t last = (r->first + r->count - 1) % r->max_lines;
+            off = (r->lines[last].off + r->lines[last].len) % r->max_bytes;
+        }
+        ring_write(r, off, line, n);
+        size_t slot = (r->first + r->count) % r->max_lines;
+        r->lines[slot].off = off;
+        r->lines[slot].len = n;
+        r->count++;
+        r->used += n;
+    }
+    pthread_mutex_unlock(&ring_mu);
+}
+
+char *daq_log_ring_dump(size_t *len)
+{
+    pthread_mutex_lock(&ring_mu);
+    log_ring *r = ring;
+    size_t total = r ? r->used : 0;
+    char *out = malloc(total + 1);
+    if (out) {
+        size_t at = 0;
+        for (size_t i = 0; r && i < r->count; i++) {
+            size_t k = (r->first + i) % r->max_lines;
+            ring_read(r, r->lines[k].off, out + at, r->lines[k].len);
+            at += r->lines[k].len;
+        }
+        out[total] = '\0';
+        if (len)
+            *len = total;
+    }
+    pthread_mutex_unlock(&ring_mu);
+    return out;
+}
+
+/* ---- emitting ------------------------------------------------------------------- */
+
 static void log_emit(daq_log_level level, const char *target, const char *message,
                      const daq_log_field *fields)
 {
@@ -325,7 +451,9 @@ static void log_emit(daq_log_level level, const char *target, const char *messag
     clock_gettime(CLOCK_REALTIME, &r.time);
     daq_log_format fmt = atomic_load_explicit(&out_format, memory_order_relaxed);
     char line[DAQ_LOG_LINE_MAX];
-    log_output(line, daq_log_line_format(line, sizeof line, fmt, &r));
+    size_t n = daq_log_line_format(line, sizeof line, fmt, &r);
+    log_output(line, n);
+    ring_put(line, n);
 }
 
 void daq_log_write(daq_log_level level, const char *target, const char *message,

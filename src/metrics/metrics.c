@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daq/watch.h"
 #include "server/stream_set.h"
 #include "util/clock.h"
 
@@ -829,6 +830,72 @@ static void render_recovery(sbuf *sb, daq_devices *devices)
     }
 }
 
+/* The rollback symptom watch (daq/watch.h): per camera its own symptoms,
+ * the process's rss_* ones once with device="process" (they are the same
+ * on every device's record).  One record lock per device, for a copy. */
+typedef enum symptom_family { S_ACTIVE, S_VALUE, S_THRESHOLD, S_RAISED, S_COUNT } symptom_family;
+
+static const struct {
+    const char *name;
+    family_type type;
+    const char *help;
+} symptom_families[S_COUNT] = {
+    [S_ACTIVE] = {"daq_rollback_symptom", GAUGE,
+                  "1 while the rollback plan's symptom is active ([rollback] thresholds, window, "
+                  "warm-up and hysteresis), else 0."},
+    [S_VALUE] = {"daq_rollback_symptom_value", GAUGE,
+                 "The symptom's value over the window: exhaustion events per minute, mean alloc "
+                 "time in microseconds, lost frames, RSS growth in percent of the baseline."},
+    [S_THRESHOLD] = {"daq_rollback_symptom_threshold", GAUGE,
+                     "The symptom's threshold from [rollback]: it rises above it."},
+    [S_RAISED] = {"daq_rollback_symptom_raised_total", COUNTER, "Times the symptom rose."},
+};
+
+static const char *symptom_value(char *num, const daq_symptom_state *s, symptom_family f)
+{
+    switch (f) {
+    case S_ACTIVE: return s->active ? "1" : "0";
+    case S_VALUE: return fmt_double(num, s->value);
+    case S_THRESHOLD: return fmt_double(num, s->threshold);
+    case S_RAISED: return fmt_u64(num, s->raised_total);
+    case S_COUNT: break;
+    }
+    return "0";
+}
+
+static void render_rollback(sbuf *sb, daq_devices *devices)
+{
+    size_t n = daq_devices_count(devices);
+    n = n < DAQ_CONFIG_MAX_DEVICES ? n : DAQ_CONFIG_MAX_DEVICES;
+    daq_symptom_state sym[DAQ_CONFIG_MAX_DEVICES][DAQ_SYMPTOM_COUNT];
+    daq_device_rollback rb[DAQ_CONFIG_MAX_DEVICES];
+    for (size_t i = 0; i < n; i++) {
+        daq_device_symptoms(daq_devices_at(devices, i), sym[i]);
+        daq_device_rollback_snapshot(daq_devices_at(devices, i), &rb[i]);
+    }
+    char num[NUM_MAX];
+    for (int f = 0; f < S_COUNT; f++) {
+        const char *name = symptom_families[f].name;
+        family_begin(sb, name, symptom_families[f].type, symptom_families[f].help);
+        for (size_t i = 0; i < n; i++)
+            for (int k = 0; k < DAQ_SYMPTOM_RSS_GROWTH_WARN; k++) {
+                label l[] = {{"device", daq_device_id(daq_devices_at(devices, i))},
+                             {"symptom", daq_symptom_names[k]}};
+                sample(sb, name, NULL, l, 2, symptom_value(num, &sym[i][k], (symptom_family)f));
+            }
+        for (int k = DAQ_SYMPTOM_RSS_GROWTH_WARN; n && k < DAQ_SYMPTOM_COUNT; k++) {
+            label l[] = {{"device", "process"}, {"symptom", daq_symptom_names[k]}};
+            sample(sb, name, NULL, l, 2, symptom_value(num, &sym[0][k], (symptom_family)f));
+        }
+    }
+    family_begin(sb, "daq_rollback_auto_total", COUNTER,
+                 "Automatic rollbacks ([rollback] auto): the camera's use_pool turned off live.");
+    for (size_t i = 0; i < n; i++) {
+        label l = {"device", daq_device_id(daq_devices_at(devices, i))};
+        sample(sb, "daq_rollback_auto_total", NULL, &l, 1, fmt_u64(num, rb[i].auto_rollbacks));
+    }
+}
+
 /* ---- process --------------------------------------------------------------------------------- */
 
 static double process_start_unix;
@@ -1021,6 +1088,8 @@ char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
         render_memory(&sb, src->devices);
     if (src->devices)
         render_recovery(&sb, src->devices);
+    if (src->devices)
+        render_rollback(&sb, src->devices);
     render_grpc_streams(&sb);
     render_process(&sb, process_start_ns);
     snaps_free(ds, n);

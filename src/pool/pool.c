@@ -36,6 +36,12 @@
  * that keeps running dry costs one trim a second, never one per frame.  Measured
  * (hardening.control_plane): after heap mode 2.1-2.4x -> 0.98-1.02x the
  * RSS before it; after a load with 3 readers on a 4-slot pool 2.6x -> 1.1x.
+ *
+ * Test only: DAQ_TEST_ALLOC_DELAY_US (read at creation into test_delay_ns)
+ * makes every frame-path allocation sleep until t0 + N us before its
+ * latency is taken, on both paths, so the alloc histograms, avg_alloc_us
+ * and the symptom watch see a slow allocator.  A sleep, not a spin: the
+ * symptom is latency, and a 1-2 ms spin per frame would eat a core.
  */
 #define _GNU_SOURCE
 #include "daq/pool.h"
@@ -54,6 +60,8 @@
 #include <unistd.h>
 
 #include "frame/frame_impl.h"
+#include "pool/latency.h"
+#include "pool/test_knob.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fatal.h"
@@ -107,6 +115,7 @@ struct daq_pool {
     size_t alignment;
     uint32_t count;
     bool prefaulted, huge_pages, memory_locked;
+    uint64_t test_delay_ns; /* DAQ_TEST_ALLOC_DELAY_US; 0 in production */
     char name[48];
 
     /* Settings, changed at run time. */
@@ -132,19 +141,11 @@ static void count(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-static unsigned lat_bucket(uint64_t ns)
-{
-    if (ns < 2)
-        return 0;
-    unsigned b = 63u - (unsigned)__builtin_clzll(ns);
-    return b < DAQ_LAT_BUCKETS ? b : DAQ_LAT_BUCKETS - 1;
-}
-
 static void lat_record(lat_hist *h, uint64_t ns)
 {
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->buckets[lat_bucket(ns)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->buckets[daq_lat_bucket(ns)], 1, memory_order_relaxed);
     uint64_t cur = atomic_load_explicit(&h->max_ns, memory_order_relaxed);
     while (ns > cur && !atomic_compare_exchange_weak_explicit(
                            &h->max_ns, &cur, ns, memory_order_relaxed, memory_order_relaxed)) {
@@ -360,6 +361,11 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
         daq_err(err, err_len, "pool '%s': %s", name, bad);
         return NULL;
     }
+    uint32_t delay_us;
+    if (daq_test_knob_read(DAQ_TEST_ALLOC_DELAY_US, 10000000,
+                           "every frame allocation takes value us more", &delay_us, err,
+                           err_len) != 0)
+        return NULL;
     daq_pool *p = calloc(1, sizeof *p);
     if (!p) {
         daq_err(err, err_len, "pool '%s': out of memory", name);
@@ -388,6 +394,7 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     }
     p->top = p->count;
     atomic_init(&p->refs, 1);
+    p->test_delay_ns = (uint64_t)delay_us * 1000;
 
     atomic_init(&p->use_pool, daq_pool_use_pool_resolve(cfg->use_pool));
     atomic_init(&p->policy, cfg->policy);
@@ -600,6 +607,8 @@ daq_frame *daq_pool_alloc(daq_pool *p, daq_alloc_outcome *outcome)
         f = exhausted(p, &o);
     }
     if (f) {
+        if (DAQ_UNLIKELY(p->test_delay_ns))
+            daq_test_knob_sleep_until(t0 + p->test_delay_ns);
         daq_frame_meta_clear(&f->meta);
         uint64_t ns = daq_now_ns() - t0;
         atomic_store_explicit(&p->last_alloc_ns, ns, memory_order_relaxed);

@@ -6,12 +6,15 @@
  *   acquisition.exhaustion_policy  rw  heap | drop | wait
  *   acquisition.streaming, pool_slots, pool_in_use, pool_hit_rate,
  *   pool_misses, heap_fallbacks, frames_delivered, frames_lost   read-only
+ *   rollback.symptoms, rollback.auto_rollbacks   read-only (daq/watch.h)
  *
  * Values travel as JSON text, as in rust-daq: a SetParameter value is
  * parsed as JSON and, failing that, taken as a string.  Every successful
  * set is published to the StreamParameterChanges subscribers (source
- * "user").  A subscriber has no thread: the changer's thread puts the
- * change in its bounded queue (64; the oldest is dropped, and counted, if
+ * "user"), and so is an automatic rollback's use_pool flip (source
+ * "rollback", from the watch thread through daq_devices_set_rollback_hook).
+ * A subscriber has no thread: the changer's thread puts the change in its
+ * bounded queue (64; the oldest is dropped, and counted, if
  * the subscriber stops reading) and wakes its task on the stream scheduler
  * (stream_sched.h), whose step sends the head of the queue without waiting;
  * the call's ready hook (a write done, the call closed) wakes it again.  So
@@ -29,6 +32,7 @@
 
 #include "server/params_service.h"
 
+#include "daq/watch.h"
 #include "daq_c.pb-c.h"
 #include "server/calls.h"
 #include "server/stream_sched.h"
@@ -68,11 +72,40 @@ static const daq_param_desc daemon_params[] = {
      NULL},
     {"acquisition.frames_lost", "frames missing from the hardware numbering this stream", "",
      DAQ_PARAM_INT, 0, 0, 0, NULL},
+    {"rollback.symptoms", "active rollback symptoms, comma-separated (\"\" when none)", "",
+     DAQ_PARAM_STRING, 0, 0, 0, NULL},
+    {"rollback.auto_rollbacks", "automatic use_pool flips by the symptom watch ([rollback] auto)",
+     "", DAQ_PARAM_INT, 0, 0, 0, NULL},
 };
 #define N_DAEMON (sizeof daemon_params / sizeof daemon_params[0])
 
-static int daemon_get(daq_acq *a, const char *name, daq_param_value *v)
+/* The symptom watch's parameters (daq/watch.h); -1: not one of them. */
+static int rollback_get(daq_device *d, const char *name, daq_param_value *v)
 {
+    if (strcmp(name, "rollback.auto_rollbacks") == 0) {
+        daq_device_rollback rb;
+        daq_device_rollback_snapshot(d, &rb);
+        *v = daq_param_int((int64_t)rb.auto_rollbacks);
+        return 0;
+    }
+    if (strcmp(name, "rollback.symptoms") != 0)
+        return -1;
+    daq_symptom_state sym[DAQ_SYMPTOM_COUNT];
+    daq_device_symptoms(d, sym);
+    char list[DAQ_PARAM_STR_MAX] = "";
+    for (int k = 0; k < DAQ_SYMPTOM_COUNT; k++)
+        if (sym[k].active) {
+            size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", n ? "," : "", daq_symptom_names[k]);
+        }
+    *v = daq_param_string(list);
+    return 0;
+}
+
+static int daemon_get(daq_device *d, daq_acq *a, const char *name, daq_param_value *v)
+{
+    if (strncmp(name, "rollback.", 9) == 0)
+        return rollback_get(d, name, v);
     daq_acq_stats s;
     daq_acq_stats_snapshot(a, &s);
     if (strcmp(name, "acquisition.use_pool") == 0)
@@ -106,7 +139,9 @@ static int daemon_set(daq_acq *a, const char *name, const daq_param_value *v, ch
                       size_t err_len)
 {
     if (strcmp(name, "acquisition.use_pool") == 0) {
-        daq_acq_set_use_pool(a, v->b);
+        /* A -DDAQ_FRAME_POOL=OFF build has no pool to turn on: refused, not ignored. */
+        if (daq_acq_set_use_pool(a, v->b) != 0)
+            return daq_err(err, err_len, "%s: %s", name, DAQ_ACQ_POOL_OFF_BUILD);
         return 0;
     }
     daq_pool_policy p;
@@ -152,7 +187,7 @@ static int find_param(daq_param_hub *h, const char *dev_id, const char *name, ta
 static int get_value(target *t, daq_param_value *v, char *err, size_t err_len)
 {
     if (t->daemon)
-        return daemon_get(t->acq, t->desc.name, v);
+        return daemon_get(t->dev, t->acq, t->desc.name, v);
     return daq_camera_get_param(t->cam, t->desc.name, v, err, err_len);
 }
 
@@ -318,6 +353,14 @@ struct subscriber {
     daq_param_hub *hub;
 };
 
+/* The symptom watch turned a camera's pool off ([rollback] auto): told
+ * like a SetParameter, source "rollback". */
+static void auto_rollback_published(void *ctx, daq_device *d)
+{
+    daq_param_hub_publish(ctx, daq_device_id(d), "acquisition.use_pool", "true", "false", "",
+                          "rollback");
+}
+
 daq_param_hub *daq_param_hub_create(daq_devices *devices, daq_stream_sched *sched,
                                     daq_stream_limit *subscribers)
 {
@@ -328,6 +371,8 @@ daq_param_hub *daq_param_hub_create(daq_devices *devices, daq_stream_sched *sche
     h->sched = sched;
     h->limit = subscribers;
     pthread_mutex_init(&h->mu, NULL);
+    if (devices)
+        daq_devices_set_rollback_hook(devices, auto_rollback_published, h);
     return h;
 }
 
@@ -335,6 +380,8 @@ void daq_param_hub_destroy(daq_param_hub *h)
 {
     if (!h)
         return;
+    if (h->devices) /* waits for a call in progress */
+        daq_devices_set_rollback_hook(h->devices, NULL, NULL);
     pthread_mutex_destroy(&h->mu); /* every subscriber unlinked itself as its call ended */
     free(h);
 }

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "daq/watch.h"
 #include "daq_c.pb-c.h"
 #include "server/calls.h"
 #include "server/params_service.h"
@@ -207,6 +208,21 @@ static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_
             out._exposure_ms_case = DAQ__DEVICE_STATE_RESPONSE___EXPOSURE_MS_EXPOSURE_MS;
             out.exposure_ms = ms;
         }
+        if (a) {
+            out._use_pool_case = DAQ__DEVICE_STATE_RESPONSE___USE_POOL_USE_POOL;
+            out.use_pool = daq_acq_use_pool(a);
+        }
+        daq_symptom_state sym[DAQ_SYMPTOM_COUNT];
+        daq_device_symptoms(d, sym);
+        char *names[DAQ_SYMPTOM_COUNT];
+        for (int k = 0; k < DAQ_SYMPTOM_COUNT; k++)
+            if (sym[k].active)
+                names[out.n_rollback_symptoms++] = (char *)daq_symptom_names[k];
+        out.rollback_symptoms = names;
+        daq_device_rollback rb;
+        daq_device_rollback_snapshot(d, &rb);
+        out.auto_rollbacks = rb.auto_rollbacks;
+        out.auto_rollback_reason = rb.reason;
         daq_call_reply(r, &out.base);
     }
     daq__device_state_request__free_unpacked(in, NULL);

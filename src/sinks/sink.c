@@ -1,6 +1,16 @@
 /* sinks/sink.c - the built-in consumers: one thread per sink pulling from
  * its subscription.  The thread ends when the subscription is closed; end
- * of stream is just a pause between streams. */
+ * of stream is just a pause between streams.
+ *
+ * Test only: DAQ_TEST_LEAK_FRAMES=N (1..100000, read at each sink's start)
+ * makes "stats" sinks a leaking consumer, the rollback plan's "RSS growing
+ * without bound": each keeps its reference on the first N frames it gets
+ * of a stream, so a small pool runs dry and every further frame lives on
+ * the heap, held.  They are let go at the end of the stream (so the
+ * symptom can be seen clearing) and at the sink's stop; one WARN per
+ * process says the knob is set.
+ */
+#define _GNU_SOURCE
 #include "daq/sink.h"
 
 #include <pthread.h>
@@ -8,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daq/log.h"
 #include "util/err.h"
+
+#define LEAK_MAX 100000u
 
 struct daq_sink {
     daq_bus *bus;
@@ -17,6 +30,9 @@ struct daq_sink {
     pthread_t thread;
     pthread_mutex_t mu; /* guards st */
     daq_sink_stats st;
+    /* DAQ_TEST_LEAK_FRAMES: the thread's alone */
+    size_t leak_max, n_leaked;
+    daq_frame **leaked; /* owned, leak_max entries, each an owned reference */
 };
 
 const char *const daq_sink_kind_names[] = {
@@ -48,18 +64,55 @@ static void frame_stats(const daq_frame *f, double *mean, double *mn, double *mx
     *mx = n ? hi : 0;
 }
 
+/* The leak's size from the environment; 0 when off.  The WARN comes once. */
+static size_t leak_frames(void)
+{
+    static atomic_bool warned;
+    const char *v = getenv("DAQ_TEST_LEAK_FRAMES");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || n == 0)
+        return 0;
+    n = n < LEAK_MAX ? n : LEAK_MAX;
+    if (!atomic_exchange(&warned, true))
+        DAQ_LOG(DAQ_LOG_WARN, "daq::sink", "test only: stats consumers leak frames",
+                DAQ_F_STR("env", "DAQ_TEST_LEAK_FRAMES"), DAQ_F_U64("frames", n));
+    return n;
+}
+
+static void leak_release(daq_sink *s)
+{
+    for (size_t i = 0; i < s->n_leaked; i++)
+        daq_frame_unref(s->leaked[i]);
+    s->n_leaked = 0;
+}
+
+/* Keeps f (true) while the leak has room; the reference is the sink's. */
+static bool leak_keep(daq_sink *s, daq_frame *f)
+{
+    if (s->n_leaked >= s->leak_max)
+        return false;
+    s->leaked[s->n_leaked++] = f;
+    return true;
+}
+
 static void *sink_main(void *arg)
 {
     daq_sink *s = arg;
     daq_frame *f;
     int r;
     while ((r = daq_sub_next(s->sub, -1, &f)) != DAQ_SUB_CLOSED) {
+        if (r == DAQ_SUB_EOS)
+            leak_release(s);
         if (r != DAQ_SUB_FRAME)
             continue;
         double mean = 0, mn = 0, mx = 0;
         if (s->kind == DAQ_SINK_STATS)
             frame_stats(f, &mean, &mn, &mx);
-        daq_frame_unref(f);
+        if (!leak_keep(s, f))
+            daq_frame_unref(f);
         pthread_mutex_lock(&s->mu);
         s->st.frames++;
         s->st.last_mean = mean;
@@ -67,6 +120,7 @@ static void *sink_main(void *arg)
         s->st.last_max = mx;
         pthread_mutex_unlock(&s->mu);
     }
+    leak_release(s);
     return NULL;
 }
 
@@ -80,6 +134,9 @@ daq_sink *daq_sink_start(daq_bus *bus, daq_sink_kind kind, const daq_sub_config 
     }
     s->bus = bus;
     s->kind = kind;
+    size_t leak = kind == DAQ_SINK_STATS ? leak_frames() : 0;
+    if (leak && (s->leaked = calloc(leak, sizeof *s->leaked)) != NULL)
+        s->leak_max = leak;
     pthread_mutex_init(&s->mu, NULL);
     s->sub = daq_bus_subscribe(bus, cfg, err, err_len);
     if (s->sub && pthread_create(&s->thread, NULL, sink_main, s) == 0)
@@ -89,6 +146,7 @@ daq_sink *daq_sink_start(daq_bus *bus, daq_sink_kind kind, const daq_sub_config 
         daq_bus_unsubscribe(bus, s->sub);
     }
     pthread_mutex_destroy(&s->mu);
+    free(s->leaked);
     free(s);
     return NULL;
 }
@@ -101,6 +159,7 @@ void daq_sink_stop(daq_sink *s)
     pthread_join(s->thread, NULL);
     daq_bus_unsubscribe(s->bus, s->sub);
     pthread_mutex_destroy(&s->mu);
+    free(s->leaked);
     free(s);
 }
 

@@ -85,6 +85,18 @@ class Daemon:
             self.proc.wait()
 
 
+def wait_for(pred, timeout=5.0, step=0.05):
+    """pred()'s first true value within timeout, polled every step seconds;
+    after the deadline, one last pred() (so a late truth still counts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def run(args, env=None, timeout=60):
     e = dict(os.environ)
     if env:

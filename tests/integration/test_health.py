@@ -26,7 +26,7 @@ import grpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import Client, stubs  # noqa: E402
-from daqd_harness import Daemon  # noqa: E402
+from daqd_harness import Daemon, wait_for  # noqa: E402
 
 DAQD = None
 SERVING, NOT_SERVING = 1, 2
@@ -57,16 +57,6 @@ name = "Camera that is not there"
 type = "pvcam"
 library = "/nonexistent/libpvcam.so.2"
 """
-
-
-def wait_for(pred, timeout=5.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 class HealthBase(unittest.TestCase):

@@ -51,6 +51,14 @@ for f in include/daq/server.h include/daq/metrics.h include/daq/http.h $lib/libd
          share/daq/systemd/daqd.sysusers.conf; do
     expect $f "$with_server"
 done
+# The rollback plan's operator files (packaging/rollback.cmake): the unit's
+# start guard runs as a program, the rules and the dashboard are data.
+for f in include/daq/watch.h share/daq/prometheus/daq-rollback.rules.yml \
+         share/daq/prometheus/daq-rollback.tests.yml share/daq/grafana/daq-rollback.json \
+         libexec/daq/daqd-rollback-guard; do
+    expect $f ON
+done
+[ -x "$prefix/libexec/daq/daqd-rollback-guard" ] || fail "daqd-rollback-guard is not executable"
 # Internal headers stay in the source tree.
 [ ! -e "$prefix/include/daq/camera_impl.h" ] || fail "an internal header was installed"
 if [ "$with_server" = ON ]; then

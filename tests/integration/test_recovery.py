@@ -43,7 +43,7 @@ import grpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import Client, stubs  # noqa: E402
-from daqd_harness import Daemon  # noqa: E402
+from daqd_harness import Daemon, wait_for  # noqa: E402
 
 DAQD = None
 FAKE = None
@@ -67,16 +67,6 @@ height = 64
 frame_rate_hz = 100.0
 exposure_ms = 1.0
 """
-
-
-def wait_for(pred, timeout=5.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def log_time(line):

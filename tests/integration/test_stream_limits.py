@@ -37,7 +37,7 @@ import grpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import stubs  # noqa: E402
-from daqd_harness import Daemon  # noqa: E402
+from daqd_harness import Daemon, wait_for  # noqa: E402
 
 DAQD = None
 # main, signals, gRPC core, stream workers, unary workers, HTTP, sim, recorder:
@@ -74,15 +74,6 @@ def channel(port):
 def metric(text, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else None
-
-
-def wait_for(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 class Reader:

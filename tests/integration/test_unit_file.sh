@@ -3,8 +3,10 @@
 # running systemd (none runs here: PID 1 is not systemd, so the unit itself
 # cannot be started; docs/deploy.md says what was and was not proven):
 #  1. configured as CMake does (@CMAKE_INSTALL_PREFIX@/@CMAKE_INSTALL_BINDIR@
-#     chosen so that ExecStart is the built daqd), `systemd-analyze verify`
-#     passes with no output at all (an unknown key is only a warning there);
+#     chosen so that ExecStart is the built daqd, the rollback guard's
+#     ExecStartPre/ExecStopPost the copy in the build directory),
+#     `systemd-analyze verify` passes with no output at all (an unknown key
+#     is only a warning there);
 #  2. `systemd-analyze security --offline=true` exposure is printed and must
 #     not exceed MAX_EXPOSURE (measured 1.6 OK; the root unit it replaced
 #     scored 9.6 UNSAFE);
@@ -18,7 +20,8 @@
 #     filter (libseccomp through ctypes).  The sandbox first proves it bites
 #     (a W+X mapping, sched_setaffinity of @resources, a socket outside the
 #     families fail), then check-config, validate smoke, record (HDF5, lz4)
-#     and the daemon (scrape, SIGTERM -> exit 0) run under it.
+#     and the daemon (scrape, SIGTERM -> exit 0) run under it, and so does
+#     the rollback guard (count, rollback.env, reset).
 # Mount namespaces (ProtectSystem=, PrivateTmp=, ...) are systemd's own
 # work and are not emulated.
 # usage: test_unit_file.sh BUILD_DIR SOURCE_DIR
@@ -39,10 +42,17 @@ chmod 0755 "$tmp"
 # ---- 1. verify -------------------------------------------------------------
 prefix=$(dirname "$(dirname "$daqd")")
 bindir=$(basename "$(dirname "$daqd")")
-sed -e "s|@CMAKE_INSTALL_PREFIX@|$prefix|g" -e "s|@CMAKE_INSTALL_BINDIR@|$bindir|g" \
+# The rollback guard's ExecStartPre/ExecStopPost: the copy CMake puts next
+# to daqd (packaging/rollback.cmake), so verify sees an executable.
+guard=$(dirname "$daqd")/daqd-rollback-guard
+[ -x "$guard" ] || guard=$src/packaging/daqd-rollback-guard
+sed -e "s|@CMAKE_INSTALL_PREFIX@/@CMAKE_INSTALL_LIBEXECDIR@/daq/daqd-rollback-guard|$guard|g" \
+    -e "s|@CMAKE_INSTALL_PREFIX@|$prefix|g" -e "s|@CMAKE_INSTALL_BINDIR@|$bindir|g" \
     "$src/packaging/daqd.service.in" >"$tmp/daqd.service"
 grep -q '@[A-Z_]*@' "$tmp/daqd.service" && fail "unsubstituted @VAR@ in the unit"
 grep -q "^ExecStart=$daqd daemon " "$tmp/daqd.service" || fail "ExecStart is not $daqd"
+grep -q "^ExecStartPre=-$guard pre$" "$tmp/daqd.service" || fail "ExecStartPre is not the guard"
+grep -q "^ExecStopPost=-$guard post$" "$tmp/daqd.service" || fail "ExecStopPost is not the guard"
 out=$(systemd-analyze verify "$tmp/daqd.service" 2>&1) || fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify warns: $out"
 echo "verify: ok"
@@ -302,4 +312,19 @@ if rc != 0:
 print("sandbox: daemon ready, /healthz 200, %s=%s, VmLck %d MiB, SIGTERM -> exit 0 in %.2f s"
       % (m.group(0).split("{")[0], m.group(1), locked // 1024, time.monotonic() - t0))
 EOF
+# The rollback guard runs as ExecStartPre/ExecStopPost under the same
+# sandbox and user: it must still count, write rollback.env and reset.
+for i in 1 2 3; do
+    STATE_DIRECTORY=$work SERVICE_RESULT=core-dump EXIT_CODE=dumped EXIT_STATUS=ABRT \
+        sandbox "$guard" post 2>>"$tmp/g.log" || fail "guard post under the sandbox: $(cat "$tmp/g.log")"
+done
+STATE_DIRECTORY=$work sandbox "$guard" pre 2>>"$tmp/g.log" ||
+    fail "guard pre under the sandbox: $(cat "$tmp/g.log")"
+grep -q '^PVCAM_USE_POOL=0$' "$work/rollback.env" ||
+    fail "guard under the sandbox wrote no rollback.env: $(cat "$tmp/g.log")"
+[ "$(stat -c %u "$work/rollback.env")" = 65534 ] || fail "rollback.env not owned by the service user"
+STATE_DIRECTORY=$work SERVICE_RESULT=success EXIT_CODE=exited EXIT_STATUS=0 \
+    sandbox "$guard" post 2>>"$tmp/g.log" || fail "guard post: $(cat "$tmp/g.log")"
+[ ! -e "$work/rollback.failures" ] || fail "guard under the sandbox did not reset the count"
+echo "sandbox: rollback guard counted 3 failures, wrote rollback.env, reset on a clean stop"
 echo "PASS"

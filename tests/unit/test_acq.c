@@ -732,6 +732,43 @@ static void auto_sizing_formula(void **state)
     daq_bus_destroy(bus);
 }
 
+/* The frame-interval histogram: at 100 FPS the 10 ms period lies in the
+ * log2 bucket [2^23, 2^24) ns (8.4..16.8 ms), which must hold most of the
+ * intervals; one interval per delivered frame after the first, summing to
+ * the span between the first and the last; a new stream starts afresh. */
+static void interval_histogram_holds_the_period(void **state)
+{
+    daq_bus *bus = daq_bus_create("tick");
+    daq_acq *a = engine(sim("tick", 256, 64, "100", "realistic"), bus, 0, DAQ_POOL_POLICY_HEAP);
+    for (int round = 0; round < 2; round++) {
+        run_to_limit(a, round ? 20 : 150, 20000);
+        daq_acq_stats s;
+        daq_acq_stats_snapshot(a, &s);
+        const daq_latency_hist *h = &s.interval;
+        uint64_t total = 0, top = 0;
+        unsigned top_i = 0;
+        for (unsigned i = 0; i < DAQ_LAT_BUCKETS; i++) {
+            total += h->buckets[i];
+            if (h->buckets[i] > top) {
+                top = h->buckets[i];
+                top_i = i;
+            }
+        }
+        printf("round %d: intervals %lu, mode bucket %u (%lu), p50 %lu ns, max %lu ns\n", round,
+               (unsigned long)h->count, top_i, (unsigned long)top,
+               (unsigned long)daq_latency_quantile_ns(h, 0.5), (unsigned long)h->max_ns);
+        assert_int_equal(h->count, s.delivered - 1);
+        assert_int_equal(total, h->count);
+        assert_int_equal(h->sum_ns, s.last_frame_ns - s.first_frame_ns);
+        assert_true(h->max_ns >= h->sum_ns / h->count);
+        assert_int_equal(daq_latency_bucket_upper_ns(23), 1ull << 24);
+        assert_int_equal(top_i, 23);
+        assert_true(top * 2 > total);
+    }
+    daq_acq_destroy(a);
+    daq_bus_destroy(bus);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(checkpoint_smoke_200_frames),
     cmocka_unit_test(injected_jumps_counted_exactly),
@@ -752,6 +789,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(no_overwrite_overruns_are_lost),
     cmocka_unit_test(overwrite_mode_delivers_newest),
     cmocka_unit_test(auto_sizing_formula),
+    cmocka_unit_test(interval_histogram_holds_the_period),
 };
 
 DAQ_TEST_MAIN("acq", tests)

@@ -1081,6 +1081,173 @@ static void filter_swap_under_readers(void **state)
     assert_false(daq_log_enabled("y::z", DAQ_LOG_TRACE));
 }
 
+/* ---- the ring ---------------------------------------------------------------------- */
+
+/* Lines to /dev/null, the ring on with these bounds, filter "info". */
+static int ring_setup(size_t lines, size_t bytes)
+{
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    daq_log_set_fd(fd);
+    daq_log_set_format(DAQ_LOG_TEXT);
+    set_filter_ok("info");
+    assert_int_equal(daq_log_ring_enable(lines, bytes), 0);
+    return fd;
+}
+
+static void ring_teardown(int fd)
+{
+    assert_int_equal(daq_log_ring_enable(0, 0), 0);
+    daq_log_set_fd(STDERR_FILENO);
+    close(fd);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void ring_off_gives_empty_text(void **state)
+{
+    (void)state;
+    assert_int_equal(daq_log_ring_enable(0, 0), 0);
+    daq_logf(DAQ_LOG_WARN, "t", "not kept");
+    size_t len = 99;
+    char *t = daq_log_ring_dump(&len);
+    assert_non_null(t);
+    assert_string_equal(t, "");
+    assert_int_equal(len, 0);
+    free(t);
+}
+
+static void ring_keeps_the_last_lines(void **state)
+{
+    (void)state;
+    int fd = ring_setup(4, 1 << 20);
+    for (int i = 1; i <= 10; i++)
+        DAQ_LOG(DAQ_LOG_INFO, "daq::t", "line", DAQ_F_U64("n", i));
+    size_t len;
+    char *t = daq_log_ring_dump(&len);
+    assert_int_equal(len, strlen(t));
+    assert_int_equal(count_lines(t), 4);
+    const char *p = t;
+    for (int i = 7; i <= 10; i++) { /* oldest first, whole lines */
+        char want[64];
+        snprintf(want, sizeof want, "  INFO daq::t: line n=%d\n", i);
+        assert_memory_equal(p + TS_LEN, want, strlen(want));
+        p += TS_LEN + strlen(want);
+    }
+    assert_int_equal(*p, '\0');
+    free(t);
+    /* Enabling again starts empty. */
+    assert_int_equal(daq_log_ring_enable(4, 1 << 20), 0);
+    t = daq_log_ring_dump(NULL);
+    assert_string_equal(t, "");
+    free(t);
+    ring_teardown(fd);
+}
+
+static void ring_bounded_in_bytes_across_the_wrap(void **state)
+{
+    (void)state;
+    int fd = ring_setup(1000, 300);
+    char last[64] = "";
+    for (int i = 0; i < 57; i++) { /* lines of ~50 bytes wrap the 300 bytes many times */
+        DAQ_LOG(DAQ_LOG_WARN, "w", "x", DAQ_F_U64("i", i),
+                DAQ_F_STR("pad", i % 2 ? "ab" : "abcdefgh"));
+        snprintf(last, sizeof last, "  WARN w: x i=%d pad=\"%s\"\n", i, i % 2 ? "ab" : "abcdefgh");
+    }
+    size_t len;
+    char *t = daq_log_ring_dump(&len);
+    assert_true(len <= 300);
+    assert_true(count_lines(t) >= 4);
+    /* Every line whole: a timestamp, then the text; the newest last. */
+    for (const char *l = t; *l; l = strchr(l, '\n') + 1) {
+        assert_true(strlen(l) > TS_LEN);
+        assert_memory_equal(l, "20", 2);
+        assert_int_equal(l[TS_LEN - 1], 'Z');
+    }
+    assert_string_equal(t + len - strlen(last) + 0, last);
+    free(t);
+    /* A line longer than the ring is cut to its size, not lost or overrun. */
+    char big[400];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    daq_logf(DAQ_LOG_WARN, "w", "%s", big);
+    t = daq_log_ring_dump(&len);
+    assert_int_equal(len, 300);
+    free(t);
+    ring_teardown(fd);
+}
+
+static void ring_skips_filtered_lines(void **state)
+{
+    (void)state;
+    int fd = ring_setup(16, 4096);
+    set_filter_ok("warn");
+    DAQ_LOG(DAQ_LOG_INFO, "t", "quiet", DAQ_F_U64("n", 1));
+    DAQ_LOG(DAQ_LOG_WARN, "t", "loud", DAQ_F_U64("n", 2));
+    char *t = daq_log_ring_dump(NULL);
+    assert_int_equal(count_lines(t), 1);
+    assert_non_null(strstr(t, "loud"));
+    assert_null(strstr(t, "quiet"));
+    free(t);
+    ring_teardown(fd);
+}
+
+static void ring_no_allocation_per_line(void **state)
+{
+    (void)state;
+    int fd = ring_setup(DAQ_LOG_RING_LINES, DAQ_LOG_RING_BYTES);
+    set_filter_ok("trace,quiet=off"); /* what log_burst expects */
+    log_burst(10);
+    uint64_t m0 = daq_malloc_count();
+    log_burst(3000); /* wraps the 2048 lines */
+    assert_int_equal(daq_malloc_count(), m0);
+    size_t len;
+    char *t = daq_log_ring_dump(&len);
+    /* 2 KB error lines: the 1 MiB bound comes before the 2048 lines */
+    assert_true(len <= DAQ_LOG_RING_BYTES && len > DAQ_LOG_RING_BYTES - DAQ_LOG_LINE_MAX);
+    assert_true(count_lines(t) > 500 && count_lines(t) < DAQ_LOG_RING_LINES);
+    free(t);
+    ring_teardown(fd);
+    daq_log_set_format(DAQ_LOG_TEXT);
+}
+
+static void *ring_writer(void *arg)
+{
+    for (int i = 0; i < 3000; i++)
+        DAQ_LOG(DAQ_LOG_INFO, "daq::ring", "line", DAQ_F_U64("thread", (uintptr_t)arg),
+                DAQ_F_U64("i", i), DAQ_F_STR("pad", PAD));
+    return NULL;
+}
+
+static void ring_whole_lines_under_concurrency(void **state)
+{
+    (void)state;
+    int fd = ring_setup(256, 16384);
+    pthread_t th[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, ring_writer, (void *)i), 0);
+    for (int k = 0; k < 200; k++) {
+        size_t len;
+        char *t = daq_log_ring_dump(&len);
+        assert_true(len <= 16384);
+        for (const char *l = t; *l; l = strchr(l, '\n') + 1) {
+            assert_non_null(strchr(l, '\n'));
+            assert_memory_equal(l + TS_LEN, "  INFO daq::ring: line thread=", 30);
+            assert_non_null(strstr(l, PAD "\"\n"));
+        }
+        free(t);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    ring_teardown(fd);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(json_parser_rejects_bad_lines),
     cmocka_unit_test(level_names_and_parse),
@@ -1106,6 +1273,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(no_allocation_per_call),
     cmocka_unit_test(lines_intact_under_concurrency),
     cmocka_unit_test(filter_swap_under_readers),
+    cmocka_unit_test(ring_off_gives_empty_text),
+    cmocka_unit_test(ring_keeps_the_last_lines),
+    cmocka_unit_test(ring_bounded_in_bytes_across_the_wrap),
+    cmocka_unit_test(ring_skips_filtered_lines),
+    cmocka_unit_test(ring_no_allocation_per_line),
+    cmocka_unit_test(ring_whole_lines_under_concurrency),
 };
 
 DAQ_TEST_MAIN("log", tests)

@@ -1,6 +1,8 @@
 """python3 -m daq_client (or daq-client) [--address HOST:PORT] COMMAND
 
   info | list | stream DEVICE [-n N] [--quality q]
+  state DEVICE | start DEVICE | stop DEVICE
+  get DEVICE PARAM | set DEVICE PARAM VALUE | params DEVICE
   record NAME [--device ID ...] [--frames N | --duration S] [--compression C]
               [--meta KEY=VALUE ...] [--start-stream] [--json]
   recordings [--pattern GLOB] [--limit N] [--json]
@@ -45,6 +47,25 @@ def _progress(st, tty):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _value(text):
+    """A SetParameter value as typed: JSON (false, 12.5, "x") or a bare word."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_state(c, a):
+    """GetDeviceState as one JSON object; daq's extension fields (use_pool,
+    rollback_symptoms, auto_rollbacks, ...) are printed when the daemon sent
+    them, so the rollback runbook reads them here."""
+    st = c.device_state(a.device)
+    out = {}
+    for f, v in st.ListFields():
+        out[f.name] = list(v) if f.label == f.LABEL_REPEATED else v
+    print(json.dumps(out, sort_keys=True))
 
 
 def cmd_record(c, a):
@@ -127,6 +148,17 @@ def main(argv=None):
     st.add_argument("-n", type=int, default=10)
     st.add_argument("--quality", default="full", choices=["full", "preview", "fast"])
     st.add_argument("--max-fps", type=int, default=0)
+    for name, hlp in (("state", "GetDeviceState as JSON"), ("start", "StartStream"),
+                      ("stop", "StopStream"), ("params", "ListParameters")):
+        sub.add_parser(name, help=hlp).add_argument("device")
+    g = sub.add_parser("get", help="GetParameter: prints the value as JSON")
+    g.add_argument("device")
+    g.add_argument("param")
+    s_ = sub.add_parser("set", help="SetParameter: VALUE is JSON or a bare word; prints "
+                                    "the value the daemon applied")
+    s_.add_argument("device")
+    s_.add_argument("param")
+    s_.add_argument("value")
     rec = sub.add_parser("record", help="record the streaming cameras to HDF5")
     rec.add_argument("name")
     rec.add_argument("--device", action="append", dest="devices", metavar="ID",
@@ -162,6 +194,20 @@ def main(argv=None):
                 for f in c.frames(a.device, a.max_fps, a.quality, max_frames=a.n):
                     print("frame %d  %dx%d  mean %.1f  %d bytes on the wire" %
                           (f.number, f.width, f.height, f.pixels.mean(), f.compressed_bytes))
+            elif a.cmd == "state":
+                cmd_state(c, a)
+            elif a.cmd == "start":
+                c.start_stream(a.device)
+                print("%s: streaming" % a.device)
+            elif a.cmd == "stop":
+                print("%s: stopped after %d frames" % (a.device, c.stop_stream(a.device)))
+            elif a.cmd == "params":
+                for p in c.parameters(a.device):
+                    print("%-36s %s" % (p.name, p.description))
+            elif a.cmd == "get":
+                print(json.dumps(c.get(a.device, a.param)))
+            elif a.cmd == "set":
+                print(json.dumps(c.set(a.device, a.param, _value(a.value))))
             elif a.cmd == "record":
                 cmd_record(c, a)
             else:
@@ -172,7 +218,7 @@ def main(argv=None):
     except grpc.RpcError as e:
         print("daq_client: %s: %s" % (e.code().name, e.details()), file=sys.stderr)
         return 1
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         print("daq_client: %s" % e, file=sys.stderr)
         return 1
     return 0

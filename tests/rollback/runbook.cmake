@@ -1,0 +1,11 @@
+# tests/rollback/runbook.cmake - docs/rollback.md, run as written (issue 13,
+# deliverable 7): every `sh` line of the operator's runbook against a real
+# daqd (tests/integration/test_runbook.py).  ~40 s: two short pilots, a
+# 10 s soak, a smoke, diagnose.
+if(TARGET daqd)
+  add_test(NAME rollback.runbook
+           COMMAND ${DAQ_PY} ${DAQ_IT}/test_runbook.py $<TARGET_FILE:daqd> ${PROJECT_SOURCE_DIR}
+           WORKING_DIRECTORY ${DAQ_IT})
+  set_tests_properties(rollback.runbook PROPERTIES LABELS "integration;rollback;throughput" TIMEOUT 240
+                       RUN_SERIAL TRUE)
+endif()
