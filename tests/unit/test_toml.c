@@ -693,6 +693,31 @@ static void expect_config_error(const char *text, const char *want)
     assert_string_equal(err, want);
 }
 
+/* Dotted driver keys are TOML tables; their leaves become parameters under
+ * the dotted name, at any depth, with the leaf's position. */
+static void config_dotted_driver_keys(void **state)
+{
+    (void)state;
+    static daq_config cfg;
+    load_config("[[devices]]\nid = \"cam0\"\n[devices.driver]\ntype = \"sim\"\n"
+                "roi.width = 128\nfault.jump_prob = 0.05\n\"fault.seed\" = 7\na.b.c = true\n",
+                &cfg);
+    const daq_config_device *d = &cfg.devices[0];
+    assert_int_equal(d->n_params, 4);
+    assert_string_equal(d->params[0].key, "roi.width");
+    assert_int_equal(d->params[0].i, 128);
+    assert_int_equal(d->params[0].pos.line, 5);
+    assert_string_equal(d->params[1].key, "fault.jump_prob");
+    assert_true(d->params[1].f == 0.05);
+    assert_string_equal(d->params[2].key, "fault.seed");
+    assert_string_equal(d->params[3].key, "a.b.c");
+    assert_true(d->params[3].b);
+    expect_config_error("[[devices]]\nid = \"cam0\"\n[devices.driver]\ntype = \"sim\"\n"
+                        "roi.width = [1]\n",
+                        "hw.toml:5:13: devices.cam0.driver.roi.width: expected a boolean, "
+                        "number or string, found array");
+}
+
 static void storage_defaults_are_rust_daqs(void **state)
 {
     (void)state;
@@ -814,6 +839,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(parse_file),
         cmocka_unit_test(depth_limit),
         cmocka_unit_test(large_document),
+        cmocka_unit_test(config_dotted_driver_keys),
         cmocka_unit_test(storage_defaults_are_rust_daqs),
         cmocka_unit_test(storage_every_key_read),
         cmocka_unit_test(storage_errors_name_key_and_place),
