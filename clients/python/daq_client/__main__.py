@@ -65,6 +65,13 @@ def cmd_state(c, a):
     out = {}
     for f, v in st.ListFields():
         out[f.name] = list(v) if f.label == f.LABEL_REPEATED else v
+    # The extension fields (numbers from 1000) are shown at their defaults
+    # too: "auto_rollbacks": 0 says something an absent key does not.
+    if "use_pool" in out:
+        for f in st.DESCRIPTOR.fields:
+            if f.number >= 1000 and f.name not in out:
+                v = getattr(st, f.name)
+                out[f.name] = list(v) if f.label == f.LABEL_REPEATED else v
     print(json.dumps(out, sort_keys=True))
 
 
