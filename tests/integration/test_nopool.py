@@ -23,6 +23,7 @@ from daqd_harness import Daemon, run, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "clients", "python"))
+import grpc  # noqa: E402
 from daq_client import Client  # noqa: E402
 
 DAQD = None
@@ -118,10 +119,11 @@ class NoPoolTest(unittest.TestCase):
             self.assertIsNone(metric(text, "daq_pool_use_pool"), "a pool series without a pool")
             self.assertIn("use_pool=false", d.log())
             with Client("127.0.0.1:%d" % d.grpc_port) as c:
-                with self.assertRaises(RuntimeError) as e:
+                with self.assertRaises(grpc.RpcError) as e:
                     c.set("cam0", "acquisition.use_pool", True)
-                self.assertEqual(str(e.exception), "acquisition.use_pool: this daqd was built "
-                                 "with -DDAQ_FRAME_POOL=OFF")
+                self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+                self.assertEqual(e.exception.details(), "acquisition.use_pool: this daqd was "
+                                 "built with -DDAQ_FRAME_POOL=OFF")
                 self.assertIs(c.get("cam0", "acquisition.use_pool"), False)
             d.signal(signal.SIGTERM)
             code, _ = d.wait(15)

@@ -5,7 +5,8 @@
 # acts) with a fake clock, and the [rollback] table.  rollback.symptoms
 # runs real daqds, each with one symptom injected (tiny pool, alloc delay,
 # sim frame jumps, a leaking consumer) plus auto-rollback, concurrently
-# (~30 s); rollback.clean is the clean 60 s run that must raise nothing
+# (~30 s); rollback.clean is the clean 60 s run that must raise nothing (label
+# soak: a minute of waiting, release build only, like validate.soak_60s)
 # (tests/integration/test_symptoms.py).  Included from tests/CMakeLists.txt.
 daq_cmocka_test(watch unit/test_watch.c LABELS unit)
 if(TARGET daqd)
@@ -16,5 +17,5 @@ if(TARGET daqd)
   add_test(NAME rollback.clean
            COMMAND ${DAQ_PY} ${DAQ_IT}/test_symptoms.py $<TARGET_FILE:daqd> clean
            WORKING_DIRECTORY ${DAQ_IT})
-  set_tests_properties(rollback.clean PROPERTIES LABELS "integration;rollback" TIMEOUT 120)
+  set_tests_properties(rollback.clean PROPERTIES LABELS "integration;rollback;soak" TIMEOUT 120)
 endif()
