@@ -723,6 +723,18 @@ static void render_recorder(sbuf *sb, daq_storage *storage)
 }
 #endif
 
+/* A counter family with one sample per reason: reasons[i] counts[i]. */
+static void counter_by_reason(sbuf *sb, const char *name, const char *help,
+                              const char *const *reasons, const uint64_t *counts, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, name, COUNTER, help);
+    for (size_t r = 0; r < n; r++) {
+        label l = {"reason", reasons[r]};
+        sample(sb, name, NULL, &l, 1, fmt_u64(num, counts[r]));
+    }
+}
+
 /* ---- the HTTP server ------------------------------------------------------------------------ */
 
 static void render_http(sbuf *sb, const daq_http_stats *st)
@@ -731,15 +743,11 @@ static void render_http(sbuf *sb, const daq_http_stats *st)
     family_begin(sb, "daq_http_connections_accepted_total", COUNTER,
                  "Connections the metrics endpoint admitted since it started.");
     sample(sb, "daq_http_connections_accepted_total", NULL, NULL, 0, fmt_u64(num, st->accepted));
-    family_begin(sb, "daq_http_rejected_connections_total", COUNTER,
-                 "Connections the metrics endpoint refused or closed, by reason: client_limit, "
-                 "limit (connection limits), evicted (unfinished, for a newer connection), "
-                 "deadline (request not in or reply not out in time).");
-    for (unsigned r = 0; r < DAQ_HTTP_REJECT_COUNT; r++) {
-        label l = {"reason", daq_http_reject_names[r]};
-        sample(sb, "daq_http_rejected_connections_total", NULL, &l, 1,
-               fmt_u64(num, st->rejected[r]));
-    }
+    counter_by_reason(sb, "daq_http_rejected_connections_total",
+                      "Connections the metrics endpoint refused or closed, by reason: "
+                      "client_limit, limit (connection limits), evicted (unfinished, for a newer "
+                      "connection), deadline (request not in or reply not out in time).",
+                      daq_http_reject_names, st->rejected, DAQ_HTTP_REJECT_COUNT);
     family_begin(sb, "daq_http_connections_open", GAUGE,
                  "Connections open on the metrics endpoint now.");
     sample(sb, "daq_http_connections_open", NULL, NULL, 0, fmt_u64(num, st->open));
@@ -1027,14 +1035,11 @@ static void render_grpc_streams(sbuf *sb)
     family_begin(sb, "daq_grpc_subscribers_open", GAUGE,
                  "StreamParameterChanges and health Watch calls open now.");
     sample(sb, "daq_grpc_subscribers_open", NULL, NULL, 0, fmt_u64(num, c.subscribers_open));
-    family_begin(sb, "daq_grpc_streams_refused_total", COUNTER,
-                 "Streaming calls refused RESOURCE_EXHAUSTED, by reason: streams, "
-                 "streams_per_client, subscribers ([limits]), message_size (a frame over the "
-                 "message limit).");
-    for (int r = 0; r < DAQ_REFUSED_N; r++) {
-        label l = {"reason", daq_stream_refusal_names[r]};
-        sample(sb, "daq_grpc_streams_refused_total", NULL, &l, 1, fmt_u64(num, c.refused[r]));
-    }
+    counter_by_reason(sb, "daq_grpc_streams_refused_total",
+                      "Streaming calls refused RESOURCE_EXHAUSTED, by reason: streams, "
+                      "streams_per_client, subscribers ([limits]), message_size (a frame over "
+                      "the message limit).",
+                      daq_stream_refusal_names, c.refused, DAQ_REFUSED_N);
     family_begin(sb, "daq_grpc_streams_stalled_total", COUNTER,
                  "Frame streams ended DEADLINE_EXCEEDED because the client took no frame for "
                  "[limits] stall_timeout_ms.");
