@@ -85,6 +85,55 @@ class Daemon:
             self.proc.wait()
 
 
+class CallReader:
+    """Reads one streaming gRPC call on a thread of its own: n counts the
+    messages, code and details are the final status (None while it runs),
+    first is set by the first message or the end.  reading=False stops
+    after the first message -- a client that never reads again -- until
+    drain() resumes reading to collect the status."""
+
+    def __init__(self, call, reading=True):
+        self.call = call
+        self.reading = reading
+        self.n = 0
+        self.code = None
+        self.details = ""
+        self.first = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        import grpc  # only the gRPC tests pay for the import
+        try:
+            for _ in self.call:
+                self.n += 1
+                self.first.set()
+                if not self.reading:
+                    return  # stops reading; drain() collects the status
+            self.code = grpc.StatusCode.OK
+        except grpc.RpcError as e:
+            self.code, self.details = e.code(), e.details()
+        self.first.set()
+
+    def drain(self, timeout):
+        """The final status, reading on what was buffered: "HUNG" when the
+        call has not ended within timeout (it is cancelled then)."""
+        if not self.reading:
+            self.reading = True
+            self.t.join(timeout)
+            self.t = threading.Thread(target=self._run, daemon=True)
+            self.t.start()
+        self.t.join(timeout)
+        if self.t.is_alive():
+            self.call.cancel()
+            self.t.join(5)
+            return "HUNG"
+        return self.code
+
+    def close(self):
+        self.call.cancel()
+
+
 def wait_for(pred, timeout=5.0, step=0.05):
     """pred()'s first true value within timeout, polled every step seconds;
     after the deadline, one last pred() (so a late truth still counts)."""

@@ -27,7 +27,6 @@ import collections
 import os
 import signal
 import sys
-import threading
 import time
 
 import grpc
@@ -35,7 +34,7 @@ import grpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import stubs  # noqa: E402
-from daqd_harness import Daemon  # noqa: E402
+from daqd_harness import CallReader, Daemon  # noqa: E402
 
 SIDE = int(os.environ.get("DAQ_TEST_FRAME_SIDE", "2048"))
 STOP_LIMIT_S = 2.0
@@ -61,52 +60,12 @@ OPTIONS = [("grpc.max_receive_message_length", 100 << 20)]
 LOCAL = [("grpc.use_local_subchannel_pool", 1)]  # a channel of its own, not gRPC's shared one
 
 
-class Stream:
+def stream(channel, reading):
     """One StreamFrames call on its own channel; reading or not."""
-
-    def __init__(self, channel, reading):
-        s = stubs()
-        self.reading = reading
-        self.channel = channel
-        hw = s.daq_grpc.HardwareServiceStub(channel)
-        req = s.daq.StreamFramesRequest(device_id="cam0", max_fps=0,
-                                            quality=0)
-        self.call = hw.StreamFrames(req)
-        self.first = threading.Event()
-        self.frames = 0
-        self.status = None
-        self.details = ""
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        try:
-            for _ in self.call:
-                self.frames += 1
-                self.first.set()
-                if not self.reading:
-                    return  # stops reading; the status is collected by drain()
-            self.status = grpc.StatusCode.OK
-        except grpc.RpcError as e:
-            self.status, self.details = e.code(), e.details()
-        self.first.set()
-
-    def drain(self, timeout):
-        """The non-reader's final status: reads what it buffered."""
-        if not self.reading:
-            self.reading = True
-            self.t.join(timeout)
-            self.t = threading.Thread(target=self._run, daemon=True)
-            self.t.start()
-        self.t.join(timeout)
-        if self.t.is_alive():
-            self.call.cancel()
-            self.t.join(5)
-            return "HUNG"
-        return self.status
-
-    def close(self):
-        self.call.cancel()
+    s = stubs()
+    hw = s.daq_grpc.HardwareServiceStub(channel)
+    return CallReader(hw.StreamFrames(s.daq.StreamFramesRequest(device_id="cam0", max_fps=0,
+                                                                quality=0)), reading)
 
 
 def one_try(daqd, i, statuses):
@@ -120,12 +79,12 @@ def one_try(daqd, i, statuses):
             channels = [grpc.insecure_channel(addr, options=OPTIONS)] * n
         else:  # one connection per client
             channels = [grpc.insecure_channel(addr, options=OPTIONS + LOCAL) for _ in range(n)]
-        streams = [Stream(ch, reading=k > 0) for k, ch in enumerate(channels)]
+        streams = [stream(ch, reading=k > 0) for k, ch in enumerate(channels)]
         deadline = time.monotonic() + FIRST_FRAME_S
         for s in streams:
-            if not s.first.wait(max(0.0, deadline - time.monotonic())) or s.frames == 0:
+            if not s.first.wait(max(0.0, deadline - time.monotonic())) or s.n == 0:
                 raise AssertionError("try %d: no first frame (status %s %s)\n%s"
-                                     % (i, s.status, s.details, d.log()))
+                                     % (i, s.code, s.details, d.log()))
         time.sleep(0.05 * (i % 5))  # vary where in a frame the signal lands
         d.signal(signal.SIGTERM)
         t0 = time.monotonic()

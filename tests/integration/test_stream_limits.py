@@ -37,7 +37,7 @@ import grpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import stubs  # noqa: E402
-from daqd_harness import Daemon, wait_for  # noqa: E402
+from daqd_harness import CallReader, Daemon, wait_for  # noqa: E402
 
 DAQD = None
 # main, signals, gRPC core, stream workers, unary workers, HTTP, sim, recorder:
@@ -74,26 +74,6 @@ def channel(port):
 def metric(text, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else None
-
-
-class Reader:
-    """Reads one streaming call to its end on a thread; counts messages."""
-
-    def __init__(self, call):
-        self.call = call
-        self.n = 0
-        self.code = None
-        self.details = ""
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        try:
-            for _ in self.call:
-                self.n += 1
-            self.code = grpc.StatusCode.OK
-        except grpc.RpcError as e:
-            self.code, self.details = e.code(), e.details()
 
 
 class Base(unittest.TestCase):
@@ -153,7 +133,7 @@ subscribers = 4096
         threads_ready = self.threads()
         t0 = time.monotonic()
         subs = [self.changes(i) for i in range(SUBSCRIBERS)]
-        readers = [Reader(self.frames(i, quality=FAST, max_fps=10)) for i in range(STREAMS)]
+        readers = [CallReader(self.frames(i, quality=FAST, max_fps=10)) for i in range(STREAMS)]
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_subscribers_open")
                                  == SUBSCRIBERS and
                                  metric(self.scrape(), "daq_grpc_streams_open") == STREAMS, 30),
@@ -261,7 +241,7 @@ stall_timeout_ms = 1000
     def test_stalled_client_is_ended(self):
         t_open = time.monotonic()
         stalled = self.frames(0)  # never read until the end
-        reader = Reader(self.frames(1))
+        reader = CallReader(self.frames(1))
         self.assertTrue(wait_for(lambda: metric(self.scrape(),
                                                 "daq_grpc_streams_stalled_total") == 1, 10),
                         self.scrape()[-1500:])
@@ -301,13 +281,14 @@ subscribers = 3
         self.refused(self.frames(0, quality=FULL),
                      "cam0: a FULL frame is 68812800 bytes (8192 x 4200, 16-bit) + up to 512 "
                      "of head, over the 67108864-byte message limit")
-        a = Reader(self.frames(0, quality=PREVIEW))
-        b = Reader(self.frames(1, quality=FAST))
+        a = CallReader(self.frames(0, quality=PREVIEW))
+        b = CallReader(self.frames(1, quality=FAST))
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_streams_open") == 2, 5))
         self.refused(self.frames(2, quality=FAST),
                      "StreamFrames: 2 streams open, the most in total ([limits] streams = 2)")
         health = self.s.health_grpc.HealthStub(self.chans[0])
-        w = [Reader(health.Watch(self.s.health.HealthCheckRequest(service=""))) for _ in range(2)]
+        w = [CallReader(health.Watch(self.s.health.HealthCheckRequest(service="")))
+             for _ in range(2)]
         p = self.changes(0)
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_subscribers_open") == 3,
                                  5))
@@ -335,7 +316,7 @@ streams_per_client = 1
 """
 
     def test_per_client(self):
-        a = Reader(self.frames(0))
+        a = CallReader(self.frames(0))
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_streams_open") == 1, 5))
         with self.assertRaises(grpc.RpcError) as cm:
             next(self.frames(1))
@@ -345,7 +326,7 @@ streams_per_client = 1
                          "streams_per_client = 1)")
         a.call.cancel()
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_streams_open") == 0, 5))
-        b = Reader(self.frames(1))  # the slot came back
+        b = CallReader(self.frames(1))  # the slot came back
         self.assertTrue(wait_for(lambda: metric(self.scrape(), "daq_grpc_streams_open") == 1, 5))
         b.call.cancel()
 
