@@ -1,7 +1,9 @@
 /* daq/http.h - a small HTTP/1.1 server for the metrics endpoint
  * (libmicrohttpd underneath, its own thread pool).
  *
- * GET requests are passed to one handler with the path; anything else is
+ * GET, HEAD and POST requests are passed to one handler (daq_http_request:
+ * path, query arguments, the few headers daq uses, a POST's whole body up to
+ * max_body_bytes, else 413 without calling it); any other method is
  * answered 405.  The handler runs on a server thread and fills a response;
  * it must be thread-safe against the rest of the program.
  *
@@ -36,15 +38,51 @@ extern "C" {
 
 typedef struct daq_http daq_http;
 
+/* One request as the handler sees it.  Every pointer is borrowed for the
+ * handler's run (and the auth hook's): copy what must outlive it. */
+typedef struct daq_http_request {
+    const char *method;        /* "GET", "HEAD" or "POST" (others never reach a handler) */
+    const char *path;          /* without the query string, not decoded */
+    const char *authorization; /* the Authorization header, or NULL */
+    const char *content_type;  /* the Content-Type header, or NULL */
+    const char *origin;        /* the Origin header (browsers send it on POST), or NULL */
+    const char *host;          /* the Host header, or NULL */
+    const uint8_t *body;       /* POST: the whole body (<= max_body_bytes); else NULL */
+    size_t body_len;
+    const char *peer; /* the client's address and port, "127.0.0.1:54321" / "[::1]:54321" */
+    void *conn_;      /* the server's, for daq_http_request_arg */
+} daq_http_request;
+
+/* The URL query argument name ("...?after=12&bin=4"), percent-decoded, or
+ * NULL when absent.  Borrowed until the handler returns. */
+DAQ_API const char *daq_http_request_arg(const daq_http_request *req, const char *name);
+
+#define DAQ_HTTP_MAX_HEADERS      6
+#define DAQ_HTTP_HEADER_VALUE_MAX 256
+
 typedef struct daq_http_response {
     int status;               /* default 200 */
     const char *content_type; /* default "text/plain; charset=utf-8" */
     char *body;               /* may be NULL (empty body) */
     size_t len;
     bool free_body; /* the server frees body after sending */
+    /* Extra headers (daq_http_response_header); the server sends them as is. */
+    unsigned n_headers;
+    struct {
+        char name[48];
+        char value[DAQ_HTTP_HEADER_VALUE_MAX];
+    } headers[DAQ_HTTP_MAX_HEADERS];
 } daq_http_response;
 
-typedef void (*daq_http_handler)(void *ctx, const char *path, daq_http_response *out);
+/* Adds a header to out (both copied, value truncated to fit).  Returns 0,
+ * or -1 when DAQ_HTTP_MAX_HEADERS are already set or the name or value holds
+ * a CR or LF (no header injection): nothing added. */
+DAQ_API int daq_http_response_header(daq_http_response *out, const char *name, const char *value);
+
+/* The handler answers one request; it runs on a server thread (one per
+ * connection) and may block (a long poll), but should not for long:
+ * daq_http_stop waits for it. */
+typedef void (*daq_http_handler)(void *ctx, const daq_http_request *req, daq_http_response *out);
 
 #define DAQ_HTTP_MAX_CONNECTIONS     64u
 #define DAQ_HTTP_MAX_PER_CLIENT      8u
@@ -75,11 +113,15 @@ typedef struct daq_http_stats {
     uint32_t open;                            /* connections open now */
 } daq_http_stats;
 
-/* Decides whether a GET of path may be served, given the request's
- * Authorization header (NULL when absent).  false: the server answers 401
- * with "WWW-Authenticate: Bearer" without calling the handler.  Runs on a
- * server thread, like the handler. */
-typedef bool (*daq_http_auth_fn)(void *ctx, const char *path, const char *authorization);
+/* Decides whether a request may be served (req->authorization is the
+ * Authorization header, NULL when absent; the body, for a POST, is already
+ * read).  false: the server answers 401 with "WWW-Authenticate: Bearer"
+ * without calling the handler.  Runs on a server thread, like the
+ * handler. */
+typedef bool (*daq_http_auth_fn)(void *ctx, const daq_http_request *req);
+
+/* POST bodies up to 64 KiB: the control requests are a few hundred bytes. */
+#define DAQ_HTTP_MAX_BODY_BYTES (64u * 1024u)
 
 /* Everything daq_http_start_opts takes; strings and pointers borrowed for
  * the call, except ctx and auth_ctx (for the server's life). */
@@ -92,6 +134,7 @@ typedef struct daq_http_opts {
     const daq_http_limits *limits; /* NULL: every default */
     daq_http_auth_fn auth;         /* NULL: every path is served */
     void *auth_ctx;
+    size_t max_body_bytes; /* POST bodies; 0: DAQ_HTTP_MAX_BODY_BYTES */
 } daq_http_opts;
 
 DAQ_API daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len);

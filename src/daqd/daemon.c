@@ -27,6 +27,14 @@
  * server (StorageService) and the metrics endpoint, so it goes after both
  * and before the devices; destroying it finalises a recording still
  * running, after the cameras have stopped and the queues drained.
+ *
+ * The HTTP port (issue 14) serves, besides /metrics, /healthz and /debug,
+ * the live view (view/view.h: the page, its assets, /api/view/...) and the
+ * gRPC bridge (server/rpc_bridge.h: POST /api/rpc/...), which runs the gRPC
+ * server's own method table, so every change the page makes goes through
+ * the handlers, checks, token and audit line a gRPC client's does.  At
+ * stop the HTTP server goes before the gRPC server: the bridge's handlers
+ * belong to the gRPC services, which daq_server_stop frees.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -51,9 +59,11 @@
 #include "daqd/diag.h"
 #include "server/stream_frames.h"
 #include "server/rpc_auth.h"
+#include "server/rpc_bridge.h"
 #include "util/addr_list.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "view/view.h"
 
 #ifdef DAQ_WITH_STORAGE
 #include "daq/storage.h"
@@ -144,6 +154,9 @@ int daqd_check_config(const char *path)
     return DAQD_EXIT_OK;
 }
 
+/* The gRPC server registers ~35 methods; room to grow. */
+#define DAEMON_MAX_METHODS 64
+
 /* ---- the metrics endpoint ---------------------------------------------------- */
 
 typedef struct daemon_state {
@@ -153,42 +166,82 @@ typedef struct daemon_state {
     _Atomic(daq_http *) http; /* set once the endpoint runs: a first scrape may come before */
     daq_rpc_tokens *tokens;   /* --tokens / [security] tokens_file; NULL: none */
     daqd_diag_src diag;       /* /debug/...: config_text borrowed from run() */
+    daq_view *view;           /* the live view (/, /assets/..., /api/view/...) */
+    /* /api/rpc/...: built once the gRPC server runs (its method table),
+     * after the HTTP server has started; NULL before (a 404). */
+    _Atomic(daq_rpc_bridge *) bridge;
 } daemon_state;
 
 /* /metrics and /healthz stay open (scrapers and probes carry no token, and
- * they tell nothing secret); anything else needs a token when tokens are
- * configured -- today that is only a 404, later the live view. */
-static bool http_auth(void *ctx, const char *path, const char *authorization)
+ * they tell nothing secret), and so do the live view's page and assets
+ * (the login form must load); anything else needs a token when tokens are
+ * configured.  /api/rpc/... is let through to the bridge, which does the
+ * gRPC server's own token check (same 401 details, and the audit line
+ * names the token): one check per path, never two. */
+static bool http_auth(void *ctx, const daq_http_request *req)
 {
     daemon_state *st = ctx;
-    if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0)
+    const char *path = req->path;
+    if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+        daq_view_path_public(path) ||
+        strncmp(path, DAQ_RPC_BRIDGE_PREFIX, strlen(DAQ_RPC_BRIDGE_PREFIX)) == 0)
         return true;
     const char *why;
-    return daq_rpc_tokens_check(st->tokens, authorization,
-                                authorization ? strlen(authorization) : 0, &why) != NULL;
+    const char *a = req->authorization;
+    return daq_rpc_tokens_check(st->tokens, a, a ? strlen(a) : 0, &why) != NULL;
 }
 
-static void http_handler(void *ctx, const char *path, daq_http_response *out)
+static void metrics_reply(daemon_state *st, daq_http_response *out)
+{
+    daq_metrics_device views[DAQ_CONFIG_MAX_DEVICES];
+    size_t n = daq_metrics_device_views(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
+    daq_http *self = atomic_load(&st->http);
+    daq_http_stats hs;
+    if (self)
+        daq_http_stats_snapshot(self, &hs);
+    daq_metrics_sources src = {.devs = views,
+                               .n = n,
+                               .storage = st->storage,
+                               .process_start_ns = st->start_ns,
+                               .http = self ? &hs : NULL,
+                               .devices = st->devices};
+    out->body = daq_metrics_render_sources(&src, &out->len);
+    out->free_body = true;
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (!out->body) {
+        out->status = 500;
+        return;
+    }
+    size_t cap = out->len, len = daq_view_metrics_append(st->view, &out->body, out->len, &cap);
+    if (len == (size_t)-1) {
+        free(out->body);
+        out->body = NULL;
+        out->len = 0;
+        out->status = 500;
+        return;
+    }
+    out->len = len;
+}
+
+static void http_handler(void *ctx, const daq_http_request *req, daq_http_response *out)
 {
     daemon_state *st = ctx;
+    /* The view and the bridge decide their own methods; what follows is
+     * read-only (GET, and HEAD which the server answers without the body). */
+    if (daq_view_http(st->view, req, out))
+        return;
+    if (daq_rpc_bridge_http(atomic_load(&st->bridge), req, out))
+        return;
+    const char *path = req->path;
+    if (strcmp(req->method, "POST") == 0) {
+        out->status = 405;
+        out->body = (char *)"method not allowed: POST is for " DAQ_RPC_BRIDGE_PREFIX "...\n";
+        out->len = strlen(out->body);
+        daq_http_response_header(out, "Allow", "GET, HEAD");
+        return;
+    }
     if (strcmp(path, "/metrics") == 0) {
-        daq_metrics_device views[DAQ_CONFIG_MAX_DEVICES];
-        size_t n = daq_metrics_device_views(st->devices, views, DAQ_CONFIG_MAX_DEVICES);
-        daq_http *self = atomic_load(&st->http);
-        daq_http_stats hs;
-        if (self)
-            daq_http_stats_snapshot(self, &hs);
-        daq_metrics_sources src = {.devs = views,
-                                   .n = n,
-                                   .storage = st->storage,
-                                   .process_start_ns = st->start_ns,
-                                   .http = self ? &hs : NULL,
-                                   .devices = st->devices};
-        out->body = daq_metrics_render_sources(&src, &out->len);
-        out->free_body = true;
-        out->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        if (!out->body)
-            out->status = 500;
+        metrics_reply(st, out);
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
@@ -198,7 +251,7 @@ static void http_handler(void *ctx, const char *path, daq_http_response *out)
     if (daqd_diag_http(&st->diag, path, out))
         return;
     out->status = 404;
-    out->body = (char *)"not found: try /metrics, /healthz, " DAQD_DIAG_PATHS "\n";
+    out->body = (char *)"not found: try /, /metrics, /healthz, " DAQD_DIAG_PATHS "\n";
     out->len = strlen(out->body);
 }
 
@@ -436,9 +489,12 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     cfg->acq.reserve_bytes = (uint64_t)sc.max_buffer_mb << 20;
 #endif
     /* Auto-sized pools keep 2 frames for each stream [limits] streams allows
-     * (issue 12): the stream limit can never exhaust a pool. */
-    if (cfg->acq.dynamic_allowance < daq_frame_streams_pool_allowance(cfg->limits.streams))
-        cfg->acq.dynamic_allowance = daq_frame_streams_pool_allowance(cfg->limits.streams);
+     * (issue 12) and the live view's bound (its tap and its encodes, ADR
+     * 0010): neither the stream limit nor viewers can exhaust a pool. */
+    uint32_t allowance =
+        daq_frame_streams_pool_allowance(cfg->limits.streams) + DAQ_VIEW_POOL_FRAMES;
+    if (cfg->acq.dynamic_allowance < allowance)
+        cfg->acq.dynamic_allowance = allowance;
     st.devices = daq_devices_create(cfg, NULL, err, sizeof err);
     if (!st.devices)
         return fail_start("", err);
@@ -460,6 +516,15 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
         return fail_start("storage: ", err);
     }
 #endif
+    /* The live view borrows the devices; it answers nothing until the
+     * HTTP server runs, and is destroyed after it (daq_http_stop waits for
+     * its long polls, which daq_view_shutdown has woken). */
+    st.view = daq_view_create(st.devices, NULL);
+    if (!st.view) {
+        storage_destroy(st.storage);
+        daq_devices_destroy(st.devices);
+        return fail_start("live view: ", "out of memory");
+    }
     daq_http_opts ho = {.bind = cfg->bind,
                         .port = (uint16_t)mport,
                         .handler = http_handler,
@@ -468,6 +533,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
                         .auth_ctx = &st};
     daq_http *http = daq_http_start_opts(&ho, err, sizeof err);
     if (!http) {
+        daq_view_destroy(st.view);
         storage_destroy(st.storage);
         daq_devices_destroy(st.devices);
         return fail_start("metrics endpoint: ", err);
@@ -475,11 +541,22 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     atomic_store(&st.http, http);
     daq_server *grpc = grpc_start(cfg, st.devices, st.storage, st.start_ns, err, sizeof err);
     if (!grpc) {
+        daq_view_shutdown(st.view);
         daq_http_stop(http);
+        daq_view_destroy(st.view);
         storage_destroy(st.storage);
         daq_devices_destroy(st.devices);
         return fail_start("gRPC: ", err);
     }
+    /* The bridge runs the gRPC server's own method table (so its services'
+     * state, limits and audit), with the daemon's tokens. */
+    daq_rpc_method methods[DAEMON_MAX_METHODS];
+    size_t n_methods = daq_server_methods(grpc, methods, DAEMON_MAX_METHODS);
+    daq_rpc_bridge *bridge = n_methods ? daq_rpc_bridge_create(methods, n_methods, tokens) : NULL;
+    if (n_methods && !bridge) /* the page then shows but cannot control: /api/rpc/ is a 404 */
+        DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "the HTTP bridge to the gRPC methods is off",
+                DAQ_F_STR("error", "out of memory"));
+    atomic_store(&st.bridge, bridge);
     daq_devices_autostart(st.devices);
     if (daq_devices_recovery_start(st.devices, err, sizeof err) != 0)
         DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "devices will not be retried", DAQ_F_STR("error", err));
@@ -510,8 +587,13 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     daq_devices_watch_stop(st.devices);
     daq_devices_recovery_stop(st.devices); /* before the stop, which it would undo */
     daq_devices_stop_all(st.devices);      /* streams and recorder queues get their end of stream */
-    daq_server_stop(grpc);                 /* cancels every call, joins the stream threads */
+    /* HTTP before gRPC: the bridge runs the gRPC services' handlers, which
+     * daq_server_stop frees; daq_http_stop waits for the last of them. */
+    daq_view_shutdown(st.view); /* wakes the long polls daq_http_stop waits for */
     daq_http_stop(http);
+    daq_rpc_bridge_destroy(bridge);
+    daq_view_destroy(st.view);
+    daq_server_stop(grpc);       /* cancels every call, joins the stream threads */
     storage_destroy(st.storage); /* finalises a running recording */
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");

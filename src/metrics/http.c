@@ -1,5 +1,6 @@
-/* metrics/http.c - the metrics endpoint's HTTP server on libmicrohttpd.
- * See daq/http.h.
+/* metrics/http.c - daqd's HTTP server on libmicrohttpd: /metrics, /healthz,
+ * /debug/..., the live view's page, frames and control bridge.  See
+ * daq/http.h.
  *
  * libmicrohttpd runs with its own listening thread and one thread per
  * connection (MHD_USE_THREAD_PER_CONNECTION): a scrape is a short request
@@ -55,11 +56,24 @@
  * reported instead.  After start, MHD's messages go to the daq log under
  * "daq::http".
  *
- * Requests: GET goes to the handler with the path (MHD has already cut off
- * the query string); every other method is answered 405 with "Allow: GET"
- * without reading a request body (MHD then closes the connection).  The
- * response is queued on the first call of the access callback, so no
- * per-request state is kept.
+ * Requests: GET and HEAD go to the handler on the access callback's first
+ * call (MHD has cut off the query string; daq_http_request_arg reads MHD's
+ * decoded arguments; MHD drops a HEAD reply's body itself), with no
+ * per-request state.  A POST first has its Content-Length checked (over
+ * max_body_bytes: 413 before a byte of the body is read, and MHD closes
+ * the connection), then its body accumulated in a per-request buffer
+ * (req_ctx, freed on completion), grown by doubling up to the limit (64 KiB
+ * by default: control messages are a few hundred bytes), and the handler
+ * runs on the last call.  A body that grows over the limit without having
+ * declared it (chunked) cannot be answered at once -- MHD 0.9.75 queues no
+ * reply while a body is still arriving -- so the rest is dropped unstored,
+ * the 413 goes out at its end, and past twice the limit the connection is
+ * simply closed.  The connection stays in PHASE_WAITING while the body
+ * arrives, so a trickled body hits the same absolute deadline as trickled
+ * headers.  The auth hook runs with the whole request (body read).  Every
+ * other method is answered 405 with "Allow: GET, HEAD, POST" without
+ * reading a body.  A handler's extra headers are checked when set
+ * (daq_http_response_header: no CR or LF, a token name) and sent as is.
  *
  * Locking: one mutex (h->mu) guards the table and the counters; it is held
  * for a scan of at most 2 x max_connections entries and never across a
@@ -120,6 +134,14 @@ typedef struct http_conn {
     uint64_t deadline_ns; /* for PHASE_WAITING and PHASE_SENDING */
 } http_conn;
 
+/* A POST's body while it arrives (MHD's req_ctx): grown by doubling up to
+ * max_body_bytes.  GET and HEAD keep none. */
+typedef struct http_body {
+    uint8_t *p;
+    size_t len, cap; /* len counts dropped bytes too once over */
+    bool over;       /* over max_body_bytes: dropped, answered 413 at the end */
+} http_body;
+
 struct daq_http {
     struct MHD_Daemon *mhd;
     daq_http_handler handler;
@@ -130,6 +152,7 @@ struct daq_http {
     char where[96]; /* "addr:port" for messages */
     daq_http_limits lim;
     uint64_t deadline_ns;
+    size_t max_body; /* POST bodies */
 
     _Atomic bool started;   /* false: MHD messages are captured, not logged */
     pthread_mutex_t log_mu; /* guards start_msg */
@@ -375,8 +398,13 @@ static void conn_phase_set(daq_http *h, struct MHD_Connection *mc, conn_phase ph
 static void on_completed(void *cls, struct MHD_Connection *mc, void **req_ctx,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)req_ctx;
     (void)toe;
+    http_body *b = *req_ctx;
+    if (b) {
+        free(b->p);
+        free(b);
+        *req_ctx = NULL;
+    }
     conn_phase_set(cls, mc, PHASE_WAITING);
 }
 
@@ -424,10 +452,43 @@ void daq_http_stats_snapshot(const daq_http *h, daq_http_stats *out)
 }
 
 /* ---- requests ---------------------------------------------------------------- */
+
+const char *daq_http_request_arg(const daq_http_request *req, const char *name)
+{
+    if (!req || !req->conn_ || !name)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A header name is an RFC 9110 token; neither name nor value may hold a
+ * CR or LF (a handler echoing a client's text must not split the reply). */
+static bool header_name_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) >= sizeof((daq_http_response *)0)->headers[0].name)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *s))
+            return false;
+    return true;
+}
+
+int daq_http_response_header(daq_http_response *out, const char *name, const char *value)
+{
+    if (!out || out->n_headers >= DAQ_HTTP_MAX_HEADERS || !header_name_ok(name) || !value ||
+        strpbrk(value, "\r\n"))
+        return -1;
+    unsigned i = out->n_headers++;
+    snprintf(out->headers[i].name, sizeof out->headers[i].name, "%s", name);
+    snprintf(out->headers[i].value, sizeof out->headers[i].value, "%s", value);
+    return 0;
+}
+
 /* Queues body (taking it over if owned) with status and content type,
- * plus one more header when hdr is set (Allow, WWW-Authenticate). */
+ * plus one more header when hdr is set (Allow, WWW-Authenticate) and the
+ * handler's extra headers when extra is set. */
 static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type, char *body,
-                             size_t len, bool owned, const char *hdr, const char *hdr_value)
+                             size_t len, bool owned, const char *hdr, const char *hdr_value,
+                             const daq_http_response *extra)
 {
     static char empty[1];
     struct MHD_Response *resp;
@@ -447,37 +508,145 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : default_type);
     if (hdr)
         MHD_add_response_header(resp, hdr, hdr_value);
+    for (unsigned i = 0; extra && i < extra->n_headers && i < DAQ_HTTP_MAX_HEADERS; i++)
+        MHD_add_response_header(resp, extra->headers[i].name, extra->headers[i].value);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
+}
+
+static enum MHD_Result reply_text(daq_http *h, struct MHD_Connection *conn, int status,
+                                  const char *text, const char *hdr, const char *hdr_value)
+{
+    conn_phase_set(h, conn, PHASE_SENDING);
+    return reply(conn, status, NULL, (char *)text, strlen(text), false, hdr, hdr_value, NULL);
+}
+
+/* 413, before the handler: "request body too large (N bytes, at most M)". */
+static enum MHD_Result reply_too_large(daq_http *h, struct MHD_Connection *conn,
+                                       unsigned long long n)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "request body too large (%llu bytes, at most %zu)\n", n, h->max_body);
+    conn_phase_set(h, conn, PHASE_SENDING);
+    return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, msg, strlen(msg), false, NULL, NULL, NULL);
+}
+
+/* "127.0.0.1:54321", "[::1]:54321", or "-". */
+static void peer_text(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ai ? ai->client_addr : NULL;
+    char host[INET6_ADDRSTRLEN];
+    addr_text(sa, host, sizeof host);
+    if (sa && sa->sa_family == AF_INET)
+        snprintf(out, len, "%s:%u", host, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    else if (sa && sa->sa_family == AF_INET6)
+        snprintf(out, len, "[%s]:%u", host, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    else
+        snprintf(out, len, "-");
+}
+
+/* Accumulates a POST body into *req_ctx.  MHD_YES to go on reading,
+ * MHD_NO to close the connection. */
+static enum MHD_Result body_take(daq_http *h, http_body *b, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0; /* consumed (or dropped, once over the limit) */
+    if (b->over || b->len + n > h->max_body) {
+        /* A body growing over the limit (chunked, or longer than it said).
+         * MHD 0.9.75 takes no reply before the body's end, so what is left
+         * is read and dropped for the 413 at the end -- up to as much again
+         * as the limit, then the connection is closed: a client streaming
+         * forever costs one buffer and the request deadline, never memory. */
+        if (!b->over) {
+            free(b->p);
+            b->p = NULL;
+            b->cap = 0;
+            b->over = true;
+        }
+        b->len += n;
+        return b->len > 2 * h->max_body ? MHD_NO : MHD_YES;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        if (cap > h->max_body)
+            cap = h->max_body;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p)
+            return MHD_NO;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_ctx)
 {
+    (void)version;
     daq_http *h = cls;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
-        static const char msg[] = "method not allowed\n";
-        conn_phase_set(h, conn, PHASE_SENDING);
-        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, (char *)msg, sizeof msg - 1, false,
-                     MHD_HTTP_HEADER_ALLOW, "GET");
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    http_body *b = *req_ctx;
+    if (post && !b) {
+        /* The headers are in; the body is not read yet.  A declared length
+         * over the limit is refused before a byte of it is read. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*cl != '-' && !*end && !errno && n > h->max_body)
+                return reply_too_large(h, conn, n);
+        }
+        if (!(b = calloc(1, sizeof *b)))
+            return MHD_NO;
+        *req_ctx = b;
+        return MHD_YES; /* MHD calls again with the body, then with size 0 */
     }
-    const char *path = url ? url : "/";
-    if (h->auth && !h->auth(h->auth_ctx, path,
-                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
-        static const char msg[] = "unauthorized: send Authorization: Bearer <token>\n";
-        conn_phase_set(h, conn, PHASE_SENDING);
-        return reply(conn, MHD_HTTP_UNAUTHORIZED, NULL, (char *)msg, sizeof msg - 1, false,
-                     MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"daqd\"");
-    }
+    if (post && *upload_data_size)
+        return body_take(h, b, upload_data, upload_data_size);
+    if (post && b->over)
+        return reply_too_large(h, conn, b->len);
+    if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply_text(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                          MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+
+    char peer[INET6_ADDRSTRLEN + 16];
+    peer_text(conn, peer, sizeof peer);
+    daq_http_request rq = {
+        .method = method,
+        .path = url ? url : "/",
+        .authorization =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .body = post ? (b->p ? b->p : (const uint8_t *)"") : NULL,
+        .body_len = post ? b->len : 0,
+        .peer = peer,
+        .conn_ = conn,
+    };
+    if (h->auth && !h->auth(h->auth_ctx, &rq))
+        return reply_text(h, conn, MHD_HTTP_UNAUTHORIZED,
+                          "unauthorized: send Authorization: Bearer <token>\n",
+                          MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"daqd\"");
     daq_http_response out = {.status = 200};
     conn_phase_set(h, conn, PHASE_HANDLER);
-    h->handler(h->ctx, path, &out);
+    h->handler(h->ctx, &rq, &out);
     conn_phase_set(h, conn, PHASE_SENDING);
     int status = out.status >= 100 && out.status <= 999 ? out.status : 500;
-    return reply(conn, status, out.content_type, out.body, out.len, out.free_body, NULL, NULL);
+    return reply(conn, status, out.content_type, out.body, out.len, out.free_body, NULL, NULL,
+                 &out);
 }
 
 /* ---- start and stop ------------------------------------------------------------- */
@@ -606,6 +775,7 @@ daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len)
     h->ctx = o->ctx;
     h->auth = o->auth;
     h->auth_ctx = o->auth_ctx;
+    h->max_body = o->max_body_bytes ? o->max_body_bytes : DAQ_HTTP_MAX_BODY_BYTES;
     limits_resolve(limits, &h->lim);
     h->deadline_ns = (uint64_t)h->lim.request_deadline_ms * 1000000u;
     h->mhd_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(5, 100);

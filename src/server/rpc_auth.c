@@ -283,14 +283,8 @@ bool daq_rpc_call_authorize(daq_rpc_call *c, const daq_rpc_tokens *t)
     c->token_name = daq_rpc_tokens_check(t, value, len, &why);
     if (c->token_name)
         return true;
-    /* Rate-limited: a client hammering without a token cannot flood the log. */
-    static daq_log_ratelimit rl = DAQ_LOG_RATELIMIT_INIT(5, 100);
-    uint64_t nth;
-    if (daq_log_ratelimit_pass(&rl, &nth))
-        DAQ_LOG(DAQ_LOG_WARN, DAQ_RPC_AUTH_LOG, "call refused",
-                DAQ_F_STR("peer", daq_rpc_call_peer(c)),
-                DAQ_F_STR("method", c->method ? c->method->path : "(unregistered)"),
-                DAQ_F_STR("reason", why), DAQ_F_U64("refused_total", nth));
+    daq_rpc_auth_refused_log(daq_rpc_call_peer(c), c->method ? c->method->path : "(unregistered)",
+                             why);
     daq_rpc_call_reply(c, DAQ_RPC_UNAUTHENTICATED, why, NULL, 0);
     return false;
 }
@@ -298,18 +292,13 @@ bool daq_rpc_call_authorize(daq_rpc_call *c, const daq_rpc_tokens *t)
 /* The device a HardwareService request names: field 1 (device_id in every
  * audited one), read when it comes first as protobuf writers put it; ""
  * otherwise, or when it is not printable ASCII (the log stays one line). */
-static void request_device(const daq_rpc_call *c, char *out, size_t cap)
+static void request_device(const char *path, const uint8_t *p, size_t n, char *out, size_t cap)
 {
     static const char hw[] = "/daq.HardwareService/";
     out[0] = '\0';
-    grpc_byte_buffer_reader r;
-    if (!c->payload || strncmp(c->method->path, hw, sizeof hw - 1) != 0 ||
-        !grpc_byte_buffer_reader_init(&r, c->payload))
+    if (!p || strncmp(path, hw, sizeof hw - 1) != 0)
         return;
-    grpc_slice msg = grpc_byte_buffer_reader_readall(&r);
-    grpc_byte_buffer_reader_destroy(&r);
-    const uint8_t *p = GRPC_SLICE_START_PTR(msg);
-    size_t n = GRPC_SLICE_LENGTH(msg), len = n >= 2 ? p[1] : 0;
+    size_t len = n >= 2 ? p[1] : 0;
     bool ok = n >= 2 && p[0] == 0x0a && len < 0x80 && len + 2 <= n && len < cap;
     for (size_t i = 0; ok && i < len; i++)
         ok = p[2 + i] >= ' ' && p[2 + i] < 0x7f;
@@ -317,17 +306,43 @@ static void request_device(const daq_rpc_call *c, char *out, size_t cap)
         memcpy(out, p + 2, len);
         out[len] = '\0';
     }
-    grpc_slice_unref(msg);
+}
+
+void daq_rpc_audit_log(const char *path, const uint8_t *req, size_t len, const char *peer,
+                       const char *token_name, int status, const char *details)
+{
+    char device[64];
+    request_device(path, req, len, device, sizeof device);
+    DAQ_LOG(DAQ_LOG_INFO, DAQ_RPC_AUDIT_LOG, "call", DAQ_F_STR("method", path),
+            DAQ_F_STR("device", device), DAQ_F_STR("peer", peer ? peer : "-"),
+            DAQ_F_STR("token", token_name ? token_name : "-"), DAQ_F_I64("status", status),
+            DAQ_F_STR("details", details ? details : ""));
+}
+
+void daq_rpc_auth_refused_log(const char *peer, const char *path, const char *why)
+{
+    /* Rate-limited: a client hammering without a token cannot flood the log. */
+    static daq_log_ratelimit rl = DAQ_LOG_RATELIMIT_INIT(5, 100);
+    uint64_t nth;
+    if (daq_log_ratelimit_pass(&rl, &nth))
+        DAQ_LOG(DAQ_LOG_WARN, DAQ_RPC_AUTH_LOG, "call refused", DAQ_F_STR("peer", peer),
+                DAQ_F_STR("method", path), DAQ_F_STR("reason", why),
+                DAQ_F_U64("refused_total", nth));
 }
 
 void daq_rpc_call_audit(const daq_rpc_call *c, int status, const char *details)
 {
     if (!c->method || !c->method->m.audit)
         return;
-    char device[64];
-    request_device(c, device, sizeof device);
-    DAQ_LOG(DAQ_LOG_INFO, DAQ_RPC_AUDIT_LOG, "call", DAQ_F_STR("method", c->method->path),
-            DAQ_F_STR("device", device), DAQ_F_STR("peer", daq_rpc_call_peer(c)),
-            DAQ_F_STR("token", c->token_name ? c->token_name : "-"), DAQ_F_I64("status", status),
-            DAQ_F_STR("details", details ? details : ""));
+    grpc_byte_buffer_reader r;
+    grpc_slice msg = grpc_empty_slice();
+    bool have = c->payload && grpc_byte_buffer_reader_init(&r, c->payload);
+    if (have) {
+        msg = grpc_byte_buffer_reader_readall(&r);
+        grpc_byte_buffer_reader_destroy(&r);
+    }
+    daq_rpc_audit_log(c->method->path, have ? GRPC_SLICE_START_PTR(msg) : NULL,
+                      have ? GRPC_SLICE_LENGTH(msg) : 0, daq_rpc_call_peer(c), c->token_name,
+                      status, details);
+    grpc_slice_unref(msg);
 }

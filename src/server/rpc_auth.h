@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <grpc/grpc_security.h>
 
@@ -78,6 +79,17 @@ bool daq_rpc_call_authorize(daq_rpc_call *c, const daq_rpc_tokens *t);
  * peer, token (the name, "-" without tokens), status, details.  Never the
  * token. */
 void daq_rpc_call_audit(const daq_rpc_call *c, int status, const char *details);
+
+/* The audit line itself, for daq_rpc_call_audit and the HTTP bridge
+ * (server/rpc_bridge.h): path, the request message req[0..len) (NULL: none;
+ * only its device field is read), peer ("ipv4:127.0.0.1:5000",
+ * "http:127.0.0.1:54321"), token_name (NULL: "-").  Never the token. */
+void daq_rpc_audit_log(const char *path, const uint8_t *req, size_t len, const char *peer,
+                       const char *token_name, int status, const char *details);
+
+/* The "daq::auth" warning of a call refused for its token (why), rate-limited
+ * across the process (the first 5, then every 100th). */
+void daq_rpc_auth_refused_log(const char *peer, const char *path, const char *why);
 
 /* Checks the PEM files (see the top); 0, or -1 with "FILE: reason".  ca may
  * be NULL or "" (no client certificates). */

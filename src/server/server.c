@@ -16,6 +16,7 @@
 
 #include "server/health.h"
 #include "server/rpc.h"
+#include "server/rpc_bridge.h"
 #include "server/service.h"
 #include "server/storage_service.h"
 #include "util/clock.h"
@@ -30,6 +31,8 @@ struct daq_server {
     daq_storage_service *storage; /* NULL without a recorder */
 #endif
     daq_rpc_server *rpc;
+    daq_rpc_method methods[MAX_METHODS]; /* as registered: the HTTP bridge runs them too */
+    size_t n_methods;
 };
 
 void daq_server_config_init(daq_server_config *cfg)
@@ -80,6 +83,7 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     daq_rpc_method methods[MAX_METHODS];
     size_t n = daq_service_methods(s->service, methods, MAX_METHODS);
 #ifdef DAQ_WITH_STORAGE
+    size_t storage_at = n;
     if (s->storage) {
         size_t k = daq_storage_service_methods(s->storage, methods + n, MAX_METHODS - n);
         if (k == 0)
@@ -91,6 +95,15 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
     if (h == 0)
         daq_fatal("server: MAX_METHODS (%d) is too small for the health methods", MAX_METHODS);
     n += h;
+    /* The bridge's table: the same, but the StorageService's unary methods
+     * as plain unary handlers (over gRPC they are queued for its workers). */
+    memcpy(s->methods, methods, n * sizeof *methods);
+    s->n_methods = n;
+#ifdef DAQ_WITH_STORAGE
+    if (s->storage)
+        daq_storage_service_bridge_methods(s->storage, s->methods + storage_at,
+                                           MAX_METHODS - storage_at);
+#endif
     daq_rpc_opts ro;
     daq_rpc_opts_init(&ro);
     ro.bind = cfg->bind;
@@ -109,6 +122,11 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
         return NULL;
     }
     return s;
+}
+
+size_t daq_server_methods(const daq_server *s, daq_rpc_method *out, size_t max)
+{
+    return daq_rpc_methods_copy(out, max, s->methods, s->n_methods);
 }
 
 uint16_t daq_server_port(const daq_server *s)

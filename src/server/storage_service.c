@@ -862,4 +862,14 @@ size_t daq_storage_service_methods(daq_storage_service *s, daq_rpc_method *out, 
     return daq_rpc_methods_copy(out, max, all, N_UNARY + 1);
 }
 
+size_t daq_storage_service_bridge_methods(daq_storage_service *s, daq_rpc_method *out, size_t max)
+{
+    size_t n = daq_storage_service_methods(s, out, max);
+    for (size_t i = 0; i < n && i < N_UNARY; i++) {
+        out[i].unary = unary_defs[i].fn;
+        out[i].stream = NULL;
+    }
+    return n;
+}
+
 #endif

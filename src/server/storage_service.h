@@ -39,6 +39,12 @@ daq_storage_service *daq_storage_service_create(daq_storage *st);
  * small: nothing copied). */
 size_t daq_storage_service_methods(daq_storage_service *s, daq_rpc_method *out, size_t max);
 
+/* The same methods for the HTTP bridge (server/rpc_bridge.h), which has no
+ * gRPC call to queue: the unary ones as plain unary handlers (run on the
+ * caller's thread, the same code and checks the workers run), the progress
+ * stream as it is (the bridge refuses streams).  Same return as above. */
+size_t daq_storage_service_bridge_methods(daq_storage_service *s, daq_rpc_method *out, size_t max);
+
 /* Joins the worker and stream threads (the gRPC server must be stopped)
  * and frees.  NULL ok. */
 void daq_storage_service_destroy(daq_storage_service *s);

@@ -804,11 +804,22 @@ typedef struct server_ctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool entered, release, done;
+    /* what the last /echo saw (under mu) */
+    char method[8], peer[64], content_type[64], origin[64], host[64], authorization[64];
+    uint8_t *body;
+    size_t body_len;
+    bool body_null;
 } server_ctx;
 
-static void handle(void *arg, const char *path, daq_http_response *out)
+static void copy_field(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "(null)");
+}
+
+static void handle(void *arg, const daq_http_request *req, daq_http_response *out)
 {
     server_ctx *c = arg;
+    const char *path = req->path;
     atomic_fetch_add(&c->calls, 1);
     if (strcmp(path, "/metrics") == 0) {
         out->body = daq_metrics_render(c->devs, c->n, NULL, c->start_ns, &out->len);
@@ -819,6 +830,39 @@ static void handle(void *arg, const char *path, daq_http_response *out)
     } else if (strcmp(path, "/healthz") == 0) {
         out->body = (char *)"ok\n";
         out->len = 3;
+    } else if (strcmp(path, "/echo") == 0) {
+        pthread_mutex_lock(&c->mu);
+        copy_field(c->method, sizeof c->method, req->method);
+        copy_field(c->peer, sizeof c->peer, req->peer);
+        copy_field(c->content_type, sizeof c->content_type, req->content_type);
+        copy_field(c->origin, sizeof c->origin, req->origin);
+        copy_field(c->host, sizeof c->host, req->host);
+        copy_field(c->authorization, sizeof c->authorization, req->authorization);
+        free(c->body);
+        c->body_null = req->body == NULL;
+        c->body = malloc(req->body_len + 1);
+        memcpy(c->body, req->body ? req->body : (const uint8_t *)"", req->body_len);
+        c->body_len = req->body_len;
+        pthread_mutex_unlock(&c->mu);
+        char *b = malloc(64);
+        out->len = (size_t)snprintf(b, 64, "got %zu\n", req->body_len);
+        out->body = b;
+        out->free_body = true;
+    } else if (strcmp(path, "/args") == 0) {
+        const char *a = daq_http_request_arg(req, "a"), *b = daq_http_request_arg(req, "b");
+        const char *none = daq_http_request_arg(req, "c");
+        char *t = malloc(128);
+        out->len = (size_t)snprintf(t, 128, "a=[%s] b=[%s] c=[%s]\n", a ? a : "NULL",
+                                    b ? b : "NULL", none ? none : "NULL");
+        out->body = t;
+        out->free_body = true;
+    } else if (strcmp(path, "/headers") == 0) {
+        out->status = 204;
+        assert_int_equal(daq_http_response_header(out, "X-Daq-Seq", "42"), 0);
+        assert_int_equal(daq_http_response_header(out, "Cache-Control", "no-store"), 0);
+        /* refused, nothing added: the reply must not be split */
+        assert_int_equal(daq_http_response_header(out, "X-Evil", "1\r\nSet-Cookie: a=b"), -1);
+        assert_int_equal(out->n_headers, 2);
     } else if (strcmp(path, "/slow") == 0) {
         pthread_mutex_lock(&c->mu);
         c->entered = true;
@@ -907,25 +951,275 @@ static void http_unknown_path_404(void **state)
     daq_http_stop(h);
 }
 
-static void http_post_405(void **state)
+static void http_other_methods_405(void **state)
 {
     server_ctx c;
     server_ctx_init(&c, NULL, 0);
     daq_http *h = server_start(&c);
-    static const char *const methods[] = {"POST", "PUT", "DELETE", "HEAD"};
+    static const char *const methods[] = {"PUT", "DELETE", "PATCH", "OPTIONS"};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         http_reply r;
-        const char *body = strcmp(methods[i], "HEAD") ? "x=1" : NULL;
-        assert_int_equal(http_request(daq_http_port(h), methods[i], "/metrics", body, &r), 0);
+        assert_int_equal(http_request(daq_http_port(h), methods[i], "/echo", "x=1", &r), 0);
         if (r.status != 405)
             fail_msg("%s answered %d", methods[i], r.status);
         char v[64];
         assert_non_null(http_header(&r, "Allow", v, sizeof v));
-        assert_string_equal(v, "GET");
+        assert_string_equal(v, "GET, HEAD, POST");
+        assert_string_equal(r.body, "method not allowed\n");
         free(r.raw);
     }
-    daq_http_stop(h);
     assert_int_equal(atomic_load(&c.calls), 0); /* the handler never saw them */
+    /* HEAD: the handler runs as for GET, the reply has no body */
+    http_reply r;
+    assert_int_equal(http_request(daq_http_port(h), "HEAD", "/echo", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "");
+    assert_string_equal(c.method, "HEAD");
+    assert_true(c.body_null);
+    free(r.raw);
+    daq_http_stop(h);
+    free(c.body);
+}
+
+/* Sends req[0..len) on a fresh connection and reads the reply to EOF. */
+static int http_raw(uint16_t port, const char *req, size_t len, http_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 30};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t k = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
+        if (k <= 0)
+            break; /* the server may close early (413): read what it said */
+        sent += (size_t)k;
+    }
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, cap - got - 1, 0);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (got + 1 >= cap)
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) {
+        free(buf);
+        return -1;
+    }
+    r->raw = buf;
+    const char *sep = strstr(buf, "\r\n\r\n");
+    r->body = sep ? sep + 4 : "";
+    return 0;
+}
+
+static daq_http *server_start_limits(server_ctx *c, daq_http_limits lim);
+static daq_http_stats stats_of(const daq_http *h);
+
+static daq_http *server_start_body(server_ctx *c, size_t max_body)
+{
+    char err[256];
+    daq_http_opts o = {
+        .bind = "127.0.0.1", .handler = handle, .ctx = c, .max_body_bytes = max_body};
+    daq_http *h = daq_http_start_opts(&o, err, sizeof err);
+    if (!h)
+        fail_msg("http start: %s", err);
+    return h;
+}
+
+/* A POST's body reaches the handler byte for byte (NULs and all), with the
+ * request's headers and the peer. */
+static void http_post_body_reaches_handler(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_body(&c, 4096);
+    uint8_t body[4096];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (uint8_t)(i * 7 + (i >> 8));
+    body[0] = 0;
+    char req[8192];
+    int n = snprintf(req, sizeof req,
+                     "POST /echo HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n"
+                     "Content-Type: application/x-protobuf\r\nOrigin: http://127.0.0.1:%u\r\n"
+                     "Authorization: Bearer abc\r\nContent-Length: %zu\r\n\r\n",
+                     (unsigned)daq_http_port(h), (unsigned)daq_http_port(h), sizeof body);
+    memcpy(req + n, body, sizeof body); /* exactly the limit: accepted */
+    http_reply r;
+    assert_int_equal(http_raw(daq_http_port(h), req, (size_t)n + sizeof body, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "got 4096\n");
+    free(r.raw);
+    assert_string_equal(c.method, "POST");
+    assert_int_equal(c.body_len, sizeof body);
+    assert_memory_equal(c.body, body, sizeof body);
+    assert_string_equal(c.content_type, "application/x-protobuf");
+    assert_string_equal(c.authorization, "Bearer abc");
+    char want[64];
+    snprintf(want, sizeof want, "http://127.0.0.1:%u", (unsigned)daq_http_port(h));
+    assert_string_equal(c.origin, want);
+    assert_string_equal(c.host, want + 7);
+    assert_true(strncmp(c.peer, "127.0.0.1:", 10) == 0 && atoi(c.peer + 10) > 0);
+
+    /* an empty POST reaches it too, with a non-NULL empty body */
+    assert_int_equal(http_request(daq_http_port(h), "POST", "/echo", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "got 0\n");
+    assert_false(c.body_null);
+    assert_string_equal(c.origin, "(null)");
+    free(r.raw);
+    /* a GET has no body */
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/echo", NULL, &r), 0);
+    assert_string_equal(r.body, "got 0\n");
+    assert_true(c.body_null);
+    free(r.raw);
+    daq_http_stop(h);
+    free(c.body);
+}
+
+/* Over max_body_bytes, declared or sent (chunked): 413, handler not called. */
+static void http_post_too_large_413(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_body(&c, 1024);
+    http_reply r;
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Content-Length: 1025\r\n\r\n");
+    memset(req + n, 'a', 1025);
+    assert_int_equal(http_raw(daq_http_port(h), req, (size_t)n + 1025, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "request body too large (1025 bytes, at most 1024)\n");
+    free(r.raw);
+    /* declared huge, nothing sent: refused on the headers alone */
+    n = snprintf(req, sizeof req,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n");
+    assert_int_equal(http_raw(daq_http_port(h), req, (size_t)n, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "request body too large (10000000000 bytes, at most 1024)\n");
+    free(r.raw);
+    /* chunked, no length declared: refused once the body has grown over
+     * (MHD takes the reply at the body's end; all 1800 bytes are counted) */
+    n = snprintf(req, sizeof req,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n");
+    for (int k = 0; k < 3; k++) {
+        n += snprintf(req + n, sizeof req - (size_t)n, "258\r\n"); /* 600 bytes */
+        memset(req + n, 'b', 600);
+        n += 600;
+        n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    }
+    n += snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
+    assert_int_equal(http_raw(daq_http_port(h), req, (size_t)n, &r), 0);
+    assert_int_equal(r.status, 413);
+    unsigned long long got = 0;
+    if (sscanf(r.body, "request body too large (%llu bytes, at most 1024)", &got) != 1)
+        fail_msg("413 body: %s", r.body);
+    assert_int_equal(got, 1800);
+    free(r.raw);
+    assert_int_equal(atomic_load(&c.calls), 0);
+    /* and the server goes on */
+    assert_int_equal(http_request(daq_http_port(h), "POST", "/echo", "small", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "got 5\n");
+    free(r.raw);
+    daq_http_stop(h);
+    free(c.body);
+}
+
+/* A body trickled in is bound by the same absolute deadline as headers. */
+static void http_post_trickle_hits_deadline(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start_limits(&c, (daq_http_limits){.request_deadline_ms = 400});
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(daq_http_port(h))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+    assert_int_equal(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)(sizeof head - 1));
+    uint64_t t0 = daq_test_now_ns();
+    bool closed = false;
+    for (size_t i = 0; i < 200 && !closed; i++) { /* 10 s at most */
+        usleep(50 * 1000);
+        char b;
+        ssize_t got = recv(fd, &b, 1, MSG_DONTWAIT);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+            send(fd, "z", 1, MSG_NOSIGNAL) != 1)
+            closed = true;
+    }
+    double s = (double)(daq_test_now_ns() - t0) / 1e9;
+    close(fd);
+    printf("trickled body closed after %.3f s (deadline 0.4 s)\n", s);
+    assert_true(closed);
+    assert_true(s >= 0.3 && s < 5.0);
+    assert_int_equal(stats_of(h).rejected[DAQ_HTTP_REJECT_DEADLINE], 1);
+    assert_int_equal(atomic_load(&c.calls), 0);
+    daq_http_stop(h);
+}
+
+static void http_query_args_decoded(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start(&c);
+    http_reply r;
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/args?a=1&b=x%20y", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "a=[1] b=[x y] c=[NULL]\n");
+    free(r.raw);
+    daq_http_stop(h);
+}
+
+static void http_response_headers(void **state)
+{
+    server_ctx c;
+    server_ctx_init(&c, NULL, 0);
+    daq_http *h = server_start(&c);
+    http_reply r;
+    assert_int_equal(http_request(daq_http_port(h), "GET", "/headers", NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    char v[64];
+    assert_non_null(http_header(&r, "X-Daq-Seq", v, sizeof v));
+    assert_string_equal(v, "42");
+    assert_non_null(http_header(&r, "Cache-Control", v, sizeof v));
+    assert_string_equal(v, "no-store");
+    assert_null(http_header(&r, "X-Evil", v, sizeof v));
+    assert_null(http_header(&r, "Set-Cookie", v, sizeof v));
+    free(r.raw);
+    daq_http_stop(h);
+
+    /* the rules, without a server */
+    daq_http_response out = {.status = 200};
+    assert_int_equal(daq_http_response_header(&out, "X-A", "a\nb"), -1);
+    assert_int_equal(daq_http_response_header(&out, "X-A\r\nX-B", "1"), -1);
+    assert_int_equal(daq_http_response_header(&out, "X-A: b", "1"), -1);
+    assert_int_equal(daq_http_response_header(&out, "", "1"), -1);
+    assert_int_equal(daq_http_response_header(&out, "X-A", NULL), -1);
+    assert_int_equal(out.n_headers, 0);
+    char big[1000];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (unsigned i = 0; i < DAQ_HTTP_MAX_HEADERS; i++)
+        assert_int_equal(daq_http_response_header(&out, "X-Big", big), 0);
+    assert_int_equal(strlen(out.headers[0].value), DAQ_HTTP_HEADER_VALUE_MAX - 1);
+    assert_int_equal(daq_http_response_header(&out, "X-One-Too-Many", "1"), -1);
+    assert_int_equal(out.n_headers, DAQ_HTTP_MAX_HEADERS);
 }
 
 static void http_port_in_use(void **state)
@@ -1439,7 +1733,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(process_families),
     cmocka_unit_test(http_get_metrics),
     cmocka_unit_test(http_unknown_path_404),
-    cmocka_unit_test(http_post_405),
+    cmocka_unit_test(http_other_methods_405),
+    cmocka_unit_test(http_post_body_reaches_handler),
+    cmocka_unit_test(http_post_too_large_413),
+    cmocka_unit_test(http_post_trickle_hits_deadline),
+    cmocka_unit_test(http_query_args_decoded),
+    cmocka_unit_test(http_response_headers),
     cmocka_unit_test(http_port_in_use),
     cmocka_unit_test(http_stop_waits_for_running_handler),
     cmocka_unit_test(http_concurrent_scrapes_while_streaming),
