@@ -100,20 +100,23 @@ install-python:
 	    --prefix=$(PIP_PREFIX) $(if $(DESTDIR),--root=$(DESTDIR)) ./clients/python
 
 # ctest shows a passing test's output only in its log: print the figures a
-# reader checks (toml-test cases run, exported symbols per library).
-SUMMARY = grep -hE '^(toml-test: |excluded |daq(_aravis|_storage|_server)?: [0-9]+ functions)' \
+# reader checks (toml-test cases run, exported symbols per library, where
+# the live view's screenshot is).
+SUMMARY = grep -hE '^(toml-test: |excluded |screenshot: |daq(_aravis|_storage|_server)?: [0-9]+ functions)' \
           Testing/Temporary/LastTest.log || true
 
 check-release: build
 	cd $(REL) && $(CTEST) && $(SUMMARY)
 
-# Not under ASan: the soak (its RSS figures are ASan's quarantine) and the
+# Not under ASan: the soak (its RSS figures are ASan's quarantine), the
 # tests whose verdicts are throughput figures (label throughput: the pilot
 # checkpoint and the runbook's pilots), which a 2-3x slower build measures
-# instead of the frame path.
+# instead of the frame path, and the live view in headless Chromium (label
+# browser: frame rates of a browser next to a 2-3x slower daemon; the view's
+# C code runs under ASan in its own HTTP tests).
 check-asan: $(ASAN)/build.ninja
 	$(CMAKE) --build $(ASAN) -j $(JOBS)
-	cd $(ASAN) && $(CTEST) -LE '^(soak|throughput)$$'
+	cd $(ASAN) && $(CTEST) -LE '^(soak|throughput|browser)$$'
 
 check-tsan: $(TSAN)/build.ninja
 	$(CMAKE) --build $(TSAN) -j $(JOBS)
@@ -158,6 +161,7 @@ bench: deps build
 	$(REL)/bench/daq-bench grpc
 	$(REL)/bench/daq-bench aravis
 	$(REL)/bench/daq-bench record
+	$(REL)/bench/daq-bench view
 
 clean:
 	rm -rf $(BUILD)

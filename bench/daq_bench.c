@@ -7,6 +7,7 @@ int bench_pool_main(int argc, char **argv);
 int bench_frames_main(int argc, char **argv);
 int bench_grpc_main(int argc, char **argv);
 int bench_aravis_main(int argc, char **argv);
+int bench_view_main(int argc, char **argv);
 #ifdef DAQ_WITH_STORAGE
 int bench_record_main(int argc, char **argv);
 #endif
@@ -21,6 +22,8 @@ static const struct suite {
     {"grpc", bench_grpc_main, "StreamFrames to a Python client, raw and LZ4, vs a plain stream"},
     {"aravis", bench_aravis_main,
      "fake GigE camera over loopback: FILL-mode driver vs plain Aravis and a copying loop"},
+    {"view", bench_view_main,
+     "the live view in headless Chromium: displayed fps, latency, daemon CPU vs gRPC PREVIEW"},
 #ifdef DAQ_WITH_STORAGE
     {"record", bench_record_main,
      "recording to HDF5 on a disk and a tmpfs vs write()+fdatasync and plain H5Dwrite"},

@@ -20,7 +20,9 @@ set -eu
 # carries the serial plugin libh5bshuf.so); venv, pip, setuptools and wheel
 # to build and install the Python client offline (pip --no-build-isolation);
 # systemd for systemd-analyze (the unit's verify and security score) and the
-# libseccomp its sandbox test loads.
+# libseccomp its sandbox test loads; Debian's chromium for the live view's
+# tests in a headless browser, driven from Node (puppeteer-core comes from
+# npm, pinned in tests/browser/package-lock.json, into the build tree).
 PACKAGES="
 build-essential
 cmake
@@ -65,7 +67,13 @@ hdf5-filter-plugin
 bitshuffle
 systemd
 libseccomp2
+chromium
 "
+# Node and npm only when no node is installed: a NodeSource nodejs (which
+# bundles npm) must not be replaced by Debian's, nor conflict with its npm.
+if ! command -v node >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do
