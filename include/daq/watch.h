@@ -44,6 +44,10 @@ typedef enum daq_symptom {
 /* "pool_exhausted", "alloc_slow", "frame_loss", "rss_growth_warn", "rss_growth" */
 DAQ_API extern const char *const daq_symptom_names[];
 
+/* What the rollback plan says to do about symptom s (the WARN line's
+ * "action", the live view's status): static text; "" when out of range. */
+DAQ_API const char *daq_symptom_action(daq_symptom s);
+
 typedef struct daq_symptom_state {
     bool active;
     double value, threshold;

@@ -255,6 +255,25 @@ static void http_handler(void *ctx, const daq_http_request *req, daq_http_respon
     out->len = strlen(out->body);
 }
 
+/* Where a person points a browser: the first bind address ("0.0.0.0" and
+ * "::" mean every interface: the host's name stands for them), IPv6 in
+ * brackets. */
+static void live_view_url(const char *bind, uint16_t port, char *out, size_t cap)
+{
+    size_t n = strcspn(bind, ",");
+    char first[64];
+    snprintf(first, sizeof first, "%.*s", (int)(n < sizeof first ? n : sizeof first - 1), bind);
+    char host[256];
+    if (strcmp(first, "0.0.0.0") == 0 || strcmp(first, "::") == 0) {
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+    } else {
+        snprintf(host, sizeof host, strchr(first, ':') ? "[%s]" : "%s", first);
+    }
+    snprintf(out, cap, "http://%s:%u/", host, (unsigned)port);
+}
+
 /* ---- signals ---------------------------------------------------------------------- */
 
 sigset_t daqd_stop_signals(void)
@@ -566,10 +585,13 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     for (size_t i = 0; i < cfg->n_warnings; i++)
         daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path, cfg->warnings[i].pos.line,
                  cfg->warnings[i].pos.col, cfg->warnings[i].text);
+    char view_url[128];
+    live_view_url(cfg->bind, daq_http_port(http), view_url, sizeof view_url);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
             DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
             DAQ_F_U64("grpc_port", daq_server_port(grpc)),
-            DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_U64("pid", (uint64_t)getpid()));
+            DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_STR("live_view", view_url),
+            DAQ_F_U64("pid", (uint64_t)getpid()));
 
     sigset_t s = daemon_signals();
     int sig = 0;

@@ -54,6 +54,13 @@ static const char *const action_pool =
 static const char *const action_leak =
     "a code-level leak: roll back the build, or PVCAM_USE_POOL=0 and restart";
 
+const char *daq_symptom_action(daq_symptom s)
+{
+    if ((int)s < 0 || s >= DAQ_SYMPTOM_COUNT)
+        return "";
+    return s >= DAQ_SYMPTOM_RSS_GROWTH_WARN ? action_leak : action_pool;
+}
+
 struct devices_watch {
     daq_devices *ds; /* borrowed: the table owns this handle */
     daq_config_rollback cfg;
@@ -156,8 +163,7 @@ static void log_changes(const daq_config_rollback *cfg, const char *who, unsigne
             DAQ_LOG(DAQ_LOG_WARN, LOG_RB, "rollback symptom", DAQ_F_STR("device", who),
                     DAQ_F_STR("symptom", name), DAQ_F_F64("value", s->value),
                     DAQ_F_F64("threshold", s->threshold), DAQ_F_U64("window_s", cfg->window_s),
-                    DAQ_F_STR("action", first + i >= DAQ_SYMPTOM_RSS_GROWTH_WARN ? action_leak
-                                                                                 : action_pool));
+                    DAQ_F_STR("action", daq_symptom_action((daq_symptom)(first + i))));
         if (changes & (1u << (WATCH_CLEARED_SHIFT + i)))
             DAQ_LOG(DAQ_LOG_INFO, LOG_RB, "rollback symptom cleared", DAQ_F_STR("device", who),
                     DAQ_F_STR("symptom", name), DAQ_F_F64("value", s->value),

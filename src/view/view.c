@@ -50,12 +50,6 @@ static const char ROLLBACK_ADVICE[] =
     "same switch, after the cause is understood. If the live toggle is not enough, restart with "
     "PVCAM_USE_POOL=0 (the pool off from the first frame).";
 
-/* The watch's action texts (src/devices/watch.c logs the same ones). */
-static const char ACTION_POOL[] =
-    "set acquisition.use_pool=false (live) or PVCAM_USE_POOL=0 and restart; see docs/rollback.md";
-static const char ACTION_LEAK[] =
-    "a code-level leak: roll back the build, or PVCAM_USE_POOL=0 and restart";
-
 /* ---- a growing text buffer ------------------------------------------------------------------ */
 
 typedef struct sbuf {
@@ -380,7 +374,7 @@ static void answer_status(view_tap *t, daq_http_response *out)
         sb_puts(&b, ",\"threshold\":");
         sb_json_num(&b, sym[k].threshold);
         sb_puts(&b, ",\"action\":");
-        sb_json_str(&b, k >= DAQ_SYMPTOM_RSS_GROWTH_WARN ? ACTION_LEAK : ACTION_POOL);
+        sb_json_str(&b, daq_symptom_action((daq_symptom)k));
         sb_puts(&b, "}");
     }
     sb_printf(&b, "],\"auto_rollbacks\":%" PRIu64 ",\"auto_rollback_reason\":", rb.auto_rollbacks);
