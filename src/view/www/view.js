@@ -1273,6 +1273,9 @@ function wireControls() {
   $('rec-stop').addEventListener('click', (ev) =>
     act(ev.currentTarget, async () => {
       const req = S.recId ? { recording_id: S.recId } : {};
+      // StopRecording returns once every buffered frame is on disk: with a
+      // slow codec that takes seconds.
+      $('rec-status').textContent = 'stopping · writing the buffered frames…';
       const r = await rpc('StorageService', 'StopRecording', M.StopRecordingRequest, req,
         M.StopRecordingResponse);
       if (refused(r)) return;
