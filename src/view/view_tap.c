@@ -166,7 +166,10 @@ void view_tap_idle_check(view_tap *t, uint64_t now)
     daq_frame *old = NULL;
     pthread_mutex_lock(&t->pull_mu);
     pthread_mutex_lock(&t->mu);
-    if (t->subscribed && now - t->last_request_ns >= t->v->idle_ns) {
+    /* now was read before the locks: a request may have stamped a later
+     * last_request_ns since, and the difference would wrap (found by
+     * test_view_tap: a watched tap unsubscribed, its viewer froze 1 s). */
+    if (t->subscribed && now >= t->last_request_ns && now - t->last_request_ns >= t->v->idle_ns) {
         sub = t->sub;
         t->sub = NULL;
         t->subscribed = false;
