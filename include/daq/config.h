@@ -141,6 +141,16 @@ typedef struct daq_config_security {
     char tls_key[512];       /* PEM private key */
     char tls_client_ca[512]; /* PEM CA bundle: clients must present a certificate (mTLS) */
     char tokens_file[512];   /* "name token" per line */
+    /* Host names browsers may use for the HTTP port's /api/ and /debug/
+     * besides IP literals, "localhost" and this host's name: a comma list
+     * ("lab-pc.example.org,daq.lab"); "" = none.  The DNS-rebinding guard
+     * (docs/live-view.md). */
+    char http_hosts[256];
+    /* [security] http_tls: the HTTP port (live view, /debug, /metrics) over
+     * TLS with tls_cert/tls_key.  -1 (key absent): on when TLS is set and
+     * the bind is not loopback (a token must not cross a network in clear
+     * text); 0: off; 1: on. */
+    int http_tls;
 } daq_config_security;
 
 /* [recovery]: devices absent at start or whose stream failed are retried

@@ -135,6 +135,9 @@ typedef struct daq_http_opts {
     daq_http_auth_fn auth;         /* NULL: every path is served */
     void *auth_ctx;
     size_t max_body_bytes; /* POST bodies; 0: DAQ_HTTP_MAX_BODY_BYTES */
+    /* HTTPS: the certificate chain and its private key as PEM text (not
+     * paths), both or neither; copied.  NULL: plain HTTP. */
+    const char *tls_cert_pem, *tls_key_pem;
 } daq_http_opts;
 
 DAQ_API daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "daq/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -202,6 +203,26 @@ static int get_bind(ctx *c, const char *path, const daq_toml *v, char *out, size
     return 0;
 }
 
+/* A comma list of DNS names (letters, digits, '-' and '.', 1..253 each). */
+static int get_host_list(ctx *c, const char *path, const daq_toml *v, char *out, size_t cap)
+{
+    if (get_str(c, path, v, out, cap))
+        return -1;
+    for (const char *p = out; *p;) {
+        size_t n = strcspn(p, ",");
+        size_t ok = 0;
+        while (ok < n && (isalnum((unsigned char)p[ok]) || p[ok] == '-' || p[ok] == '.'))
+            ok++;
+        if (n == 0 || n > 253 || ok != n)
+            return fail(c, daq_toml_pos_of(v), path,
+                        "'%.*s' is not a host name (letters, digits, '-' and '.'; names are "
+                        "separated by ',')",
+                        (int)(n > 64 ? 64 : n), p);
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 /* ---- walking tables ------------------------------------------------------------ */
 
 /* Joins path + "." + key into buf. */
@@ -339,6 +360,15 @@ static int security_key(ctx *c, const char *k, const char *p, const daq_toml *v,
         return get_str(c, p, v, s->tls_client_ca, sizeof s->tls_client_ca);
     if (strcmp(k, "tokens_file") == 0)
         return get_str(c, p, v, s->tokens_file, sizeof s->tokens_file);
+    if (strcmp(k, "http_hosts") == 0)
+        return get_host_list(c, p, v, s->http_hosts, sizeof s->http_hosts);
+    if (strcmp(k, "http_tls") == 0) {
+        bool on;
+        if (get_bool(c, p, v, &on))
+            return -1;
+        s->http_tls = on;
+        return 0;
+    }
     return 1;
 }
 
@@ -707,6 +737,7 @@ void daq_config_defaults(daq_config *g)
     snprintf(g->bind, sizeof g->bind, "127.0.0.1");
     g->port = 50051;
     g->metrics_port = 9091;
+    g->security.http_tls = -1;
     g->max_streams_per_client = 3;
     g->compression_lz4 = true;
     daq_config_limits_init(&g->limits);

@@ -170,6 +170,7 @@ typedef struct daemon_state {
     /* /api/rpc/...: built once the gRPC server runs (its method table),
      * after the HTTP server has started; NULL before (a 404). */
     _Atomic(daq_rpc_bridge *) bridge;
+    const char *http_hosts; /* [security] http_hosts, borrowed from the config */
 } daemon_state;
 
 /* /metrics and /healthz stay open (scrapers and probes carry no token, and
@@ -226,6 +227,20 @@ static void metrics_reply(daemon_state *st, daq_http_response *out)
 static void http_handler(void *ctx, const daq_http_request *req, daq_http_response *out)
 {
     daemon_state *st = ctx;
+    if ((strncmp(req->path, "/api/", 5) == 0 || strncmp(req->path, "/debug/", 7) == 0) &&
+        !daqd_http_host_ok(req->host, st->http_hosts)) {
+        char msg[DAQ_HTTP_HEADER_VALUE_MAX + 256];
+        snprintf(msg, sizeof msg,
+                 "Host '%.64s' is not a name of this daemon (DNS rebinding?): use an IP "
+                 "address, localhost or this host's name, or list the name in [security] "
+                 "http_hosts\n",
+                 req->host);
+        out->status = 403;
+        out->body = strdup(msg);
+        out->len = out->body ? strlen(out->body) : 0;
+        out->free_body = true;
+        return;
+    }
     /* The view and the bridge decide their own methods; what follows is
      * read-only (GET, and HEAD which the server answers without the body). */
     if (daq_view_http(st->view, req, out))
@@ -258,7 +273,7 @@ static void http_handler(void *ctx, const daq_http_request *req, daq_http_respon
 /* Where a person points a browser: the first bind address ("0.0.0.0" and
  * "::" mean every interface: the host's name stands for them), IPv6 in
  * brackets. */
-static void live_view_url(const char *bind, uint16_t port, char *out, size_t cap)
+static void live_view_url(const char *bind, uint16_t port, bool https, char *out, size_t cap)
 {
     size_t n = strcspn(bind, ",");
     char first[64];
@@ -271,7 +286,38 @@ static void live_view_url(const char *bind, uint16_t port, char *out, size_t cap
     } else {
         snprintf(host, sizeof host, strchr(first, ':') ? "[%s]" : "%s", first);
     }
-    snprintf(out, cap, "http://%s:%u/", host, (unsigned)port);
+    snprintf(out, cap, "%s://%s:%u/", https ? "https" : "http", host, (unsigned)port);
+}
+
+/* A PEM file's text (the caller frees with pem_free), or NULL with
+ * "PATH: why".  The files were checked by daq_rpc_tls_check already. */
+static char *pem_read(const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    enum { PEM_MAX = 1 << 20 }; /* a certificate chain is a few KiB */
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    bool bad = !buf || ferror(f) || n > PEM_MAX;
+    fclose(f);
+    if (bad) {
+        snprintf(err, err_len, "%s: %s", path, !buf ? "out of memory" : "unreadable or over 1 MiB");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Frees a pem_read text, wiping it first: it may be a private key. */
+static void pem_free(char *pem)
+{
+    if (pem)
+        explicit_bzero(pem, strlen(pem));
+    free(pem);
 }
 
 /* ---- signals ---------------------------------------------------------------------- */
@@ -462,7 +508,21 @@ static int security_setup(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_to
     *tokens = NULL;
     if (sec->tokens_file[0] && !(*tokens = daq_rpc_tokens_load(sec->tokens_file, err, sizeof err)))
         return fail_start("tokens: ", err);
-    if (daq_addr_list_loopback(&binds))
+    bool loopback = daq_addr_list_loopback(&binds);
+    /* The HTTP port carries tokens too (the live view, /debug): over a
+     * network it gets the gRPC port's certificate unless told otherwise. */
+    if (sec->http_tls < 0)
+        sec->http_tls = tls && !loopback;
+    if (sec->http_tls && !(sec->tls_cert[0] && sec->tls_key[0])) {
+        daq_rpc_tokens_free(*tokens);
+        *tokens = NULL;
+        return fail_start("TLS: ", "[security] http_tls needs tls_cert and tls_key");
+    }
+    if (*tokens && !sec->http_tls && !loopback)
+        DAQ_LOG(DAQ_LOG_WARN, LOG_DAQD,
+                "tokens cross the HTTP port in clear text: set [security] http_tls = true",
+                DAQ_F_STR("bind", cfg->bind));
+    if (loopback)
         return DAQD_EXIT_OK;
     if (!tls || !*tokens) {
         const char *missing = !tls && !*tokens ? "TLS and tokens" : !tls ? "TLS" : "tokens";
@@ -495,7 +555,8 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     if (mport < 0)
         return DAQD_EXIT_USAGE;
 
-    daemon_state st = {.start_ns = daq_now_ns(), .tokens = tokens};
+    daemon_state st = {
+        .start_ns = daq_now_ns(), .tokens = tokens, .http_hosts = cfg->security.http_hosts};
     st.diag.config_path = cfg->path;
     st.diag.config_text = config_text;
 #ifdef DAQ_WITH_STORAGE
@@ -550,7 +611,21 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
                         .ctx = &st,
                         .auth = tokens ? http_auth : NULL,
                         .auth_ctx = &st};
+    char *pem_cert = NULL, *pem_key = NULL;
+    if (cfg->security.http_tls &&
+        (!(pem_cert = pem_read(cfg->security.tls_cert, err, sizeof err)) ||
+         !(pem_key = pem_read(cfg->security.tls_key, err, sizeof err)))) {
+        free(pem_cert);
+        daq_view_destroy(st.view);
+        storage_destroy(st.storage);
+        daq_devices_destroy(st.devices);
+        return fail_start("TLS: ", err);
+    }
+    ho.tls_cert_pem = pem_cert;
+    ho.tls_key_pem = pem_key;
     daq_http *http = daq_http_start_opts(&ho, err, sizeof err);
+    pem_free(pem_cert);
+    pem_free(pem_key);
     if (!http) {
         daq_view_destroy(st.view);
         storage_destroy(st.storage);
@@ -585,8 +660,9 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     for (size_t i = 0; i < cfg->n_warnings; i++)
         daq_logf(DAQ_LOG_WARN, "daq::config", "%s:%u:%u: %s", cfg->path, cfg->warnings[i].pos.line,
                  cfg->warnings[i].pos.col, cfg->warnings[i].text);
-    char view_url[128];
-    live_view_url(cfg->bind, daq_http_port(http), view_url, sizeof view_url);
+    char view_url[300];
+    live_view_url(cfg->bind, daq_http_port(http), cfg->security.http_tls, view_url,
+                  sizeof view_url);
     DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
             DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
             DAQ_F_U64("grpc_port", daq_server_port(grpc)),

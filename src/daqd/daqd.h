@@ -40,6 +40,12 @@ sigset_t daqd_stop_signals(void);
 struct daq_config;
 int daqd_log_setup(const struct daq_config *cfg);
 
+/* The DNS-rebinding guard (hostcheck.c): whether a request whose Host
+ * header is host (NULL: none) may reach /api/ and /debug/: an IP literal,
+ * "localhost", this machine's name, or a name in allowed (a comma list,
+ * [security] http_hosts; NULL or "": none). */
+bool daqd_http_host_ok(const char *host, const char *allowed);
+
 /* GET /healthz (healthz.c): 200 when every configured device is up and not
  * in error, else 503; a JSON body naming each device, its state and why it
  * is not healthy.  Fills out (body malloc'd, free_body set; status 500 with

@@ -2,6 +2,7 @@
  * over its metrics port and write a bundle (bundle.c).
  *
  *   daqd diagnose --address HOST:PORT --out DIR [--token T | --token-file F]
+ *                 [--https | --tls-ca FILE]
  *
  * A minimal HTTP/1.1 GET client: one connection per path ("Connection:
  * close"), 5 s per request for connect, send and the whole answer, at most
@@ -11,13 +12,19 @@
  *   cannot connect to HOST:PORT: Connection refused (is daqd running ...)
  *   HOST:PORT answered 401 for /debug/log: tokens are configured ...
  *   HOST:PORT has no /debug/log (404): an older daqd ...
+ * HTTPS (a daemon with [security] http_tls) through OpenSSL on the same
+ * non-blocking socket and deadlines: the certificate is verified against
+ * --tls-ca or the system's CAs, and must name HOST (a DNS name or an IP).
  * Exit 0 bundle written, 1 failure, 64 usage.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "daqd/bundle.h"
 #include "daqd/daqd.h"
@@ -37,7 +48,14 @@ typedef struct target {
     char host[256], port[16];
     const char *address; /* as given, for messages */
     const char *token;   /* NULL: none */
+    SSL_CTX *tls;        /* HTTPS; NULL: plain HTTP */
 } target;
+
+/* One request's connection: the socket, and its TLS session over HTTPS. */
+typedef struct link {
+    int fd;
+    SSL *ssl; /* NULL: plain */
+} link_t;
 
 static long long now_ms(void)
 {
@@ -118,15 +136,37 @@ static int connect_to(const target *t, long long deadline, char *err, size_t err
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t n, long long deadline)
+/* Waits for what OpenSSL said it needs after a step that returned r;
+ * 0 to retry, -1 on an error or the deadline. */
+static int tls_wait(const link_t *l, int r, long long deadline)
+{
+    switch (SSL_get_error(l->ssl, r)) {
+    case SSL_ERROR_WANT_READ: return wait_fd(l->fd, POLLIN, deadline);
+    case SSL_ERROR_WANT_WRITE: return wait_fd(l->fd, POLLOUT, deadline);
+    default: return -1;
+    }
+}
+
+static int send_all(const link_t *l, const char *p, size_t n, long long deadline)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w;
+        if (l->ssl) {
+            int r = SSL_write(l->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (r <= 0) {
+                if (tls_wait(l, r, deadline) != 0)
+                    return -1;
+                continue;
+            }
+            w = r;
+        } else {
+            w = send(l->fd, p, n, MSG_NOSIGNAL);
+        }
         if (w > 0) {
             p += w;
             n -= (size_t)w;
         } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_fd(fd, POLLOUT, deadline) != 0)
+            if (wait_fd(l->fd, POLLOUT, deadline) != 0)
                 return -1;
         } else {
             return -1;
@@ -135,8 +175,31 @@ static int send_all(int fd, const char *p, size_t n, long long deadline)
     return 0;
 }
 
+/* recv() over the link: > 0 bytes, 0 at the end, -1 with errno (EAGAIN:
+ * wait, anything else: failed).  A TLS peer that closes without a
+ * close_notify (libmicrohttpd after "Connection: close") ends the answer
+ * like a TCP close does; the length is checked against Content-Length. */
+static ssize_t link_recv(const link_t *l, char *buf, size_t n, long long deadline)
+{
+    if (!l->ssl)
+        return recv(l->fd, buf, n, 0);
+    for (;;) {
+        int r = SSL_read(l->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(l->ssl, r);
+        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+            return 0;
+        if (tls_wait(l, r, deadline) != 0) {
+            if (errno != ETIMEDOUT)
+                errno = EPROTO;
+            return -1;
+        }
+    }
+}
+
 /* The whole answer until the close, at most RESPONSE_MAX; malloc'd. */
-static char *recv_all(int fd, long long deadline, size_t *len, char *err, size_t err_len,
+static char *recv_all(const link_t *l, long long deadline, size_t *len, char *err, size_t err_len,
                       const target *t)
 {
     size_t cap = 64 << 10, n = 0;
@@ -155,7 +218,7 @@ static char *recv_all(int fd, long long deadline, size_t *len, char *err, size_t
                 break;
             buf = nb;
         }
-        ssize_t r = recv(fd, buf + n, cap - n, 0);
+        ssize_t r = link_recv(l, buf + n, cap - n, deadline);
         if (r > 0) {
             n += (size_t)r;
         } else if (r == 0) {
@@ -166,7 +229,7 @@ static char *recv_all(int fd, long long deadline, size_t *len, char *err, size_t
             daq_err(err, err_len, "%s: reading the answer: %s", t->address, strerror(errno));
             free(buf);
             return NULL;
-        } else if (wait_fd(fd, POLLIN, deadline) != 0) {
+        } else if (wait_fd(l->fd, POLLIN, deadline) != 0) {
             daq_err(err, err_len, "%s: no complete answer within %d s", t->address,
                     REQUEST_TIMEOUT_MS / 1000);
             free(buf);
@@ -178,15 +241,47 @@ static char *recv_all(int fd, long long deadline, size_t *len, char *err, size_t
     return NULL;
 }
 
+/* The TLS handshake on l->fd, verifying the daemon's certificate for
+ * t->host; 0, or -1 with the reason. */
+static int tls_start(const target *t, link_t *l, long long deadline, char *err, size_t err_len)
+{
+    if (!(l->ssl = SSL_new(t->tls)) || SSL_set_fd(l->ssl, l->fd) != 1)
+        return daq_err(err, err_len, "out of memory");
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, t->host, ip) == 1 || inet_pton(AF_INET6, t->host, ip) == 1;
+    if (is_ip
+            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl), t->host) != 1
+            : SSL_set1_host(l->ssl, t->host) != 1 || SSL_set_tlsext_host_name(l->ssl, t->host) != 1)
+        return daq_err(err, err_len, "%s: cannot check a certificate for this host", t->host);
+    int r;
+    while ((r = SSL_connect(l->ssl)) != 1) {
+        long v = SSL_get_verify_result(l->ssl);
+        if (tls_wait(l, r, deadline) != 0)
+            return daq_err(err, err_len, "%s: TLS handshake failed: %s (is it an HTTPS port?)",
+                           t->address,
+                           v != X509_V_OK       ? X509_verify_cert_error_string(v)
+                           : errno == ETIMEDOUT ? "timed out"
+                           : ERR_reason_error_string(ERR_peek_last_error())
+                               ? ERR_reason_error_string(ERR_peek_last_error())
+                               : "connection closed");
+    }
+    return 0;
+}
+
 /* GET path; the body (malloc'd, NUL-ended) of a 200, else NULL with the
  * error.  *status gets the HTTP status (0 if none came). */
 static char *http_get(const target *t, const char *path, int *status, char *err, size_t err_len)
 {
     *status = 0;
     long long deadline = now_ms() + REQUEST_TIMEOUT_MS;
-    int fd = connect_to(t, deadline, err, err_len);
-    if (fd < 0)
+    link_t l = {.fd = connect_to(t, deadline, err, err_len)};
+    if (l.fd < 0)
         return NULL;
+    if (t->tls && tls_start(t, &l, deadline, err, err_len) != 0) {
+        SSL_free(l.ssl);
+        close(l.fd);
+        return NULL;
+    }
     char req[1024];
     int rn = snprintf(req, sizeof req,
                       "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: daqd-diagnose\r\n"
@@ -197,11 +292,12 @@ static char *http_get(const target *t, const char *path, int *status, char *err,
     char *resp = NULL;
     if (rn < 0 || (size_t)rn >= sizeof req)
         daq_err(err, err_len, "token too long");
-    else if (send_all(fd, req, (size_t)rn, deadline) != 0)
+    else if (send_all(&l, req, (size_t)rn, deadline) != 0)
         daq_err(err, err_len, "%s: sending the request: %s", t->address, strerror(errno));
     else
-        resp = recv_all(fd, deadline, &n, err, err_len, t);
-    close(fd);
+        resp = recv_all(&l, deadline, &n, err, err_len, t);
+    SSL_free(l.ssl);
+    close(l.fd);
     if (!resp)
         return NULL;
     char *body = strstr(resp, "\r\n\r\n");
@@ -217,7 +313,11 @@ static char *http_get(const target *t, const char *path, int *status, char *err,
             size_t cl = strtoull(h + 17, NULL, 10);
             blen = cl < blen ? cl : blen;
         }
-    if (*status == 401 || *status == 403) {
+    if (*status == 403 && blen > 0) {
+        body[blen] = '\0';
+        body[strcspn(body, "\r\n")] = '\0';
+        daq_err(err, err_len, "%s answered 403 for %s: %s", t->address, path, body);
+    } else if (*status == 401 || *status == 403) {
         daq_err(err, err_len,
                 "%s answered %d for %s: the daemon has tokens configured; pass --token TOKEN "
                 "or --token-file FILE",
@@ -259,6 +359,27 @@ static int token_file_read(const char *path, char *out, size_t n, char *err, siz
     return rc;
 }
 
+/* A client context that verifies the peer against ca_file (NULL: the
+ * system's CAs); NULL with the reason. */
+static SSL_CTX *tls_context(const char *ca_file, char *err, size_t err_len)
+{
+    SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+    if (!c) {
+        daq_err(err, err_len, "TLS: out of memory");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+    if ((ca_file ? SSL_CTX_load_verify_locations(c, ca_file, NULL)
+                 : SSL_CTX_set_default_verify_paths(c)) != 1) {
+        daq_err(err, err_len, "--tls-ca %s: no CA certificate could be read from it",
+                ca_file ? ca_file : "(system)");
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static int fail(const char *msg)
 {
     fprintf(stderr, "daqd diagnose: %s\n", msg);
@@ -267,24 +388,33 @@ static int fail(const char *msg)
 
 static const char usage_text[] =
     "usage: daqd diagnose --address HOST:PORT --out DIR [--token TOKEN | --token-file FILE]\n"
+    "                     [--https | --tls-ca FILE]\n"
     "  fetch a running daqd's diagnostics from its metrics port (/debug/..., /metrics) and\n"
     "  write a bundle to DIR (created; must not exist or be empty): summary.txt, log.txt,\n"
     "  metrics.txt, config.toml, facts.json, rss.csv, histograms.csv, symptoms.txt and\n"
-    "  PNG plots.  Exit 0 written, 1 failure, 64 usage.\n";
+    "  PNG plots.  --https: the port serves TLS ([security] http_tls), its certificate\n"
+    "  checked against the system's CAs; --tls-ca FILE: against FILE's.  Exit 0 written,\n"
+    "  1 failure, 64 usage.\n";
 
 int daqd_diagnose(int argc, char **argv)
 {
-    const char *address = NULL, *out = NULL, *token = NULL, *token_file = NULL;
+    const char *address = NULL, *out = NULL, *token = NULL, *token_file = NULL, *tls_ca = NULL;
+    bool https = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
             return DAQD_EXIT_OK;
         }
+        if (strcmp(a, "--https") == 0) {
+            https = true;
+            continue;
+        }
         const char **slot = strcmp(a, "--address") == 0      ? &address
                             : strcmp(a, "--out") == 0        ? &out
                             : strcmp(a, "--token") == 0      ? &token
                             : strcmp(a, "--token-file") == 0 ? &token_file
+                            : strcmp(a, "--tls-ca") == 0     ? &tls_ca
                                                              : NULL;
         if (!slot || !v) {
             fprintf(stderr, "daqd diagnose: %s '%s'\n%s",
@@ -310,6 +440,8 @@ int daqd_diagnose(int argc, char **argv)
             return fail(err);
         t.token = tok;
     }
+    if ((https || tls_ca) && !(t.tls = tls_context(tls_ca, err, sizeof err)))
+        return fail(err);
     static const char *const paths[] = {"/debug/log",     "/metrics",       "/debug/config",
                                         "/debug/facts",   "/debug/rss.csv", "/debug/histograms.csv",
                                         "/debug/symptoms"};
@@ -337,6 +469,7 @@ int daqd_diagnose(int argc, char **argv)
         else
             printf("diagnostics bundle written to %s\n", out);
     }
+    SSL_CTX_free(t.tls);
     for (size_t i = 0; i < N_PATHS; i++)
         free(parts[i]);
     return rc;

@@ -152,7 +152,8 @@ struct daq_http {
     char where[96]; /* "addr:port" for messages */
     daq_http_limits lim;
     uint64_t deadline_ns;
-    size_t max_body; /* POST bodies */
+    size_t max_body;          /* POST bodies */
+    char *tls_cert, *tls_key; /* PEM copies for HTTPS (GnuTLS reads them at start); NULL: HTTP */
 
     _Atomic bool started;   /* false: MHD messages are captured, not logged */
     pthread_mutex_t log_mu; /* guards start_msg */
@@ -727,6 +728,11 @@ static void http_free(daq_http *h)
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->log_mu);
     free(h->conns);
+    free(h->tls_cert);
+    if (h->tls_key) { /* a private key: not left in freed memory */
+        explicit_bzero(h->tls_key, strlen(h->tls_key));
+        free(h->tls_key);
+    }
     free(h);
 }
 
@@ -776,6 +782,18 @@ daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len)
     h->auth = o->auth;
     h->auth_ctx = o->auth_ctx;
     h->max_body = o->max_body_bytes ? o->max_body_bytes : DAQ_HTTP_MAX_BODY_BYTES;
+    if (!o->tls_cert_pem != !o->tls_key_pem) {
+        daq_err(err, err_len, "%s: HTTPS needs both a certificate and its key", where);
+        free(h);
+        return NULL;
+    }
+    if (o->tls_cert_pem &&
+        (!(h->tls_cert = strdup(o->tls_cert_pem)) || !(h->tls_key = strdup(o->tls_key_pem)))) {
+        free(h->tls_cert);
+        free(h);
+        daq_err(err, err_len, "%s: out of memory", where);
+        return NULL;
+    }
     limits_resolve(limits, &h->lim);
     h->deadline_ns = (uint64_t)h->lim.request_deadline_ms * 1000000u;
     h->mhd_rl = (daq_log_ratelimit)DAQ_LOG_RATELIMIT_INIT(5, 100);
@@ -806,13 +824,24 @@ daq_http *daq_http_start_opts(const daq_http_opts *o, char *err, size_t err_len)
     /* IPv6 without DUAL_STACK: MHD sets IPV6_V6ONLY, no IPv4 on "::". */
     if (sa.ss_family == AF_INET6)
         flags |= dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    /* HTTPS: MHD's TLS (GnuTLS) on the same connections, limits and
+     * deadlines: a handshake trickled in hits the request deadline too. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (h->tls_cert)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
     /* The logger first, so that no start-up message goes to stderr. */
     h->mhd = MHD_start_daemon(
         flags, port, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
         MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!h->mhd) {
         pthread_mutex_lock(&h->log_mu);
         daq_err(err, err_len, "%s: %s", where,

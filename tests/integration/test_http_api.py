@@ -16,6 +16,7 @@ usage: test_http_api.py DAQD
 import http.client
 import os
 import signal
+import socket
 import sys
 import tempfile
 import unittest
@@ -238,6 +239,65 @@ class Tokens(unittest.TestCase):
         self.assertEqual(request(self.d.metrics_port, "GET", "/metrics")[0], 200)
         self.assertEqual(request(self.d.metrics_port, "GET", "/")[0], 200)
         self.assertEqual(request(self.d.metrics_port, "GET", "/api/view/devices")[0], 401)
+
+
+class Rebinding(unittest.TestCase):
+    """The DNS-rebinding guard: /api/ and /debug/ answer only a Host that is
+    an IP literal, localhost, this host's name or a listed name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(DAQD, CONFIG + '\n[security]\nhttp_hosts = "daq.lab.example,Scope-1"\n'
+                       ).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.signal(signal.SIGTERM)
+        code, _ = cls.d.wait(15)
+        if code != 0:
+            raise AssertionError("daqd exited %d\n%s" % (code, cls.d.log()))
+
+    def get(self, path, host):
+        return request(self.d.metrics_port, "GET", path, headers={"Host": host})
+
+    def test_foreign_host_refused(self):
+        port = self.d.metrics_port
+        for path in ("/api/view/devices", "/api/view/cam0/status", "/debug/config"):
+            st, _, body = self.get(path, "evil.example:%d" % port)
+            self.assertEqual(st, 403, path)
+            self.assertEqual(body.decode(), "Host 'evil.example:%d' is not a name of this daemon "
+                             "(DNS rebinding?): use an IP address, localhost or this host's "
+                             "name, or list the name in [security] http_hosts\n" % port)
+        st, _, _ = request(port, "POST", "/api/rpc/daq.HardwareService/StopStream", b"",
+                           {"Host": "evil.example:%d" % port, "Content-Type": PROTOBUF,
+                            "Origin": "http://evil.example:%d" % port})
+        self.assertEqual(st, 403)
+        # the page itself, /metrics and /healthz are not guarded
+        for path in ("/", "/metrics", "/healthz"):
+            self.assertIn(self.get(path, "evil.example")[0], (200, 503), path)
+
+    def test_local_names_served(self):
+        port = self.d.metrics_port
+        for host in ("127.0.0.1:%d" % port, "[::1]:%d" % port, "localhost:%d" % port,
+                     "LOCALHOST", socket.gethostname(), "daq.lab.example:%d" % port, "scope-1"):
+            st, _, body = self.get("/api/view/devices", host)
+            self.assertEqual(st, 200, "%s: %r" % (host, body))
+        # a listed name's suffix or prefix is not the name
+        for host in ("lab.example", "xdaq.lab.example", "daq.lab.example.evil.com"):
+            self.assertEqual(self.get("/api/view/devices", host)[0], 403, host)
+
+    def test_bad_http_hosts_config(self):
+        import subprocess
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bad.toml")
+            with open(path, "w") as f:
+                f.write(CONFIG + '\n[security]\nhttp_hosts = "ok.example,bad name"\n')
+            r = subprocess.run([DAQD, "check-config", path], capture_output=True, text=True,
+                               timeout=20)
+            self.assertNotEqual(r.returncode, 0)
+            line = CONFIG.count("\n") + 3
+            self.assertIn("%s:%d:14: security.http_hosts: 'bad name' is not a host name" %
+                          (path, line), r.stderr + r.stdout)
 
 
 if __name__ == "__main__":

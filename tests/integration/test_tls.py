@@ -24,16 +24,21 @@ certificate).
     interface): --bind 0.0.0.0 without TLS and tokens refuses with one line;
     with them it serves, and `ss` shows exactly what was asked for both the
     gRPC and the HTTP port -- 0.0.0.0 IPv4 only, :: IPv6 only, 0.0.0.0,::
-    both -- and a connection of the other family is refused.
+    both -- and a connection of the other family is refused; the HTTP port
+    serves HTTPS with the same certificate (http_tls on by itself beyond
+    loopback).
+  * [security] http_tls on loopback: HTTPS with the CA, plain HTTP refused,
+    `daqd diagnose --tls-ca` writes a bundle over it.
 
 usage: test_tls.py DAQD
 """
+import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -200,12 +205,14 @@ class Tls(unittest.TestCase):
                 c.flush_recording()
             except Exception:
                 pass
+        # Both audit lines are written as their status is sent: wait for
+        # both (the storage call's may come after the client has its answer).
         deadline = time.monotonic() + 5
         lines = []
         while time.monotonic() < deadline:
             lines = [l for l in self.d.lines if "daq::audit" in l and "SetParameter" in l
                      and "token=\"alice\"" in l]
-            if lines:
+            if lines and [l for l in self.d.lines if "daq::audit" in l and "FlushToStorage" in l]:
                 break
             time.sleep(0.05)
         self.assertEqual(len(lines), 1, self.d.log())
@@ -298,6 +305,92 @@ for i, f in enumerate(c.frame_stream("cam0")):
 """
 
 
+def https_get(host, port, path, ca=None, token=None):
+    """(status, body) over HTTPS with the CA ca (None: the system's)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    c = http.client.HTTPSConnection(host, port, timeout=5, context=ctx)
+    try:
+        c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+class HttpTls(unittest.TestCase):
+    """[security] http_tls: the HTTP port (live view, /debug, /metrics) over
+    the gRPC port's certificate; daqd diagnose reads it with --tls-ca."""
+
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("openssl") is None:
+            raise unittest.SkipTest("openssl is not installed (scripts/install-deps.sh)")
+        cls.dir = tempfile.mkdtemp(prefix="daq-httptls-")
+        make_pki(cls.dir)
+        cls.f = {k: os.path.join(cls.dir, k) for k in ("ca.pem", "server.pem", "server.key")}
+        cls.tokens = os.path.join(cls.dir, "tokens")
+        write_tokens(cls.tokens, "alice %s\n" % ALICE)
+        cls.alice_file = os.path.join(cls.dir, "alice.token")
+        write_tokens(cls.alice_file, ALICE + "\n")
+        cls.d = Daemon(DAQD, CONFIG + "\n[security]\nhttp_tls = true\n",
+                       extra_args=("--tls-cert", cls.f["server.pem"], "--tls-key",
+                                   cls.f["server.key"], "--tokens", cls.tokens),
+                       name="httptls").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "d", None):
+            cls.d.signal(signal.SIGTERM)
+            code, _ = cls.d.wait(20)
+            assert code == 0, cls.d.log()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_https_serves_and_plain_http_does_not(self):
+        m = self.d.metrics_port
+        self.assertEqual(https_get("127.0.0.1", m, "/metrics", self.f["ca.pem"])[0], 200)
+        self.assertEqual(https_get("localhost", m, "/", self.f["ca.pem"])[0], 200)
+        self.assertEqual(https_get("127.0.0.1", m, "/api/view/devices", self.f["ca.pem"])[0], 401)
+        st, body = https_get("127.0.0.1", m, "/api/view/devices", self.f["ca.pem"], ALICE)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["devices"][0]["id"], "cam0")
+        with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+            http_get(m, "/metrics")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            https_get("127.0.0.1", m, "/metrics")  # not signed by a system CA
+        ready = [ln for ln in self.d.lines if "daqd ready" in ln]
+        self.assertIn('live_view="https://127.0.0.1:%d/"' % m, ready[0])
+
+    def diagnose(self, *args):
+        out = os.path.join(self.dir, "bundle-%d" % len(os.listdir(self.dir)))
+        p = subprocess.run([DAQD, "diagnose", "--address", "127.0.0.1:%d" % self.d.metrics_port,
+                            "--out", out, "--token-file", self.alice_file, *args],
+                           capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stderr.strip(), out
+
+    def test_diagnose_over_https(self):
+        code, err, out = self.diagnose("--tls-ca", self.f["ca.pem"])
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(out, "metrics.txt")) as f:
+            self.assertIn("daq_pool_hits_total{device=\"cam0\"}", f.read())
+        code, err, _ = self.diagnose()
+        self.assertEqual(code, 1)
+        self.assertIn("127.0.0.1:%d" % self.d.metrics_port, err)
+        code, err, _ = self.diagnose("--https")
+        self.assertEqual(code, 1)
+        self.assertRegex(err, r"^daqd diagnose: 127\.0\.0\.1:\d+: TLS handshake failed: "
+                              r"unable to get local issuer certificate")
+
+    def test_http_tls_needs_a_certificate(self):
+        path = os.path.join(self.dir, "nocert.toml")
+        with open(path, "w") as f:
+            f.write(CONFIG + "\n[security]\nhttp_tls = true\n")
+        p = subprocess.run([DAQD, "daemon", "--hardware-config", path, "--port", "0",
+                            "--metrics-port", "0"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.strip().splitlines()[-1],
+                         "daqd: TLS: [security] http_tls needs tls_cert and tls_key")
+
+
 def established(port):
     """Server-side connections of port (ss: local port = port)."""
     out = subprocess.run(["ss", "-tnH", "state", "established", "( sport = :%d )" % port],
@@ -378,6 +471,9 @@ def netns_child(daqd, cfg_dir, tls_args):
             out[spec] = {"grpc": listening(g), "http": listening(m),
                          "v4": [connects("127.0.0.1", g), connects("127.0.0.1", m)],
                          "v6": [connects("::1", g), connects("::1", m)]}
+            # TLS and beyond loopback: the HTTP port serves HTTPS by itself
+            host = "::1" if spec == "::" else "127.0.0.1"
+            out[spec]["https"] = https_get(host, m, "/metrics", os.path.join(cfg_dir, "ca.pem"))[0]
         finally:
             d.signal(signal.SIGTERM)
             out[spec]["exit"] = d.wait(20)[0]
@@ -428,6 +524,7 @@ class Families(unittest.TestCase):
         self.assertEqual(r["0.0.0.0,::"]["v6"], [True, True])
         for spec in ("0.0.0.0", "::", "0.0.0.0,::"):
             self.assertEqual(r[spec]["exit"], 0)
+            self.assertEqual(r[spec]["https"], 200, spec)
 
 
 if __name__ == "__main__":
