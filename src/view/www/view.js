@@ -491,7 +491,6 @@ function paint(f, fresh) {
   // by view and tool changes, not by frames.
   if (resized || S.cx === null) resetView(false); // new camera ROI / binning: fit it
   placeImage();
-  if (!fresh) showWindow();
   setText($('frame-geom'),
     `${f.width}×${f.height} @ (${f.x}, ${f.y}) bin ${f.bin} · ${f.bit_depth}-bit` +
     ` of ${f.full_width}×${f.full_height}`);
@@ -502,6 +501,7 @@ function paint(f, fresh) {
   if (!fresh || t - S.lastHistDraw > 100) {
     S.lastHistDraw = t;
     drawHistogram();
+    showWindow(); // with the histogram: its marks and #min/#max name one window
   }
 }
 
@@ -908,8 +908,9 @@ function latencyStats() {
 
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number(v).toFixed(d));
 
-// The computed window in #min/#max (4 times a second: an input's repaint
-// per frame is wasted on a number nobody reads at 30 Hz).
+// The computed window in #min/#max, when the histogram is redrawn (at most
+// 10 times a second: an input's repaint per frame is wasted on a number
+// nobody reads at 30 Hz).
 function showWindow() {
   if (S.contrastMode === 'manual') return;
   setIfIdle($('min'), S.lo);
@@ -917,7 +918,6 @@ function showWindow() {
 }
 
 function uiTick() {
-  showWindow();
   setText($('fps-delivered'), fmt(rate(S.recvTimes), 0));
   setText($('fps-displayed'), fmt(rate(S.paintTimes), 0));
   setText($('dropped'), String(S.dropped));
