@@ -47,6 +47,7 @@ typedef struct daq_http_request {
     const char *content_type;  /* the Content-Type header, or NULL */
     const char *origin;        /* the Origin header (browsers send it on POST), or NULL */
     const char *host;          /* the Host header, or NULL */
+    const char *if_none_match; /* the If-None-Match header (cache revalidation), or NULL */
     const uint8_t *body;       /* POST: the whole body (<= max_body_bytes); else NULL */
     size_t body_len;
     const char *peer; /* the client's address and port, "127.0.0.1:54321" / "[::1]:54321" */

@@ -632,6 +632,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
         .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .if_none_match =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
         .body = post ? (b->p ? b->p : (const uint8_t *)"") : NULL,
         .body_len = post ? b->len : 0,
         .peer = peer,

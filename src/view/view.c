@@ -426,7 +426,7 @@ bool daq_view_http(daq_view *v, const daq_http_request *req, daq_http_response *
         const char *name = path[1] == '\0' ? "index.html" : path + 1;
         if (strncmp(path, "/assets/", 8) == 0)
             name = path + 8;
-        daq_view_asset_answer(v->assets_dir, name, out);
+        daq_view_asset_answer(v->assets_dir, name, req->if_none_match, out);
         return true;
     }
     const char *rest = path + 10;

@@ -9,10 +9,14 @@
  * use): a page that shows a token-protected camera must not be able to
  * load or send anything elsewhere, even if an asset were compromised.
  *
+ * A reload revalidates with If-None-Match and gets 304 without the bytes
+ * (the page is ~100 KB, its assets change only with the build).
+ *
  * DAQ_VIEW_ASSETS_DIR reads the file from disk at each request (a page
  * author's edit loop, not production): up to 16 MiB, ETag an FNV-1a hash of
  * the bytes.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +97,24 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
     return h;
 }
 
-void daq_view_asset_answer(const char *dir, const char *name, daq_http_response *out)
+/* If-None-Match: "*" or a comma list of ETags (weak ones, W/"...", compare
+ * by their tag: RFC 9110 uses the weak comparison here). */
+static bool etag_matches(const char *list, const char *etag)
+{
+    size_t n = strlen(etag);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (*p == '*' || (strncmp(p, etag, n) == 0 && strchr(" \t,", p[n])))
+            return true;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+void daq_view_asset_answer(const char *dir, const char *name, const char *if_none_match,
+                           daq_http_response *out)
 {
     const daq_view_asset *a = daq_view_asset_find(name);
     if (!a) {
@@ -118,6 +139,15 @@ void daq_view_asset_answer(const char *dir, const char *name, daq_http_response 
         out->free_body = false;
     }
     out->status = 200;
+    if (if_none_match && etag_matches(if_none_match, etag)) {
+        /* The browser's copy is current: headers only (RFC 9110 §15.4.5). */
+        if (out->free_body)
+            free(out->body);
+        out->body = NULL;
+        out->len = 0;
+        out->free_body = false;
+        out->status = 304;
+    }
     out->content_type = daq_view_asset_type(name);
     daq_http_response_header(out, "ETag", etag);
     daq_http_response_header(out, "Cache-Control", "no-cache");

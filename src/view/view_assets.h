@@ -35,8 +35,10 @@ const char *daq_view_asset_type(const char *name);
 
 /* Answers a GET/HEAD of the asset name from dir (NULL: the compiled-in
  * copy): 200 with its type, ETag, "Cache-Control: no-cache", nosniff and,
- * for HTML, the page's Content-Security-Policy; 404 "no such asset" when
- * name is not compiled in. */
-void daq_view_asset_answer(const char *dir, const char *name, daq_http_response *out);
+ * for HTML, the page's Content-Security-Policy; 304 with no body when
+ * if_none_match (the request's If-None-Match, NULL: none) names its ETag;
+ * 404 "no such asset" when name is not compiled in. */
+void daq_view_asset_answer(const char *dir, const char *name, const char *if_none_match,
+                           daq_http_response *out);
 
 #endif

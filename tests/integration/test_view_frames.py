@@ -139,8 +139,8 @@ class ViewFramesTest(unittest.TestCase):
         cls.channel.close()
         cls.d.kill()
 
-    def request(self, path, method="GET", timeout=5.0):
-        req = urllib.request.Request(self.base + path, method=method)
+    def request(self, path, method="GET", timeout=5.0, headers=None):
+        req = urllib.request.Request(self.base + path, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.headers, r.read()
@@ -461,6 +461,15 @@ class ViewFramesTest(unittest.TestCase):
         st, h2, body = self.request("/index.html", method="HEAD")
         self.assertEqual((st, body), (200, b""))
         self.assertEqual(h1["ETag"], h2["ETag"])
+        # a reload revalidates: 304 without the bytes for its ETag (also in
+        # a list, weak, or *), 200 with them for another
+        for inm in (h1["ETag"], 'W/' + h1["ETag"], '"x", ' + h1["ETag"], "*"):
+            st, h3, body = self.request("/", headers={"If-None-Match": inm})
+            self.assertEqual((st, body), (304, b""), inm)
+            self.assertEqual(h3["ETag"], h1["ETag"])
+        st, _, body = self.request("/", headers={"If-None-Match": '"0000000000000000"'})
+        self.assertEqual(st, 200)
+        self.assertTrue(body)
 
     # ---- last: shutdown with a long poll in flight ------------------------------------------------
 
