@@ -15,6 +15,7 @@ usage: test_http_api.py DAQD
 """
 import http.client
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -82,23 +83,36 @@ class Bridge:
         return r
 
 
-class Open(unittest.TestCase):
-    """No tokens file: everything open, as gRPC is."""
+class DaemonCase(unittest.TestCase):
+    """One daqd per class: started by start(), stopped (exit 0 required),
+    its client closed and its scratch directory removed at the end."""
+    c = None
+    tmp = None
 
     @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(DAQD, CONFIG).start()
-        cls.c = Client("127.0.0.1:%d" % cls.d.grpc_port, timeout=10)
+    def start(cls, config, extra_args=(), token=None):
+        cls.d = Daemon(DAQD, config, extra_args=extra_args).start()
+        cls.c = Client("127.0.0.1:%d" % cls.d.grpc_port, timeout=10, token=token)
         cls.pb = cls.c.pb
-        cls.b = Bridge(cls.d.metrics_port)
 
     @classmethod
     def tearDownClass(cls):
         cls.c.close()
         cls.d.signal(signal.SIGTERM)
         code, _ = cls.d.wait(15)
+        if cls.tmp:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
         if code != 0:
             raise AssertionError("daqd exited %d\n%s" % (code, cls.d.log()))
+
+
+class Open(DaemonCase):
+    """No tokens file: everything open, as gRPC is."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start(CONFIG)
+        cls.b = Bridge(cls.d.metrics_port)
 
     def test_set_exposure_then_grpc_agrees(self):
         pb = self.pb
@@ -192,7 +206,7 @@ class Open(unittest.TestCase):
         self.assertEqual((st, h["allow"]), (405, "GET, HEAD, POST"))
 
 
-class Tokens(unittest.TestCase):
+class Tokens(DaemonCase):
     """A tokens file: the bridge does gRPC's token check and audit."""
 
     @classmethod
@@ -202,17 +216,7 @@ class Tokens(unittest.TestCase):
         with open(tokens, "w") as f:
             f.write("viewer %s\n" % TOKEN)
         os.chmod(tokens, 0o600)
-        cls.d = Daemon(DAQD, CONFIG, extra_args=("--tokens", tokens)).start()
-        cls.c = Client("127.0.0.1:%d" % cls.d.grpc_port, timeout=10, token=TOKEN)
-        cls.pb = cls.c.pb
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.close()
-        cls.d.signal(signal.SIGTERM)
-        code, _ = cls.d.wait(15)
-        if code != 0:
-            raise AssertionError("daqd exited %d\n%s" % (code, cls.d.log()))
+        cls.start(CONFIG, ("--tokens", tokens), token=TOKEN)
 
     def test_token(self):
         pb = self.pb
@@ -241,21 +245,13 @@ class Tokens(unittest.TestCase):
         self.assertEqual(request(self.d.metrics_port, "GET", "/api/view/devices")[0], 401)
 
 
-class Rebinding(unittest.TestCase):
+class Rebinding(DaemonCase):
     """The DNS-rebinding guard: /api/ and /debug/ answer only a Host that is
     an IP literal, localhost, this host's name or a listed name."""
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon(DAQD, CONFIG + '\n[security]\nhttp_hosts = "daq.lab.example,Scope-1"\n'
-                       ).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.signal(signal.SIGTERM)
-        code, _ = cls.d.wait(15)
-        if code != 0:
-            raise AssertionError("daqd exited %d\n%s" % (code, cls.d.log()))
+        cls.start(CONFIG + '\n[security]\nhttp_hosts = "daq.lab.example,Scope-1"\n')
 
     def get(self, path, host):
         return request(self.d.metrics_port, "GET", path, headers={"Host": host})
