@@ -63,63 +63,23 @@
 
 #include "daq/watch.h"
 #include "server/stream_set.h"
+#include "util/sbuf.h"
 #include "util/clock.h"
 
 #ifdef DAQ_WITH_STORAGE
 #include "daq/storage.h"
 #endif
 
-/* ---- growable text buffer ------------------------------------------------ */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom; /* sticky: once set, writes are ignored and render returns NULL */
-} sbuf;
-
-static bool sb_reserve(sbuf *sb, size_t more)
-{
-    if (sb->oom)
-        return false;
-    if (sb->len + more + 1 <= sb->cap)
-        return true;
-    size_t cap = sb->cap ? sb->cap : 4096;
-    while (cap < sb->len + more + 1)
-        cap *= 2;
-    char *p = realloc(sb->p, cap);
-    if (!p) {
-        sb->oom = true;
-        return false;
-    }
-    sb->p = p;
-    sb->cap = cap;
-    return true;
-}
-
-static void sb_put(sbuf *sb, const char *s, size_t n)
-{
-    if (!sb_reserve(sb, n))
-        return;
-    memcpy(sb->p + sb->len, s, n);
-    sb->len += n;
-    sb->p[sb->len] = '\0';
-}
-
-static void sb_puts(sbuf *sb, const char *s)
-{
-    sb_put(sb, s, strlen(s));
-}
-
 /* A label value: backslash, double quote and line feed escaped (the
  * format's three escapes). */
-static void sb_put_label_value(sbuf *sb, const char *v)
+static void sb_put_label_value(daq_sbuf *sb, const char *v)
 {
     for (const char *s = v; *s; s++) {
         switch (*s) {
-        case '\\': sb_put(sb, "\\\\", 2); break;
-        case '"': sb_put(sb, "\\\"", 2); break;
-        case '\n': sb_put(sb, "\\n", 2); break;
-        default: sb_put(sb, s, 1);
+        case '\\': daq_sbuf_put(sb, "\\\\", 2); break;
+        case '"': daq_sbuf_put(sb, "\\\"", 2); break;
+        case '\n': daq_sbuf_put(sb, "\\n", 2); break;
+        default: daq_sbuf_put(sb, s, 1);
         }
     }
 }
@@ -182,43 +142,43 @@ typedef struct label {
     const char *name, *value;
 } label;
 
-static void family_begin(sbuf *sb, const char *name, family_type type, const char *help)
+static void family_begin(daq_sbuf *sb, const char *name, family_type type, const char *help)
 {
     /* Help texts are constants here without backslashes or line feeds, so
      * they need no escaping. */
-    sb_puts(sb, "# HELP ");
-    sb_puts(sb, name);
-    sb_puts(sb, " ");
-    sb_puts(sb, help);
-    sb_puts(sb, "\n# TYPE ");
-    sb_puts(sb, name);
-    sb_puts(sb, " ");
-    sb_puts(sb, family_type_names[type]);
-    sb_puts(sb, "\n");
+    daq_sbuf_puts(sb, "# HELP ");
+    daq_sbuf_puts(sb, name);
+    daq_sbuf_puts(sb, " ");
+    daq_sbuf_puts(sb, help);
+    daq_sbuf_puts(sb, "\n# TYPE ");
+    daq_sbuf_puts(sb, name);
+    daq_sbuf_puts(sb, " ");
+    daq_sbuf_puts(sb, family_type_names[type]);
+    daq_sbuf_puts(sb, "\n");
 }
 
 /* name[suffix]{l0="v0",...} value */
-static void sample(sbuf *sb, const char *name, const char *suffix, const label *labels, size_t n,
-                   const char *value)
+static void sample(daq_sbuf *sb, const char *name, const char *suffix, const label *labels,
+                   size_t n, const char *value)
 {
-    sb_puts(sb, name);
+    daq_sbuf_puts(sb, name);
     if (suffix)
-        sb_puts(sb, suffix);
+        daq_sbuf_puts(sb, suffix);
     if (n) {
-        sb_puts(sb, "{");
+        daq_sbuf_puts(sb, "{");
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_puts(sb, ",");
-            sb_puts(sb, labels[i].name);
-            sb_puts(sb, "=\"");
+                daq_sbuf_puts(sb, ",");
+            daq_sbuf_puts(sb, labels[i].name);
+            daq_sbuf_puts(sb, "=\"");
             sb_put_label_value(sb, labels[i].value ? labels[i].value : "");
-            sb_puts(sb, "\"");
+            daq_sbuf_puts(sb, "\"");
         }
-        sb_puts(sb, "}");
+        daq_sbuf_puts(sb, "}");
     }
-    sb_puts(sb, " ");
-    sb_puts(sb, value);
-    sb_puts(sb, "\n");
+    daq_sbuf_puts(sb, " ");
+    daq_sbuf_puts(sb, value);
+    daq_sbuf_puts(sb, "\n");
 }
 
 /* ---- per-device snapshots ------------------------------------------------------ */
@@ -345,7 +305,7 @@ static bool snap_has(const dev_snap *ds, need n)
     return n == NEED_POOL ? ds->up && ds->has_pool : ds->up;
 }
 
-static void render_scalars(sbuf *sb, const dev_snap *ds, size_t n, const scalar_family *fams,
+static void render_scalars(daq_sbuf *sb, const dev_snap *ds, size_t n, const scalar_family *fams,
                            size_t nf)
 {
     char num[NUM_MAX];
@@ -441,7 +401,7 @@ static const scalar_family camera_families[] = {
 
 /* ---- families with their own labels ------------------------------------------------------ */
 
-static void render_device(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_device(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     family_begin(sb, "daq_device_info", GAUGE, "Configured devices and their drivers; always 1.");
     for (size_t d = 0; d < n; d++) {
@@ -456,7 +416,7 @@ static void render_device(sbuf *sb, const dev_snap *ds, size_t n)
     }
 }
 
-static void render_state(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_state(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     family_begin(sb, "daq_acquisition_streaming", GAUGE, "1 while the device streams, else 0.");
     for (size_t d = 0; d < n; d++) {
@@ -480,7 +440,7 @@ static void render_state(sbuf *sb, const dev_snap *ds, size_t n)
     }
 }
 
-static void render_pool_heap(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_pool_heap(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     char num[NUM_MAX];
     family_begin(sb, "daq_pool_heap_allocations_total", COUNTER,
@@ -498,7 +458,7 @@ static void render_pool_heap(sbuf *sb, const dev_snap *ds, size_t n)
     }
 }
 
-static void render_histogram(sbuf *sb, const char *name, const char *device, const char *path,
+static void render_histogram(daq_sbuf *sb, const char *name, const char *device, const char *path,
                              const daq_latency_hist *h)
 {
     char num[NUM_MAX], le[NUM_MAX];
@@ -516,7 +476,7 @@ static void render_histogram(sbuf *sb, const char *name, const char *device, con
     sample(sb, name, "_count", l, 2, fmt_u64(num, cum));
 }
 
-static void render_pool_latency(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_pool_latency(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     const char *name = "daq_pool_alloc_latency_seconds";
     family_begin(sb, name, HISTOGRAM,
@@ -574,7 +534,7 @@ static const reason_value skip_reasons[] = {
     {"max_fps", SUB(skipped_rate)},
 };
 
-static void render_consumer_reasons(sbuf *sb, const dev_snap *ds, size_t n, const char *name,
+static void render_consumer_reasons(daq_sbuf *sb, const dev_snap *ds, size_t n, const char *name,
                                     const char *help, const reason_value *rv, size_t nr)
 {
     char num[NUM_MAX];
@@ -593,7 +553,7 @@ static void render_consumer_reasons(sbuf *sb, const dev_snap *ds, size_t n, cons
     }
 }
 
-static void render_consumers(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_consumers(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     char num[NUM_MAX];
     family_begin(sb, "daq_consumer_info", GAUGE,
@@ -649,7 +609,7 @@ static void render_consumers(sbuf *sb, const dev_snap *ds, size_t n)
 
 /* ---- driver events ------------------------------------------------------------------------- */
 
-static void render_camera_events(sbuf *sb, const dev_snap *ds, size_t n)
+static void render_camera_events(daq_sbuf *sb, const dev_snap *ds, size_t n)
 {
     char num[NUM_MAX];
     family_begin(sb, "daq_camera_events_total", COUNTER,
@@ -671,7 +631,7 @@ static void render_camera_events(sbuf *sb, const dev_snap *ds, size_t n)
 /* ---- the recorder (libdaq-storage) ------------------------------------------------------- */
 
 #ifdef DAQ_WITH_STORAGE
-static void render_recorder(sbuf *sb, daq_storage *storage)
+static void render_recorder(daq_sbuf *sb, daq_storage *storage)
 {
     daq_storage_stats st;
     daq_storage_stats_snapshot(storage, &st);
@@ -724,7 +684,7 @@ static void render_recorder(sbuf *sb, daq_storage *storage)
 #endif
 
 /* A counter family with one sample per reason: reasons[i] counts[i]. */
-static void counter_by_reason(sbuf *sb, const char *name, const char *help,
+static void counter_by_reason(daq_sbuf *sb, const char *name, const char *help,
                               const char *const *reasons, const uint64_t *counts, size_t n)
 {
     char num[NUM_MAX];
@@ -737,7 +697,7 @@ static void counter_by_reason(sbuf *sb, const char *name, const char *help,
 
 /* ---- the HTTP server ------------------------------------------------------------------------ */
 
-static void render_http(sbuf *sb, const daq_http_stats *st)
+static void render_http(daq_sbuf *sb, const daq_http_stats *st)
 {
     char num[NUM_MAX];
     family_begin(sb, "daq_http_connections_accepted_total", COUNTER,
@@ -753,7 +713,7 @@ static void render_http(sbuf *sb, const daq_http_stats *st)
     sample(sb, "daq_http_connections_open", NULL, NULL, 0, fmt_u64(num, st->open));
 }
 
-static void render_memory(sbuf *sb, daq_devices *devices)
+static void render_memory(daq_sbuf *sb, daq_devices *devices)
 {
     uint64_t budget, committed;
     daq_devices_memory(devices, &budget, &committed);
@@ -809,7 +769,7 @@ static const char *recovery_value(char *num, const daq_device_recovery *r, recov
     return "0";
 }
 
-static void render_recovery(sbuf *sb, daq_devices *devices)
+static void render_recovery(daq_sbuf *sb, daq_devices *devices)
 {
     size_t n = daq_devices_count(devices);
     n = n < DAQ_CONFIG_MAX_DEVICES ? n : DAQ_CONFIG_MAX_DEVICES;
@@ -871,7 +831,7 @@ static const char *symptom_value(char *num, const daq_symptom_state *s, symptom_
     return "0";
 }
 
-static void render_rollback(sbuf *sb, daq_devices *devices)
+static void render_rollback(daq_sbuf *sb, daq_devices *devices)
 {
     size_t n = daq_devices_count(devices);
     n = n < DAQ_CONFIG_MAX_DEVICES ? n : DAQ_CONFIG_MAX_DEVICES;
@@ -948,7 +908,7 @@ static void process_start_read(void)
         process_start_unix = (double)btime + (double)ticks / (double)hz;
 }
 
-static void render_process(sbuf *sb, uint64_t process_start_ns)
+static void render_process(daq_sbuf *sb, uint64_t process_start_ns)
 {
     char num[NUM_MAX];
     long page = sysconf(_SC_PAGESIZE);
@@ -1025,7 +985,7 @@ char *daq_metrics_render(const daq_metrics_device *devs, size_t n, struct daq_st
 
 /* The gRPC streams' limits (server/stream_set.h): process-wide counters,
  * zeros included so rate() works from the first scrape. */
-static void render_grpc_streams(sbuf *sb)
+static void render_grpc_streams(daq_sbuf *sb)
 {
     char num[NUM_MAX];
     daq_stream_counts c;
@@ -1071,7 +1031,7 @@ char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
         }
     }
 
-    sbuf sb = {0};
+    daq_sbuf sb = {0};
     render_device(&sb, ds, n);
     render_state(&sb, ds, n);
     render_scalars(&sb, ds, n, acq_families, COUNT_OF(acq_families));

@@ -22,7 +22,6 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "daq/log.h"
 #include "daq/watch.h"
 #include "util/clock.h"
+#include "util/sbuf.h"
 #include "util/text.h"
 #include "view/view_assets.h"
 #include "view/view_internal.h"
@@ -50,78 +50,35 @@ static const char ROLLBACK_ADVICE[] =
     "same switch, after the cause is understood. If the live toggle is not enough, restart with "
     "PVCAM_USE_POOL=0 (the pool off from the first frame).";
 
-/* ---- a growing text buffer ------------------------------------------------------------------ */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
+/* ---- JSON into a daq_sbuf ------------------------------------------------------------------- */
 
 /* A JSON string. */
-static void sb_json_str(sbuf *b, const char *s)
+static void sb_json_str(daq_sbuf *b, const char *s)
 {
-    sb_puts(b, "\"");
+    daq_sbuf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
-            sb_add(b, e, 2);
+            daq_sbuf_put(b, e, 2);
         } else if (*p < 0x20) {
-            sb_printf(b, "\\u%04x", *p);
+            daq_sbuf_printf(b, "\\u%04x", *p);
         } else {
-            sb_add(b, (const char *)p, 1);
+            daq_sbuf_put(b, (const char *)p, 1);
         }
     }
-    sb_puts(b, "\"");
+    daq_sbuf_puts(b, "\"");
 }
 
 /* A JSON number, null when not finite. */
-static void sb_json_num(sbuf *b, double v)
+static void sb_json_num(daq_sbuf *b, double v)
 {
     if (isfinite(v))
-        sb_printf(b, "%.17g", v);
+        daq_sbuf_printf(b, "%.17g", v);
     else
-        sb_puts(b, "null");
+        daq_sbuf_puts(b, "null");
 }
 
-static void answer_json(daq_http_response *out, sbuf *b)
+static void answer_json(daq_http_response *out, daq_sbuf *b)
 {
     if (b->oom) {
         free(b->p);
@@ -266,18 +223,18 @@ static void camera_format(daq_device *d, daq_camera_format *fmt, bool *known)
         memset(fmt, 0, sizeof *fmt);
 }
 
-static void json_u32_or_null(sbuf *b, bool known, uint32_t v)
+static void json_u32_or_null(daq_sbuf *b, bool known, uint32_t v)
 {
     if (known)
-        sb_printf(b, "%" PRIu32, v);
+        daq_sbuf_printf(b, "%" PRIu32, v);
     else
-        sb_puts(b, "null");
+        daq_sbuf_puts(b, "null");
 }
 
 static void answer_devices(daq_view *v, daq_http_response *out)
 {
-    sbuf b = {0};
-    sb_puts(&b, "{\"devices\":[");
+    daq_sbuf b = {0};
+    daq_sbuf_puts(&b, "{\"devices\":[");
     for (size_t i = 0; i < v->n; i++) {
         daq_device *d = v->taps[i].dev;
         daq_camera_format fmt;
@@ -285,21 +242,21 @@ static void answer_devices(daq_view *v, daq_http_response *out)
         camera_format(d, &fmt, &known);
         daq_acq *acq = daq_device_acq(d);
         if (i)
-            sb_puts(&b, ",");
-        sb_puts(&b, "{\"id\":");
+            daq_sbuf_puts(&b, ",");
+        daq_sbuf_puts(&b, "{\"id\":");
         sb_json_str(&b, daq_device_id(d));
-        sb_puts(&b, ",\"name\":");
+        daq_sbuf_puts(&b, ",\"name\":");
         sb_json_str(&b, daq_device_name(d) ? daq_device_name(d) : daq_device_id(d));
-        sb_puts(&b, ",\"width\":");
+        daq_sbuf_puts(&b, ",\"width\":");
         json_u32_or_null(&b, known, fmt.width);
-        sb_puts(&b, ",\"height\":");
+        daq_sbuf_puts(&b, ",\"height\":");
         json_u32_or_null(&b, known, fmt.height);
-        sb_puts(&b, ",\"bit_depth\":");
+        daq_sbuf_puts(&b, ",\"bit_depth\":");
         json_u32_or_null(&b, known, fmt.bit_depth);
-        sb_printf(&b, ",\"streaming\":%s}",
-                  acq && daq_acq_state_get(acq) == DAQ_ACQ_STREAMING ? "true" : "false");
+        daq_sbuf_printf(&b, ",\"streaming\":%s}",
+                        acq && daq_acq_state_get(acq) == DAQ_ACQ_STREAMING ? "true" : "false");
     }
-    sb_puts(&b, "]}\n");
+    daq_sbuf_puts(&b, "]}\n");
     answer_json(out, &b);
 }
 
@@ -334,55 +291,58 @@ static void answer_status(view_tap *t, daq_http_response *out)
     uint64_t seq = t->seq;
     pthread_mutex_unlock(&t->mu);
 
-    sbuf b = {0};
-    sb_puts(&b, "{\"device\":");
+    daq_sbuf b = {0};
+    daq_sbuf_puts(&b, "{\"device\":");
     sb_json_str(&b, t->id);
-    sb_printf(&b, ",\"streaming\":%s,\"width\":", streaming ? "true" : "false");
+    daq_sbuf_printf(&b, ",\"streaming\":%s,\"width\":", streaming ? "true" : "false");
     json_u32_or_null(&b, known, fmt.width);
-    sb_puts(&b, ",\"height\":");
+    daq_sbuf_puts(&b, ",\"height\":");
     json_u32_or_null(&b, known, fmt.height);
-    sb_puts(&b, ",\"bit_depth\":");
+    daq_sbuf_puts(&b, ",\"bit_depth\":");
     json_u32_or_null(&b, known, fmt.bit_depth);
-    sb_puts(&b, ",\"camera_fps\":");
+    daq_sbuf_puts(&b, ",\"camera_fps\":");
     sb_json_num(&b, fps);
-    sb_printf(&b, ",\"frames_delivered\":%" PRIu64 ",\"frames_lost\":%" PRIu64, st.delivered,
-              st.lost);
-    sb_puts(&b, ",\"exposure_ms\":");
+    daq_sbuf_printf(&b, ",\"frames_delivered\":%" PRIu64 ",\"frames_lost\":%" PRIu64, st.delivered,
+                    st.lost);
+    daq_sbuf_puts(&b, ",\"exposure_ms\":");
     sb_json_num(&b, exposure);
     if (acq) {
-        sb_printf(&b,
-                  ",\"use_pool\":%s,\"pool_slots\":%" PRIu32 ",\"pool_in_use\":%" PRIu32
-                  ",\"pool_hit_rate\":",
-                  daq_acq_use_pool(acq) ? "true" : "false", st.pool.slot_count, st.pool.in_use);
+        daq_sbuf_printf(&b,
+                        ",\"use_pool\":%s,\"pool_slots\":%" PRIu32 ",\"pool_in_use\":%" PRIu32
+                        ",\"pool_hit_rate\":",
+                        daq_acq_use_pool(acq) ? "true" : "false", st.pool.slot_count,
+                        st.pool.in_use);
         sb_json_num(&b, st.pool.hit_rate);
-        sb_printf(&b, ",\"pool_misses\":%" PRIu64 ",\"heap_fallbacks\":%" PRIu64, st.pool.misses,
-                  st.heap_fallbacks);
+        daq_sbuf_printf(&b, ",\"pool_misses\":%" PRIu64 ",\"heap_fallbacks\":%" PRIu64,
+                        st.pool.misses, st.heap_fallbacks);
     } else {
-        sb_puts(&b, ",\"use_pool\":null,\"pool_slots\":null,\"pool_in_use\":null,"
-                    "\"pool_hit_rate\":null,\"pool_misses\":null,\"heap_fallbacks\":null");
+        daq_sbuf_puts(&b, ",\"use_pool\":null,\"pool_slots\":null,\"pool_in_use\":null,"
+                          "\"pool_hit_rate\":null,\"pool_misses\":null,\"heap_fallbacks\":null");
     }
-    sb_puts(&b, ",\"symptoms\":[");
+    daq_sbuf_puts(&b, ",\"symptoms\":[");
     bool first = true;
     for (int k = 0; k < DAQ_SYMPTOM_COUNT; k++) {
         if (!sym[k].active)
             continue;
-        sb_puts(&b, first ? "{\"symptom\":" : ",{\"symptom\":");
+        daq_sbuf_puts(&b, first ? "{\"symptom\":" : ",{\"symptom\":");
         first = false;
         sb_json_str(&b, daq_symptom_names[k]);
-        sb_puts(&b, ",\"value\":");
+        daq_sbuf_puts(&b, ",\"value\":");
         sb_json_num(&b, sym[k].value);
-        sb_puts(&b, ",\"threshold\":");
+        daq_sbuf_puts(&b, ",\"threshold\":");
         sb_json_num(&b, sym[k].threshold);
-        sb_puts(&b, ",\"action\":");
+        daq_sbuf_puts(&b, ",\"action\":");
         sb_json_str(&b, daq_symptom_action((daq_symptom)k));
-        sb_puts(&b, "}");
+        daq_sbuf_puts(&b, "}");
     }
-    sb_printf(&b, "],\"auto_rollbacks\":%" PRIu64 ",\"auto_rollback_reason\":", rb.auto_rollbacks);
+    daq_sbuf_printf(
+        &b, "],\"auto_rollbacks\":%" PRIu64 ",\"auto_rollback_reason\":", rb.auto_rollbacks);
     sb_json_str(&b, rb.reason);
-    sb_puts(&b, ",\"rollback_advice\":");
+    daq_sbuf_puts(&b, ",\"rollback_advice\":");
     sb_json_str(&b, ROLLBACK_ADVICE);
-    sb_printf(&b, ",\"view\":{\"viewers\":%u,\"frames_served\":%" PRIu64 ",\"seq\":%" PRIu64 "}}\n",
-              viewers, served, seq);
+    daq_sbuf_printf(
+        &b, ",\"view\":{\"viewers\":%u,\"frames_served\":%" PRIu64 ",\"seq\":%" PRIu64 "}}\n",
+        viewers, served, seq);
     answer_json(out, &b);
 }
 
@@ -465,21 +425,21 @@ bool daq_view_http(daq_view *v, const daq_http_request *req, daq_http_response *
 /* ---- metrics -----------------------------------------------------------------------------------
  */
 
-static void family(sbuf *b, const char *name, const char *type, const char *help)
+static void family(daq_sbuf *b, const char *name, const char *type, const char *help)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    daq_sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A label value as Prometheus wants it (\\, \", \n escaped). */
-static void sb_label(sbuf *b, const char *s)
+static void sb_label(daq_sbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            sb_add(b, (const char[]){'\\', *s}, 2);
+            daq_sbuf_put(b, (const char[]){'\\', *s}, 2);
         else if (*s == '\n')
-            sb_puts(b, "\\n");
+            daq_sbuf_puts(b, "\\n");
         else
-            sb_add(b, s, 1);
+            daq_sbuf_put(b, s, 1);
     }
 }
 
@@ -487,7 +447,7 @@ size_t daq_view_metrics_append(daq_view *v, char **buf, size_t len, size_t *cap)
 {
     if (!v)
         return len;
-    sbuf b = {*buf, len, *cap, false};
+    daq_sbuf b = {*buf, len, *cap, false};
     uint64_t now = daq_now_ns();
     typedef struct snap {
         uint64_t served[3], frame, timeout, error;
@@ -511,16 +471,16 @@ size_t daq_view_metrics_append(daq_view *v, char **buf, size_t len, size_t *cap)
            "Frames the live view answered, by device and binning.");
     for (size_t i = 0; i < v->n; i++)
         for (int k = 0; k < 3; k++) {
-            sb_puts(&b, "daq_view_frames_served_total{device=\"");
+            daq_sbuf_puts(&b, "daq_view_frames_served_total{device=\"");
             sb_label(&b, v->taps[i].id);
-            sb_printf(&b, "\",bin=\"%s\"} %" PRIu64 "\n", bins[k], s[i].served[k]);
+            daq_sbuf_printf(&b, "\",bin=\"%s\"} %" PRIu64 "\n", bins[k], s[i].served[k]);
         }
     family(&b, "daq_view_viewers", "gauge",
            "Distinct viewer ids that asked the live view for a frame in the last 5 s.");
     for (size_t i = 0; i < v->n; i++) {
-        sb_puts(&b, "daq_view_viewers{device=\"");
+        daq_sbuf_puts(&b, "daq_view_viewers{device=\"");
         sb_label(&b, v->taps[i].id);
-        sb_printf(&b, "\"} %u\n", s[i].viewers);
+        daq_sbuf_printf(&b, "\"} %u\n", s[i].viewers);
     }
     family(&b, "daq_view_requests_total", "counter",
            "Live view frame requests by result: frame, timeout (no new frame in wait_ms: 204) "
@@ -529,9 +489,9 @@ size_t daq_view_metrics_append(daq_view *v, char **buf, size_t len, size_t *cap)
         const uint64_t by[3] = {s[i].frame, s[i].timeout, s[i].error};
         static const char *const results[3] = {"frame", "timeout", "error"};
         for (int k = 0; k < 3; k++) {
-            sb_puts(&b, "daq_view_requests_total{device=\"");
+            daq_sbuf_puts(&b, "daq_view_requests_total{device=\"");
             sb_label(&b, v->taps[i].id);
-            sb_printf(&b, "\",result=\"%s\"} %" PRIu64 "\n", results[k], by[k]);
+            daq_sbuf_printf(&b, "\",result=\"%s\"} %" PRIu64 "\n", results[k], by[k]);
         }
     }
     free(s);
