@@ -211,6 +211,12 @@ typedef struct daq_acq_stats {
     bool pool_auto;
     daq_pool_metrics pool;
     daq_camera_stats driver;
+    daq_trigger_stats trigger; /* the camera's (daq_camera_trigger_stats) */
+    /* The camera clock's fit against the host's (ADR 0011), as of the last
+     * 64 frames with a camera timestamp; zero until it is valid. */
+    bool clock_valid;
+    double clock_drift_ppm, clock_residual_ns;
+    uint64_t clock_pairs;
 } daq_acq_stats;
 
 DAQ_API void daq_acq_stats_snapshot(daq_acq *acq, daq_acq_stats *out);

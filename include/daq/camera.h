@@ -39,6 +39,7 @@
 
 #include "daq/api.h"
 #include "daq/frame.h"
+#include "daq/trigger.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,9 +63,10 @@ enum {
 
 #define DAQ_PARAM_STR_MAX 128
 
-/* Most parameters a camera may describe (a driver with more is a bug and
+/* Most parameters a camera may describe, the driver's and the four
+ * trigger.* every camera has (a driver with more than 76 is a bug and
  * aborts at creation). */
-#define DAQ_CAMERA_MAX_PARAMS 64
+#define DAQ_CAMERA_MAX_PARAMS 80
 
 typedef struct daq_param_value {
     daq_param_type type;
@@ -186,8 +188,11 @@ DAQ_API const char *daq_camera_id(const daq_camera *cam);
 DAQ_API const char *daq_camera_type(const daq_camera *cam);
 DAQ_API daq_camera_mode daq_camera_mode_get(const daq_camera *cam);
 DAQ_API bool daq_camera_streaming(const daq_camera *cam);
-/* true if the driver has a software trigger (daq_camera_trigger can work). */
-DAQ_API bool daq_camera_can_trigger(const daq_camera *cam);
+/* The trigger modes the camera has (DAQ_TRIGGER_BITs, internal always
+ * included), as the driver reported them at creation or last open. */
+DAQ_API uint32_t daq_camera_trigger_modes(daq_camera *cam);
+/* true if the camera has any mode besides internal ("triggerable"). */
+DAQ_API bool daq_camera_can_trigger(daq_camera *cam);
 
 /* Copies the camera's parameter descriptors, at most max, into out (a
  * consistent set: taken under the lock, as open may refine ranges); returns
@@ -233,12 +238,22 @@ DAQ_API int daq_camera_get_format(daq_camera *cam, daq_camera_format *out, char 
 DAQ_API int daq_camera_start(daq_camera *cam, char *err, size_t err_len);
 DAQ_API void daq_camera_stop(daq_camera *cam); /* idempotent, also after errors */
 
-/* Arms the camera for triggers (drivers without an arm step: 0).  -1 with
- * a message when the camera cannot trigger or refuses. */
-DAQ_API int daq_camera_arm(daq_camera *cam, char *err, size_t err_len);
-/* One software trigger.  -1 with a message when the camera cannot trigger
- * or the driver refuses. */
-DAQ_API int daq_camera_trigger(daq_camera *cam, char *err, size_t err_len);
+/* 0 if the camera can be armed as set (trigger.mode is not internal), else
+ * -1 with "ID: trigger.mode is internal (free-running): set a trigger mode
+ * first (software, ...)".  Arming itself is a (re)start: daq_device_arm. */
+DAQ_API int daq_camera_arm_check(daq_camera *cam, char *err, size_t err_len);
+/* true while streaming in a trigger mode (waiting for triggers). */
+DAQ_API bool daq_camera_armed(daq_camera *cam);
+/* One software trigger: 0 with the camera's answer in *out (TRIGGERED or
+ * IGNORED with its reason, both counted), or -1 with a message: "ID: not
+ * armed" when not streaming in a trigger mode, "ID: trigger.mode is M:
+ * triggers come from the line, not software" in an external mode, "ID:
+ * software trigger not supported ..." when the driver has none, or the
+ * driver's failure. */
+DAQ_API int daq_camera_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len);
+/* Any thread: the trigger counters (daq/trigger.h's identities hold in
+ * every snapshot); expires pending triggers whose timeout has passed. */
+DAQ_API void daq_camera_trigger_stats(daq_camera *cam, daq_trigger_stats *out);
 
 /* Any thread, no lock: makes a blocked driver wait return promptly. */
 DAQ_API void daq_camera_interrupt(daq_camera *cam);

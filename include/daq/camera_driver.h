@@ -47,6 +47,7 @@
 #include "daq/api.h"
 #include "daq/camera.h"
 #include "daq/frame.h"
+#include "daq/trigger.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,7 +58,13 @@ typedef struct daq_frame_info {
     uint64_t hw_frame_number; /* the camera's counter (1-based for sim/PVCAM) */
     uint64_t bof_ns, eof_ns;  /* CLOCK_MONOTONIC ns; 0 when unknown */
     uint64_t exposure_ns;
-    size_t bytes; /* valid pixel bytes */
+    /* The camera's own clock, in ns of its timebase (PVCAM: BOF/EOF ticks
+     * x 100 us; GigE Vision: the device timestamp; sim: its drifting
+     * clock); 0 when the camera has none.  The engine fits these against
+     * host time (daq_clock_model). */
+    uint64_t cam_bof_ns, cam_eof_ns;
+    uint64_t trigger_index; /* 1-based trigger this frame answers; 0: not triggered */
+    size_t bytes;           /* valid pixel bytes */
     uint32_t width, height, stride_bytes;
     uint16_t bit_depth;
     uint16_t bin_x, bin_y;
@@ -108,10 +115,18 @@ typedef struct daq_camera_ops {
                         daq_frame_info *info);
     uint32_t (*fill_held)(daq_camera *cam);
 
-    /* Optional (NULL: not supported; daq_camera_can_trigger is false
-     * without trigger). */
-    int (*arm)(daq_camera *cam, char *err, size_t err_len);
-    int (*trigger)(daq_camera *cam, char *err, size_t err_len);
+    /* Optional (NULL: internal only).  The trigger modes the camera has, as
+     * DAQ_TRIGGER_BIT(mode)s (internal is implied).  Under the lock; asked
+     * again after open and close, so a driver may discover them at open
+     * (PVCAM's PARAM_EXPOSURE_MODE).  start reads the chosen mode with
+     * daq_camera_trigger_config and starts in it (armed). */
+    uint32_t (*trigger_modes)(daq_camera *cam);
+    /* Optional (NULL: no software trigger).  One software trigger, under
+     * the lock, only while streaming in a software mode (camera.c checks):
+     * 0 with the camera's answer in *out -- TRIGGERED with the index its
+     * frames will carry, or IGNORED with the reason -- or -1 when the
+     * trigger could not be sent at all (message in err). */
+    int (*trigger)(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len);
 
     /* Any thread. */
     void (*stats)(daq_camera *cam, daq_camera_stats *out);
@@ -153,6 +168,10 @@ DAQ_API const daq_driver *daq_driver_find(const char *type);
  * daq_camera_create otherwise: the caller owns the camera. */
 DAQ_API daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id, char *err,
                                            size_t err_len);
+
+/* The trigger settings the camera's start must use (a copy).  For a
+ * driver's start (and anything else under the camera's lock). */
+DAQ_API daq_trigger_config daq_camera_trigger_config(const daq_camera *cam);
 
 /* The driver's state, as its create returned it (borrowed). */
 DAQ_API void *daq_camera_priv(const daq_camera *cam);

@@ -97,6 +97,11 @@ DAQ_API uint32_t daq_recovery_delay_ms(const daq_config_recovery *r, uint32_t fa
  * unlimited (its limit unknown), and cannot cancel that by a stop. */
 DAQ_API int daq_device_stream_start(daq_device *d, uint64_t frame_limit, char *err, size_t err_len);
 DAQ_API void daq_device_stream_stop(daq_device *d);
+/* Arm (ADR 0011): refused unless the camera's trigger.mode is a trigger
+ * mode (daq_camera_arm_check's text); then the stream is (re)started in that
+ * mode, unlimited, and the camera waits for triggers.  0, or -1 with a
+ * message. */
+DAQ_API int daq_device_arm(daq_device *d, char *err, size_t err_len);
 
 /* The memory budget ([limits] memory_mb; 0 = half of RAM) and what the
  * cameras hold of it: pools, camera rings, stream buffers (devices/budget.h).

@@ -47,6 +47,7 @@ typedef enum daq_pixel_format {
 enum {
     DAQ_FRAME_FLAG_DISCONTINUITY = 1u << 0, /* hardware numbers went backwards */
     DAQ_FRAME_FLAG_AFTER_GAP = 1u << 1,     /* frames were lost before this one */
+    DAQ_FRAME_FLAG_TRIGGER_EXTRA = 1u << 2, /* beyond frames_per_trigger for its trigger */
 };
 
 typedef struct daq_roi {
@@ -69,6 +70,16 @@ typedef struct daq_frame_meta {
     daq_roi roi;
     float temperature_c; /* NaN when unknown */
     uint32_t flags;      /* DAQ_FRAME_FLAG_* */
+    /* Timestamps (ADR 0011).  The camera's own clock (ns of its timebase,
+     * 0 when it has none), the host's arrival (when the engine took the
+     * frame), and the exposure start estimated in host realtime through
+     * the camera's fitted clock model (0 until the model has a fit, or
+     * without a camera clock: then bof_ns-based). */
+    uint64_t cam_bof_ns, cam_eof_ns;
+    uint64_t arrival_mono_ns; /* CLOCK_MONOTONIC */
+    uint64_t arrival_real_ns; /* CLOCK_REALTIME, Unix ns */
+    uint64_t exposure_start_real_ns;
+    uint64_t trigger_index; /* 1-based trigger this frame answers; 0: not triggered */
 } daq_frame_meta;
 
 /* Takes a new reference; returns f.  Caller owns the new reference. */

@@ -58,6 +58,20 @@
  * magic.  On 2048 x 2048 x 16 bit, bslz4 compresses it 1.50x and lz4 not
  * at all (about 6 of the 16 bits are noise, no byte repeats); at 12 bits
  * bslz4 gives 2.0x, lz4 1.04x (codec_h5write bench).
+ *
+ * The camera clock (daq_frame_info.cam_bof_ns / cam_eof_ns, ADR 0011): a
+ * clock that agrees with CLOCK_MONOTONIC plus clock.offset_ns when the
+ * stream starts and then runs clock.drift_ppm fast:
+ *
+ *   cam(t) = t0 + offset_ns + (t - t0) + round((t - t0) * drift_ppm * 1e-6)
+ *
+ * t0 = CLOCK_MONOTONIC at the start of the stream, t = the frame's BOF (or
+ * EOF) in CLOCK_MONOTONIC ns, all in ns, signed arithmetic (a result below
+ * 1 reads 1: 0 means "no camera clock").  So with drift 0 and offset 0 it
+ * is bof_ns itself, and between two frames of a stream cam advances
+ * (1 + drift_ppm * 1e-6) times as far as bof_ns (to 1 ns of rounding).
+ * Every delay the sim applies to an exposure (fault.trigger_jitter_us) is in
+ * t, so it shows in both.
  */
 #ifndef DAQ_SIM_H
 #define DAQ_SIM_H
@@ -116,6 +130,23 @@ DAQ_API void daq_sim_stamp_scene(void *dst, uint32_t width, uint32_t height, uin
 /* As daq_sim_verify, but only a scene frame passes. */
 DAQ_API int daq_sim_verify_scene(const void *pixels, uint32_t width, uint32_t height,
                                  unsigned bit_depth, uint64_t n, char *why, size_t why_len);
+
+/* ---- the simulated trigger line (ADR 0011) -------------------------------------
+ * Sim cameras whose trigger.line parameter names the same line share it (a
+ * process-wide registry, created on first use, never freed).  A camera
+ * streaming in an external_* mode exposes on the line's pulses instead of
+ * its own deadlines -- unless one of its faults (fault.trigger_miss_prob,
+ * fault.trigger_miss_every, fault.trigger_double_prob, seeded) makes it miss
+ * a pulse or see it twice -- and its frames carry the pulse's number as
+ * trigger_index, so frames of several cameras match by index.  A line is
+ * pulsed by daq_sim_line_pulse, or by its own generator while a camera on
+ * it has trigger.line_hz > 0. */
+
+/* Fires one pulse on the line called name now.  Returns its number
+ * (1-based, counted per line since the line was created). */
+DAQ_API uint64_t daq_sim_line_pulse(const char *name);
+/* The sim cameras streaming in an external mode on the line now. */
+DAQ_API unsigned daq_sim_line_listeners(const char *name);
 
 #ifdef __cplusplus
 }

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acq/clock_model.h"
 #include "camera/camera_impl.h"
 #include "daq/log.h"
 #include "frame/frame_impl.h"
@@ -109,6 +110,13 @@ struct daq_acq {
     /* thread-private loss-check state */
     bool have_last;
     uint64_t last_hw;
+    /* Timestamps (ADR 0011): the camera clock fitted against the host's.
+     * The model is the thread's; clock_mu guards the fit it publishes. */
+    bool triggered; /* fixed while the thread runs: no watchdog while waiting for triggers */
+    daq_clock_model *clock; /* owned */
+    uint32_t clock_n;       /* thread-private: pairs since the last publish */
+    pthread_mutex_t clock_mu;
+    daq_clock_fit clock_fit; /* under clock_mu */
     /* test-only knobs (pool/test_knob.h), fixed at creation; 0 in production */
     uint32_t test_slow_pct;
     uint32_t test_crash;
@@ -220,7 +228,9 @@ daq_acq *daq_acq_create(daq_camera *cam, daq_bus *bus, const daq_acq_config *cfg
     pthread_mutex_init(&a->ctl_mu, NULL);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->idle_mu, NULL);
+    pthread_mutex_init(&a->clock_mu, NULL);
     daq_cond_init_monotonic(&a->idle_cv);
+    a->clock = daq_clock_model_create(0); /* NULL: no estimates, nothing else lost */
     return a;
 }
 
@@ -231,6 +241,8 @@ void daq_acq_destroy(daq_acq *a)
     daq_acq_stop(a);
     daq_camera_destroy(a->cam);
     daq_pool_destroy(a->pool);
+    daq_clock_model_destroy(a->clock);
+    pthread_mutex_destroy(&a->clock_mu);
     pthread_cond_destroy(&a->idle_cv);
     pthread_mutex_destroy(&a->idle_mu);
     pthread_mutex_destroy(&a->mu);
@@ -302,6 +314,41 @@ static void fill_meta(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint
     m->roi = info->roi;
     m->temperature_c = info->temperature_c;
     m->flags = flags;
+    m->cam_bof_ns = info->cam_bof_ns;
+    m->cam_eof_ns = info->cam_eof_ns;
+    m->trigger_index = info->trigger_index;
+}
+
+/* Publishes the clock fit every this many pairs (a mutex and a copy). */
+#define CLOCK_PUBLISH_EVERY 64u
+
+/* Arrival times, and the exposure start in host realtime: through the
+ * camera clock's fitted model when the camera has a clock and the fit is
+ * valid, else the driver's host-clock BOF.  The model is fitted on the end
+ * of exposure (camera EOF, or BOF + exposure), which arrival follows by the
+ * readout and transfer latency alone, so its lower envelope is tight; the
+ * start is that minus the exposure in camera time. */
+static void stamp_times(daq_acq *a, daq_frame_meta *m, uint64_t t)
+{
+    m->arrival_mono_ns = t;
+    m->arrival_real_ns = daq_real_now_ns();
+    uint64_t start_mono = m->bof_ns;
+    if (m->cam_bof_ns && a->clock) {
+        uint64_t cam_end = m->cam_eof_ns ? m->cam_eof_ns : m->cam_bof_ns + m->exposure_ns;
+        uint64_t host_end;
+        daq_clock_model_add(a->clock, cam_end, t);
+        if (daq_clock_model_map(a->clock, cam_end, &host_end) && host_end > cam_end - m->cam_bof_ns)
+            start_mono = host_end - (cam_end - m->cam_bof_ns);
+        if (++a->clock_n >= CLOCK_PUBLISH_EVERY) {
+            a->clock_n = 0;
+            daq_clock_fit fit;
+            daq_clock_model_fit(a->clock, &fit);
+            pthread_mutex_lock(&a->clock_mu);
+            a->clock_fit = fit;
+            pthread_mutex_unlock(&a->clock_mu);
+        }
+    }
+    m->exposure_start_real_ns = start_mono ? start_mono + (m->arrival_real_ns - t) : 0;
 }
 
 static void warn_exhausted(daq_acq *a, daq_alloc_outcome o)
@@ -421,7 +468,9 @@ static DAQ_COLD void test_slow(daq_acq *a, bool pooled)
 static bool deliver(daq_acq *a, daq_frame *f, const daq_frame_info *info, uint32_t flags)
 {
     uint64_t t = daq_now_ns(); /* arrival: the frame is ready to publish */
+    flags |= daq_camera__trigger_frame(a->cam, info->trigger_index, t);
     fill_meta(a, f, info, flags);
+    stamp_times(a, daq_frame_meta_mut(f), t);
     daq_bus_publish(a->bus, f);
     bump(&a->c.delivered, 1);
     bump(&a->c.bytes_copied, a->mode == DAQ_CAMERA_COPY ? info->bytes : 0);
@@ -556,7 +605,7 @@ static bool stop_requested(daq_acq *a)
 /* The watchdog: counts empty waits; true when it trips. */
 static bool watchdog(daq_acq *a, uint32_t *empty)
 {
-    if (++*empty < a->cfg.watchdog_waits)
+    if (a->triggered || ++*empty < a->cfg.watchdog_waits) /* triggers may be minutes apart */
         return false;
     snprintf(a->error, sizeof a->error, "watchdog: no frame for %u waits of %u ms",
              a->cfg.watchdog_waits, a->cfg.wait_timeout_ms);
@@ -806,6 +855,12 @@ static void reset_stream(daq_acq *a, uint64_t frame_limit)
     a->frame_limit = frame_limit;
     a->end_reason = NULL;
     a->error[0] = '\0';
+    if (a->clock)
+        daq_clock_model_reset(a->clock); /* the camera clock may restart with the stream */
+    a->clock_n = 0;
+    pthread_mutex_lock(&a->clock_mu);
+    memset(&a->clock_fit, 0, sizeof a->clock_fit);
+    pthread_mutex_unlock(&a->clock_mu);
     __atomic_store_n(&a->exhausted_rl.count, 0, __ATOMIC_RELAXED);
 }
 
@@ -868,8 +923,10 @@ int daq_acq_start(daq_acq *a, uint64_t frame_limit, char *err, size_t err_len)
         reset_stream(a, frame_limit);
         rc = daq_camera_start(a->cam, err, err_len);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        a->triggered = daq_camera_armed(a->cam);
         rc = spawn(a, err, err_len);
+    }
     if (rc == 0)
         DAQ_LOG(DAQ_LOG_INFO, LOG_ACQ, "acquisition started", DAQ_F_STR("device", a->id),
                 DAQ_F_U64("width", fmt.width), DAQ_F_U64("height", fmt.height),
@@ -1027,4 +1084,11 @@ void daq_acq_stats_snapshot(daq_acq *a, daq_acq_stats *s)
     pool_figures(a, &s->pool);
     pthread_mutex_unlock(&a->mu);
     daq_camera_stats_snapshot(a->cam, &s->driver);
+    daq_camera_trigger_stats(a->cam, &s->trigger);
+    pthread_mutex_lock(&a->clock_mu);
+    s->clock_valid = a->clock_fit.valid;
+    s->clock_drift_ppm = a->clock_fit.drift_ppm;
+    s->clock_residual_ns = a->clock_fit.residual_ns;
+    s->clock_pairs = a->clock_fit.pairs;
+    pthread_mutex_unlock(&a->clock_mu);
 }

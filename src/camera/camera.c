@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/fatal.h"
 
@@ -62,6 +63,140 @@ struct daq_camera_snap {
 static pthread_mutex_t *cam_lock_of(const daq_camera *cam)
 {
     return (pthread_mutex_t *)&cam->lock;
+}
+
+/* ---- the trigger model every camera has (ADR 0011) ---------------------------- */
+
+/* The enum values of trigger.mode for each set of modes: built once, never
+ * written again, so a descriptor copied out of the lock stays valid. */
+static const char *mode_names[1u << DAQ_TRIGGER_MODE_COUNT][DAQ_TRIGGER_MODE_COUNT + 1];
+static pthread_once_t mode_names_once = PTHREAD_ONCE_INIT;
+
+static void mode_names_build(void)
+{
+    for (uint32_t bits = 0; bits < (1u << DAQ_TRIGGER_MODE_COUNT); bits++) {
+        size_t k = 0;
+        for (int m = 0; m < DAQ_TRIGGER_MODE_COUNT; m++)
+            if (bits & DAQ_TRIGGER_BIT(m))
+                mode_names[bits][k++] = daq_trigger_mode_name((daq_trigger_mode)m);
+        mode_names[bits][k] = NULL;
+    }
+}
+
+enum { OWN_MODE, OWN_FPT, OWN_TIMEOUT, OWN_ARMED };
+
+static const daq_param_desc own_params[DAQ_CAMERA_OWN_PARAMS] = {
+    [OWN_MODE] = {"trigger.mode",
+                  "how exposures start: internal (free-running) or on triggers; the values are the "
+                  "modes this camera has",
+                  "", DAQ_PARAM_ENUM, DAQ_PARAM_WRITABLE, 0, 0, NULL},
+    [OWN_FPT] = {"trigger.frames_per_trigger", "frames each trigger starts (not the *_first modes)",
+                 "frames", DAQ_PARAM_INT, DAQ_PARAM_WRITABLE | DAQ_PARAM_HAS_RANGE, 1,
+                 DAQ_TRIGGER_FPT_MAX, NULL},
+    [OWN_TIMEOUT] = {"trigger.timeout_ms",
+                     "a trigger whose frames have not all arrived by then is counted missed", "ms",
+                     DAQ_PARAM_INT, DAQ_PARAM_WRITABLE | DAQ_PARAM_HAS_RANGE, 1,
+                     DAQ_TRIGGER_TIMEOUT_MS_MAX, NULL},
+    [OWN_ARMED] = {"trigger.armed", "streaming in a trigger mode: waiting for triggers", "",
+                   DAQ_PARAM_BOOL, 0, 0, 0, NULL},
+};
+
+/* A driver's modes, cut to what the camera layer can honour: no software
+ * modes without a trigger op. */
+static uint32_t modes_usable(const daq_camera *cam, uint32_t m)
+{
+    if (!cam->ops->trigger)
+        m &= ~(uint32_t)DAQ_TRIGGER_SOFTWARE_BITS;
+    return (m | DAQ_TRIGGER_BIT(DAQ_TRIGGER_INTERNAL)) & ((1u << DAQ_TRIGGER_MODE_COUNT) - 1);
+}
+
+/* Under lock (or at creation): asks the driver which modes it has. */
+static void trigger_modes_refresh(daq_camera *cam)
+{
+    uint32_t m = cam->ops->trigger_modes ? cam->ops->trigger_modes(cam) : 0;
+    __atomic_store_n(&cam->modes, modes_usable(cam, m), __ATOMIC_RELAXED);
+}
+
+/* The values trigger.mode accepts.  A driver that learns its modes at open
+ * (PVCAM) reports only internal before: a config applied before the first
+ * open may still name any mode, and start checks it against the camera's
+ * (start_mode_check). */
+static uint32_t modes_settable(const daq_camera *cam)
+{
+    if (cam->ever_opened || !cam->ops->trigger_modes)
+        return cam->modes;
+    return modes_usable(cam, ~0u);
+}
+
+static bool armed_locked(const daq_camera *cam)
+{
+    return cam->streaming && cam->trig.mode != DAQ_TRIGGER_INTERNAL;
+}
+
+/* Under lock: the driver's table followed by the camera's own, in
+ * cam->table; returns the total and the driver's count in *n_drv. */
+static size_t params_locked(daq_camera *cam, const daq_param_desc **table, size_t *n_drv)
+{
+    const daq_param_desc *drv = NULL;
+    size_t n = cam->ops->params(cam, &drv);
+    memcpy(cam->table, drv, n * sizeof *drv);
+    memcpy(cam->table + n, own_params, sizeof own_params);
+    pthread_once(&mode_names_once, mode_names_build);
+    cam->table[n + OWN_MODE].enum_values = mode_names[modes_settable(cam)];
+    *table = cam->table;
+    if (n_drv)
+        *n_drv = n;
+    return n + DAQ_CAMERA_OWN_PARAMS;
+}
+
+static int own_get(daq_camera *cam, size_t k, daq_param_value *out)
+{
+    switch (k) {
+    case OWN_MODE:
+        *out = daq_param_string(daq_trigger_mode_name(cam->trig.mode));
+        out->type = DAQ_PARAM_ENUM;
+        return 0;
+    case OWN_FPT: *out = daq_param_int(cam->trig.frames_per_trigger); return 0;
+    case OWN_TIMEOUT: *out = daq_param_int(cam->trig.timeout_ms); return 0;
+    default: *out = daq_param_bool(armed_locked(cam)); return 0;
+    }
+}
+
+/* v is validated against own_params (type, range, enum: a supported mode). */
+static void own_set(daq_camera *cam, size_t k, const daq_param_value *v)
+{
+    if (k == OWN_MODE)
+        cam->trig.mode = (daq_trigger_mode)daq_trigger_mode_parse(v->s);
+    else if (k == OWN_FPT)
+        cam->trig.frames_per_trigger = (uint32_t)v->i;
+    else if (k == OWN_TIMEOUT)
+        cam->trig.timeout_ms = (uint32_t)v->i;
+}
+
+/* Under lock: parameter i of the merged table, from the driver or the camera. */
+static int param_get(daq_camera *cam, size_t i, daq_param_value *out, char *err, size_t err_len)
+{
+    const daq_param_desc *t;
+    size_t n_drv;
+    params_locked(cam, &t, &n_drv);
+    return i < n_drv ? cam->ops->get_param(cam, i, out, err, err_len)
+                     : own_get(cam, i - n_drv, out);
+}
+
+static int param_set(daq_camera *cam, size_t i, const daq_param_value *v, char *err, size_t err_len)
+{
+    const daq_param_desc *t;
+    size_t n_drv;
+    params_locked(cam, &t, &n_drv);
+    if (i < n_drv)
+        return cam->ops->set_param(cam, i, v, err, err_len);
+    own_set(cam, i - n_drv, v);
+    return 0;
+}
+
+daq_trigger_config daq_camera_trigger_config(const daq_camera *cam)
+{
+    return cam->trig;
 }
 
 int daq_camera__driver_check(const daq_driver *drv, char *err, size_t err_len)
@@ -96,9 +231,12 @@ daq_camera *daq_camera_create_with(const daq_driver *drv, const char *id, char *
     }
     const daq_param_desc *table;
     size_t n = cam->ops->params(cam, &table);
-    if (n > DAQ_CAMERA_MAX_PARAMS)
+    if (n > DAQ_CAMERA_MAX_PARAMS - DAQ_CAMERA_OWN_PARAMS)
         daq_fatal("camera driver '%s': %zu parameters, at most %d", drv->type, n,
-                  DAQ_CAMERA_MAX_PARAMS);
+                  DAQ_CAMERA_MAX_PARAMS - DAQ_CAMERA_OWN_PARAMS);
+    daq_trigger_track_init(&cam->track);
+    cam->trig = (daq_trigger_config){DAQ_TRIGGER_INTERNAL, 1, DAQ_TRIGGER_TIMEOUT_MS_DEFAULT};
+    trigger_modes_refresh(cam);
     return cam;
 }
 
@@ -110,6 +248,7 @@ void daq_camera_destroy(daq_camera *cam)
     daq_camera_close(cam);
     if (cam->ops->destroy)
         cam->ops->destroy(cam);
+    daq_trigger_track_destroy(&cam->track);
     pthread_mutex_destroy(&cam->snap_mu);
     pthread_mutex_destroy(&cam->lock);
     free(cam->snap);
@@ -165,11 +304,6 @@ bool daq_camera_streaming(const daq_camera *cam)
     return s;
 }
 
-bool daq_camera_can_trigger(const daq_camera *cam)
-{
-    return cam->ops->trigger != NULL;
-}
-
 const daq_driver *daq_camera_driver(const daq_camera *cam)
 {
     return cam->driver;
@@ -190,7 +324,7 @@ size_t daq_camera_params_snapshot(daq_camera *cam, daq_param_desc *out, size_t m
         return n;
     }
     const daq_param_desc *table = NULL;
-    size_t n = cam->ops->params(cam, &table);
+    size_t n = params_locked(cam, &table, NULL);
     if (n && max) /* out may be NULL with max 0: just the count */
         memcpy(out, table, (n < max ? n : max) * sizeof *table);
     pthread_mutex_unlock(&cam->lock);
@@ -203,7 +337,7 @@ static int find_locked(daq_camera *cam, const char *name, const daq_param_desc *
                        size_t err_len)
 {
     const daq_param_desc *table = NULL;
-    size_t n = cam->ops->params(cam, &table);
+    size_t n = params_locked(cam, &table, NULL);
     *d = daq_param_find(table, n, name);
     if (!*d)
         return daq_err(err, err_len, "unknown parameter '%s'", name ? name : "(null)");
@@ -226,8 +360,7 @@ static uint32_t ring_frames_locked(daq_camera *cam)
     const daq_param_desc *d;
     daq_param_value v;
     int i = find_locked(cam, "ring_frames", &d, NULL, 0);
-    if (i < 0 || cam->ops->get_param(cam, (size_t)i, &v, NULL, 0) != 0 || v.type != DAQ_PARAM_INT ||
-        v.i < 0)
+    if (i < 0 || param_get(cam, (size_t)i, &v, NULL, 0) != 0 || v.type != DAQ_PARAM_INT || v.i < 0)
         return 0;
     return v.i > UINT32_MAX ? UINT32_MAX : (uint32_t)v.i;
 }
@@ -264,7 +397,7 @@ int daq_camera_get_param(daq_camera *cam, const char *name, daq_param_value *out
     }
     const daq_param_desc *d;
     int i = find_locked(cam, name, &d, err, err_len);
-    int r = i < 0 ? -1 : cam->ops->get_param(cam, (size_t)i, out, err, err_len);
+    int r = i < 0 ? -1 : param_get(cam, (size_t)i, out, err, err_len);
     pthread_mutex_unlock(&cam->lock);
     return r;
 }
@@ -282,15 +415,15 @@ static int set_locked(daq_camera *cam, const char *name, const daq_param_value *
     if (daq_param_validate(d, cam->streaming, v, text, &c, err, err_len) != 0)
         return -1;
     if (!cam->guard)
-        return cam->ops->set_param(cam, (size_t)i, &c, err, err_len);
+        return param_set(cam, (size_t)i, &c, err, err_len);
     daq_param_value old;
     daq_camera_format before = {0}, after;
     char why[128];
-    bool have_old = cam->ops->get_param(cam, (size_t)i, &old, why, sizeof why) == 0;
+    bool have_old = param_get(cam, (size_t)i, &old, why, sizeof why) == 0;
     if (cam->ops->format(cam, &before, why, sizeof why) != 0)
         before.frame_bytes = 0; /* e.g. an ROI off the sensor: any valid format is larger */
     uint32_t ring_before = ring_frames_locked(cam);
-    if (cam->ops->set_param(cam, (size_t)i, &c, err, err_len) != 0)
+    if (param_set(cam, (size_t)i, &c, err, err_len) != 0)
         return -1;
     uint32_t ring = ring_frames_locked(cam);
     if (cam->ops->format(cam, &after, why, sizeof why) != 0 ||
@@ -299,7 +432,7 @@ static int set_locked(daq_camera *cam, const char *name, const daq_param_value *
     if (cam->guard(cam->guard_ctx, cam, d->name, &after, ring, err, err_len) == 0)
         return 0;
     if (have_old)
-        cam->ops->set_param(cam, (size_t)i, &old, why, sizeof why);
+        param_set(cam, (size_t)i, &old, why, sizeof why);
     return -1;
 }
 
@@ -359,6 +492,8 @@ static int open_locked(daq_camera *cam, char *err, size_t err_len)
     if (cam->ops->open(cam, err, err_len) < 0)
         return -1;
     cam->opened = true;
+    cam->ever_opened = true;
+    trigger_modes_refresh(cam);
     return 0;
 }
 
@@ -376,6 +511,7 @@ static void stop_locked(daq_camera *cam)
         return;
     cam->ops->stop(cam);
     cam->streaming = false;
+    daq_trigger_track_end(&cam->track);
 }
 
 void daq_camera_close(daq_camera *cam)
@@ -385,6 +521,7 @@ void daq_camera_close(daq_camera *cam)
     if (cam->opened) {
         cam->ops->close(cam);
         cam->opened = false;
+        trigger_modes_refresh(cam);
     }
     pthread_mutex_unlock(&cam->lock);
 }
@@ -405,6 +542,35 @@ int daq_camera_get_format(daq_camera *cam, daq_camera_format *out, char *err, si
     return r;
 }
 
+/* The camera's modes from `from` on (internal: all), ", "-separated. */
+static const char *trigger_mode_list(const daq_camera *cam, daq_trigger_mode from, char *buf,
+                                     size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int m = from; m < DAQ_TRIGGER_MODE_COUNT && off < len; m++)
+        if (cam->modes & DAQ_TRIGGER_BIT(m)) {
+            int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+                             daq_trigger_mode_name((daq_trigger_mode)m));
+            if (w < 0)
+                break;
+            off += (size_t)w;
+        }
+    return buf;
+}
+
+/* Under lock, before a start: the camera must have the mode set before its
+ * first open (see modes_settable). */
+static int start_mode_check(daq_camera *cam, char *err, size_t err_len)
+{
+    if (cam->modes & DAQ_TRIGGER_BIT(cam->trig.mode))
+        return 0;
+    char modes[160];
+    trigger_mode_list(cam, DAQ_TRIGGER_INTERNAL, modes, sizeof modes);
+    return daq_err(err, err_len, "trigger.mode: camera '%s' (%s) has no mode '%s'; it has: %s",
+                   cam->id, cam->driver->type, daq_trigger_mode_name(cam->trig.mode), modes);
+}
+
 /* Under lock, before a driver start: the copy readers get meanwhile, and
  * `starting` set.  false when the copy cannot be allocated (the start then
  * goes on without it: readers wait, as before). */
@@ -416,13 +582,13 @@ static bool snap_begin(daq_camera *cam)
     if (!sn)
         return false;
     const daq_param_desc *table = NULL;
-    size_t n = cam->ops->params(cam, &table);
+    size_t n = params_locked(cam, &table, NULL);
     char why[128];
     pthread_mutex_lock(&cam->snap_mu);
     sn->n = n;
     memcpy(sn->desc, table, n * sizeof *table);
     for (size_t i = 0; i < n; i++)
-        sn->val_ok[i] = cam->ops->get_param(cam, i, &sn->val[i], why, sizeof why) == 0;
+        sn->val_ok[i] = param_get(cam, i, &sn->val[i], why, sizeof why) == 0;
     sn->fmt_rc = cam->ops->format(cam, &sn->fmt, why, sizeof why) == 0 ? 0 : -1;
     cam->starting = true;
     pthread_mutex_unlock(&cam->snap_mu);
@@ -442,7 +608,10 @@ int daq_camera_start(daq_camera *cam, char *err, size_t err_len)
     int r = 0;
     if (!cam->streaming) {
         r = open_locked(cam, err, err_len);
+        if (r == 0)
+            r = start_mode_check(cam, err, err_len);
         if (r == 0) {
+            daq_trigger_track_reset(&cam->track, &cam->trig);
             bool snap = snap_begin(cam);
             r = cam->ops->start(cam, err, err_len);
             if (snap)
@@ -464,26 +633,89 @@ void daq_camera_stop(daq_camera *cam)
     pthread_mutex_unlock(&cam->lock);
 }
 
-int daq_camera_arm(daq_camera *cam, char *err, size_t err_len)
+int daq_camera_arm_check(daq_camera *cam, char *err, size_t err_len)
 {
-    if (!cam->ops->trigger)
-        return daq_err(err, err_len, "camera '%s' (%s) has no software trigger", cam->id,
-                       cam->driver->type);
     pthread_mutex_lock(&cam->lock);
-    int r = cam->ops->arm ? cam->ops->arm(cam, err, err_len) : 0;
+    int r = 0;
+    if (cam->trig.mode == DAQ_TRIGGER_INTERNAL) {
+        char modes[160];
+        trigger_mode_list(cam, DAQ_TRIGGER_SOFTWARE, modes, sizeof modes);
+        r = *modes
+                ? daq_err(err, err_len,
+                          "%s: trigger.mode is internal (free-running): set a trigger mode first "
+                          "(%s)",
+                          cam->id, modes)
+                : daq_err(err, err_len,
+                          "%s: trigger.mode is internal (free-running) and this camera (%s) has "
+                          "no other mode",
+                          cam->id, cam->driver->type);
+    }
     pthread_mutex_unlock(&cam->lock);
-    return r < 0 ? -1 : 0;
+    return r;
 }
 
-int daq_camera_trigger(daq_camera *cam, char *err, size_t err_len)
+bool daq_camera_armed(daq_camera *cam)
 {
-    if (!cam->ops->trigger)
-        return daq_err(err, err_len, "camera '%s' (%s) has no software trigger", cam->id,
-                       cam->driver->type);
-    pthread_mutex_lock(&cam->lock);
-    int r = cam->ops->trigger(cam, err, err_len);
+    if (!lock_for_read(cam)) {
+        pthread_mutex_unlock(&cam->snap_mu);
+        return false; /* not yet: the start is in progress */
+    }
+    bool a = armed_locked(cam);
     pthread_mutex_unlock(&cam->lock);
-    return r < 0 ? -1 : 0;
+    return a;
+}
+
+uint32_t daq_camera_trigger_modes(daq_camera *cam)
+{
+    return __atomic_load_n(&cam->modes, __ATOMIC_RELAXED);
+}
+
+bool daq_camera_can_trigger(daq_camera *cam)
+{
+    return (daq_camera_trigger_modes(cam) & ~DAQ_TRIGGER_BIT(DAQ_TRIGGER_INTERNAL)) != 0;
+}
+
+/* Under lock: why a software trigger cannot be sent now, or 0. */
+static int trigger_refused(daq_camera *cam, char *err, size_t err_len)
+{
+    daq_trigger_mode m = cam->trig.mode;
+    if (!armed_locked(cam))
+        return daq_err(err, err_len, "%s: not armed", cam->id);
+    if (!daq_trigger_mode_is_software(m))
+        return daq_err(err, err_len,
+                       "%s: trigger.mode is %s: triggers come from the line, not software", cam->id,
+                       daq_trigger_mode_name(m));
+    if (!cam->ops->trigger)
+        return daq_err(err, err_len, "%s: software trigger not supported by this camera (%s)",
+                       cam->id, cam->driver->type);
+    return 0;
+}
+
+int daq_camera_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&cam->lock);
+    int r = trigger_refused(cam, err, err_len);
+    if (r == 0)
+        r = cam->ops->trigger(cam, out, err, err_len) < 0 ? -1 : 0;
+    if (r == 0)
+        daq_trigger_track_sent(&cam->track, out->result == DAQ_TRIGGER_TRIGGERED, out->index,
+                               daq_now_ns());
+    pthread_mutex_unlock(&cam->lock);
+    return r;
+}
+
+void daq_camera_trigger_stats(daq_camera *cam, daq_trigger_stats *out)
+{
+    daq_trigger_track_stats(&cam->track, daq_now_ns(), out);
+    if (!lock_for_read(cam)) {
+        out->mode = cam->trig.mode; /* not written while a start runs */
+        pthread_mutex_unlock(&cam->snap_mu);
+        return;
+    }
+    out->mode = cam->trig.mode;
+    out->armed = armed_locked(cam);
+    pthread_mutex_unlock(&cam->lock);
 }
 
 void daq_camera_interrupt(daq_camera *cam)

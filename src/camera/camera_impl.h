@@ -13,7 +13,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "camera/trigger_track.h"
 #include "daq/camera_driver.h"
+
+/* The parameters camera.c adds to every driver's (trigger.*). */
+#define DAQ_CAMERA_OWN_PARAMS 4
 
 struct daq_camera {
     const daq_camera_ops *ops; /* the driver's; a test may substitute a spy */
@@ -33,6 +37,16 @@ struct daq_camera {
 
     daq_camera_guard_fn guard; /* asked when a write grows the frame or ring */
     void *guard_ctx;
+
+    /* The trigger model (ADR 0011), under lock but for track (its own
+     * mutex) and modes (written under lock, read anywhere: a word). */
+    uint32_t modes;          /* DAQ_TRIGGER_BITs, internal included */
+    bool ever_opened;        /* under lock: modes are the camera's, not a guess */
+    daq_trigger_config trig; /* trigger.mode, frames_per_trigger, timeout_ms */
+    daq_trigger_track track;
+    /* The driver's table followed by the camera's own, rebuilt per lookup
+     * under lock (control path: a few KiB copied). */
+    daq_param_desc table[DAQ_CAMERA_MAX_PARAMS];
 };
 
 /* camera.c: 0 if drv has what a camera needs (type, ops, create), else -1
@@ -66,6 +80,12 @@ static inline int daq_camera__fill_dequeue(daq_camera *cam, int64_t timeout_ns, 
                                            daq_frame_info *info)
 {
     return cam->ops->fill_dequeue(cam, timeout_ns, filled, info);
+}
+
+/* A delivered frame's trigger bookkeeping: its flags (0 when untriggered). */
+static inline uint32_t daq_camera__trigger_frame(daq_camera *cam, uint64_t index, uint64_t now_ns)
+{
+    return index ? daq_trigger_track_frame(&cam->track, index, now_ns) : 0;
 }
 
 /* Frames a FILL driver keeps queued; 0 for COPY drivers. */

@@ -114,6 +114,19 @@ int daq_device_stream_start(daq_device *d, uint64_t frame_limit, char *err, size
     return daq_acq_start(a, frame_limit, err, err_len);
 }
 
+int daq_device_arm(daq_device *d, char *err, size_t err_len)
+{
+    daq_camera *cam = daq_device_camera(d);
+    if (!cam)
+        return daq_err(err, err_len, "device '%s' is unavailable: %s", daq_device_id(d),
+                       daq_device_error(d));
+    if (daq_camera_arm_check(cam, err, err_len) != 0)
+        return -1;
+    if (daq_camera_streaming(cam))
+        daq_device_stream_stop(d); /* PVCAM fixes exp_mode at setup: arming restarts */
+    return daq_device_stream_start(d, 0, err, err_len) < 0 ? -1 : 0;
+}
+
 void daq_device_stream_stop(daq_device *d)
 {
     devices_rec *r = devices_rec_of(d);

@@ -9,10 +9,30 @@
  * each FAKE_PVCAM_WIDTH x FAKE_PVCAM_HEIGHT (default 2048 x 2048), 16 bit
  * (FAKE_PVCAM_BIT_DEPTH), exposure in ms (EXP_RES_ONE_MILLISEC), two
  * readout ports, speeds 0..1, gains 1..2, PARAM_TEMP not ATTR_LIVE,
- * extended exposure modes (EXT_TRIG_INTERNAL, trigger-first) with
- * expose-out modes -- or, with FAKE_PVCAM_LEGACY=1, only the legacy
- * TIMED_MODE and TRIGGER_FIRST_MODE; pl_exp_setup_cont refuses (183) any
- * exposure mode the camera does not list.
+ * extended exposure modes with expose-out modes -- or, with
+ * FAKE_PVCAM_LEGACY=1, only the legacy TIMED_MODE and TRIGGER_FIRST_MODE;
+ * pl_exp_setup_cont refuses (183) any exposure mode the camera does not
+ * list, and any expose-out mode it does not list.  The lists are knobs:
+ * FAKE_PVCAM_EXPOSURE_MODES (comma-separated PARAM_EXPOSURE_MODE values;
+ * default the six EXT_TRIG_* daq maps: 1792,2048,2304,2560,2816,3072) and
+ * FAKE_PVCAM_EXPOSE_OUT_MODES (default 0,1; empty: PARAM_EXPOSE_OUT_MODE
+ * is not available).
+ *
+ * Triggers (facts §2.7, §4.2), emulated as a camera does them:
+ *   - EXT_TRIG_INTERNAL / TIMED_MODE: free-running from pl_exp_start_cont;
+ *   - SOFTWARE_EDGE: each pl_exp_trigger answers TRIGGERED and queues one
+ *     exposure (it starts when the previous one ended), so the frame after
+ *     trigger k has FrameNr k; SOFTWARE_FIRST: the first TRIGGERED starts
+ *     a free-running sequence and every later trigger is IGNORED;
+ *     FAKE_PVCAM_IGNORE_EVERY=N: every Nth software trigger is IGNORED (no
+ *     frame); FAKE_PVCAM_TRIGGER_FAIL=CODE: pl_exp_trigger fails with CODE;
+ *   - EDGE_RISING, LEVEL: one exposure per fake_pvcam_pulse; TRIG_FIRST:
+ *     the first pulse starts a free-running sequence.  Without pulses
+ *     these modes make no frame at all.
+ * A triggered exposure begins when the sensor takes the trigger: its
+ * FRAME_INFO TimeStampBOF is then and TimeStamp the exposure later.  Built
+ * a third time with FAKE_PVCAM_OMIT_TRIGGER (libpvcam_notrig.so): no
+ * pl_exp_trigger symbol, as in a PVCAM before 2.5.
  * Sizes and knobs are read at pl_pvcam_init; the fault knobs at
  * pl_exp_start_cont.
  *
@@ -42,8 +62,8 @@
  * pl_exp_stop_cont halts), FAKE_PVCAM_GAP_EVERY=N (every Nth frame number
  * is skipped by the camera), FAKE_PVCAM_STALL_AFTER=N (no frame and no
  * callback after N frames), FAKE_PVCAM_REMOVE_AFTER=N (once N frames were
- * written, every frame getter fails with 180 PL_ERR_DEVICE_REMOVED), FAKE_PVCAM_NO_POISON=1 (unlock leaves the
- * slot's bytes alone), FAKE_PVCAM_REQUIRE_COPY_MARK=1 (see fake_pvcam.h).
+ * written, every frame getter fails with 180 PL_ERR_DEVICE_REMOVED), FAKE_PVCAM_NO_POISON=1 (unlock
+ * leaves the slot's bytes alone), FAKE_PVCAM_REQUIRE_COPY_MARK=1 (see fake_pvcam.h).
  *
  * Built a second time with FAKE_PVCAM_OMIT_UNLOCK as libpvcam_nosym.so: the
  * same library without pl_exp_unlock_oldest_frame, for the driver's
@@ -71,12 +91,13 @@
 EXPORT fake_pvcam_events_fn fake_pvcam_events;
 EXPORT fake_pvcam_counter_fn fake_pvcam_counter;
 EXPORT fake_pvcam_record_copy_done_fn fake_pvcam_record_copy_done;
+EXPORT fake_pvcam_pulse_fn fake_pvcam_pulse;
 
-#define MAX_CAMS 4
-#define MAX_EVENTS (1u << 16)
-#define MAX_SLOTS 4096u
+#define MAX_CAMS                4
+#define MAX_EVENTS              (1u << 16)
+#define MAX_SLOTS               4096u
 #define PARAM_FRAME_BUFFER_SIZE PVCAM_PARAM_ID(PVCAM_TYPE_UNS64, 3, 300)
-#define POISON 0xA5
+#define POISON                  0xA5
 
 typedef struct cam {
     char name[CAM_NAME_LEN];
@@ -103,6 +124,10 @@ typedef struct cam {
     FRAME_INFO info[MAX_SLOTS];
     unsigned char *base[4]; /* the pattern of n % 4; the stamp is written per frame */
     uint64_t t0_ns;
+    /* triggers: the setup's exposure mode (exp_mode without expose-out) */
+    int32 trig;
+    uint32_t pending; /* triggers (software or pulses) not yet exposed */
+    bool seq_started; /* a *_FIRST mode got its trigger: free-running */
     /* callback */
     void *cb;
     void *cb_ctx;
@@ -131,8 +156,60 @@ static double fps_override;
 static uint32_t dup_every, late_callbacks, gap_every, stall_after, remove_after;
 static bool no_poison, require_copy_mark;
 static bool legacy; /* FAKE_PVCAM_LEGACY=1: only the legacy exposure modes, no expose-out */
+static uint32_t ignore_every; /* FAKE_PVCAM_IGNORE_EVERY */
+static int16 trigger_fail;    /* FAKE_PVCAM_TRIGGER_FAIL */
 static int16 last_exp_mode = -1;
 static cam cams[MAX_CAMS];
+
+/* The enumerations: value and name of each item. */
+typedef struct eitem {
+    int32 value;
+    const char *name;
+} eitem;
+
+#define MAX_ITEMS 16
+/* The camera's PARAM_EXPOSURE_MODE and PARAM_EXPOSE_OUT_MODE lists (set at init). */
+static eitem modes_cur[MAX_ITEMS], eo_cur[MAX_ITEMS];
+static uns32 n_modes_cur, n_eo_cur;
+
+static const char *mode_name(long v)
+{
+    switch (v) {
+    case EXT_TRIG_INTERNAL: return "Internal Trigger";
+    case EXT_TRIG_TRIG_FIRST: return "Trigger First";
+    case EXT_TRIG_EDGE_RISING: return "Edge Trigger";
+    case EXT_TRIG_LEVEL: return "Level Trigger";
+    case EXT_TRIG_SOFTWARE_FIRST: return "Software Trigger First";
+    case EXT_TRIG_SOFTWARE_EDGE: return "Software Trigger Edge";
+    case EXT_TRIG_LEVEL_OVERLAP: return "Level Trigger Overlap";
+    case EXT_TRIG_LEVEL_PULSED: return "Level Trigger Pulsed";
+    default: return "Unknown";
+    }
+}
+
+static const char *expose_out_name(long v)
+{
+    static const char *const names[] = {"First Row",       "All Rows",    "Any Row",
+                                        "Rolling Shutter", "Line Output", "Global Shutter"};
+    return v >= 0 && v < 6 ? names[v] : "Unknown";
+}
+
+/* A comma-separated list of values from the environment (dflt when unset). */
+static void parse_items(const char *env, const char *dflt, eitem *out, uns32 *n,
+                        const char *(*name)(long))
+{
+    const char *v = getenv(env);
+    const char *p = v ? v : dflt;
+    *n = 0;
+    while (*p && *n < MAX_ITEMS) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[(*n)++] = (eitem){(int32)x, name(x)};
+        p = *end == ',' ? end + 1 : end;
+    }
+}
 
 static fake_pvcam_event events[MAX_EVENTS];
 static size_t n_events;
@@ -142,6 +219,8 @@ typedef struct counters {
     uint64_t frames_written, callbacks, duplicate_callbacks, late_callbacks, dropped_locked,
         overwritten, overrun_reports, unlocks, registrations, double_registrations,
         param_while_streaming, unlock_before_copy;
+    /* triggers of the last stream */
+    uint64_t sw_triggers, sw_triggered, sw_ignored, pulses, pulses_used, setups;
 } counters;
 static counters ctr;
 
@@ -222,6 +301,9 @@ rs_bool pl_pvcam_init(void)
     readout_us = (uint32_t)env_long("FAKE_PVCAM_READOUT_US", 0);
     fps_override = (double)env_long("FAKE_PVCAM_FPS", 0);
     legacy = env_long("FAKE_PVCAM_LEGACY", 0) != 0;
+    parse_items("FAKE_PVCAM_EXPOSURE_MODES", "1792,2048,2304,2560,2816,3072", modes_cur,
+                &n_modes_cur, mode_name);
+    parse_items("FAKE_PVCAM_EXPOSE_OUT_MODES", "0,1", eo_cur, &n_eo_cur, expose_out_name);
     last_exp_mode = -1;
     memset(cams, 0, sizeof cams);
     for (int i = 0; i < ncams; i++) {
@@ -347,16 +429,14 @@ static const struct {
     {PL_ERR_DEVICE_NAME_UNKNOWN,
      "This is not a valid name for opening the device (PL_ERR_DEVICE_NAME_UNKNOWN)"},
     {PL_ERR_DEVICE_ALREADY_OPEN, "This device is already open (PL_ERR_DEVICE_ALREADY_OPEN)"},
-    {PL_ERR_DEVICE_REMOVED,
-     "The device has been unexpectedly removed (PL_ERR_DEVICE_REMOVED)"},
+    {PL_ERR_DEVICE_REMOVED, "The device has been unexpectedly removed (PL_ERR_DEVICE_REMOVED)"},
     {PL_ERR_REGION_INVALID, "Invalid region (PL_ERR_REGION_INVALID)"},
     {PL_ERR_BINNING_INVALID, "Invalid binning (PL_ERR_BINNING_INVALID)"},
     {PL_ERR_MODE_INVALID, "Invalid mode (PL_ERR_MODE_INVALID)"},
     {PL_ERR_STATE_INVALID, "Invalid internal state (PL_ERR_STATE_INVALID)"},
     {PL_ERR_CONFIGURATION_INVALID, "Invalid configuration (PL_ERR_CONFIGURATION_INVALID)"},
     {PL_ERR_INDEX_OUT_OF_RANGE, "Index is out of range (PL_ERR_INDEX_OUT_OF_RANGE)"},
-    {PL_ERR_EXPOSURE_OUT_OF_RANGE,
-     "Exposure value is out of range (PL_ERR_EXPOSURE_OUT_OF_RANGE)"},
+    {PL_ERR_EXPOSURE_OUT_OF_RANGE, "Exposure value is out of range (PL_ERR_EXPOSURE_OUT_OF_RANGE)"},
     {PL_ERR_ACQUISITION_SETUP_REQUIRED,
      "The acquisition setup is needed first (PL_ERR_ACQUISITION_SETUP_REQUIRED)"},
     {PL_ERR_ZERO_FRAMES, "Zero frames given (PL_ERR_ZERO_FRAMES)"},
@@ -404,24 +484,22 @@ static const pdesc params[] = {
     {PARAM_EXPOSE_OUT_MODE, PVCAM_TYPE_ENUM, ACC_READ_ONLY, false},
 };
 
-/* The enumerations: value and name of each item. */
-typedef struct eitem {
-    int32 value;
-    const char *name;
-} eitem;
 static const eitem ports[] = {{0, "Sensitivity"}, {1, "Speed"}};
-static const eitem modes_ext[] = {{EXT_TRIG_INTERNAL, "Internal Trigger"},
-                                  {2048, "Trigger First"}};
 static const eitem modes_legacy[] = {{TIMED_MODE, "Timed"}, {3, "Trigger First"}};
-static const eitem expose_out[] = {{0, "First Row"}, {1, "All Rows"}};
 
 /* The items of an enum parameter (NULL: not an enum). */
 static const eitem *enum_items(uns32 id, uns32 *n)
 {
     switch (id) {
     case PARAM_READOUT_PORT: *n = 2; return ports;
-    case PARAM_EXPOSURE_MODE: *n = 2; return legacy ? modes_legacy : modes_ext;
-    case PARAM_EXPOSE_OUT_MODE: *n = 2; return expose_out;
+    case PARAM_EXPOSURE_MODE:
+        if (legacy) {
+            *n = 2;
+            return modes_legacy;
+        }
+        *n = n_modes_cur;
+        return modes_cur;
+    case PARAM_EXPOSE_OUT_MODE: *n = n_eo_cur; return eo_cur;
     default: *n = 0; return NULL;
     }
 }
@@ -436,8 +514,10 @@ static const pdesc *pdesc_of(uns32 id)
 
 static bool available(const cam *c, const pdesc *d)
 {
-    if (d && d->id == PARAM_EXPOSE_OUT_MODE && legacy)
+    if (d && d->id == PARAM_EXPOSE_OUT_MODE && (legacy || n_eo_cur == 0))
         return false; /* legacy cameras have no expose-out modes */
+    if (d && d->id == PARAM_EXPOSURE_MODE && !legacy && n_modes_cur == 0)
+        return false;
     return d && (d->id != PARAM_FRAME_BUFFER_SIZE || c->setup);
 }
 
@@ -504,7 +584,9 @@ rs_bool pl_get_param(int16 h, uns32 id, int16 attr, void *out)
     }
     if (attr == ATTR_COUNT) {
         uns32 n;
-        *(uns32 *)out = enum_items(d->id, &n) ? n : d->type == PVCAM_TYPE_CHAR_PTR ? CCD_NAME_LEN : 1;
+        *(uns32 *)out = enum_items(d->id, &n)            ? n
+                        : d->type == PVCAM_TYPE_CHAR_PTR ? CCD_NAME_LEN
+                                                         : 1;
         return unlock_ret(ok());
     }
     if (attr < ATTR_CURRENT || attr > ATTR_INCREMENT || attr == ATTR_COUNT || attr == ATTR_TYPE)
@@ -579,8 +661,8 @@ rs_bool pl_get_enum_param(int16 h, uns32 id, uns32 index, int32 *value, char *de
     uns32 n;
     const eitem *items = enum_items(id, &n);
     if (!available(c, pdesc_of(id)))
-        return unlock_ret(fail(pdesc_of(id) ? PL_ERR_PARAMETER_NOT_AVAILABLE
-                                            : PL_ERR_PARAMETER_UNKNOWN));
+        return unlock_ret(
+            fail(pdesc_of(id) ? PL_ERR_PARAMETER_NOT_AVAILABLE : PL_ERR_PARAMETER_UNKNOWN));
     if (!items)
         return unlock_ret(fail(PL_ERR_PARAMETER_NOT_ENUM));
     if (c->running) {
@@ -622,11 +704,15 @@ rs_bool pl_exp_setup_cont(int16 h, uns16 rgn_total, const rgn_type *rgn, int16 e
     const eitem *modes = enum_items(PARAM_EXPOSURE_MODE, &nm);
     bool known = false;
     for (uns32 i = 0; i < nm; i++)
-        known |= legacy ? exp_mode == modes[i].value
-                        : (exp_mode & ~0xFF) == modes[i].value && (exp_mode & 0xFF) <= 5;
-    if (!known)
+        known |= legacy ? exp_mode == modes[i].value : (exp_mode & ~0xFF) == modes[i].value;
+    bool eo_known = legacy || (exp_mode & 0xFF) == 0; /* FIRST_ROW (0) when there is none */
+    for (uns32 i = 0; !legacy && i < n_eo_cur; i++)
+        eo_known |= (exp_mode & 0xFF) == eo_cur[i].value;
+    if (!known || !eo_known)
         return unlock_ret(fail(PL_ERR_MODE_INVALID));
     last_exp_mode = exp_mode;
+    ctr.setups++;
+    c->trig = legacy ? EXT_TRIG_INTERNAL : (exp_mode & ~0xFF);
     if (exposure < 1 || exposure > 3600000)
         return unlock_ret(fail(PL_ERR_EXPOSURE_OUT_OF_RANGE));
     /* CIRC_NONE is accepted here and refused by start_cont with 185, as
@@ -709,19 +795,42 @@ static void fire(cam *c, const FRAME_INFO *fi)
     pthread_cond_broadcast(&cv);
 }
 
+/* One exposure per trigger (until a *_FIRST mode's sequence starts). */
+static bool per_trigger(const cam *c)
+{
+    return c->trig != EXT_TRIG_INTERNAL && !c->seq_started;
+}
+
+#define IDLE UINT64_MAX /* no exposure in progress: waiting for a trigger */
+
 static void *sensor(void *arg)
 {
     cam *c = arg;
     pthread_mutex_lock(&mu);
     uint64_t period = period_ns(c), next = c->t0_ns + period, nr = 0, made = 0;
+    if (per_trigger(c))
+        next = IDLE;
     while (!c->stop_req) {
+        if (next == IDLE) { /* take a trigger: its exposure begins now */
+            if (c->seq_started || c->pending) {
+                if (!c->seq_started)
+                    c->pending--;
+                next = now_ns() + period;
+            } else {
+                pthread_cond_wait(&cv, &mu);
+                continue;
+            }
+        }
         uint64_t now = now_ns();
         if (now < next) {
             struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
             pthread_cond_timedwait(&cv, &mu, &ts);
             continue;
         }
-        next += period;
+        if (per_trigger(c))
+            next = IDLE; /* this exposure's trigger is used up */
+        else
+            next += period;
         if (next < now) /* fell far behind (sanitizers): no burst to catch up */
             next = now + period;
         if (stall_after && made >= stall_after)
@@ -787,6 +896,11 @@ rs_bool pl_exp_start_cont(int16 h, void *buf, uns32 size)
     remove_after = (uint32_t)env_long("FAKE_PVCAM_REMOVE_AFTER", 0);
     no_poison = env_long("FAKE_PVCAM_NO_POISON", 0) != 0;
     require_copy_mark = env_long("FAKE_PVCAM_REQUIRE_COPY_MARK", 0) != 0;
+    ignore_every = (uint32_t)env_long("FAKE_PVCAM_IGNORE_EVERY", 0);
+    trigger_fail = (int16)env_long("FAKE_PVCAM_TRIGGER_FAIL", 0);
+    ctr.sw_triggers = ctr.sw_triggered = ctr.sw_ignored = ctr.pulses = ctr.pulses_used = 0;
+    c->pending = 0;
+    c->seq_started = false;
     /* The stream's counters; registrations and parameter misuse are the process's. */
     ctr.frames_written = ctr.callbacks = ctr.duplicate_callbacks = ctr.late_callbacks = 0;
     ctr.dropped_locked = ctr.overwritten = ctr.overrun_reports = ctr.unlocks = 0;
@@ -931,6 +1045,67 @@ rs_bool pl_exp_unlock_oldest_frame(int16 h)
 }
 #endif
 
+/* ---- triggers ------------------------------------------------------------------------------ */
+
+#ifndef FAKE_PVCAM_OMIT_TRIGGER
+rs_bool pl_exp_trigger(int16 h, uns32 *flags, uns32 value)
+{
+    pthread_mutex_lock(&mu);
+    NEED_INIT();
+    cam *c = cam_of(h);
+    if (!c)
+        return unlock_ret(PV_FAIL);
+    if (!flags)
+        return unlock_ret(fail(PL_ERR_NULL_POINTER));
+    if (*flags != 0 || value != 0) /* in: 0; reserved: 0 (facts §2.7) */
+        return unlock_ret(fail(PL_ERR_VALUE_INVALID));
+    if (!c->running)
+        return unlock_ret(fail(PL_ERR_STATE_INVALID));
+    if (c->trig != EXT_TRIG_SOFTWARE_EDGE && c->trig != EXT_TRIG_SOFTWARE_FIRST)
+        return unlock_ret(fail(PL_ERR_MODE_INVALID));
+    if (trigger_fail)
+        return unlock_ret(fail(trigger_fail));
+    ctr.sw_triggers++;
+    bool ignore = (ignore_every && ctr.sw_triggers % ignore_every == 0) || c->seq_started;
+    if (ignore) {
+        ctr.sw_ignored++;
+        *flags = PL_SW_TRIG_STATUS_IGNORED;
+        return unlock_ret(ok());
+    }
+    ctr.sw_triggered++;
+    if (c->trig == EXT_TRIG_SOFTWARE_FIRST)
+        c->seq_started = true;
+    else
+        c->pending++;
+    pthread_cond_broadcast(&cv);
+    *flags = PL_SW_TRIG_STATUS_TRIGGERED;
+    return unlock_ret(ok());
+}
+#endif
+
+int fake_pvcam_pulse(int index)
+{
+    pthread_mutex_lock(&mu);
+    int used = 0;
+    if (inited && index >= 0 && index < ncams) {
+        cam *c = &cams[index];
+        ctr.pulses++;
+        bool external = c->trig == EXT_TRIG_EDGE_RISING || c->trig == EXT_TRIG_LEVEL ||
+                        c->trig == EXT_TRIG_TRIG_FIRST;
+        if (c->running && external && !c->seq_started) {
+            used = 1;
+            ctr.pulses_used++;
+            if (c->trig == EXT_TRIG_TRIG_FIRST)
+                c->seq_started = true;
+            else
+                c->pending++;
+            pthread_cond_broadcast(&cv);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return used;
+}
+
 /* ---- callbacks and FRAME_INFO ------------------------------------------------------------ */
 
 rs_bool pl_cam_register_callback_ex3(int16 h, int32 event_id, void *callback, void *context)
@@ -975,8 +1150,8 @@ rs_bool pl_create_frame_info_struct(FRAME_INFO **out)
     *out = calloc(1, sizeof **out);
     if (!*out)
         return unlock_ret(fail(PL_ERR_INSUFFICIENT_RESOURCES));
-    (*out)->FrameInfoGUID = (PVCAM_FRAME_INFO_GUID){0x3f1a2b4c, 0x1d2e, 0x4f50,
-                                                    {1, 2, 3, 4, 5, 6, 7, 8}};
+    (*out)->FrameInfoGUID =
+        (PVCAM_FRAME_INFO_GUID){0x3f1a2b4c, 0x1d2e, 0x4f50, {1, 2, 3, 4, 5, 6, 7, 8}};
     return unlock_ret(ok());
 }
 
@@ -1009,10 +1184,24 @@ uint64_t fake_pvcam_counter(const char *name)
         size_t off;
     } names[] = {
 #define C(x) {#x, offsetof(counters, x)}
-        C(frames_written),  C(callbacks), C(duplicate_callbacks),   C(late_callbacks),
-        C(dropped_locked),  C(overwritten), C(overrun_reports),     C(unlocks),
-        C(registrations),   C(double_registrations), C(param_while_streaming),
+        C(frames_written),
+        C(callbacks),
+        C(duplicate_callbacks),
+        C(late_callbacks),
+        C(dropped_locked),
+        C(overwritten),
+        C(overrun_reports),
+        C(unlocks),
+        C(registrations),
+        C(double_registrations),
+        C(param_while_streaming),
         C(unlock_before_copy),
+        C(sw_triggers),
+        C(sw_triggered),
+        C(sw_ignored),
+        C(pulses),
+        C(pulses_used),
+        C(setups),
 #undef C
     };
     uint64_t v = UINT64_MAX;

@@ -652,17 +652,24 @@ static int spy_set_param(daq_camera *cam, size_t index, const daq_param_value *v
     return real_ops->set_param(cam, index, v, err, len);
 }
 
-static int spy_arm_fn(daq_camera *cam, char *err, size_t len)
+static uint32_t spy_modes_fn(daq_camera *cam)
 {
-    spy_arm++;
-    return 0;
+    spy_arm++; /* asked at open and close */
+    return DAQ_TRIGGER_SOFTWARE_BITS | DAQ_TRIGGER_BIT(DAQ_TRIGGER_EXTERNAL_EDGE);
 }
 
-static int spy_trigger_fn(daq_camera *cam, char *err, size_t len)
+/* The first trigger is taken, the second ignored, the third fails. */
+static int spy_trigger_fn(daq_camera *cam, daq_trigger_answer *out, char *err, size_t len)
 {
     spy_trigger++;
-    snprintf(err, len, "spy: trigger ignored");
-    return spy_trigger > 1 ? -1 : 0;
+    if (spy_trigger == 3) {
+        snprintf(err, len, "spy: trigger line broken");
+        return -1;
+    }
+    out->result = spy_trigger == 1 ? DAQ_TRIGGER_TRIGGERED : DAQ_TRIGGER_IGNORED;
+    out->index = 1;
+    snprintf(out->reason, sizeof out->reason, "%s", spy_trigger == 1 ? "" : "spy: busy");
+    return 0;
 }
 
 static int spy_open_fn(daq_camera *cam, char *err, size_t len)
@@ -703,6 +710,8 @@ static void wrapper_calls_driver_as_documented(void **state)
     spy_ops.close = spy_close_fn;
     spy_ops.start = spy_start_fn;
     spy_ops.stop = spy_stop_fn;
+    spy_ops.trigger_modes = NULL;
+    spy_ops.trigger = NULL;
     cam->ops = &spy_ops;
     spy_set = spy_open = spy_close = spy_start = spy_stop = spy_arm = spy_trigger = 0;
     spy_fail_start = false;
@@ -761,25 +770,91 @@ static void wrapper_calls_driver_as_documented(void **state)
     assert_int_equal(spy_stop, 2);
     spy_fail_start = false;
 
-    /* arm/trigger: refused with a message without a trigger op; with one,
-     * the driver's answer comes back as it is. */
+    /* Triggers (ADR 0011).  A driver without modes or trigger op is
+     * internal only: Arm is refused with the text, Trigger is "not armed",
+     * and the enum refuses other modes with the list. */
+    daq_trigger_answer ans;
+    daq_trigger_stats ts;
+    spy_ops.trigger_modes = NULL;
+    spy_ops.trigger = NULL;
+    daq_camera_close(cam); /* the modes are asked again at open and close */
     assert_false(daq_camera_can_trigger(cam));
-    assert_int_equal(daq_camera_arm(cam, err, sizeof err), -1);
-    assert_string_equal(err, "camera 'w' (sim) has no software trigger");
-    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), -1);
-    assert_string_equal(err, "camera 'w' (sim) has no software trigger");
-    spy_ops.arm = spy_arm_fn;
+    assert_int_equal(daq_camera_trigger_modes(cam), DAQ_TRIGGER_BIT(DAQ_TRIGGER_INTERNAL));
+    assert_int_equal(daq_camera_arm_check(cam, err, sizeof err), -1);
+    assert_string_equal(err, "w: trigger.mode is internal (free-running) and this camera (sim) has "
+                             "no other mode");
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), -1);
+    assert_string_equal(err, "w: not armed");
+    assert_int_equal(daq_camera_set_param_text(cam, "trigger.mode", "software", err, sizeof err),
+                     -1);
+    assert_string_equal(err, "trigger.mode: 'software' is not one of internal");
+
+    /* With modes and a trigger op: the answer comes back as the driver gave
+     * it, counted; a failure is an error and not a trigger sent. */
+    spy_ops.trigger_modes = spy_modes_fn;
     spy_ops.trigger = spy_trigger_fn;
+    assert_int_equal(daq_camera_open(cam, err, sizeof err), 0);
+    assert_int_equal(spy_arm, 1);
     assert_true(daq_camera_can_trigger(cam));
-    assert_int_equal(daq_camera_arm(cam, err, sizeof err), 0);
-    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), 0);
-    assert_int_equal(daq_camera_trigger(cam, err, sizeof err), -1);
-    assert_string_equal(err, "spy: trigger ignored");
-    assert_int_equal(spy_arm, 1);
-    assert_int_equal(spy_trigger, 2);
-    spy_ops.arm = NULL; /* arm is optional: a trigger is enough */
-    assert_int_equal(daq_camera_arm(cam, err, sizeof err), 0);
-    assert_int_equal(spy_arm, 1);
+    assert_int_equal(daq_camera_arm_check(cam, err, sizeof err), -1);
+    assert_string_equal(err, "w: trigger.mode is internal (free-running): set a trigger mode first "
+                             "(software, software_first, external_edge)");
+    assert_int_equal(
+        daq_camera_set_param_text(cam, "trigger.mode", "external_level", err, sizeof err), -1);
+    assert_string_equal(err, "trigger.mode: 'external_level' is not one of internal, software, "
+                             "software_first, external_edge");
+    assert_int_equal(daq_camera_set_param_text(cam, "trigger.mode", "software", err, sizeof err),
+                     0);
+    assert_int_equal(daq_camera_set_param_text(cam, "trigger.timeout_ms", "50", err, sizeof err),
+                     0);
+    assert_int_equal(daq_camera_arm_check(cam, err, sizeof err), 0);
+    assert_false(daq_camera_armed(cam));
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), -1);
+    assert_string_equal(err, "w: not armed");
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    assert_true(daq_camera_armed(cam));
+    assert_int_equal(daq_camera_get_param(cam, "trigger.armed", &v, err, sizeof err), 0);
+    assert_true(v.b);
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), 0);
+    assert_int_equal(ans.result, DAQ_TRIGGER_TRIGGERED);
+    assert_int_equal(ans.index, 1);
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), 0);
+    assert_int_equal(ans.result, DAQ_TRIGGER_IGNORED);
+    assert_string_equal(ans.reason, "spy: busy");
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), -1);
+    assert_string_equal(err, "spy: trigger line broken");
+    assert_int_equal(daq_camera_set_param_text(cam, "trigger.mode", "internal", err, sizeof err),
+                     -1);
+    assert_string_equal(err, "trigger.mode: cannot change while streaming");
+    daq_camera_trigger_stats(cam, &ts);
+    assert_int_equal(ts.mode, DAQ_TRIGGER_SOFTWARE);
+    assert_true(ts.armed);
+    assert_int_equal(ts.sent, 2);
+    assert_int_equal(ts.accepted, 1);
+    assert_int_equal(ts.ignored, 1);
+    assert_int_equal(ts.seen, 1);
+    assert_int_equal(ts.pending + ts.answered + ts.missed, 1);
+    daq_camera_stop(cam); /* its frame never came: missed */
+    daq_camera_trigger_stats(cam, &ts);
+    assert_int_equal(ts.missed, 1);
+    assert_int_equal(ts.pending, 0);
+    assert_false(ts.armed);
+    assert_int_equal(spy_trigger, 3);
+
+    /* An external mode takes no software trigger. */
+    assert_int_equal(
+        daq_camera_set_param_text(cam, "trigger.mode", "external_edge", err, sizeof err), 0);
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);
+    assert_int_equal(daq_camera_trigger(cam, &ans, err, sizeof err), -1);
+    assert_string_equal(err, "w: trigger.mode is external_edge: triggers come from the line, not "
+                             "software");
+    daq_camera_stop(cam);
+    assert_int_equal(daq_camera_set_param_text(cam, "trigger.mode", "internal", err, sizeof err),
+                     0);
+    assert_int_equal(spy_stop, 4);
+    assert_int_equal(spy_close, 1);
+    spy_stop = 2; /* as before this part, for the counts below */
+    spy_close = 0;
 
     /* close stops a stream first, closes once; destroy does the rest. */
     assert_int_equal(daq_camera_start(cam, err, sizeof err), 0);

@@ -120,6 +120,7 @@ static int pvcam_open(daq_camera *cam, char *err, size_t err_len)
         DAQ_F_U64("sensor_width", f->sensor_w), DAQ_F_U64("sensor_height", f->sensor_h),
         DAQ_F_U64("bit_depth", f->bit_depth),
         DAQ_F_STR("exposure_mode", f->exp_mode == TIMED_MODE ? "TIMED_MODE" : "EXT_TRIG_INTERNAL"),
+        DAQ_F_STR("exposure_modes", f->exposure_modes), DAQ_F_U64("trigger_modes", f->trigger_bits),
         DAQ_F_BOOL("exposure_live", f->exposure.live), DAQ_F_BOOL("temperature_live", f->temp.live),
         DAQ_F_STR("readout_ports", f->port_names));
     return 0;
@@ -172,6 +173,8 @@ static void pvcam_stats(daq_camera *cam, daq_camera_stats *out)
         {"last_frame_number", (uint64_t)announced},
         {"pending", announced > taken ? (uint64_t)(announced - taken) : 0},
         {"library_refs", pvcam_lib_refs()},
+        {"triggers_accepted", atomic_load(&p->triggers_accepted)},
+        {"triggers_ignored", atomic_load(&p->triggers_ignored)},
     };
     daq_camera_stats_set_extras(out, extra, sizeof extra / sizeof extra[0]);
 }
@@ -213,6 +216,8 @@ static const daq_camera_ops pvcam_ops = {
     .stats = pvcam_stats,
     .error = pvcam_error,
     .verify = pvcam_verify,
+    .trigger_modes = pvcam_trigger_modes,
+    .trigger = pvcam_trigger,
 };
 
 /* Allocates the driver state (the camera's priv, freed by pvcam_destroy).

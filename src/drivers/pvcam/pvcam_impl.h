@@ -3,7 +3,8 @@
  *
  * Files: pvcam_lib.c (the process's one libpvcam, the SDK lock),
  * pvcam_params.c (parameter table, facts read at open, get/set),
- * pvcam_stream.c (start/stop, the ring, the EOF callback, the frame calls),
+ * pvcam_stream.c (start/stop, the ring, the EOF callback, the frame calls,
+ * the software trigger),
  * pvcam_driver.c (the daq_camera_ops face: create/open/close/format/stats).
  *
  * Threads and what they own:
@@ -77,6 +78,7 @@ enum pvcam_param_id {
     P_RING_FRAMES_ACTIVE,
     P_READOUT_TIME_US,
     P_TEST_PATTERN,
+    P_EXPOSE_OUT_MODE,
     P_COUNT
 };
 
@@ -92,6 +94,7 @@ typedef struct pvcam_settings {
     int64_t roi_x, roi_y, roi_w, roi_h, binning;
     int64_t readout_port, speed_index, gain_index; /* -1 = leave the camera's */
     int test_pattern; /* 1: the camera sends the daq sim pattern (the test fake) */
+    int32 expose_out; /* EXPOSE_OUT_* OR-ed into exp_mode (default FIRST_ROW = 0) */
 } pvcam_settings;
 
 /* A PVCAM parameter's availability and live-ness, read at open. */
@@ -100,6 +103,9 @@ typedef struct pvcam_pflags {
 } pvcam_pflags;
 
 #define PVCAM_MAX_PORTS 8
+/* The named PL_EXPOSE_OUT_MODES: EXPOSE_OUT_FIRST_ROW .. GLOBAL_SHUTTER. */
+#define PVCAM_EXPOSE_OUT_NAMED MAX_EXPOSE_OUT_MODE
+extern const char *const pvcam_expose_out_names[PVCAM_EXPOSE_OUT_NAMED + 1];
 
 /* Static facts, read once at open (never while streaming). */
 typedef struct pvcam_facts {
@@ -117,8 +123,19 @@ typedef struct pvcam_facts {
     char port_names[DAQ_PARAM_STR_MAX]; /* "0=Sensitivity,1=Speed" */
     int16 speed_cur, speed_min, speed_max;
     int16 gain_cur, gain_min, gain_max;
-    int16 exp_mode; /* for pl_exp_setup_cont: EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW, or
-                       TIMED_MODE */
+    int16 exp_mode; /* free-running exp_mode: EXT_TRIG_INTERNAL, or legacy TIMED_MODE */
+    /* PARAM_EXPOSURE_MODE: the EXT_TRIG_* value of each daq trigger mode the
+     * camera has (-1: not listed); trigger_bits = those modes as
+     * DAQ_TRIGGER_BITs, the software ones only when pl_exp_trigger resolved. */
+    int32 trig_exp[DAQ_TRIGGER_MODE_COUNT];
+    uint32_t trigger_bits;
+    char exposure_modes[DAQ_PARAM_STR_MAX]; /* "1792=Internal Trigger,..." as listed */
+    /* PARAM_EXPOSE_OUT_MODE: the named values the camera lists, and their
+     * names (NULL-terminated; the expose_out_mode enum while open). */
+    pvcam_pflags expose_out;
+    uint32_t eo_count;
+    int32 eo_values[PVCAM_EXPOSE_OUT_NAMED];
+    const char *eo_names[PVCAM_EXPOSE_OUT_NAMED + 1];
 } pvcam_facts;
 
 /* The region and output geometry of the current settings. */
@@ -139,6 +156,9 @@ typedef struct pvcam {
     bool cb_registered; /* the EOF callback is registered */
     bool sdk_started;   /* pl_exp_start_cont succeeded, no stop yet */
     bool stream_live;   /* start set the SDK up; stop not done yet */
+    /* the trigger modes of the last open (facts.trigger_bits survive a
+     * close here, so a reopen -- recovery -- keeps trigger.mode) */
+    uint32_t known_trigger_bits;
     int16 hcam;
     pvcam_facts facts;
     daq_param_desc table[P_COUNT]; /* the base table with the camera's ranges/LIVE flags */
@@ -151,7 +171,13 @@ typedef struct pvcam {
     unsigned char *ring; /* owned mapping of ring_map bytes */
     size_t ring_map;
     _Atomic uint64_t exposure_ns; /* of the stream; a LIVE set changes it */
-    bool unlock_early;            /* test only: DAQ_PVCAM_TEST_UNLOCK_EARLY, rust-daq's race */
+    daq_trigger_mode trig_mode;   /* of the stream */
+    int16 stream_exp_mode;        /* what pl_exp_setup_cont got */
+    /* software triggers the camera took since start (TRIGGERED); written
+     * under the camera lock, read by the acquisition thread */
+    _Atomic uint64_t triggers_accepted;
+    _Atomic uint64_t triggers_ignored;
+    bool unlock_early; /* test only: DAQ_PVCAM_TEST_UNLOCK_EARLY, rust-daq's race */
 
     /* ---- acquisition thread ------------------------------------------------ */
     FRAME_INFO *fi; /* from pl_create_frame_info_struct; the _ex getters fill it */
@@ -216,5 +242,11 @@ int pvcam_wait(daq_camera *cam, int64_t timeout_ns);
 void pvcam_interrupt(daq_camera *cam);
 int pvcam_get_oldest(daq_camera *cam, const void **pixels, daq_frame_info *info);
 void pvcam_release_oldest(daq_camera *cam);
+/* The trigger_modes op: internal only until the first open, then the
+ * modes of the last open (open or closed: a closed camera keeps offering
+ * what it had, and start checks again against the camera it opens). */
+uint32_t pvcam_trigger_modes(daq_camera *cam);
+/* The trigger op: pl_exp_trigger; TRIGGERED/IGNORED, -1 when it failed. */
+int pvcam_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len);
 
 #endif

@@ -17,6 +17,12 @@
  * the process therefore share one library; a camera asking for a different
  * library while another holds one is refused.
  *
+ * Symbols: every function of PVCAM_FUNCTIONS must resolve (a library
+ * missing one is refused at open, naming it); PVCAM_OPTIONAL_FUNCTIONS
+ * (pl_exp_trigger, absent before PVCAM_CORE_2.5) may be missing and are
+ * then NULL in the table: the driver offers less (no software trigger)
+ * instead of refusing the camera.
+ *
  * Why one lock for every SDK call, across cameras and threads: the error
  * code is process-global and reset by every call, so the failing call and
  * pl_error_code / pl_error_message must not interleave with another thread's
@@ -54,6 +60,15 @@ static const struct {
 } symbols[] = {
 #define PVCAM_SYMBOL(ret, name, args) {#name, offsetof(pvcam_api, name)},
     PVCAM_FUNCTIONS(PVCAM_SYMBOL)
+#undef PVCAM_SYMBOL
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} optional_symbols[] = {
+#define PVCAM_SYMBOL(ret, name, args) {#name, offsetof(pvcam_api, name)},
+    PVCAM_OPTIONAL_FUNCTIONS(PVCAM_SYMBOL)
 #undef PVCAM_SYMBOL
 };
 
@@ -138,6 +153,11 @@ static int load(const char *spec, char *err, size_t err_len)
          * guarantees the representations match. */
         memcpy((char *)&lib.api + symbols[i].offset, &sym, sizeof sym);
     }
+    /* Optional ones stay NULL when absent (pl_exp_trigger: PVCAM >= 2.5). */
+    for (size_t i = 0; i < sizeof optional_symbols / sizeof optional_symbols[0]; i++) {
+        void *sym = dlsym(lib.handle, optional_symbols[i].name);
+        memcpy((char *)&lib.api + optional_symbols[i].offset, &sym, sizeof sym);
+    }
     return 0;
 }
 
@@ -176,6 +196,7 @@ int pvcam_lib_acquire(const char *library, char *err, size_t err_len)
         lib.version = lib.api.pl_pvcam_get_ver(&v) == PV_OK ? v : 0;
         lib.refs = 1;
         DAQ_LOG(DAQ_LOG_INFO, LOG_PVCAM, "libpvcam loaded", DAQ_F_STR("path", lib.path),
+                DAQ_F_BOOL("pl_exp_trigger", lib.api.pl_exp_trigger != NULL),
                 DAQ_F_U64("pvcam_major", lib.version >> 8),
                 DAQ_F_U64("pvcam_minor", (lib.version >> 4) & 0xF),
                 DAQ_F_U64("pvcam_trivial", lib.version & 0xF));

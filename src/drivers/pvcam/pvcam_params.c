@@ -17,6 +17,17 @@
  * LIVE exactly when the camera says PARAM_EXPOSURE_TIME is, and ranges are
  * the camera's.
  *
+ * Trigger modes are facts too: PARAM_EXPOSURE_MODE's list, read at open,
+ * maps the extended EXT_TRIG_* values onto daq's modes (INTERNAL ->
+ * internal, SOFTWARE_EDGE -> software, SOFTWARE_FIRST -> software_first,
+ * EDGE_RISING -> external_edge, TRIG_FIRST -> external_first, LEVEL ->
+ * external_level; LEVEL_OVERLAP, LEVEL_PULSED and the legacy modes have no
+ * daq mode and are not offered).  The software modes are offered only when
+ * the library has pl_exp_trigger (PVCAM_CORE_2.5): a camera listing
+ * SOFTWARE_EDGE on an older SDK could be armed but never triggered.
+ * expose_out_mode is PARAM_EXPOSE_OUT_MODE's list (read-only "none" on a
+ * camera without one), OR-ed into exp_mode at start.
+ *
  * As in the sim driver, the index of a descriptor is its parameter id and
  * get/set are switches without a default, so -Wswitch names a parameter
  * listed but not handled.
@@ -31,6 +42,12 @@
 
 static const char *const buffer_names[] = {"no_overwrite", "overwrite", NULL};
 static const char *const pattern_names[] = {"none", "sim", NULL};
+static const char *const no_expose_out[] = {"none", NULL};
+
+/* Indexed by the EXPOSE_OUT_* value. */
+const char *const pvcam_expose_out_names[PVCAM_EXPOSE_OUT_NAMED + 1] = {
+    "first_row", "all_rows", "any_row", "rolling_shutter", "line_trigger", "global_shutter", NULL,
+};
 
 #define W DAQ_PARAM_WRITABLE
 #define R DAQ_PARAM_HAS_RANGE
@@ -101,6 +118,11 @@ static const daq_param_desc base_table[P_COUNT] = {
                         "real camera), sim (the daq sim pattern of daq/sim.h, as the test "
                         "library tests/fake_pvcam renders it)",
                         "", DAQ_PARAM_ENUM, W, 0, 0, pattern_names},
+    [P_EXPOSE_OUT_MODE] = {"expose_out_mode",
+                           "the expose-out signal (PARAM_EXPOSE_OUT_MODE, OR-ed into exp_mode "
+                           "at start): once open, the modes the camera lists, or none when it "
+                           "has no expose-out output",
+                           "", DAQ_PARAM_ENUM, W, 0, 0, pvcam_expose_out_names},
 };
 
 #undef W
@@ -132,6 +154,13 @@ void pvcam_table_build(pvcam *p)
     p->table[P_ROI_Y].max = f->sensor_h - 1;
     p->table[P_ROI_WIDTH].max = f->sensor_w;
     p->table[P_ROI_HEIGHT].max = f->sensor_h;
+    daq_param_desc *eo = &p->table[P_EXPOSE_OUT_MODE];
+    if (f->expose_out.avail && f->eo_count > 0) {
+        eo->enum_values = f->eo_names;
+    } else {
+        eo->enum_values = no_expose_out;
+        eo->flags &= ~(unsigned)DAQ_PARAM_WRITABLE;
+    }
 }
 
 /* ---- facts ------------------------------------------------------------------ */
@@ -187,29 +216,78 @@ static void read_ports(pvcam *p)
     }
 }
 
-/* The free-running exposure mode this camera takes: the extended
- * EXT_TRIG_INTERNAL (with the first-row expose-out mode when the camera has
- * expose-out modes) when PARAM_EXPOSURE_MODE lists it, as the SDK's live
- * example passes; else the legacy TIMED_MODE, which is all older cameras
- * accept (docs/facts/pvcam-api.md §4.2). */
-static int16 pick_exposure_mode(pvcam *p)
+/* The daq trigger mode of an extended exposure mode, or -1 (facts §4.2). */
+static int daq_mode_of(int32 v)
 {
+    switch (v) {
+    case EXT_TRIG_INTERNAL: return DAQ_TRIGGER_INTERNAL;
+    case EXT_TRIG_SOFTWARE_EDGE: return DAQ_TRIGGER_SOFTWARE;
+    case EXT_TRIG_SOFTWARE_FIRST: return DAQ_TRIGGER_SOFTWARE_FIRST;
+    case EXT_TRIG_EDGE_RISING: return DAQ_TRIGGER_EXTERNAL_EDGE;
+    case EXT_TRIG_TRIG_FIRST: return DAQ_TRIGGER_EXTERNAL_FIRST;
+    case EXT_TRIG_LEVEL: return DAQ_TRIGGER_EXTERNAL_LEVEL;
+    default: return -1; /* LEVEL_OVERLAP, LEVEL_PULSED, legacy modes */
+    }
+}
+
+/* PARAM_EXPOSURE_MODE's list -> the trigger modes and the free-running
+ * exp_mode: EXT_TRIG_INTERNAL when listed (as the SDK's live example
+ * passes), else the legacy TIMED_MODE, which is all older cameras accept
+ * (docs/facts/pvcam-api.md §4.2). */
+static void read_exposure_modes(pvcam *p)
+{
+    pvcam_facts *f = &p->facts;
+    for (int m = 0; m < DAQ_TRIGGER_MODE_COUNT; m++)
+        f->trig_exp[m] = -1;
+    f->trigger_bits = DAQ_TRIGGER_BIT(DAQ_TRIGGER_INTERNAL);
+    f->exp_mode = TIMED_MODE;
     uns32 count = 0;
     if (!pflags(p, PARAM_EXPOSURE_MODE).avail ||
         !get_attr(p, PARAM_EXPOSURE_MODE, ATTR_COUNT, &count))
-        return TIMED_MODE;
+        return;
+    bool sw = pvcam_api_get()->pl_exp_trigger != NULL;
+    size_t used = 0;
     for (uns32 i = 0; i < count && i < 64; i++) {
         int32 value = -1;
         char name[64] = "";
         if (pvcam_api_get()->pl_get_enum_param(p->hcam, PARAM_EXPOSURE_MODE, i, &value, name,
                                                sizeof name) != PV_OK)
             break;
-        if (value == EXT_TRIG_INTERNAL)
-            return pflags(p, PARAM_EXPOSE_OUT_MODE).avail
-                       ? (int16)(EXT_TRIG_INTERNAL | EXPOSE_OUT_FIRST_ROW)
-                       : (int16)EXT_TRIG_INTERNAL;
+        name[sizeof name - 1] = '\0';
+        int n = snprintf(f->exposure_modes + used, sizeof f->exposure_modes - used, "%s%d=%s",
+                         used ? "," : "", (int)value, name);
+        if (n > 0 && (size_t)n < sizeof f->exposure_modes - used)
+            used += (size_t)n;
+        int m = daq_mode_of(value);
+        if (m < 0 || (daq_trigger_mode_is_software((daq_trigger_mode)m) && !sw))
+            continue;
+        f->trig_exp[m] = value;
+        f->trigger_bits |= DAQ_TRIGGER_BIT(m);
+        if (m == DAQ_TRIGGER_INTERNAL)
+            f->exp_mode = EXT_TRIG_INTERNAL;
     }
-    return TIMED_MODE;
+}
+
+/* PARAM_EXPOSE_OUT_MODE's list: the values daq can name (facts §4.2). */
+static void read_expose_out(pvcam *p)
+{
+    pvcam_facts *f = &p->facts;
+    f->expose_out = pflags(p, PARAM_EXPOSE_OUT_MODE);
+    uns32 count = 0;
+    if (!f->expose_out.avail || !get_attr(p, PARAM_EXPOSE_OUT_MODE, ATTR_COUNT, &count))
+        return;
+    for (uns32 i = 0; i < count && i < 64 && f->eo_count < PVCAM_EXPOSE_OUT_NAMED; i++) {
+        int32 value = -1;
+        char name[64] = "";
+        if (pvcam_api_get()->pl_get_enum_param(p->hcam, PARAM_EXPOSE_OUT_MODE, i, &value, name,
+                                               sizeof name) != PV_OK)
+            break;
+        if (value < 0 || value >= PVCAM_EXPOSE_OUT_NAMED)
+            continue;
+        f->eo_values[f->eo_count] = value;
+        f->eo_names[f->eo_count++] = pvcam_expose_out_names[value];
+    }
+    f->eo_names[f->eo_count] = NULL;
 }
 
 int pvcam_facts_read(pvcam *p, char *err, size_t err_len)
@@ -269,7 +347,8 @@ int pvcam_facts_read(pvcam *p, char *err, size_t err_len)
         get_attr(p, PARAM_GAIN_INDEX, ATTR_MAX, &f->gain_max);
     }
     f->readout_time = pflags(p, PARAM_READOUT_TIME);
-    f->exp_mode = pick_exposure_mode(p);
+    read_exposure_modes(p);
+    read_expose_out(p);
     return 0;
 }
 
@@ -409,6 +488,11 @@ int pvcam_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err,
     case P_RING_FRAMES_ACTIVE: *out = daq_param_int(p->ring_frames); break;
     case P_READOUT_TIME_US: *out = daq_param_int(p->readout_us); break;
     case P_TEST_PATTERN: *out = enum_value(pattern_names[s->test_pattern]); break;
+    case P_EXPOSE_OUT_MODE:
+        *out = enum_value(o && !(f->expose_out.avail && f->eo_count > 0)
+                              ? "none"
+                              : pvcam_expose_out_names[s->expose_out]);
+        break;
     case P_COUNT: return -1;
     }
     return 0;
@@ -468,6 +552,9 @@ int pvcam_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *
     case P_SPEED_INDEX: s->speed_index = c.i; break;
     case P_GAIN_INDEX: s->gain_index = c.i; break;
     case P_TEST_PATTERN: s->test_pattern = daq_param_enum_index(pattern_names, c.s); break;
+    case P_EXPOSE_OUT_MODE:
+        s->expose_out = (int32)daq_param_enum_index(pvcam_expose_out_names, c.s);
+        break;
     case P_TEMPERATURE_C:
     case P_SENSOR_WIDTH:
     case P_SENSOR_HEIGHT:

@@ -66,6 +66,10 @@ typedef struct pvcam_frame_info_guid {
     uns8 f4[8];
 } PVCAM_FRAME_INFO_GUID;
 
+/* FRAME_INFO's TimeStamp/TimeStampBOF unit: 0.1 ms, fixed (facts §5.5; no
+ * parameter sets it -- only embedded metadata has resolution fields). */
+#define PVCAM_TICK_NS 100000u
+
 typedef struct pvcam_frame_info {
     PVCAM_FRAME_INFO_GUID FrameInfoGUID; /* set by pl_create_frame_info_struct */
     int16 hCam;
@@ -97,9 +101,30 @@ typedef void PL_CALLBACK_SIG_EX3(const FRAME_INFO *pFrameInfo, void *pContext);
 /* ---- constants (facts §4) ------------------------------------------------------- */
 
 enum {
-    TIMED_MODE = 0,           /* PL_EXPOSURE_MODES (int16 for setup_*): legacy */
-    EXT_TRIG_INTERNAL = 1792, /* (7 + 0) << 8: the extended "internal trigger" */
-    EXPOSE_OUT_FIRST_ROW = 0, /* PL_EXPOSE_OUT_MODES, OR-ed into exp_mode */
+    TIMED_MODE = 0, /* PL_EXPOSURE_MODES (int16 for setup_*): legacy */
+    /* The extended modes, (7 + k) << 8 (facts §4.2): exp_mode's high byte;
+     * PARAM_EXPOSURE_MODE lists the ones a camera has, as int32 values. */
+    EXT_TRIG_INTERNAL = 1792,       /* free-running, the camera's own timing */
+    EXT_TRIG_TRIG_FIRST = 2048,     /* the first edge on the input starts a sequence */
+    EXT_TRIG_EDGE_RISING = 2304,    /* one exposure per rising edge */
+    EXT_TRIG_LEVEL = 2560,          /* exposes while the input is high */
+    EXT_TRIG_SOFTWARE_FIRST = 2816, /* the first pl_exp_trigger starts a sequence */
+    EXT_TRIG_SOFTWARE_EDGE = 3072,  /* one exposure per pl_exp_trigger */
+    EXT_TRIG_LEVEL_OVERLAP = 3328,  /* level, exposing during readout (not mapped) */
+    EXT_TRIG_LEVEL_PULSED = 3584,   /* level, pulsed (not mapped) */
+    /* PL_EXPOSE_OUT_MODES (facts §4.2), OR-ed into exp_mode's low byte;
+     * PARAM_EXPOSE_OUT_MODE lists a camera's. */
+    EXPOSE_OUT_FIRST_ROW = 0,
+    EXPOSE_OUT_ALL_ROWS = 1,
+    EXPOSE_OUT_ANY_ROW = 2,
+    EXPOSE_OUT_ROLLING_SHUTTER = 3,
+    EXPOSE_OUT_LINE_TRIGGER = 4,
+    EXPOSE_OUT_GLOBAL_SHUTTER = 5,
+    MAX_EXPOSE_OUT_MODE = 6,
+
+    /* PL_SW_TRIG_STATUSES: what pl_exp_trigger writes into *flags (facts §2.7). */
+    PL_SW_TRIG_STATUS_TRIGGERED = 0,
+    PL_SW_TRIG_STATUS_IGNORED = 1,
 
     CIRC_NONE = 0, /* sequences only: never passed to setup_cont */
     CIRC_OVERWRITE = 1,
@@ -144,6 +169,7 @@ enum {
     PVCAM_TYPE_CHAR_PTR = 13,
 };
 
+/* clang-format off */
 #define PARAM_SER_SIZE          PVCAM_PARAM_ID(PVCAM_TYPE_UNS16, 2, 58)    /* uns16 */
 #define PARAM_PAR_SIZE          PVCAM_PARAM_ID(PVCAM_TYPE_UNS16, 2, 57)    /* uns16 */
 #define PARAM_BIT_DEPTH         PVCAM_PARAM_ID(PVCAM_TYPE_INT16, 2, 511)   /* int16 */
@@ -159,6 +185,7 @@ enum {
 #define PARAM_GAIN_INDEX        PVCAM_PARAM_ID(PVCAM_TYPE_INT16, 2, 512)   /* int16 */
 #define PARAM_EXPOSURE_MODE     PVCAM_PARAM_ID(PVCAM_TYPE_ENUM, 2, 535)    /* enum int32, read-only */
 #define PARAM_EXPOSE_OUT_MODE   PVCAM_PARAM_ID(PVCAM_TYPE_ENUM, 2, 560)    /* enum int32, read-only */
+/* clang-format on */
 
 _Static_assert(PARAM_SER_SIZE == 0x0602003Au && PARAM_PAR_SIZE == 0x06020039u &&
                    PARAM_BIT_DEPTH == 0x010201FFu && PARAM_CHIP_NAME == 0x0D020081u &&
@@ -239,15 +266,25 @@ enum {
     X(rs_bool, pl_create_frame_info_struct, (FRAME_INFO * *new_frame))                             \
     X(rs_bool, pl_release_frame_info_struct, (FRAME_INFO * frame_to_delete))
 
+/* Optional functions: resolved when the library has them, NULL otherwise.
+ * pl_exp_trigger is versioned PVCAM_CORE_2.5 in the real library (facts
+ * §1.1), so older SDKs lack it: without it a camera has no software
+ * trigger modes, but everything else works.  flags: in 0, out
+ * PL_SW_TRIG_STATUS_*; value: reserved, 0. */
+#define PVCAM_OPTIONAL_FUNCTIONS(X)                                                                \
+    X(rs_bool, pl_exp_trigger, (int16 hcam, uns32 * flags, uns32 value))
+
 /* pl_xxx_fn: the function type of each, for the driver's pointer table. */
 #define PVCAM_FN_TYPEDEF(ret, name, args) typedef ret name##_fn args;
 PVCAM_FUNCTIONS(PVCAM_FN_TYPEDEF)
+PVCAM_OPTIONAL_FUNCTIONS(PVCAM_FN_TYPEDEF)
 #undef PVCAM_FN_TYPEDEF
 
-/* The resolved entry points of one loaded library. */
+/* The resolved entry points of one loaded library (optional ones may be NULL). */
 typedef struct pvcam_api {
 #define PVCAM_FN_MEMBER(ret, name, args) name##_fn *name;
     PVCAM_FUNCTIONS(PVCAM_FN_MEMBER)
+    PVCAM_OPTIONAL_FUNCTIONS(PVCAM_FN_MEMBER)
 #undef PVCAM_FN_MEMBER
 } pvcam_api;
 
@@ -258,6 +295,7 @@ typedef struct pvcam_api {
 #endif
 #define PVCAM_FN_DECL(ret, name, args) PVCAM_SDK_EXPORT ret name args;
 PVCAM_FUNCTIONS(PVCAM_FN_DECL)
+PVCAM_OPTIONAL_FUNCTIONS(PVCAM_FN_DECL)
 #undef PVCAM_FN_DECL
 #endif
 

@@ -5,9 +5,10 @@
  *   open:  pl_cam_open, static parameters, pl_create_frame_info_struct,
  *          pl_cam_register_callback_ex3(EOF)                (pvcam_driver.c)
  *   start: [readout port, speed, gain] -> (re-register if a stop
- *          deregistered) -> pl_exp_setup_cont(1 region, the camera's
- *          internal-trigger mode (EXT_TRIG_INTERNAL, else TIMED_MODE),
- *          exposure, &frame_bytes, CIRC_NO_OVERWRITE | CIRC_OVERWRITE) ->
+ *          deregistered) -> pl_exp_setup_cont(1 region, exp_mode = the
+ *          EXT_TRIG_* of trigger.mode | expose_out_mode (free-running on a
+ *          legacy camera: TIMED_MODE alone), exposure, &frame_bytes,
+ *          CIRC_NO_OVERWRITE | CIRC_OVERWRITE) ->
  *          PARAM_READOUT_TIME, PARAM_BIT_DEPTH -> ring of N x frame_bytes ->
  *          pl_exp_start_cont(ring, N x frame_bytes)
  *   frame: EOF callback records FrameNr and signals; the engine's wait
@@ -34,6 +35,21 @@
  * next FrameNr jump and pending shrink with it, and wait's fast path is two
  * atomic loads.  A callback arriving after stop (acquiring cleared) is
  * counted and ignored.
+ *
+ * Triggers.  PVCAM fixes the trigger mode at pl_exp_setup_cont, so arming
+ * is a (re)start in that mode.  A PVCAM camera exposes once per trigger:
+ * trigger.frames_per_trigger other than 1 is refused at start in the modes
+ * that use it (software, external_edge, external_level) rather than
+ * promising frames the camera will not make.  The software trigger is
+ * pl_exp_trigger(flags = 0): TRIGGERED counts, IGNORED answers with the
+ * reason.  trigger_index: one exposure per trigger means the frame PVCAM
+ * numbers k (FrameNr, 1-based since start) is the exposure trigger k
+ * began, so frames carry FrameNr (the trigger op's answer->index is the
+ * count of TRIGGERED answers, the same number for the same trigger); in the
+ * *_first modes the whole sequence answers trigger 1.  The camera's clock: FRAME_INFO's
+ * TimeStampBOF/TimeStamp in 0.1 ms ticks (PVCAM_TICK_NS) become cam_bof_ns
+ * /cam_eof_ns; the same ticks, offset to CLOCK_MONOTONIC at the first
+ * frame, are bof_ns/eof_ns as before.
  *
  * Errors while streaming: 173 (buffer overrun: the ring was full in
  * no-overwrite mode) is counted, get_oldest retried, and the frames lost show
@@ -239,6 +255,8 @@ static void reset_stream_state(pvcam *p)
     atomic_store(&p->announced, 0);
     atomic_store(&p->taken, 0);
     atomic_store(&p->ts_offset_ns, 0);
+    atomic_store(&p->triggers_accepted, 0);
+    atomic_store(&p->triggers_ignored, 0);
     p->locked = false;
     const char *early = getenv("DAQ_PVCAM_TEST_UNLOCK_EARLY");
     p->unlock_early = early && strcmp(early, "1") == 0;
@@ -249,6 +267,64 @@ static void reset_stream_state(pvcam *p)
                 DAQ_F_STR("device", daq_camera_id(p->cam)));
 }
 
+/* The expose-out mode of the settings, checked against the camera (a value
+ * set before open was checked only against all PVCAM's modes).  -1 with err. */
+static int expose_out_bits(const pvcam *p, int32 *out, char *err, size_t err_len)
+{
+    const pvcam_facts *f = &p->facts;
+    int32 want = p->set.expose_out;
+    *out = 0;
+    if (!f->expose_out.avail || f->eo_count == 0) {
+        if (want == EXPOSE_OUT_FIRST_ROW)
+            return 0; /* the default: nothing to OR in */
+        return daq_err(err, err_len,
+                       "expose_out_mode: camera %s has no expose-out modes "
+                       "(PARAM_EXPOSE_OUT_MODE is not available)",
+                       f->name);
+    }
+    char list[160] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < f->eo_count; i++) {
+        if (f->eo_values[i] == want) {
+            *out = want;
+            return 0;
+        }
+        int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", f->eo_names[i]);
+        if (n > 0 && (size_t)n < sizeof list - used)
+            used += (size_t)n;
+    }
+    return daq_err(err, err_len, "expose_out_mode: camera %s has no %s (it has: %s)", f->name,
+                   pvcam_expose_out_names[want], list);
+}
+
+/* exp_mode for pl_exp_setup_cont: the trigger mode's EXT_TRIG_* value with
+ * the expose-out mode OR-ed in; a legacy camera's TIMED_MODE alone. */
+static int exp_mode_of(pvcam *p, const daq_trigger_config *tc, int16 *out, char *err,
+                       size_t err_len)
+{
+    const pvcam_facts *f = &p->facts;
+    if ((int)tc->mode < 0 || tc->mode >= DAQ_TRIGGER_MODE_COUNT ||
+        !(f->trigger_bits & DAQ_TRIGGER_BIT(tc->mode)))
+        return daq_err(err, err_len, "trigger.mode: camera %s has no %s mode", f->name,
+                       daq_trigger_mode_name(tc->mode));
+    bool uses_fpt = tc->mode == DAQ_TRIGGER_SOFTWARE || tc->mode == DAQ_TRIGGER_EXTERNAL_EDGE ||
+                    tc->mode == DAQ_TRIGGER_EXTERNAL_LEVEL;
+    if (uses_fpt && tc->frames_per_trigger != 1)
+        return daq_err(err, err_len,
+                       "trigger.frames_per_trigger: pvcam delivers one frame per trigger "
+                       "(it is %u; set it to 1)",
+                       (unsigned)tc->frames_per_trigger);
+    if (tc->mode == DAQ_TRIGGER_INTERNAL && f->exp_mode == TIMED_MODE) {
+        *out = TIMED_MODE; /* legacy: no extended modes, no expose-out */
+        return 0;
+    }
+    int32 eo = 0;
+    if (expose_out_bits(p, &eo, err, err_len) < 0)
+        return -1;
+    *out = (int16)(f->trig_exp[tc->mode] | eo);
+    return 0;
+}
+
 /* Under the SDK lock: everything up to the ring. */
 static int setup_locked(pvcam *p, char *err, size_t err_len)
 {
@@ -256,7 +332,7 @@ static int setup_locked(pvcam *p, char *err, size_t err_len)
         return -1;
     int16 mode = p->mode == PVCAM_OVERWRITE ? CIRC_OVERWRITE : CIRC_NO_OVERWRITE;
     uns32 frame_bytes = 0;
-    if (pvcam_api_get()->pl_exp_setup_cont(p->hcam, 1, &p->geom.rgn, p->facts.exp_mode,
+    if (pvcam_api_get()->pl_exp_setup_cont(p->hcam, 1, &p->geom.rgn, p->stream_exp_mode,
                                            pvcam_exposure_units(p, p->set.exposure_ms),
                                            &frame_bytes, mode) != PV_OK) {
         pvcam_sdk_error("pl_exp_setup_cont", err, err_len);
@@ -281,6 +357,10 @@ int pvcam_start(daq_camera *cam, char *err, size_t err_len)
         return daq_err(err, err_len, "pvcam: camera '%s' is already streaming", daq_camera_id(cam));
     if (pvcam_geom_compute(p, &p->geom, err, err_len) < 0)
         return -1;
+    daq_trigger_config tc = daq_camera_trigger_config(cam);
+    if (exp_mode_of(p, &tc, &p->stream_exp_mode, err, err_len) < 0)
+        return -1;
+    p->trig_mode = tc.mode;
     p->mode = p->set.buffer_mode;
     atomic_store(&p->exposure_ns, (uint64_t)llround(p->set.exposure_ms * 1e6));
     reset_stream_state(p);
@@ -310,9 +390,10 @@ int pvcam_start(daq_camera *cam, char *err, size_t err_len)
             DAQ_F_STR("device", daq_camera_id(cam)), DAQ_F_STR("camera", p->facts.name),
             DAQ_F_STR("buffer_mode",
                       p->mode == PVCAM_OVERWRITE ? "CIRC_OVERWRITE" : "CIRC_NO_OVERWRITE"),
-            DAQ_F_U64("width", p->geom.width), DAQ_F_U64("height", p->geom.height),
-            DAQ_F_U64("frame_bytes", p->frame_bytes), DAQ_F_U64("ring_frames", p->ring_frames),
-            DAQ_F_U64("readout_time_us", p->readout_us),
+            DAQ_F_STR("trigger_mode", daq_trigger_mode_name(p->trig_mode)),
+            DAQ_F_U64("exp_mode", (uint16_t)p->stream_exp_mode), DAQ_F_U64("width", p->geom.width),
+            DAQ_F_U64("height", p->geom.height), DAQ_F_U64("frame_bytes", p->frame_bytes),
+            DAQ_F_U64("ring_frames", p->ring_frames), DAQ_F_U64("readout_time_us", p->readout_us),
             DAQ_F_F64("exposure_ms", p->set.exposure_ms));
     return 0;
 }
@@ -455,6 +536,19 @@ static int16 sdk_get(pvcam *p, void **ptr, bool *overran, char *why, size_t len)
     return code;
 }
 
+/* The trigger frame nr answers (see the top of the file); 0 free-running. */
+static uint64_t trigger_index_of(pvcam *p, int64_t nr)
+{
+    if (p->trig_mode == DAQ_TRIGGER_INTERNAL || nr <= 0)
+        return 0;
+    if (daq_trigger_mode_is_first(p->trig_mode))
+        return 1;
+    /* Not capped by triggers_accepted: that count rises only after
+     * pl_exp_trigger returns, and a short exposure's frame can be taken
+     * before that. */
+    return (uint64_t)nr;
+}
+
 static void fill_info(pvcam *p, int64_t nr, daq_frame_info *info)
 {
     const FRAME_INFO *fi = p->fi;
@@ -470,6 +564,9 @@ static void fill_info(pvcam *p, int64_t nr, daq_frame_info *info)
         .bof_ns = bof,
         .eof_ns = eof,
         .exposure_ns = exposure,
+        .cam_bof_ns = fi->TimeStampBOF > 0 ? (uint64_t)fi->TimeStampBOF * PVCAM_TICK_NS : 0,
+        .cam_eof_ns = fi->TimeStamp > 0 ? (uint64_t)fi->TimeStamp * PVCAM_TICK_NS : 0,
+        .trigger_index = trigger_index_of(p, nr),
         .bytes = g->pixel_bytes,
         .width = g->width,
         .height = g->height,
@@ -539,4 +636,56 @@ void pvcam_release_oldest(daq_camera *cam)
     pvcam_sdk_unlock();
     if (!ok)
         fail_stream(p, why);
+}
+
+/* ---- triggers (control thread, under the camera lock) --------------------------------- */
+
+uint32_t pvcam_trigger_modes(daq_camera *cam)
+{
+    pvcam *p = pvcam_of(cam);
+    if (p->opened)
+        p->known_trigger_bits = p->facts.trigger_bits;
+    return p->known_trigger_bits | DAQ_TRIGGER_BIT(DAQ_TRIGGER_INTERNAL);
+}
+
+int pvcam_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len)
+{
+    pvcam *p = pvcam_of(cam);
+    memset(out, 0, sizeof *out);
+    if (!p->sdk_started)
+        return daq_err(err, err_len, "pvcam: camera '%s' is not streaming", daq_camera_id(cam));
+    const pvcam_api *api = pvcam_api_get();
+    if (!api->pl_exp_trigger) /* camera.c never asks: the software modes were not offered */
+        return daq_err(err, err_len,
+                       "pvcam: the loaded libpvcam has no pl_exp_trigger (PVCAM before 2.5)");
+    if (!daq_trigger_mode_is_software(p->trig_mode))
+        return daq_err(err, err_len, "pvcam: camera '%s' streams in %s, not a software mode",
+                       daq_camera_id(cam), daq_trigger_mode_name(p->trig_mode));
+    uns32 flags = 0; /* in: 0 (facts §2.7) */
+    pvcam_sdk_lock();
+    bool ok = api->pl_exp_trigger(p->hcam, &flags, 0) == PV_OK;
+    if (!ok)
+        pvcam_sdk_error("pl_exp_trigger", err, err_len);
+    pvcam_sdk_unlock();
+    if (!ok)
+        return -1;
+    if (flags == PL_SW_TRIG_STATUS_TRIGGERED) {
+        uint64_t k = atomic_fetch_add_explicit(&p->triggers_accepted, 1, memory_order_release) + 1;
+        out->result = DAQ_TRIGGER_TRIGGERED;
+        out->index = daq_trigger_mode_is_first(p->trig_mode) ? 1 : k;
+        return 0;
+    }
+    atomic_fetch_add_explicit(&p->triggers_ignored, 1, memory_order_relaxed);
+    out->result = DAQ_TRIGGER_IGNORED;
+    if (flags == PL_SW_TRIG_STATUS_IGNORED)
+        snprintf(out->reason, sizeof out->reason,
+                 "pvcam: the camera ignored the trigger (PL_SW_TRIG_STATUS_IGNORED)%s",
+                 daq_trigger_mode_is_first(p->trig_mode) && atomic_load(&p->triggers_accepted) > 0
+                     ? ": sequence already started"
+                     : "");
+    else
+        snprintf(out->reason, sizeof out->reason,
+                 "pvcam: pl_exp_trigger answered status %u, neither TRIGGERED nor IGNORED",
+                 (unsigned)flags);
+    return 0;
 }
