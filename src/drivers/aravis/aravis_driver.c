@@ -9,10 +9,12 @@
  * and a second pass over memory that a GigE receiver already streams
  * through once) does not exist.  The hot path is in aravis_stream.c.
  *
- * This file is the control side: open (by id, IP or "first"), format,
- * start (a fresh stream per start: its socket buffer and statistics
- * belong to that stream), stop (acquisition off, stream destroyed, every
- * queued pool frame released), interrupt, stats and the error text.
+ * This file is the control side: open (by id, IP or "first"; the trigger
+ * modes are discovered here, aravis_trigger.c), format, start (the trigger
+ * mode the camera layer chose is configured first; then a fresh stream per
+ * start: its socket buffer and statistics belong to that stream), stop
+ * (acquisition off, stream destroyed, every queued pool frame released),
+ * interrupt, stats and the error text.
  *
  * Aravis' stream statistics, the per-status failure counts and the copy
  * counter are the stat extras, which the metrics endpoint exports as
@@ -69,6 +71,7 @@ static void aravis_close(daq_camera *cam)
         g_object_unref(d->camera);
     d->camera = NULL;
     d->device_id[0] = d->model[0] = '\0';
+    aravis_trigger_forget(d);
 }
 
 static int aravis_open(daq_camera *cam, char *err, size_t err_len)
@@ -96,9 +99,11 @@ static int aravis_open(daq_camera *cam, char *err, size_t err_len)
         aravis_close(cam);
         return -1;
     }
+    aravis_trigger_discover(d);
     DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "camera opened", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_STR("aravis_id", d->device_id), DAQ_F_STR("model", d->model),
-            DAQ_F_BOOL("gige", d->is_gv));
+            DAQ_F_BOOL("gige", d->is_gv), DAQ_F_U64("trigger_modes", d->trigger_modes),
+            DAQ_F_STR("trigger_sources", d->tcaps.sources));
     return 0;
 }
 
@@ -185,6 +190,11 @@ static int aravis_start(daq_camera *cam, char *err, size_t err_len)
     arv_camera_set_acquisition_mode(d->camera, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
     if (e)
         return aravis_gerror(&e, "aravis: AcquisitionMode", err, err_len);
+    /* Before the stream exists: a camera armed here waits for its trigger
+     * from AcquisitionStart on, and produces nothing the engine must drop. */
+    d->trig = daq_camera_trigger_config(cam);
+    if (aravis_trigger_configure(d, err, err_len) < 0)
+        return -1;
     ArvStream *s = arv_camera_create_stream(d->camera, NULL, NULL, &e);
     if (!s)
         return aravis_gerror(&e, "aravis: cannot create the stream", err, err_len);
@@ -206,7 +216,9 @@ static int aravis_start(daq_camera *cam, char *err, size_t err_len)
         return aravis_gerror(&e, "aravis: AcquisitionStart", err, err_len); /* the wrapper stops */
     DAQ_LOG(DAQ_LOG_INFO, ARAVIS_LOG, "stream started", DAQ_F_STR("device", daq_camera_id(cam)),
             DAQ_F_U64("payload", d->payload), DAQ_F_U64("buffers", (uint64_t)d->set.buffers),
-            DAQ_F_I64("socket_buffer", d->is_gv ? d->set.socket_buffer : -1));
+            DAQ_F_I64("socket_buffer", d->is_gv ? d->set.socket_buffer : -1),
+            DAQ_F_STR("trigger_mode", daq_trigger_mode_name(d->trig.mode)),
+            DAQ_F_U64("frames_per_trigger", d->trig.frames_per_trigger));
     return 0;
 }
 
@@ -332,6 +344,8 @@ static const daq_camera_ops aravis_ops = {
     .fill_queue = aravis_fill_queue,
     .fill_dequeue = aravis_fill_dequeue,
     .fill_held = aravis_fill_held,
+    .trigger_modes = aravis_trigger_modes,
+    .trigger = aravis_trigger_fire,
     .stats = aravis_stats,
     .error = aravis_error,
 };

@@ -7,7 +7,10 @@
  *  - aravis_driver.c: open/close/format/start/stop/stats (control thread,
  *    or the acquisition thread's final stop);
  *  - aravis_stream.c: fill_queue/fill_dequeue, the hot path (acquisition
- *    thread only), and the buffer cache.
+ *    thread only), and the buffer cache;
+ *  - aravis_trigger.c: the GenICam trigger features -- which trigger modes
+ *    the camera has (open), how start configures one, the software
+ *    trigger, and each frame's trigger_index.
  *
  * Threads: the control thread owns `set`, `camera` and the stream's
  * creation; while streaming only the acquisition thread touches the
@@ -40,16 +43,35 @@ enum { ARAVIS_SOCKET_AUTO = -1 }; /* socket_buffer = "auto" */
  * only if it was set (has_*): everything else keeps the camera's own
  * value, so an empty config leaves a camera as its vendor tool left it. */
 typedef struct aravis_settings {
-    char camera[DAQ_PARAM_STR_MAX];       /* id, IP or "" (first found) */
-    char pixel_format[DAQ_PARAM_STR_MAX]; /* "" = the camera's */
-    int64_t packet_size;                  /* 0 = negotiate */
-    int64_t socket_buffer;                /* bytes, or ARAVIS_SOCKET_AUTO */
-    int64_t buffers;                      /* frames queued at Aravis */
+    char camera[DAQ_PARAM_STR_MAX];         /* id, IP or "" (first found) */
+    char pixel_format[DAQ_PARAM_STR_MAX];   /* "" = the camera's */
+    char trigger_source[DAQ_PARAM_STR_MAX]; /* external modes: "" = the first Line* listed */
+    int64_t packet_size;                    /* 0 = negotiate */
+    int64_t socket_buffer;                  /* bytes, or ARAVIS_SOCKET_AUTO */
+    int64_t buffers;                        /* frames queued at Aravis */
     int64_t width, height, x, y, binning;
     double exposure_ms, frame_rate_hz, gain;
     bool has_width, has_height, has_x, has_y, has_binning;
     bool has_exposure, has_frame_rate, has_gain;
 } aravis_settings;
+
+/* ---- triggers (aravis_trigger.c) ------------------------------------------------ */
+
+/* What the open camera's GenICam trigger features offer (read at open). */
+typedef struct aravis_trigger_caps {
+    bool mode;                    /* TriggerMode exists at all */
+    bool selector;                /* TriggerSelector exists */
+    bool frame_start;             /* TriggerSelector lists FrameStart (or there is no selector) */
+    bool acquisition_start;       /* ... lists AcquisitionStart */
+    bool frame_burst_start;       /* ... lists FrameBurstStart */
+    bool burst_count;             /* AcquisitionBurstFrameCount exists */
+    bool software;                /* TriggerSoftware exists and TriggerSource lists Software */
+    bool activation;              /* TriggerActivation exists */
+    bool rising_edge;             /* ... lists RisingEdge */
+    bool level_high;              /* ... lists LevelHigh */
+    char line[DAQ_PARAM_STR_MAX]; /* the first Line* TriggerSource, "" none */
+    char sources[192];            /* every TriggerSource, comma separated (messages) */
+} aravis_trigger_caps;
 
 /* ---- the buffer cache (aravis_stream.c) ------------------------------------------- */
 
@@ -94,6 +116,8 @@ typedef struct aravis {
     char model[DAQ_PARAM_STR_MAX];
     size_t payload; /* bytes per frame, read at format/start */
     _Atomic double exposure_us;
+    aravis_trigger_caps tcaps; /* read at open */
+    uint32_t trigger_modes;    /* DAQ_TRIGGER_BITs the camera has (0 closed) */
 
     /* stream (created by start, destroyed by stop) */
     ArvStream *stream;
@@ -108,6 +132,15 @@ typedef struct aravis {
     uint32_t n_heap, cap_heap;
     aravis_id_ext ids;
     _Atomic bool interrupted;
+
+    /* trigger state of the stream: trig is fixed by start (read by the
+     * acquisition thread only while streaming); accepted is the control
+     * thread's (the trigger op runs under the camera lock); hw_base is the
+     * acquisition thread's. */
+    daq_trigger_config trig;
+    uint64_t accepted; /* software triggers sent since start */
+    bool have_hw_base; /* the stream's first frame seen */
+    uint64_t hw_base;  /* its extended frame id */
 
     /* counters (single writer: the acquisition thread; reset by start) */
     _Atomic uint64_t delivered, failed, fail[ARAVIS_FAIL_COUNT], memcpy_count, memcpy_bytes, queued,
@@ -175,6 +208,19 @@ int aravis_fill_dequeue(daq_camera *cam, int64_t timeout_ns, daq_frame **filled,
  * stream must be gone already. */
 void aravis_release_all(aravis *d);
 void aravis_set_error(aravis *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* aravis_trigger.c.  discover: at open, fills d->tcaps and d->trigger_modes
+ * (never fails: a camera without trigger features is internal-only).
+ * configure: at start, before AcquisitionStart, puts the camera in d->trig's
+ * mode (internal: every TriggerMode Off).  index: the trigger_index of the
+ * frame with extended id hw (acquisition thread). */
+void aravis_trigger_discover(aravis *d);
+void aravis_trigger_forget(aravis *d);
+int aravis_trigger_configure(aravis *d, char *err, size_t err_len);
+uint64_t aravis_trigger_index(aravis *d, uint64_t hw);
+/* The trigger_modes and trigger ops of daq/camera_driver.h. */
+uint32_t aravis_trigger_modes(daq_camera *cam);
+int aravis_trigger_fire(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len);
 
 /* For tests and benchmarks (fault injection, baselines): the open
  * ArvCamera of an aravis daq camera, or NULL.  Borrowed. */

@@ -36,6 +36,7 @@ enum aravis_param_id {
     P_ROI_X,
     P_ROI_Y,
     P_BINNING,
+    P_TRIGGER_SOURCE,
     P_SENSOR_WIDTH,
     P_SENSOR_HEIGHT,
     P_MODEL,
@@ -76,6 +77,10 @@ static const daq_param_desc table[P_COUNT] = {
     [P_ROI_Y] = {"roi.y", "OffsetY", "px", DAQ_PARAM_INT, W | R, 0, 1 << 20, NULL},
     [P_BINNING] = {"binning", "BinningHorizontal and BinningVertical", "px", DAQ_PARAM_INT, W | R,
                    1, 64, NULL},
+    [P_TRIGGER_SOURCE] = {"trigger.source",
+                          "TriggerSource of the external trigger modes (\"\" = the first Line* "
+                          "the camera lists)",
+                          "", DAQ_PARAM_STRING, W, 0, 0, NULL},
     [P_SENSOR_WIDTH] = {"sensor_width", "SensorWidth", "px", DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_SENSOR_HEIGHT] = {"sensor_height", "SensorHeight", "px", DAQ_PARAM_INT, 0, 0, 0, NULL},
     [P_MODEL] = {"model", "vendor and model of the open camera", "", DAQ_PARAM_STRING, 0, 0, 0,
@@ -151,6 +156,7 @@ static int get_open(aravis *d, int id, daq_param_value *out, char *err, size_t e
     case P_CAMERA:
     case P_SOCKET_BUFFER:
     case P_BUFFERS:
+    case P_TRIGGER_SOURCE:
     case P_MODEL:
     case P_DEVICE_ID:
     case P_COUNT: return 1; /* not a device feature */
@@ -182,6 +188,7 @@ int aravis_get_param(daq_camera *cam, size_t index, daq_param_value *out, char *
     case P_ROI_X: *out = daq_param_int(s->x); break;
     case P_ROI_Y: *out = daq_param_int(s->y); break;
     case P_BINNING: *out = daq_param_int(s->has_binning ? s->binning : 1); break;
+    case P_TRIGGER_SOURCE: *out = daq_param_string(s->trigger_source); break;
     case P_MODEL: *out = daq_param_string(d->model); break;
     case P_DEVICE_ID: *out = daq_param_string(d->device_id); break;
     case P_SENSOR_WIDTH:
@@ -265,8 +272,9 @@ static int write_one(aravis *d, int id, char *err, size_t err_len)
         break;
     case P_CAMERA:
     case P_SOCKET_BUFFER:
-    case P_BUFFERS: return 0; /* used at open / start */
-    case P_SENSOR_WIDTH:      /* read-only: the camera layer refuses them before a set */
+    case P_BUFFERS:
+    case P_TRIGGER_SOURCE: return 0; /* used at open / start */
+    case P_SENSOR_WIDTH:             /* read-only: the camera layer refuses them before a set */
     case P_SENSOR_HEIGHT:
     case P_MODEL:
     case P_DEVICE_ID:
@@ -285,6 +293,10 @@ static bool record(aravis_settings *s, int id, const daq_param_value *v)
     case P_PACKET_SIZE: s->packet_size = v->i; break;
     case P_SOCKET_BUFFER: s->socket_buffer = v->i; return false;
     case P_BUFFERS: s->buffers = v->i; return false;
+    case P_TRIGGER_SOURCE:
+        /* Checked against the camera's list by the start that uses it. */
+        snprintf(s->trigger_source, sizeof s->trigger_source, "%s", v->s);
+        return false;
     case P_EXPOSURE_MS: s->exposure_ms = v->f, s->has_exposure = true; break;
     case P_FRAME_RATE_HZ: s->frame_rate_hz = v->f, s->has_frame_rate = true; break;
     case P_GAIN: s->gain = v->f, s->has_gain = true; break;

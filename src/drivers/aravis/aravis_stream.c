@@ -24,6 +24,10 @@
  *
  * fill_dequeue waits in slices of ARAVIS_SLICE_US so that interrupt, which
  * cannot wake a GAsyncQueue it does not own, is seen within one slice.
+ *
+ * Each frame also carries the device's timestamp (cam_bof_ns, for the
+ * engine's clock model) and its trigger_index, numbered from its frame id
+ * by aravis_trigger_index (aravis_trigger.c says what that assumes).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -180,6 +184,12 @@ static void describe(aravis *d, ArvBuffer *b, size_t bytes, daq_frame_info *info
         aravis_bump(&d->id_wraps, 1);
     /* Aravis stamps buffers with the host's wall clock (g_get_real_time). */
     info->eof_ns = daq_real_to_mono_ns(arv_buffer_get_system_timestamp(b));
+    /* The device's own timestamp, in ns of its timebase (GigE Vision: the
+     * leader's tick count scaled by the tick frequency; the fakes: the
+     * host's wall clock when they filled the frame); the engine fits it
+     * against host time.  0 when the camera sends none. */
+    info->cam_bof_ns = arv_buffer_get_timestamp(b);
+    info->trigger_index = aravis_trigger_index(d, info->hw_frame_number);
     info->exposure_ns =
         (uint64_t)(atomic_load_explicit(&d->exposure_us, memory_order_relaxed) * 1000.0);
     info->bytes = bytes;
