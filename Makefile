@@ -162,6 +162,7 @@ bench: deps build
 	$(REL)/bench/daq-bench aravis
 	$(REL)/bench/daq-bench record
 	$(REL)/bench/daq-bench view
+	$(REL)/bench/daq-bench sync
 
 clean:
 	rm -rf $(BUILD)
