@@ -72,7 +72,7 @@ DAQ_API bool daq_trigger_mode_is_first(daq_trigger_mode m);
 /* The settings a driver's start reads (daq_camera_trigger_config). */
 typedef struct daq_trigger_config {
     daq_trigger_mode mode;
-    uint32_t frames_per_trigger; /* 1..DAQ_TRIGGER_FPT_MAX; ignored by the *_first modes */
+    uint32_t frames_per_trigger; /* 1..DAQ_TRIGGER_FPT_MAX; not for *_first and level */
     uint32_t timeout_ms;         /* the "missed" threshold */
 } daq_trigger_config;
 

@@ -18,10 +18,12 @@ static track_entry *entry(daq_trigger_track *t, uint64_t index)
 }
 
 /* Frames that answer a trigger: the *_first modes start a sequence, whose
- * first frame is the answer. */
+ * first frame is the answer; a level is one exposure, however long. */
 static uint32_t frames_wanted(const daq_trigger_track *t)
 {
-    return daq_trigger_mode_is_first(t->cfg.mode) ? 1 : t->cfg.frames_per_trigger;
+    if (daq_trigger_mode_is_first(t->cfg.mode) || t->cfg.mode == DAQ_TRIGGER_EXTERNAL_LEVEL)
+        return 1;
+    return t->cfg.frames_per_trigger;
 }
 
 static void settle(daq_trigger_track *t, track_entry *e, uint8_t state)

@@ -27,6 +27,17 @@
  *    a reader sees add up to overruns + injected_skipped_numbers minus
  *    the frames lost after the last one it read.
  *
+ * Triggers (ADR 0011): start reads daq_camera_trigger_config and, in an
+ * external mode, listens to its trigger line (sim_line.c) until stop; the
+ * trigger op queues a software trigger for the sensor (sim_sensor.c) and
+ * answers TRIGGERED with the index its frames will carry -- the count of
+ * accepted triggers since start -- so a burst of triggers faster than the
+ * exposures is queued, not refused; IGNORED only when the queue is full
+ * ("trigger queue full (1024)") or a software_first sequence has started
+ * (or its trigger is queued): "sequence already started".  A software
+ * trigger the miss fault drops is still TRIGGERED (the camera took it and
+ * then produced nothing, which is what the host's counters must notice).
+ *
  * Counters and the error text are reset by start; stop keeps them for a
  * final stats/error call.  stop keeps the ring (and its pre-rendered base
  * frames) when the next start has the same geometry; close frees it.
@@ -126,10 +137,11 @@ static void reset_ring_state(sim *s)
 
 static void reset_counters(sim *s)
 {
-    _Atomic uint64_t *c[] = {&s->frames_generated, &s->callbacks,   &s->overruns,
-                             &s->readout_errors,   &s->jumps,       &s->skipped_numbers,
-                             &s->backwards,        &s->duplicates,  &s->zero_frames,
-                             &s->stalls,           &s->last_number, &s->sequence_complete};
+    _Atomic uint64_t *c[] = {&s->frames_generated, &s->callbacks,      &s->overruns,
+                             &s->readout_errors,   &s->jumps,          &s->skipped_numbers,
+                             &s->backwards,        &s->duplicates,     &s->zero_frames,
+                             &s->stalls,           &s->last_number,    &s->sequence_complete,
+                             &s->trigger_miss,     &s->trigger_double, &s->trigger_overflows};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         atomic_store(c[i], 0);
 }
@@ -159,6 +171,7 @@ static int sim_start(daq_camera *cam, char *err, size_t err_len)
     }
     s->geom = g;
     s->run = s->set;
+    s->trig = daq_camera_trigger_config(cam);
     atomic_store(&s->ring_frames, count);
     reset_counters(s);
     pthread_mutex_lock(&s->mu);
@@ -168,7 +181,19 @@ static int sim_start(daq_camera *cam, char *err, size_t err_len)
     s->failed = false;
     s->interrupted = false;
     s->error[0] = '\0';
+    s->trigq_head = s->trigq_len = 0;
+    s->sw_accepted = 0;
+    s->seq_started = false;
     pthread_mutex_unlock(&s->mu);
+    if (s->trig.mode >= DAQ_TRIGGER_EXTERNAL_EDGE) {
+        const char *name = s->run.line[0] ? s->run.line : daq_camera_id(cam);
+        sim_line *l = sim_line_get(name);
+        if (!l)
+            return daq_err(err, err_len, "sim: out of memory for trigger line '%s'", name);
+        if (sim_line_listen(l, s, s->run.line_hz, err, err_len) < 0)
+            return -1;
+        s->line = l;
+    }
     int rc = pthread_create(&s->thread, NULL, sim_sensor_main, s);
     if (rc != 0) {
         pthread_mutex_lock(&s->mu);
@@ -191,6 +216,10 @@ static void sim_stop(daq_camera *cam)
     if (s->thread_live) {
         pthread_join(s->thread, NULL);
         s->thread_live = false;
+    }
+    if (s->line) { /* after the join: nothing waits for pulses any more */
+        sim_line_unlisten(s->line, s);
+        s->line = NULL;
     }
     pthread_mutex_lock(&s->mu);
     s->running = false;
@@ -312,6 +341,39 @@ static void sim_release_oldest(daq_camera *cam)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The sim has every mode: the sensor models them all (sim_sensor.c). */
+static uint32_t sim_trigger_modes(daq_camera *cam)
+{
+    (void)cam;
+    uint32_t m = 0;
+    for (int k = DAQ_TRIGGER_SOFTWARE; k < DAQ_TRIGGER_MODE_COUNT; k++)
+        m |= DAQ_TRIGGER_BIT(k);
+    return m;
+}
+
+static int sim_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len)
+{
+    sim *s = sim_of(cam);
+    memset(out, 0, sizeof *out);
+    int r = 0;
+    pthread_mutex_lock(&s->mu);
+    if (!s->running || !daq_trigger_mode_is_software(s->trig.mode)) {
+        r = daq_err(err, err_len, "sim: camera '%s' is not streaming in a software trigger mode",
+                    daq_camera_id(cam));
+    } else if (s->trig.mode == DAQ_TRIGGER_SOFTWARE_FIRST && (s->seq_started || s->trigq_len > 0)) {
+        out->result = DAQ_TRIGGER_IGNORED;
+        snprintf(out->reason, sizeof out->reason, "sequence already started");
+    } else if (!sim_trig_push(s, s->sw_accepted + 1, daq_now_ns())) {
+        out->result = DAQ_TRIGGER_IGNORED;
+        snprintf(out->reason, sizeof out->reason, "trigger queue full (%u)", SIM_TRIGQ_CAP);
+    } else {
+        out->result = DAQ_TRIGGER_TRIGGERED;
+        out->index = ++s->sw_accepted;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
 static void sim_stats(daq_camera *cam, daq_camera_stats *out)
 {
     sim *s = sim_of(cam);
@@ -331,6 +393,9 @@ static void sim_stats(daq_camera *cam, daq_camera_stats *out)
         {"last_frame_number", atomic_load(&s->last_number)},
         {"pending", atomic_load(&s->pending)},
         {"sequence_complete", atomic_load(&s->sequence_complete)},
+        {"trigger_injected_miss", atomic_load(&s->trigger_miss)},
+        {"trigger_injected_double", atomic_load(&s->trigger_double)},
+        {"trigger_queue_overflows", atomic_load(&s->trigger_overflows)},
     };
     daq_camera_stats_set_extras(out, extra, sizeof extra / sizeof extra[0]);
 }
@@ -382,6 +447,8 @@ static const daq_camera_ops sim_ops = {
     .interrupt = sim_interrupt,
     .get_oldest = sim_get_oldest,
     .release_oldest = sim_release_oldest,
+    .trigger_modes = sim_trigger_modes,
+    .trigger = sim_trigger,
     .stats = sim_stats,
     .error = sim_error,
     .verify = sim_verify,

@@ -7,6 +7,13 @@
  * end-of-frame callback (sim_sensor.c), and the driver ops the engine
  * calls (sim_driver.c).
  *
+ * Triggers (ADR 0011): every trigger the camera acts on -- a software
+ * trigger from the trigger op, or a pulse of its trigger line
+ * (sim_line.c) -- is queued as (index, time) in `trigq` under mu, and the
+ * sensor thread takes them in order; so one wait (on sensor_cv, which stop
+ * also signals) serves both sources, and triggers that arrive during an
+ * exposure are not lost.
+ *
  * Threads: the control thread (under cam->lock) owns `set`, `geom`, `run`
  * and the ring's allocation; the sensor thread and the acquisition thread
  * meet only under `mu` (slot states, the ready FIFO) and through the atomic
@@ -44,6 +51,13 @@ typedef struct sim_settings {
     int64_t jump_max;
     int64_t stall_after, fail_after;
     double stall_ms;
+    /* Triggers and the camera clock (ADR 0011). */
+    char line[DAQ_PARAM_STR_MAX]; /* trigger.line; "" = the camera's id */
+    double line_hz;
+    double trigger_miss_prob, trigger_double_prob, trigger_jitter_us;
+    int64_t trigger_miss_every;
+    double clock_drift_ppm;
+    int64_t clock_offset_ns;
 } sim_settings;
 
 /* What the settings produce. */
@@ -96,6 +110,33 @@ void sim_ring_free(sim_ring *r);
  * marked writing. */
 void sim_ring_write(sim_ring *r, uint32_t i, uint64_t n, bool zero);
 
+/* ---- the trigger line (sim_line.c) ------------------------------------------ */
+
+/* Triggers queued per camera: a software burst or a fast line may run
+ * ahead of the exposures by this many; beyond it a software trigger is
+ * IGNORED ("trigger queue full (1024)") and a pulse is lost for this camera
+ * (extra trigger_queue_overflows). */
+#define SIM_TRIGQ_CAP 1024u
+
+typedef struct sim_trig {
+    uint64_t index; /* trigger_index its frames carry */
+    uint64_t t_ns;  /* CLOCK_MONOTONIC when it arrived */
+} sim_trig;
+
+typedef struct sim_line sim_line;
+struct sim;
+
+/* The line called name, created on first use and never freed (so a
+ * pointer to it stays valid); NULL only when out of memory. */
+sim_line *sim_line_get(const char *name);
+/* Control thread, at start: pulses of l are queued into s's trigger queue
+ * from now on; hz > 0 also keeps the line's generator running at (the
+ * fastest listener's) hz.  -1 with a message if the generator cannot start. */
+int sim_line_listen(sim_line *l, struct sim *s, double hz, char *err, size_t err_len);
+/* Control thread, at stop (sensor joined): s no longer listens; joins the
+ * generator when no listener with hz > 0 remains. */
+void sim_line_unlisten(sim_line *l, struct sim *s);
+
 /* ---- the driver state (sim_driver.c) --------------------------------------- */
 
 /* One ready-FIFO entry: what an EOF callback announces. */
@@ -141,12 +182,24 @@ typedef struct sim {
 
     _Atomic uint32_t pending; /* == fifo_len; read without mu by wait */
 
+    /* Triggers (control thread at start; under mu after). */
+    daq_trigger_config trig;       /* of the current stream */
+    sim_line *line;                /* listened to while streaming in an external mode */
+    sim_trig trigq[SIM_TRIGQ_CAP]; /* under mu: FIFO of triggers not yet taken */
+    uint32_t trigq_head, trigq_len;
+    uint64_t sw_accepted; /* under mu: software triggers answered TRIGGERED */
+    bool seq_started;     /* under mu: a *_first sequence runs (further triggers ignored) */
+    /* Under the line's mutex: the line's listener list. */
+    struct sim *line_next;
+    double line_hz; /* this listener's trigger.line_hz */
+
     /* Counters of the current stream, relaxed atomics. */
     _Atomic uint64_t frames_generated, callbacks, overruns, readout_errors;
     _Atomic uint64_t jumps, skipped_numbers, backwards, duplicates, zero_frames, stalls;
     _Atomic uint64_t last_number;
     _Atomic uint64_t ring_frames;       /* slots of the current/last stream */
     _Atomic uint64_t sequence_complete; /* 1 once frame_count frames were announced */
+    _Atomic uint64_t trigger_miss, trigger_double, trigger_overflows;
 } sim;
 
 static inline sim *sim_of(daq_camera *cam)
@@ -167,6 +220,10 @@ bool sim_switched_off(const sim *s);
 
 /* sim_sensor.c: the sensor thread's body; arg is the sim. */
 void *sim_sensor_main(void *arg);
+
+/* Queues a trigger for the sensor; false (and nothing queued) when the
+ * queue is full.  Under mu. */
+bool sim_trig_push(sim *s, uint64_t index, uint64_t t_ns);
 
 /* ---- a small seeded PRNG (splitmix64) -------------------------------------------- */
 

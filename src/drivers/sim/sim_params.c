@@ -49,6 +49,14 @@ enum sim_param_id {
     P_FAULT_STALL_AFTER,
     P_FAULT_STALL_MS,
     P_FAULT_FAIL_AFTER,
+    P_TRIGGER_LINE,
+    P_TRIGGER_LINE_HZ,
+    P_FAULT_TRIGGER_MISS_PROB,
+    P_FAULT_TRIGGER_MISS_EVERY,
+    P_FAULT_TRIGGER_DOUBLE_PROB,
+    P_FAULT_TRIGGER_JITTER_US,
+    P_CLOCK_DRIFT_PPM,
+    P_CLOCK_OFFSET_NS,
     P_COUNT
 };
 
@@ -124,6 +132,36 @@ static const daq_param_desc table[P_COUNT] = {
     [P_FAULT_FAIL_AFTER] = {"fault.fail_after",
                             "the readout fails after this many frames (0 = never)", "frames",
                             DAQ_PARAM_INT, W | R, 0, BIG, NULL},
+    [P_TRIGGER_LINE] = {"trigger.line",
+                        "the simulated trigger line the external modes listen to; cameras naming "
+                        "the same line see the same pulses (\"\" = a private line named after "
+                        "the camera's id)",
+                        "", DAQ_PARAM_STRING, W, 0, 0, NULL},
+    [P_TRIGGER_LINE_HZ] = {"trigger.line_hz",
+                           "while streaming in an external mode, the line's generator pulses at "
+                           "this rate (0 = only daq_sim_line_pulse)",
+                           "Hz", DAQ_PARAM_FLOAT, W | R, 0, 100000, NULL},
+    [P_FAULT_TRIGGER_MISS_PROB] = {"fault.trigger_miss_prob",
+                                   "per trigger: the camera misses it (no frames)", "",
+                                   DAQ_PARAM_FLOAT, W | R, 0, 1, NULL},
+    [P_FAULT_TRIGGER_MISS_EVERY] = {"fault.trigger_miss_every",
+                                    "the camera misses every Nth trigger it sees (0 = never)", "",
+                                    DAQ_PARAM_INT, W | R, 0, BIG, NULL},
+    [P_FAULT_TRIGGER_DOUBLE_PROB] = {"fault.trigger_double_prob",
+                                     "per trigger: the camera sees it twice (2 x "
+                                     "frames_per_trigger frames, the same trigger_index)",
+                                     "", DAQ_PARAM_FLOAT, W | R, 0, 1, NULL},
+    [P_FAULT_TRIGGER_JITTER_US] = {"fault.trigger_jitter_us",
+                                   "per triggered frame: the exposure starts a uniform 0..J us "
+                                   "late (bof_ns and the camera clock show it)",
+                                   "us", DAQ_PARAM_FLOAT, W | R, 0, 1e6, NULL},
+    [P_CLOCK_DRIFT_PPM] = {"clock.drift_ppm",
+                           "the camera clock's rate error against CLOCK_MONOTONIC "
+                           "(include/daq/sim.h)",
+                           "ppm", DAQ_PARAM_FLOAT, W | R, -1000, 1000, NULL},
+    [P_CLOCK_OFFSET_NS] = {"clock.offset_ns",
+                           "the camera clock minus CLOCK_MONOTONIC at the stream's start", "ns",
+                           DAQ_PARAM_INT, W | R, -1e18, 1e18, NULL},
 };
 
 #undef W
@@ -190,6 +228,14 @@ int sim_get_param(daq_camera *cam, size_t id, daq_param_value *out, char *err, s
     case P_FAULT_STALL_AFTER: *out = daq_param_int(c->stall_after); break;
     case P_FAULT_STALL_MS: *out = daq_param_float(c->stall_ms); break;
     case P_FAULT_FAIL_AFTER: *out = daq_param_int(c->fail_after); break;
+    case P_TRIGGER_LINE: *out = daq_param_string(c->line); break;
+    case P_TRIGGER_LINE_HZ: *out = daq_param_float(c->line_hz); break;
+    case P_FAULT_TRIGGER_MISS_PROB: *out = daq_param_float(c->trigger_miss_prob); break;
+    case P_FAULT_TRIGGER_MISS_EVERY: *out = daq_param_int(c->trigger_miss_every); break;
+    case P_FAULT_TRIGGER_DOUBLE_PROB: *out = daq_param_float(c->trigger_double_prob); break;
+    case P_FAULT_TRIGGER_JITTER_US: *out = daq_param_float(c->trigger_jitter_us); break;
+    case P_CLOCK_DRIFT_PPM: *out = daq_param_float(c->clock_drift_ppm); break;
+    case P_CLOCK_OFFSET_NS: *out = daq_param_int(c->clock_offset_ns); break;
     case P_COUNT: return -1;
     }
     return 0;
@@ -247,6 +293,14 @@ int sim_set_param(daq_camera *cam, size_t id, const daq_param_value *v, char *er
     case P_FAULT_STALL_AFTER: st->stall_after = c.i; break;
     case P_FAULT_STALL_MS: st->stall_ms = c.f; break;
     case P_FAULT_FAIL_AFTER: st->fail_after = c.i; break;
+    case P_TRIGGER_LINE: snprintf(st->line, sizeof st->line, "%s", c.s); break;
+    case P_TRIGGER_LINE_HZ: st->line_hz = c.f; break;
+    case P_FAULT_TRIGGER_MISS_PROB: st->trigger_miss_prob = c.f; break;
+    case P_FAULT_TRIGGER_MISS_EVERY: st->trigger_miss_every = c.i; break;
+    case P_FAULT_TRIGGER_DOUBLE_PROB: st->trigger_double_prob = c.f; break;
+    case P_FAULT_TRIGGER_JITTER_US: st->trigger_jitter_us = c.f; break;
+    case P_CLOCK_DRIFT_PPM: st->clock_drift_ppm = c.f; break;
+    case P_CLOCK_OFFSET_NS: st->clock_offset_ns = c.i; break;
     case P_TEMPERATURE_C:
     case P_COUNT: return -1;
     }

@@ -32,6 +32,32 @@
  *
  * The callback only appends (slot, info) to the ready FIFO, bumps the
  * atomic pending count and signals, as a PVCAM EOF handler should.
+ *
+ * Trigger modes (ADR 0011).  Instead of its own grid the sensor takes
+ * triggers from its queue (software triggers, line pulses: sim_impl.h),
+ * waiting on sensor_cv, which stop signals.  Per trigger taken it draws two
+ * numbers from a trigger-fault stream (seeded by fault.seed, separate from
+ * the per-frame one so trigger faults do not shift the others): a miss
+ * (fault.trigger_miss_every: the Nth, 2Nth ... trigger taken; or
+ * fault.trigger_miss_prob) produces nothing, a double
+ * (fault.trigger_double_prob, not in the *_first modes) produces 2 x
+ * frames_per_trigger frames with the same trigger_index.  The first frame
+ * of a trigger begins at max(trigger time, previous BOF + period) -- a
+ * camera cannot start a new exposure before its period is over, so queued
+ * triggers are exposed back to back -- and the following ones a period
+ * apart; the *_first modes go on that way for ever after their first
+ * trigger.  external_level is external_edge with one frame per pulse (the
+ * sim has no line level to expose during: a pulse is one exposure of
+ * exposure_ms), whatever frames_per_trigger says.
+ * fault.trigger_jitter_us delays each frame's BOF by a uniform 0..J us
+ * (own stream again), and bof_ns, eof_ns and the camera clock all show it.
+ * Triggered frames use realistic timing under chaos too (the jitter fault
+ * is the trigger modes' chaos); instant timing produces a trigger's frames
+ * at once, without jitter.
+ *
+ * The camera clock: cam(t) = t0 + clock.offset_ns + (t - t0) * (1 +
+ * clock.drift_ppm * 1e-6), t0 = CLOCK_MONOTONIC at the stream's start (see
+ * daq/sim.h), applied to every frame's BOF and EOF in every mode.
  */
 #include <math.h>
 #include <sched.h>
@@ -50,10 +76,20 @@ typedef struct sensor {
     bool stalled;
     bool have_last;
     uint64_t t0, last_nominal; /* grid of BOFs */
+    /* Trigger modes. */
+    daq_trigger_config trig;
+    uint64_t trig_rng, tjit_rng;
+    uint64_t taken;      /* triggers taken from the queue (fault.trigger_miss_every counts these) */
+    uint64_t index;      /* trigger_index of the frames being produced */
+    uint64_t burst_left; /* frames still due for it (the *_first modes: unused) */
+    bool free_run;       /* a *_first sequence started */
+    bool burst_first;    /* the next frame is the first of its trigger */
+    uint64_t trig_t;     /* when that trigger arrived */
 } sensor;
 
 typedef struct frame_time {
     uint64_t bof, eof, exposure;
+    uint64_t trigger_index;
 } frame_time;
 
 static uint64_t exposure_ns(sim *s)
@@ -108,6 +144,134 @@ static bool pace(sensor *t, frame_time *ft)
     t->last_nominal = nominal;
     t->have_last = true;
     return true;
+}
+
+/* Under mu: takes the oldest queued trigger, waiting for one; false when
+ * stopped. */
+static bool take_trigger(sim *s, sim_trig *out)
+{
+    while (s->trigq_len == 0 && !s->stop_req)
+        pthread_cond_wait(&s->sensor_cv, &s->mu);
+    if (s->stop_req)
+        return false;
+    *out = s->trigq[s->trigq_head];
+    s->trigq_head = (s->trigq_head + 1) % SIM_TRIGQ_CAP;
+    s->trigq_len--;
+    return true;
+}
+
+bool sim_trig_push(sim *s, uint64_t index, uint64_t t_ns)
+{
+    if (s->trigq_len == SIM_TRIGQ_CAP)
+        return false;
+    s->trigq[(s->trigq_head + s->trigq_len) % SIM_TRIGQ_CAP] = (sim_trig){index, t_ns};
+    s->trigq_len++;
+    pthread_cond_broadcast(&s->sensor_cv);
+    return true;
+}
+
+/* Trigger modes: takes triggers until one is to be answered (drawing its
+ * faults), unless frames of the current one are still due.  false when
+ * stopped. */
+static bool next_trigger(sensor *t)
+{
+    sim *s = t->s;
+    const sim_settings *c = t->c;
+    bool first = daq_trigger_mode_is_first(t->trig.mode);
+    while (!t->free_run && t->burst_left == 0) {
+        sim_trig tr;
+        pthread_mutex_lock(&s->mu);
+        bool ok = take_trigger(s, &tr);
+        pthread_mutex_unlock(&s->mu);
+        if (!ok)
+            return false;
+        t->taken++;
+        double u_miss = sim_rand_unit(&t->trig_rng);
+        double u_double = sim_rand_unit(&t->trig_rng);
+        bool miss = u_miss < c->trigger_miss_prob ||
+                    (c->trigger_miss_every > 0 && t->taken % (uint64_t)c->trigger_miss_every == 0);
+        if (miss) {
+            atomic_fetch_add_explicit(&s->trigger_miss, 1, memory_order_relaxed);
+            continue;
+        }
+        t->index = tr.index;
+        t->trig_t = tr.t_ns;
+        t->burst_first = true;
+        if (first) {
+            t->free_run = true;
+            pthread_mutex_lock(&s->mu);
+            s->seq_started = true; /* further triggers are ignored, queued ones dropped */
+            s->trigq_len = 0;
+            pthread_mutex_unlock(&s->mu);
+        } else {
+            bool twice = u_double < c->trigger_double_prob;
+            if (twice)
+                atomic_fetch_add_explicit(&s->trigger_double, 1, memory_order_relaxed);
+            uint64_t fpt = t->trig.mode == DAQ_TRIGGER_EXTERNAL_LEVEL
+                               ? 1 /* a pulse is one level period: one exposure */
+                               : t->trig.frames_per_trigger;
+            t->burst_left = (twice ? 2u : 1u) * fpt;
+        }
+    }
+    return true;
+}
+
+/* Trigger modes: waits until the next frame of the current trigger is
+ * exposed; false when stopped. */
+static bool pace_triggered(sensor *t, frame_time *ft)
+{
+    sim *s = t->s;
+    if (!next_trigger(t))
+        return false;
+    if (t->burst_left)
+        t->burst_left--;
+    ft->trigger_index = t->index;
+    uint64_t jit = (uint64_t)llround(sim_rand_unit(&t->tjit_rng) * t->c->trigger_jitter_us * 1e3);
+    if (t->c->timing == SIM_TIMING_INSTANT) {
+        ft->bof = ft->eof = daq_now_ns();
+        ft->exposure = exposure_ns(s);
+        t->burst_first = false;
+        return true;
+    }
+    uint64_t exp, period, nominal, now;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->stop_req) {
+            pthread_mutex_unlock(&s->mu);
+            return false;
+        }
+        exp = exposure_ns(s);
+        period = period_ns(s, exp);
+        nominal = t->have_last ? t->last_nominal + period : 0;
+        if (t->burst_first && t->trig_t > nominal)
+            nominal = t->trig_t;
+        ft->bof = nominal + jit;
+        ft->eof = ft->bof + exp;
+        now = daq_now_ns();
+        if (now >= ft->eof)
+            break;
+        daq_cond_wait_until(&s->sensor_cv, &s->mu, ft->eof);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (now > ft->eof + period) { /* far behind: this frame now, the grid from here */
+        ft->eof = now;
+        ft->bof = now - exp;
+        nominal = ft->bof - jit;
+    }
+    ft->exposure = exp;
+    t->last_nominal = nominal;
+    t->have_last = true;
+    t->burst_first = false;
+    return true;
+}
+
+/* The camera's clock at host time mono (see the top comment); never 0. */
+static uint64_t cam_clock(const sensor *t, uint64_t mono)
+{
+    int64_t d = (int64_t)(mono - t->t0);
+    int64_t v = (int64_t)t->t0 + t->c->clock_offset_ns + d +
+                (int64_t)llround((double)d * t->c->clock_drift_ppm * 1e-6);
+    return v > 0 ? (uint64_t)v : 1;
 }
 
 /* The one injected pause; false when stopped during it. */
@@ -270,6 +434,9 @@ static bool produce(sensor *t, const frame_time *ft)
         .bof_ns = ft->bof,
         .eof_ns = ft->eof,
         .exposure_ns = ft->exposure,
+        .cam_bof_ns = cam_clock(t, ft->bof),
+        .cam_eof_ns = cam_clock(t, ft->eof),
+        .trigger_index = ft->trigger_index,
         .bytes = g->frame_bytes,
         .width = g->width,
         .height = g->height,
@@ -305,7 +472,11 @@ void *sim_sensor_main(void *arg)
     sensor t = {.s = s, .c = &s->run};
     t.fault_rng = s->run.seed;
     t.jitter_rng = s->run.seed ^ 0x6A09E667F3BCC909ull;
+    t.trig_rng = s->run.seed ^ 0xBB67AE8584CAA73Bull;
+    t.tjit_rng = s->run.seed ^ 0x3C6EF372FE94F82Bull;
+    t.trig = s->trig;
     t.t0 = daq_now_ns();
+    bool triggered = t.trig.mode != DAQ_TRIGGER_INTERNAL;
     const sim_settings *c = t.c;
     for (;;) {
         if (c->frame_count > 0 && t.generated >= (uint64_t)c->frame_count) {
@@ -317,8 +488,8 @@ void *sim_sensor_main(void *arg)
             if (!stall(&t))
                 break;
         }
-        frame_time ft;
-        if (!pace(&t, &ft))
+        frame_time ft = {0};
+        if (!(triggered ? pace_triggered(&t, &ft) : pace(&t, &ft)))
             break;
         if (c->fail_after > 0 && t.generated >= (uint64_t)c->fail_after) {
             char why[64];
