@@ -1,6 +1,10 @@
 /* server/calls.c - device lookup, rust-daq's error texts and reply packing
  * for every method of the API (see calls.h).  The NOT_FOUND texts are
- * rust-daq's, per kind of call (docs/facts/grpc-camera-api.md §6).
+ * rust-daq's, per kind of call (docs/facts/grpc-camera-api.md §6).  A
+ * camera's failure text maps to a status through one table (error_codes):
+ * ADR 0011's contract texts first, then rust-daq's own keyword table, so a
+ * trigger refusal gets the code a rust-daq client expects from either
+ * daemon.
  *
  * Strict input: every request is checked once it decodes, from the proto's
  * own descriptors rather than per handler, so a method added later is
@@ -9,6 +13,7 @@
  * visible; enums on the decoded message.  A refused name is quoted back
  * escaped and cut at QUOTE_MAX bytes, so the status details stay printable
  * ASCII and inside the 256-byte reply buffer. */
+#define _GNU_SOURCE /* strcasestr */
 #include "server/calls.h"
 
 #include <protobuf-c/protobuf-c.h>
@@ -90,6 +95,48 @@ int daq_call_refusal_status(const char *err)
     if (strstr(err, "while streaming") || strstr(err, "is starting"))
         return DAQ_RPC_FAILED_PRECONDITION;
     return DAQ_RPC_INVALID_ARGUMENT;
+}
+
+/* Arm's and Trigger's failures (calls.h).  Order matters: the contract's
+ * texts come before rust-daq's words that they also contain ("ID:
+ * trigger.mode is internal (free-running) ..." is a precondition, not
+ * INTERNAL; "... not supported ..." must not reach "not found"'s row).
+ * daq_call_refusal_status stays separate: parameter refusals default to
+ * INVALID_ARGUMENT, these to INTERNAL. */
+static const struct {
+    const char *text;
+    int status;
+} error_codes[] = {
+    {"not armed", DAQ_RPC_FAILED_PRECONDITION},       /* camera.c, contract */
+    {"trigger.mode is", DAQ_RPC_FAILED_PRECONDITION}, /* internal or external mode */
+    {"not supported", DAQ_RPC_UNIMPLEMENTED},         /* no software trigger */
+    {"[limits] memory_mb", DAQ_RPC_RESOURCE_EXHAUSTED},
+    {"is unavailable", DAQ_RPC_UNAVAILABLE}, /* the device went down */
+    {"is starting", DAQ_RPC_FAILED_PRECONDITION},
+    /* rust-daq's table (docs/facts/grpc-camera-api.md §6) */
+    {"not found", DAQ_RPC_NOT_FOUND},
+    {"no such device", DAQ_RPC_NOT_FOUND},
+    {"busy", DAQ_RPC_FAILED_PRECONDITION},
+    {"in use", DAQ_RPC_FAILED_PRECONDITION},
+    {"already", DAQ_RPC_FAILED_PRECONDITION},
+    {"not streaming", DAQ_RPC_FAILED_PRECONDITION},
+    {"streaming", DAQ_RPC_FAILED_PRECONDITION},
+    {"precondition", DAQ_RPC_FAILED_PRECONDITION},
+    {"timeout", DAQ_RPC_UNAVAILABLE},
+    {"communication", DAQ_RPC_UNAVAILABLE},
+    {"connection", DAQ_RPC_UNAVAILABLE},
+    {"invalid", DAQ_RPC_INVALID_ARGUMENT},
+    {"out of range", DAQ_RPC_INVALID_ARGUMENT},
+    {"bounds", DAQ_RPC_INVALID_ARGUMENT},
+    {"unsupported", DAQ_RPC_UNIMPLEMENTED},
+};
+
+int daq_call_error_status(const char *err)
+{
+    for (size_t i = 0; i < sizeof error_codes / sizeof error_codes[0]; i++)
+        if (strcasestr(err, error_codes[i].text))
+            return error_codes[i].status;
+    return DAQ_RPC_INTERNAL;
 }
 
 void daq_call_reply(daq_rpc_reply *r, const ProtobufCMessage *m)

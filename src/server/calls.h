@@ -29,12 +29,14 @@ typedef enum daq_call_need {
     DAQ_NEED_PRODUCER, /* a device that is up: "... not found or not a frame producer",
                           UNAVAILABLE "Device 'ID' is unavailable: why" when down */
     DAQ_NEED_EXPOSURE, /* an up camera with exposure_ms: "... or has no exposure control" */
-    DAQ_NEED_TRIGGER,  /* an up camera with a software trigger: "... or not triggerable" */
+    DAQ_NEED_TRIGGER,  /* an up camera with a trigger mode besides internal
+                          (daq_camera_can_trigger): "... or not triggerable" */
 } daq_call_need;
 
 /* What a camera can do, as rust-daq's capabilities see it: exposure
- * control (a parameter exposure_ms, with its range when it has one) and a
- * software trigger.  All false for NULL (a device that is down). */
+ * control (a parameter exposure_ms, with its range when it has one) and
+ * triggers (any trigger mode besides internal: Arm works for every one of
+ * them, Trigger for the software ones).  All false for NULL (a device that is down). */
 typedef struct daq_call_caps {
     bool exposure, triggerable, has_range;
     double min_exposure_ms, max_exposure_ms;
@@ -57,6 +59,18 @@ daq_device *daq_call_find(daq_rpc_reply *r, daq_devices *ds, const char *id, daq
  * or starting FAILED_PRECONDITION; else INVALID_ARGUMENT.  (An unknown
  * parameter never gets this far: the lookup answers NOT_FOUND first.) */
 int daq_call_refusal_status(const char *err);
+
+/* The status for a camera's or device's failure text err (Arm, Trigger):
+ * one table (calls.c), first match wins, case-insensitive.  The contract
+ * texts of ADR 0011 first -- "not armed" and "trigger.mode is"
+ * FAILED_PRECONDITION, "not supported" UNIMPLEMENTED -- then daq's own
+ * ("[limits] memory_mb" RESOURCE_EXHAUSTED, "is unavailable" UNAVAILABLE),
+ * then rust-daq's hardware-error table (not found -> NOT_FOUND; busy, in
+ * use, already, streaming, precondition -> FAILED_PRECONDITION; timeout,
+ * communication, connection -> UNAVAILABLE; invalid, out of range, bounds
+ * -> INVALID_ARGUMENT; unsupported -> UNIMPLEMENTED); anything else
+ * INTERNAL, as rust-daq answers. */
+int daq_call_error_status(const char *err);
 
 /* Packs m as r's body with status OK (INTERNAL when out of memory). */
 struct ProtobufCMessage;

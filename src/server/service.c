@@ -203,8 +203,13 @@ static void get_device_state(void *ctx, const uint8_t *req, size_t len, daq_rpc_
             out._streaming_case = DAQ__DEVICE_STATE_RESPONSE___STREAMING_STREAMING;
             out.streaming = daq_acq_state_get(a) == DAQ_ACQ_STREAMING;
         }
+        daq_camera *cam = daq_device_camera(d);
+        if (cam && daq_camera_can_trigger(cam)) { /* as rust-daq: for Triggerable devices */
+            out._armed_case = DAQ__DEVICE_STATE_RESPONSE___ARMED_ARMED;
+            out.armed = daq_camera_armed(cam);
+        }
         double ms;
-        if (exposure_ms(daq_device_camera(d), &ms)) {
+        if (exposure_ms(cam, &ms)) {
             out._exposure_ms_case = DAQ__DEVICE_STATE_RESPONSE___EXPOSURE_MS_EXPOSURE_MS;
             out.exposure_ms = ms;
         }
@@ -325,15 +330,19 @@ static void stop_stream(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply
 
 /* ---- arm and trigger -------------------------------------------------------------------- */
 
+/* Arm is a (re)start in the camera's trigger mode (ADR 0011): through the
+ * device, like StartStream, so recovery resumes the armed stream after a
+ * camera failure.  Refusals carry camera.c's contract texts; their codes
+ * come from the one table in calls.c. */
 static void arm(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
     DAQ_CALL_DECODE(Daq__ArmRequest, daq__arm_request, in, req, len, r);
-    daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_TRIGGER, r);
+    daq_device *d = daq_call_find(r, s->devices, in->device_id, DAQ_NEED_TRIGGER);
     char err[256] = "";
-    if (cam && daq_camera_arm(cam, err, sizeof err) != 0) {
-        daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
-    } else if (cam) {
+    if (d && daq_device_arm(d, err, sizeof err) != 0) {
+        daq_call_fail(r, daq_call_error_status(err), "%s", err);
+    } else if (d) {
         Daq__ArmResponse out = DAQ__ARM_RESPONSE__INIT;
         out.success = out.armed = 1;
         daq_call_reply(r, &out.base);
@@ -341,6 +350,10 @@ static void arm(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
     daq__arm_request__free_unpacked(in, NULL);
 }
 
+/* Never a silent success: TRIGGERED is success, IGNORED is a call that
+ * worked with the camera's "no" in error_message (gRPC OK, success false,
+ * as rust-daq's ArmResponse/TriggerResponse shape allows), a trigger that
+ * could not be sent an error status. */
 static void trigger(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
 {
     daq_service *s = ctx;
@@ -348,13 +361,21 @@ static void trigger(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
     daq_camera *cam = camera_for(s, in->device_id, DAQ_NEED_TRIGGER, r);
     if (cam) {
         uint64_t t = daq_real_now_ns(); /* taken before triggering, as rust-daq does */
-        char err[256] = "";
-        if (daq_camera_trigger(cam, err, sizeof err) != 0) {
-            daq_call_fail(r, DAQ_RPC_FAILED_PRECONDITION, "%s", err);
+        daq_trigger_answer answer;
+        char err[256] = "", ignored[sizeof answer.reason + 160];
+        memset(&answer, 0, sizeof answer);
+        if (daq_camera_trigger(cam, &answer, err, sizeof err) != 0) {
+            daq_call_fail(r, daq_call_error_status(err), "%s", err);
         } else {
             Daq__TriggerResponse out = DAQ__TRIGGER_RESPONSE__INIT;
-            out.success = 1;
             out.trigger_timestamp_ns = t;
+            if (answer.result == DAQ_TRIGGER_TRIGGERED) {
+                out.success = 1;
+            } else {
+                snprintf(ignored, sizeof ignored, "%s: trigger ignored: %s", daq_camera_id(cam),
+                         answer.reason);
+                out.error_message = ignored;
+            }
             daq_call_reply(r, &out.base);
         }
     }

@@ -191,6 +191,14 @@ static int send_frame(stream *s, daq_encoded *enc, uint64_t now)
     f.frames_sent = s->sent + 1;
     f.frames_dropped = st.dropped + st.skipped_rate;
     f.avg_latency_ms = s->latency_n ? s->latency_sum_ms / (double)s->latency_n : 0;
+    /* trigger_mode (23): only a triggered frame carries an index, and the
+     * mode cannot change while the camera streams, so internal mode costs
+     * nothing and a triggered frame one parameter read. */
+    daq_param_value tm;
+    char err[8];
+    daq_camera *cam = m->trigger_index ? daq_device_camera(s->dev) : NULL;
+    if (cam && daq_camera_get_param(cam, "trigger.mode", &tm, err, sizeof err) == 0)
+        f.trigger_mode = tm.s;
     uint8_t head[DAQ_FRAMEDATA_HEAD_MAX];
     size_t hn = daq_framedata_head(&f, head, sizeof head);
     if (hn == 0) {

@@ -14,6 +14,9 @@ stubs()).  Nothing is ever written into the package's own directory.
         c.start_stream("cam0")
         for frame in c.frames("cam0", max_frames=10):
             print(frame.number, frame.pixels.shape, frame.pixels.mean())
+        c.set("cam0", "trigger.mode", "software")   # then: one frame per trigger
+        c.arm("cam0")
+        print(c.trigger("cam0").success)           # False: ignored, see error_message
         rec = c.record("run1", frames=100, compression="lz4")
         c.wait_recording(rec["recording_id"])       # ends by itself after 100 frames
         print(c.stop_recording(rec["recording_id"])["total_samples"])
@@ -28,7 +31,6 @@ import sys
 import tempfile
 from collections import namedtuple
 
-import grpc
 import lz4.block
 import numpy as np
 
@@ -115,8 +117,11 @@ def stubs(proto_dir=None, cache_dir=None):
     return _stubs
 
 
+# trigger_index: the software or hardware trigger the frame answers (0: not
+# triggered; daq's FrameData extension, 0 from a daemon without it).
 Frame = namedtuple("Frame", "device_id number width height bit_depth timestamp_ns "
-                            "exposure_ms pixels metrics compressed_bytes")
+                            "exposure_ms pixels metrics compressed_bytes trigger_index",
+                   defaults=(0,))
 
 QUALITY = {"full": 0, "preview": 1, "fast": 2}
 
@@ -197,6 +202,22 @@ class Client(RecordingMixin):
         return self.hw.StopStream(self.pb.StopStreamRequest(device_id=device_id),
                                   timeout=self.timeout).frames_captured
 
+    def arm(self, device_id):
+        """Arm: (re)starts device_id's stream in its trigger.mode, waiting
+        for triggers; set the mode first (set(device_id, "trigger.mode",
+        "software")).  Refused in internal mode (grpc.RpcError,
+        FAILED_PRECONDITION).  Returns ArmResponse.armed; StopStream disarms."""
+        return self.hw.Arm(self.pb.ArmRequest(device_id=device_id), timeout=self.timeout).armed
+
+    def trigger(self, device_id):
+        """One software trigger.  Returns the TriggerResponse: success True
+        when the camera took it (trigger_timestamp_ns: host time just
+        before), False when it ignored it (error_message "ID: trigger
+        ignored: why").  A trigger that cannot be sent raises grpc.RpcError
+        (FAILED_PRECONDITION "ID: not armed", or an external mode)."""
+        return self.hw.Trigger(self.pb.TriggerRequest(device_id=device_id),
+                               timeout=self.timeout)
+
     def parameters(self, device_id):
         return list(self.hw.ListParameters(
             self.pb.ListParametersRequest(device_id=device_id), timeout=self.timeout).parameters)
@@ -229,7 +250,8 @@ class Client(RecordingMixin):
                 yield Frame(msg.device_id, msg.frame_number, msg.width, msg.height,
                             msg.bit_depth, msg.timestamp_ns,
                             msg.exposure_ms if msg.HasField("exposure_ms") else None,
-                            decode_pixels(msg), msg.metrics, len(msg.data))
+                            decode_pixels(msg), msg.metrics, len(msg.data),
+                            getattr(msg, "trigger_index", 0))
                 if max_frames is not None and i + 1 >= max_frames:
                     break
         finally:

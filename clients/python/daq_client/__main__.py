@@ -1,11 +1,15 @@
 """python3 -m daq_client (or daq-client) [--address HOST:PORT] COMMAND
 
   info | list | stream DEVICE [-n N] [--quality q]
-  state DEVICE | start DEVICE | stop DEVICE
+  state DEVICE | start DEVICE | stop DEVICE | arm DEVICE | trigger DEVICE [-n N]
   get DEVICE PARAM | set DEVICE PARAM VALUE | params DEVICE
   record NAME [--device ID ...] [--frames N | --duration S] [--compression C]
               [--meta KEY=VALUE ...] [--start-stream] [--json]
   recordings [--pattern GLOB] [--limit N] [--json]
+
+arm starts DEVICE's stream in its trigger.mode (set it first: set DEVICE
+trigger.mode software); trigger sends N software triggers (default 1), one
+line each, and exits 1 when the camera ignored any of them.
 
 record waits for a recording with a limit (--frames, --duration) to end by
 itself, and for one without until Ctrl-C, then stops it and prints its
@@ -73,6 +77,20 @@ def cmd_state(c, a):
                 v = getattr(st, f.name)
                 out[f.name] = list(v) if f.label == f.LABEL_REPEATED else v
     print(json.dumps(out, sort_keys=True))
+
+
+def cmd_trigger(c, a):
+    """N triggers, one line each; 1 when any was ignored (the camera said
+    no: not a failure of the call, but not what was asked either)."""
+    ignored = 0
+    for _ in range(a.n):
+        r = c.trigger(a.device)
+        if r.success:
+            print("%s: triggered at %d" % (a.device, r.trigger_timestamp_ns))
+        else:
+            print(r.error_message)
+            ignored += 1
+    return 1 if ignored else 0
 
 
 def cmd_record(c, a):
@@ -158,6 +176,12 @@ def main(argv=None):
     for name, hlp in (("state", "GetDeviceState as JSON"), ("start", "StartStream"),
                       ("stop", "StopStream"), ("params", "ListParameters")):
         sub.add_parser(name, help=hlp).add_argument("device")
+    sub.add_parser("arm", help="Arm: start in trigger.mode, waiting for triggers"
+                   ).add_argument("device")
+    tr = sub.add_parser("trigger", help="Trigger: N software triggers (exit 1 if any "
+                                        "was ignored)")
+    tr.add_argument("device")
+    tr.add_argument("-n", type=int, default=1)
     g = sub.add_parser("get", help="GetParameter: prints the value as JSON")
     g.add_argument("device")
     g.add_argument("param")
@@ -199,8 +223,9 @@ def main(argv=None):
                                                    d.metadata.frame_height))
             elif a.cmd == "stream":
                 for f in c.frames(a.device, a.max_fps, a.quality, max_frames=a.n):
-                    print("frame %d  %dx%d  mean %.1f  %d bytes on the wire" %
-                          (f.number, f.width, f.height, f.pixels.mean(), f.compressed_bytes))
+                    print("frame %d  %dx%d  mean %.1f  %d bytes on the wire%s" %
+                          (f.number, f.width, f.height, f.pixels.mean(), f.compressed_bytes,
+                           "  trigger %d" % f.trigger_index if f.trigger_index else ""))
             elif a.cmd == "state":
                 cmd_state(c, a)
             elif a.cmd == "start":
@@ -208,6 +233,11 @@ def main(argv=None):
                 print("%s: streaming" % a.device)
             elif a.cmd == "stop":
                 print("%s: stopped after %d frames" % (a.device, c.stop_stream(a.device)))
+            elif a.cmd == "arm":
+                c.arm(a.device)
+                print("%s: armed" % a.device)
+            elif a.cmd == "trigger":
+                return cmd_trigger(c, a)
             elif a.cmd == "params":
                 for p in c.parameters(a.device):
                     print("%-36s %s" % (p.name, p.description))
