@@ -8,6 +8,7 @@ int bench_frames_main(int argc, char **argv);
 int bench_grpc_main(int argc, char **argv);
 int bench_aravis_main(int argc, char **argv);
 int bench_view_main(int argc, char **argv);
+int bench_sync_main(int argc, char **argv);
 #ifdef DAQ_WITH_STORAGE
 int bench_record_main(int argc, char **argv);
 #endif
@@ -24,6 +25,8 @@ static const struct suite {
      "fake GigE camera over loopback: FILL-mode driver vs plain Aravis and a copying loop"},
     {"view", bench_view_main,
      "the live view in headless Chromium: displayed fps, latency, daemon CPU vs gRPC PREVIEW"},
+    {"sync", bench_sync_main,
+     "two sim cameras on one trigger line: matched sets, mismatches vs injected, skew"},
 #ifdef DAQ_WITH_STORAGE
     {"record", bench_record_main,
      "recording to HDF5 on a disk and a tmpfs vs write()+fdatasync and plain H5Dwrite"},

@@ -21,6 +21,11 @@
  *   [limits]  [security]          # daq: what clients may make daqd hold; TLS, tokens
  *   [recovery]                    # daq: retrying devices that are absent or failed
  *   [rollback]                    # daq: the rollback plan's symptom watch
+ *   [[sync_groups]]               # daq: cameras on one trigger line, frames matched
+ *   name = "pair"                 #   by trigger index (daq/sync.h); checked after the
+ *   devices = ["cam0", "cam1"]    #   whole file is read: every device a camera of the
+ *   line = "laser"                #   file, in at most one group, at least 2 per group
+ *   match_timeout_ms = 1000
  *
  * Devices whose driver type is not a camera driver of this build (rust-daq's
  * stages, power meters, lasers, ...) are skipped with one warning naming the
@@ -59,10 +64,12 @@
 extern "C" {
 #endif
 
-#define DAQ_CONFIG_MAX_DEVICES   16
-#define DAQ_CONFIG_MAX_PARAMS    48
-#define DAQ_CONFIG_MAX_CONSUMERS 8
-#define DAQ_CONFIG_MAX_WARNINGS  32
+#define DAQ_CONFIG_MAX_DEVICES      16
+#define DAQ_CONFIG_MAX_PARAMS       48
+#define DAQ_CONFIG_MAX_CONSUMERS    8
+#define DAQ_CONFIG_MAX_WARNINGS     32
+#define DAQ_CONFIG_MAX_SYNC_GROUPS  8
+#define DAQ_CONFIG_MAX_SYNC_MEMBERS 16 /* DAQ_SYNC_MAX_MEMBERS */
 
 typedef enum daq_config_vtype {
     DAQ_CONFIG_BOOL = 0,
@@ -100,6 +107,22 @@ typedef struct daq_config_device {
     size_t n_consumers;
     daq_config_consumer consumers[DAQ_CONFIG_MAX_CONSUMERS];
 } daq_config_device;
+
+/* [[sync_groups]]: cameras that share a trigger line, their frames matched
+ * by trigger index (daq/sync.h; devices.c builds one matcher per group).
+ * line: the line the group's cameras share.  A sim member whose driver
+ * table does not set trigger.line gets it (devices.c); one that sets a
+ * different trigger.line is an error here.  For real cameras it documents
+ * the wiring. */
+typedef struct daq_config_sync_group {
+    char name[64];
+    char line[64];             /* "" when not given */
+    uint32_t match_timeout_ms; /* 1..3600000, default 1000 */
+    size_t n_devices;
+    char devices[DAQ_CONFIG_MAX_SYNC_MEMBERS][64];
+    daq_toml_pos device_pos[DAQ_CONFIG_MAX_SYNC_MEMBERS];
+    daq_toml_pos pos, name_pos, devices_pos;
+} daq_config_sync_group;
 
 /* [storage]: rust-daq's HDF5Config defaults and daq's own recorder
  * settings (daq_storage_config in daq/storage.h mirrors it). */
@@ -228,6 +251,10 @@ typedef struct daq_config {
 
     /* [storage] */
     daq_config_storage storage;
+
+    /* [[sync_groups]] */
+    size_t n_sync_groups;
+    daq_config_sync_group sync_groups[DAQ_CONFIG_MAX_SYNC_GROUPS];
 } daq_config;
 
 /* The defaults every key has when absent. */

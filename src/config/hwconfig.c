@@ -669,6 +669,123 @@ static int device(ctx *c, const daq_toml *t, size_t index)
     return 0;
 }
 
+/* ---- [[sync_groups]] ------------------------------------------------------------ */
+
+static int sync_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_sync_group *sg = dst;
+    if (strcmp(k, "name") == 0)
+        return 0; /* read before the walk */
+    if (strcmp(k, "line") == 0) {
+        if (get_str(c, p, v, sg->line, sizeof sg->line))
+            return -1;
+        return sg->line[0] ? 0 : fail(c, daq_toml_pos_of(v), p, "must not be empty");
+    }
+    if (strcmp(k, "match_timeout_ms") == 0)
+        return get_u32(c, p, v, 1, 3600000, &sg->match_timeout_ms);
+    if (strcmp(k, "devices") == 0) {
+        if (want(c, p, v, DAQ_TOML_ARRAY))
+            return -1;
+        sg->devices_pos = daq_toml_pos_of(v);
+        size_t n = daq_toml_array_size(v);
+        if (n > DAQ_CONFIG_MAX_SYNC_MEMBERS)
+            return fail(c, daq_toml_pos_of(v), p, "%zu devices (at most %d)", n,
+                        DAQ_CONFIG_MAX_SYNC_MEMBERS);
+        for (size_t i = 0; i < n; i++) {
+            const daq_toml *e = daq_toml_array_at(v, i);
+            char ep[224];
+            snprintf(ep, sizeof ep, "%s[%zu]", p, i);
+            if (get_str(c, ep, e, sg->devices[i], sizeof sg->devices[i]))
+                return -1;
+            sg->device_pos[i] = daq_toml_pos_of(e);
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(sg->devices[j], sg->devices[i]) == 0)
+                    return fail(c, sg->device_pos[i], ep, "device \"%s\" is named twice",
+                                sg->devices[i]);
+        }
+        sg->n_devices = n;
+        return 0;
+    }
+    return 1;
+}
+
+/* The group's own keys; devices are checked against the file's cameras in
+ * check_sync_groups, once every [[devices]] entry is read. */
+static int sync_group(ctx *c, const daq_toml *t, size_t index)
+{
+    char path[96];
+    snprintf(path, sizeof path, "sync_groups[%zu]", index);
+    if (want(c, path, t, DAQ_TOML_TABLE))
+        return -1;
+    if (c->cfg->n_sync_groups == DAQ_CONFIG_MAX_SYNC_GROUPS)
+        return fail(c, daq_toml_pos_of(t), path, "too many sync groups (at most %d)",
+                    DAQ_CONFIG_MAX_SYNC_GROUPS);
+    daq_config_sync_group *sg = &c->cfg->sync_groups[c->cfg->n_sync_groups];
+    memset(sg, 0, sizeof *sg);
+    sg->pos = daq_toml_pos_of(t);
+    sg->match_timeout_ms = 1000;
+    char p[128];
+    const daq_toml *name = required(c, t, "name", path);
+    if (!name || get_str(c, subpath(p, sizeof p, path, "name"), name, sg->name, sizeof sg->name))
+        return -1;
+    sg->name_pos = daq_toml_pos_of(name);
+    if (!sg->name[0])
+        return fail(c, sg->name_pos, p, "sync group name must not be empty");
+    for (size_t i = 0; i < c->cfg->n_sync_groups; i++)
+        if (strcmp(c->cfg->sync_groups[i].name, sg->name) == 0)
+            return fail(c, sg->name_pos, p, "duplicate sync group name \"%s\"", sg->name);
+    snprintf(path, sizeof path, "sync_groups.%s", sg->name);
+    if (!daq_toml_table_find(t, "devices"))
+        return fail(c, sg->pos, path, "missing required key 'devices'");
+    if (walk(c, t, path, sync_key, sg))
+        return -1;
+    if (sg->n_devices < 2)
+        return fail(c, sg->devices_pos, subpath(p, sizeof p, path, "devices"),
+                    "a sync group needs at least 2 devices, found %zu", sg->n_devices);
+    c->cfg->n_sync_groups++;
+    return 0;
+}
+
+static const daq_config_param *find_param(const daq_config_device *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_params; i++)
+        if (strcmp(d->params[i].key, key) == 0)
+            return &d->params[i];
+    return NULL;
+}
+
+/* Each member a camera of the file, in one group only; a sim member's own
+ * trigger.line, when set, must be the group's line. */
+static int check_sync_groups(ctx *c)
+{
+    const daq_config *g = c->cfg;
+    for (size_t i = 0; i < g->n_sync_groups; i++) {
+        const daq_config_sync_group *sg = &g->sync_groups[i];
+        for (size_t k = 0; k < sg->n_devices; k++) {
+            char p[224];
+            snprintf(p, sizeof p, "sync_groups.%s.devices[%zu]", sg->name, k);
+            const daq_config_device *d = daq_config_device_find(g, sg->devices[k]);
+            if (!d)
+                return fail(c, sg->device_pos[k], p, "no camera device \"%s\" in this file",
+                            sg->devices[k]);
+            for (size_t j = 0; j < i; j++)
+                for (size_t m = 0; m < g->sync_groups[j].n_devices; m++)
+                    if (strcmp(g->sync_groups[j].devices[m], sg->devices[k]) == 0)
+                        return fail(c, sg->device_pos[k], p,
+                                    "device \"%s\" is already in sync group \"%s\"", sg->devices[k],
+                                    g->sync_groups[j].name);
+            const daq_config_param *tl = find_param(d, "trigger.line");
+            if (sg->line[0] && tl && tl->type == DAQ_CONFIG_STRING && strcmp(tl->s, sg->line)) {
+                snprintf(p, sizeof p, "devices.%s.driver.trigger.line", d->id);
+                return fail(c, tl->pos, p,
+                            "\"%s\" is not the line of its sync group \"%s\" (\"%s\")", tl->s,
+                            sg->name, sg->line);
+            }
+        }
+    }
+    return 0;
+}
+
 static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     (void)dst;
@@ -682,6 +799,14 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     }
     if (strcmp(k, "plugin_paths") == 0)
         return want(c, p, v, DAQ_TOML_ARRAY); /* rust-daq's YAML plugins: not used */
+    if (strcmp(k, "sync_groups") == 0) {
+        if (want(c, p, v, DAQ_TOML_ARRAY))
+            return -1;
+        for (size_t i = 0; i < daq_toml_array_size(v); i++)
+            if (sync_group(c, daq_toml_array_at(v, i), i))
+                return -1;
+        return 0;
+    }
     static const struct {
         const char *name;
         key_fn fn;
@@ -760,6 +885,8 @@ static int load_doc(daq_toml *doc, daq_config *cfg, char *err, size_t err_len)
 {
     ctx c = {cfg, err, err_len};
     int rc = walk(&c, doc, "", top_key, NULL);
+    if (rc == 0)
+        rc = check_sync_groups(&c); /* [[sync_groups]] may come before [[devices]] */
     daq_toml_free(doc);
     return rc;
 }

@@ -12,6 +12,16 @@
  * the engine pointer is published once with a release store, so readers on
  * other threads (gRPC, metrics, health) see either NULL or a complete
  * device.  It never goes back to NULL before daq_devices_destroy.
+ *
+ * [[sync_groups]] (daq/sync.h): one matcher per group, created with the
+ * table and living as long as it, with a LOSSLESS subscription on each
+ * member's bus -- the bus exists even while a device is down, so a member
+ * that comes up later is matched from its first frame.  The matchers hold
+ * no frames (nothing consumes the sets yet), so they cost each member's
+ * pool only the subscription's queue.  A sim member whose driver table
+ * does not set trigger.line gets the group's line here, in make_camera, so
+ * a camera rebuilt by recovery gets it too; one that sets another line was
+ * refused by the config loader.
  */
 #define _GNU_SOURCE
 #include "daq/devices.h"
@@ -22,6 +32,7 @@
 
 #include "daq/log.h"
 #include "daq/sink.h"
+#include "daq/sync.h"
 #include "daq/watch.h"
 #include "devices/budget.h"
 #include "devices/recovery.h"
@@ -53,6 +64,8 @@ struct daq_devices {
     devices_watch *watch;       /* owned; NULL unless daq_devices_watch_start ran */
     devices_watch_shared rss;   /* the watch's RSS timeline and hook */
     daq_budget *budget;         /* owned: [limits] memory_mb over every camera */
+    size_t n_sync;
+    daq_sync_group *sync[DAQ_CONFIG_MAX_SYNC_GROUPS]; /* owned */
     daq_device dev[DAQ_CONFIG_MAX_DEVICES];
 };
 
@@ -93,6 +106,30 @@ static int set_one(const daq_config *cfg, const daq_config_device *d, daq_camera
                    daq_config_where(cfg, pos, where, sizeof where), d->id, key, msg);
 }
 
+/* The [[sync_groups]] entry naming device id; NULL if none. */
+static const daq_config_sync_group *sync_group_of(const daq_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_sync_groups; i++)
+        for (size_t k = 0; k < cfg->sync_groups[i].n_devices; k++)
+            if (strcmp(cfg->sync_groups[i].devices[k], id) == 0)
+                return &cfg->sync_groups[i];
+    return NULL;
+}
+
+/* A sim member of a group with a line listens to it unless its own table
+ * names one (the loader refused a different one). */
+static int set_sync_line(const daq_config *cfg, const daq_config_device *d, daq_camera *cam,
+                         char *err, size_t err_len)
+{
+    const daq_config_sync_group *sg = sync_group_of(cfg, d->id);
+    daq_param_desc desc;
+    if (!sg || !sg->line[0] || has_param(d, "trigger.line") ||
+        strcmp(daq_camera_type(cam), "sim") != 0 ||
+        daq_camera_get_param_desc(cam, "trigger.line", &desc, NULL, 0) != 0)
+        return 0;
+    return set_one(cfg, d, cam, "trigger.line", daq_param_string(sg->line), sg->pos, err, err_len);
+}
+
 /* Creates the camera of d with its parameters set (not opened). */
 static daq_camera *make_camera(const daq_config *cfg, const daq_config_device *d, char *err,
                                size_t err_len)
@@ -119,6 +156,8 @@ static daq_camera *make_camera(const daq_config *cfg, const daq_config_device *d
         if (set_one(cfg, d, cam, p->key, param_value(p), p->pos, err, err_len))
             goto fail;
     }
+    if (set_sync_line(cfg, d, cam, err, err_len))
+        goto fail;
     return cam;
 fail:
     daq_camera_destroy(cam);
@@ -226,6 +265,57 @@ static daq_budget *budget_create(const daq_config_limits *l)
     return daq_budget_create(total, l->streams, DAQ_CONFIG_MAX_DEVICES);
 }
 
+/* One matcher per [[sync_groups]] entry whose members are all in the table
+ * (with only_id, none is). */
+static int sync_groups_create(daq_devices *ds, char *err, size_t err_len)
+{
+    const daq_config *cfg = ds->cfg;
+    for (size_t i = 0; i < cfg->n_sync_groups; i++) {
+        const daq_config_sync_group *sg = &cfg->sync_groups[i];
+        const char *ids[DAQ_CONFIG_MAX_SYNC_MEMBERS];
+        daq_device *members[DAQ_CONFIG_MAX_SYNC_MEMBERS];
+        bool all = true;
+        for (size_t k = 0; k < sg->n_devices; k++) {
+            ids[k] = sg->devices[k];
+            all = all && (members[k] = daq_devices_find(ds, ids[k])) != NULL;
+        }
+        if (!all)
+            continue;
+        daq_sync_config sc;
+        daq_sync_config_init(&sc);
+        sc.name = sg->name;
+        sc.match_timeout_ms = sg->match_timeout_ms;
+        char why[256];
+        daq_sync_group *g =
+            daq_sync_group_create(&sc, ids, (unsigned)sg->n_devices, why, sizeof why);
+        if (!g) {
+            char where[300];
+            return daq_err(err, err_len, "%ssync_groups.%s: %s",
+                           daq_config_where(cfg, sg->pos, where, sizeof where), sg->name, why);
+        }
+        ds->sync[ds->n_sync++] = g;
+        for (size_t k = 0; k < sg->n_devices; k++)
+            if (daq_sync_group_attach(g, (unsigned)k, members[k]->bus, err, err_len) != 0)
+                return -1;
+        if (daq_sync_group_start(g, err, err_len) != 0)
+            return -1;
+        DAQ_LOG(DAQ_LOG_INFO, LOG_DEV, "sync group matching", DAQ_F_STR("group", sg->name),
+                DAQ_F_U64("devices", sg->n_devices), DAQ_F_STR("line", sg->line),
+                DAQ_F_U64("match_timeout_ms", sg->match_timeout_ms));
+    }
+    return 0;
+}
+
+size_t daq_devices_sync_count(const daq_devices *ds)
+{
+    return ds->n_sync;
+}
+
+daq_sync_group *daq_devices_sync_at(daq_devices *ds, size_t i)
+{
+    return i < ds->n_sync ? ds->sync[i] : NULL;
+}
+
 daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char *err,
                                 size_t err_len)
 {
@@ -260,6 +350,10 @@ daq_devices *daq_devices_create(const daq_config *cfg, const char *only_id, char
             return NULL;
         }
     }
+    if (sync_groups_create(ds, err, err_len) != 0) {
+        daq_devices_destroy(ds);
+        return NULL;
+    }
     return ds;
 }
 
@@ -269,6 +363,8 @@ void daq_devices_destroy(daq_devices *ds)
         return;
     daq_devices_watch_stop(ds);    /* it reads the engines */
     daq_devices_recovery_stop(ds); /* it may be bringing a device up */
+    for (size_t i = 0; i < ds->n_sync; i++)
+        daq_sync_group_destroy(ds->sync[i]); /* unsubscribes: before the buses go */
     for (size_t i = 0; i < ds->n; i++)
         device_free(&ds->dev[i]);
     daq_budget_destroy(ds->budget); /* after the engines that used it */

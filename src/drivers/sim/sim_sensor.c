@@ -234,6 +234,7 @@ static bool pace_triggered(sensor *t, frame_time *ft)
         return true;
     }
     uint64_t exp, period, nominal, now;
+    bool first = t->burst_first;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         if (s->stop_req) {
@@ -253,7 +254,10 @@ static bool pace_triggered(sensor *t, frame_time *ft)
         daq_cond_wait_until(&s->sensor_cv, &s->mu, ft->eof);
     }
     pthread_mutex_unlock(&s->mu);
-    if (now > ft->eof + period) { /* far behind: this frame now, the grid from here */
+    /* Far behind: this frame now, the grid from here -- but not a trigger's
+     * first frame, whose exposure the trigger fixed whenever this thread
+     * gets to it (a scheduler delay must not look like trigger skew). */
+    if (!first && now > ft->eof + period) {
         ft->eof = now;
         ft->bof = now - exp;
         nominal = ft->bof - jit;
