@@ -71,12 +71,12 @@ bit_depth = 8
 frame_rate_hz = 50.0
 """
 
-HEADER = struct.Struct("<4sHHIIQQQQQIIIIIIIIQQQI12s")
+HEADER = struct.Struct("<4sHHIIQQQQQIIIIIIIIQQQIIQ")
 assert HEADER.size == 128
 FIELDS = ("magic", "version", "header_len", "flags", "bpp", "seq", "frame_number",
           "hw_timestamp_ns", "arrival_unix_ns", "sent_unix_ns", "full_width", "full_height",
           "x", "y", "width", "height", "bin", "bit_depth", "frames_delivered", "frames_lost",
-          "pool_misses", "payload_len", "reserved")
+          "pool_misses", "payload_len", "trigger_index", "exposure_start_unix_ns")
 
 
 def generate_stubs():
@@ -190,12 +190,16 @@ class ViewFramesTest(unittest.TestCase):
         self.assertEqual((h["full_width"], h["full_height"], h["x"], h["y"]), (256, 192, 0, 0))
         self.assertEqual((h["width"], h["height"], h["bin"], h["bit_depth"]), (256, 192, 1, 16))
         self.assertEqual(h["payload_len"], 256 * 192 * 2)
-        self.assertEqual(h["reserved"], bytes(12))
+        self.assertEqual(h["trigger_index"], 0)  # free-running: no trigger (ADR 0011)
         self.assertGreater(h["frame_number"], 0)
         self.assertGreater(h["hw_timestamp_ns"], 0)
         # arrival (the frame's monotonic stamp on the wall clock) precedes the
         # reply, which was built within this request
         self.assertLessEqual(h["arrival_unix_ns"], h["sent_unix_ns"])
+        # the estimated exposure start precedes arrival by the exposure and
+        # the readout, well under a second for this camera
+        self.assertLessEqual(h["exposure_start_unix_ns"], h["arrival_unix_ns"])
+        self.assertGreater(h["exposure_start_unix_ns"], h["arrival_unix_ns"] - 10**9)
         self.assertGreater(h["arrival_unix_ns"], t0 - 2 * 10**9)
         self.assertGreaterEqual(h["sent_unix_ns"], t0 - 10**6)
         self.assertLessEqual(h["sent_unix_ns"], t1 + 10**6)
