@@ -36,6 +36,11 @@
  * buckets from 1 ms (le 0.001 ... 32.768 s, +Inf), cumulative already.
  * The queue fill is written as a ratio 0..1 (base units), not a percent.
  *
+ * Triggers and the camera clock (ADR 0011): per device from the same
+ * snapshot (daq_acq_stats.trigger, clock_*); the trigger counters are
+ * cumulative over the camera's life (not reset by an arm); the clock gauges
+ * only while the fit is valid.
+ *
  * The HTTP server's families (daq_http_*) are process-wide too, rendered
  * from a daq_http_stats the caller took (the daemon, which owns the
  * server); every reason is written, zeros included, so that a rejection
@@ -61,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daq/sync.h"
 #include "daq/watch.h"
 #include "server/stream_set.h"
 #include "util/sbuf.h"
@@ -397,6 +403,17 @@ static const scalar_family camera_families[] = {
      "Readout errors reported by the driver (driver counter)."},
 };
 
+static const scalar_family trigger_families[] = {
+    {"daq_trigger_pending", GAUGE, NEED_ACQ, ACQ(trigger.pending), V_U64,
+     "Accepted triggers still waiting for their frames (within trigger.timeout_ms)."},
+    {"daq_trigger_frames_extra_total", COUNTER, NEED_ACQ, ACQ(trigger.frames_extra), V_U64,
+     "Frames beyond frames_per_trigger for their trigger (a doubled trigger)."},
+    {"daq_trigger_frames_late_total", COUNTER, NEED_ACQ, ACQ(trigger.frames_late), V_U64,
+     "Frames for a trigger already counted missed."},
+    {"daq_trigger_armed", GAUGE, NEED_ACQ, ACQ(trigger.armed), V_BOOL,
+     "1 while the camera streams in a trigger mode (waits for triggers), else 0."},
+};
+
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- families with their own labels ------------------------------------------------------ */
@@ -628,6 +645,73 @@ static void render_camera_events(daq_sbuf *sb, const dev_snap *ds, size_t n)
     }
 }
 
+/* ---- triggers and the camera clock (ADR 0011) --------------------------------------------- */
+
+/* The trigger counters with a result / outcome label, every value written
+ * (zeros too: a first ignored trigger shows as a rate at once).  The
+ * identities sent == accepted + ignored and seen == answered + missed +
+ * pending hold within one scrape (one snapshot per device). */
+static void render_triggers(daq_sbuf *sb, const dev_snap *ds, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_trigger_total", COUNTER,
+                 "Software triggers by result: sent, accepted (TRIGGERED) and ignored (IGNORED) by "
+                 "the camera; sent = accepted + ignored.");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up)
+            continue;
+        const daq_trigger_stats *t = &ds[d].st.trigger;
+        const struct {
+            const char *result;
+            uint64_t v;
+        } rows[] = {{"sent", t->sent}, {"accepted", t->accepted}, {"ignored", t->ignored}};
+        for (size_t i = 0; i < COUNT_OF(rows); i++) {
+            label l[] = {{"device", ds[d].id}, {"result", rows[i].result}};
+            sample(sb, "daq_trigger_total", NULL, l, 2, fmt_u64(num, rows[i].v));
+        }
+    }
+    family_begin(sb, "daq_trigger_outcome_total", COUNTER,
+                 "Triggers by outcome: answered (their frames arrived within trigger.timeout_ms) "
+                 "or missed.");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up)
+            continue;
+        const daq_trigger_stats *t = &ds[d].st.trigger;
+        label l[] = {{"device", ds[d].id}, {"outcome", "answered"}};
+        sample(sb, "daq_trigger_outcome_total", NULL, l, 2, fmt_u64(num, t->answered));
+        l[1].value = "missed";
+        sample(sb, "daq_trigger_outcome_total", NULL, l, 2, fmt_u64(num, t->missed));
+    }
+}
+
+/* The clock model's fit, only while it is valid: an absent series is "no
+ * fit yet" (a camera without a clock, or the first 200 ms of a stream), a
+ * 0 would read as "no drift". */
+static void render_clock(daq_sbuf *sb, const dev_snap *ds, size_t n)
+{
+    char num[NUM_MAX];
+    family_begin(sb, "daq_clock_drift_ppm", GAUGE,
+                 "Camera clock rate error against the host's CLOCK_MONOTONIC, in parts per "
+                 "million (fitted lower envelope of timestamp pairs; absent until the fit is "
+                 "valid).");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up || !ds[d].st.clock_valid)
+            continue;
+        label l = {"device", ds[d].id};
+        sample(sb, "daq_clock_drift_ppm", NULL, &l, 1, fmt_double(num, ds[d].st.clock_drift_ppm));
+    }
+    family_begin(sb, "daq_clock_residual_seconds", GAUGE,
+                 "RMS distance of the clock fit's envelope points from its line: how far an "
+                 "estimated exposure start may be off (absent until the fit is valid).");
+    for (size_t d = 0; d < n; d++) {
+        if (!ds[d].up || !ds[d].st.clock_valid)
+            continue;
+        label l = {"device", ds[d].id};
+        sample(sb, "daq_clock_residual_seconds", NULL, &l, 1,
+               fmt_double(num, ds[d].st.clock_residual_ns / 1e9));
+    }
+}
+
 /* ---- the recorder (libdaq-storage) ------------------------------------------------------- */
 
 #ifdef DAQ_WITH_STORAGE
@@ -829,6 +913,53 @@ static const char *symptom_value(char *num, const daq_symptom_state *s, symptom_
     case S_COUNT: break;
     }
     return "0";
+}
+
+/* [[sync_groups]] (daq/sync.h): one stats copy per group, one short lock each. */
+static void render_sync(daq_sbuf *sb, daq_devices *devices)
+{
+    size_t n = devices ? daq_devices_sync_count(devices) : 0;
+    daq_sync_stats *st = calloc(n ? n : 1, sizeof *st); /* ~3 KiB each, per scrape */
+    if (!st)
+        n = 0; /* the families still say what they would hold */
+    for (size_t g = 0; g < n; g++)
+        daq_sync_group_stats(daq_devices_sync_at(devices, g), &st[g]);
+    char num[NUM_MAX];
+    family_begin(sb, "daq_sync_matched_total", COUNTER,
+                 "Trigger indices every camera of the sync group delivered a frame for "
+                 "(matched sets).");
+    for (size_t g = 0; g < n; g++) {
+        label l = {"group", st[g].name};
+        sample(sb, "daq_sync_matched_total", NULL, &l, 1, fmt_u64(num, st[g].matched));
+    }
+    family_begin(sb, "daq_sync_mismatch_total", COUNTER,
+                 "Trigger indices this camera lacked while another camera of its sync group had "
+                 "them (after match_timeout_ms, or once a later index completed).");
+    for (size_t g = 0; g < n; g++)
+        for (unsigned i = 0; i < st[g].n_members; i++) {
+            label l[] = {{"group", st[g].name}, {"device", st[g].member[i].device}};
+            sample(sb, "daq_sync_mismatch_total", NULL, l, 2,
+                   fmt_u64(num, st[g].member[i].mismatched));
+        }
+    family_begin(sb, "daq_sync_skew_seconds", GAUGE,
+                 "Spread (latest minus earliest) of the estimated exposure starts within the "
+                 "group's matched sets since start: quantiles of a log-linear histogram (each "
+                 "at most 12.5 % above the true value).");
+    for (size_t g = 0; g < n; g++) {
+        if (!st[g].skew_count)
+            continue;
+        label q50[] = {{"group", st[g].name}, {"quantile", "0.5"}};
+        sample(sb, "daq_sync_skew_seconds", NULL, q50, 2, fmt_double(num, st[g].skew_p50_s));
+        label q99[] = {{"group", st[g].name}, {"quantile", "0.99"}};
+        sample(sb, "daq_sync_skew_seconds", NULL, q99, 2, fmt_double(num, st[g].skew_p99_s));
+    }
+    family_begin(sb, "daq_sync_open_sets", GAUGE,
+                 "Trigger indices some but not all cameras of the sync group have delivered.");
+    for (size_t g = 0; g < n; g++) {
+        label l = {"group", st[g].name};
+        sample(sb, "daq_sync_open_sets", NULL, &l, 1, fmt_u64(num, st[g].open));
+    }
+    free(st);
 }
 
 static void render_rollback(daq_sbuf *sb, daq_devices *devices)
@@ -1041,6 +1172,9 @@ char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
     render_consumers(&sb, ds, n);
     render_scalars(&sb, ds, n, camera_families, COUNT_OF(camera_families));
     render_camera_events(&sb, ds, n);
+    render_triggers(&sb, ds, n);
+    render_scalars(&sb, ds, n, trigger_families, COUNT_OF(trigger_families));
+    render_clock(&sb, ds, n);
 #ifdef DAQ_WITH_STORAGE
     if (storage)
         render_recorder(&sb, storage);
@@ -1055,6 +1189,7 @@ char *daq_metrics_render_sources(const daq_metrics_sources *src, size_t *len)
         render_recovery(&sb, src->devices);
     if (src->devices)
         render_rollback(&sb, src->devices);
+    render_sync(&sb, src->devices); /* its families even without a table */
     render_grpc_streams(&sb);
     render_process(&sb, process_start_ns);
     snaps_free(ds, n);

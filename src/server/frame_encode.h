@@ -117,10 +117,19 @@ typedef struct daq_framedata_fields {
     int compression; /* 0 none, 1 LZ4 */
     uint32_t uncompressed_size;
     size_t data_len;
+    /* trigger_mode (23): the camera's trigger.mode name when not internal,
+     * NULL (absent) otherwise; borrowed, set by the stream (the frame does
+     * not know its camera's mode). */
+    const char *trigger_mode;
+    /* daq extensions 1000..1006 (ADR 0011; implicit presence, 0 omitted). */
+    uint64_t trigger_index, camera_timestamp_ns, arrival_mono_ns, arrival_real_ns;
+    uint64_t exposure_start_ns, sequence;
+    uint32_t frame_flags;
 } daq_framedata_fields;
 
-/* Every other field at its largest takes under 160 bytes, so this fits any
- * head whose device_id is at most 350 bytes long. */
+/* Every other field at its largest takes under 270 bytes (the extensions
+ * 1000..1006: 7 x 12; a trigger_mode name: < 20), so this fits any head
+ * whose device_id is at most 240 bytes long (ids are < 64). */
 #define DAQ_FRAMEDATA_HEAD_MAX 512
 
 /* Fills out from an encoding and its frame's metadata: width, height (after
@@ -128,10 +137,13 @@ typedef struct daq_framedata_fields {
  * exposure_ms (set when exposure_ns != 0), roi_x/y, temperature_c (set when
  * not NaN), binning (set when bin_x and bin_y are not 0, i.e. also at a
  * cleared frame's neutral 1 x 1), compression, uncompressed_size (LZ4
- * only: 0, so absent, for raw data) and data_len.
+ * only: 0, so absent, for raw data), data_len, and the timestamp
+ * extensions: trigger_index, camera_timestamp_ns (cam_bof_ns),
+ * arrival_mono_ns, arrival_real_ns, exposure_start_ns
+ * (exposure_start_real_ns), frame_flags (flags), sequence.
  * Everything else -- device_id, timestamp_ns (wall clock: frame stamps are
- * CLOCK_MONOTONIC) and metrics -- is zeroed for the stream to fill.  out
- * borrows nothing from e. */
+ * CLOCK_MONOTONIC), trigger_mode and metrics -- is zeroed for the stream to
+ * fill.  out borrows nothing from e. */
 void daq_framedata_fields_from_encoded(const daq_encoded *e, daq_framedata_fields *out);
 
 /* Encodes every FrameData field of f as protobuf (proto3 rules: zero

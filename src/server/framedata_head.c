@@ -15,6 +15,8 @@
  * presence scalars are omitted when zero (doubles: when their bit pattern is
  * zero, as protobuf does, so -0.0 is sent); `optional` fields and the
  * metrics message are written whenever their has_ flag is set, zero or not.
+ * Fields >= 1000 are daq's extensions (a 2-byte tag each); rust-daq skips
+ * them as unknown.
  * The data field is always written, even when empty, because the caller's
  * data slice follows it; an empty bytes field on the wire parses the same as
  * an absent one.
@@ -39,11 +41,20 @@ enum {
     FD_ROI_X = 10,
     FD_ROI_Y = 11,
     FD_TEMPERATURE_C = 20,
+    FD_TRIGGER_MODE = 23,
     FD_BINNING_X = 24,
     FD_BINNING_Y = 25,
     FD_METRICS = 40,
     FD_COMPRESSION = 50,
     FD_UNCOMPRESSED_SIZE = 51,
+    /* daq extensions (ADR 0011): >= 1000, unknown to rust-daq, skipped by it */
+    FD_TRIGGER_INDEX = 1000,
+    FD_CAMERA_TIMESTAMP_NS = 1001,
+    FD_ARRIVAL_MONO_NS = 1002,
+    FD_ARRIVAL_REAL_NS = 1003,
+    FD_EXPOSURE_START_NS = 1004,
+    FD_FRAME_FLAGS = 1005,
+    FD_SEQUENCE = 1006,
 };
 
 /* StreamingMetrics field numbers. */
@@ -145,6 +156,8 @@ static void pb_optionals(pb_writer *w, const daq_framedata_fields *f)
         pb_double(w, FD_EXPOSURE_MS, f->exposure_ms);
     if (f->has_temperature)
         pb_double(w, FD_TEMPERATURE_C, f->temperature_c);
+    if (f->trigger_mode)
+        pb_len_field(w, FD_TRIGGER_MODE, f->trigger_mode, strlen(f->trigger_mode));
     if (f->has_binning) {
         pb_uint(w, FD_BINNING_X, f->binning_x);
         pb_uint(w, FD_BINNING_Y, f->binning_y);
@@ -169,6 +182,13 @@ size_t daq_framedata_head(const daq_framedata_fields *f, uint8_t *buf, size_t ca
     /* an enum: negative values go out as 10-byte varints, as protobuf does */
     pb_uint_implicit(&w, FD_COMPRESSION, (uint64_t)(int64_t)f->compression);
     pb_uint_implicit(&w, FD_UNCOMPRESSED_SIZE, f->uncompressed_size);
+    pb_uint_implicit(&w, FD_TRIGGER_INDEX, f->trigger_index);
+    pb_uint_implicit(&w, FD_CAMERA_TIMESTAMP_NS, f->camera_timestamp_ns);
+    pb_uint_implicit(&w, FD_ARRIVAL_MONO_NS, f->arrival_mono_ns);
+    pb_uint_implicit(&w, FD_ARRIVAL_REAL_NS, f->arrival_real_ns);
+    pb_uint_implicit(&w, FD_EXPOSURE_START_NS, f->exposure_start_ns);
+    pb_uint_implicit(&w, FD_FRAME_FLAGS, f->frame_flags);
+    pb_uint_implicit(&w, FD_SEQUENCE, f->sequence);
     pb_tag(&w, FD_DATA, WIRE_LEN); /* last: the data slice follows */
     pb_varint(&w, f->data_len);
     return w.overflow ? 0 : (size_t)(w.p - buf);
@@ -196,4 +216,11 @@ void daq_framedata_fields_from_encoded(const daq_encoded *e, daq_framedata_field
     if (daq_encoded_lz4(e))
         out->uncompressed_size = (uint32_t)daq_encoded_uncompressed_size(e);
     out->data_len = daq_encoded_len(e);
+    out->trigger_index = m->trigger_index;
+    out->camera_timestamp_ns = m->cam_bof_ns;
+    out->arrival_mono_ns = m->arrival_mono_ns;
+    out->arrival_real_ns = m->arrival_real_ns;
+    out->exposure_start_ns = m->exposure_start_real_ns;
+    out->frame_flags = m->flags;
+    out->sequence = m->sequence;
 }

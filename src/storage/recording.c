@@ -19,8 +19,9 @@
  * and the bus drops frames for the recorder alone: the pool is never
  * exhausted, the camera never waits.
  *
- * Per-frame values (frame_number, sequence, timestamps, exposure, flags)
- * are batched (up to 1024 frames) and appended at each flush, so the
+ * Per-frame values (frame_number, sequence, timestamps, exposure, flags,
+ * and since issue 15 trigger_index and the frame's clocks: 11 u64 per
+ * frame) are batched (up to 1024 frames) and appended at each flush, so the
  * on-disk lengths of data and of every per-frame dataset are equal at every
  * flush: what SWMR readers see and what survives a kill -9.  The data
  * dataset's extent grows with every chunk (H5Dwrite_chunk needs it), in
@@ -79,13 +80,42 @@
 #define FLUSH_SYNC_WAIT_MS 30000u
 #define RESERVE_BYTES      (4u << 20) /* metadata written at close after a full disk: KiBs */
 
-enum { F_CAMERA_GAP = 1u, F_RECORDER_GAP = 2u, F_HEAP = 4u, F_DISCONTINUITY = 8u };
+enum {
+    F_CAMERA_GAP = 1u,
+    F_RECORDER_GAP = 2u,
+    F_HEAP = 4u,
+    F_DISCONTINUITY = 8u,
+    F_TRIGGER_EXTRA = 16u, /* beyond frames_per_trigger for its trigger (issue 15) */
+};
 enum { MISSING_CAMERA = 1, MISSING_RECORDER = 2 };
 
 /* The per-frame datasets, in the order of the batch arrays. */
-enum { M_FRAME_NUMBER, M_SEQUENCE, M_TS_HW, M_TS, M_EXPOSURE, M_FLAGS, M_COUNT };
-static const char *const meta_names[M_COUNT] = {"frame_number", "sequence",    "timestamp_hw_ns",
-                                                "timestamp_ns", "exposure_ms", "flags"};
+enum {
+    M_FRAME_NUMBER,
+    M_SEQUENCE,
+    M_TS_HW,
+    M_TS,
+    M_EXPOSURE,
+    M_FLAGS,
+    /* ADR 0011 (issue 15): the trigger and the clocks of each frame */
+    M_TRIGGER,
+    M_CAM_TS,
+    M_ARRIVAL_MONO,
+    M_ARRIVAL_REAL,
+    M_EXPOSURE_START,
+    M_COUNT
+};
+static const char *const meta_names[M_COUNT] = {
+    "frame_number",    "sequence",        "timestamp_hw_ns",  "timestamp_ns",
+    "exposure_ms",     "flags",           "trigger_index",    "camera_timestamp_ns",
+    "arrival_mono_ns", "arrival_real_ns", "exposure_start_ns"};
+
+/* The datasets include_timestamps = false leaves out. */
+static bool meta_is_timestamp(int m)
+{
+    return m == M_TS_HW || m == M_TS || m == M_CAM_TS || m == M_ARRIVAL_MONO ||
+           m == M_ARRIVAL_REAL || m == M_EXPOSURE_START;
+}
 
 enum { JOB_FREE = 0, JOB_QUEUED, JOB_DONE };
 
@@ -462,23 +492,44 @@ static int cam_create(daq_recording *r, hid_t entry, rec_cam *c, char *err, size
     attr_str(c->data, "units", "counts");
 
     hsize_t chunk = r->hdf5.chunk_size ? r->hdf5.chunk_size : 4096;
-    const hid_t types[M_COUNT] = {H5T_NATIVE_UINT64, H5T_NATIVE_UINT64, H5T_NATIVE_UINT64,
-                                  H5T_NATIVE_UINT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_UINT32};
+    hid_t types[M_COUNT];
+    for (int m = 0; m < M_COUNT; m++)
+        types[m] = H5T_NATIVE_UINT64;
+    types[M_EXPOSURE] = H5T_NATIVE_DOUBLE;
+    types[M_FLAGS] = H5T_NATIVE_UINT32;
     for (int m = 0; m < M_COUNT; m++) {
         c->meta[m] = -1;
-        if (!r->hdf5.include_timestamps && (m == M_TS_HW || m == M_TS))
+        if (!r->hdf5.include_timestamps && meta_is_timestamp(m))
             continue;
         c->meta[m] = create_series(c->grp, meta_names[m], types[m], 0, chunk);
         if (c->meta[m] < 0)
             return daq_err(err, err_len, "cannot create /entry/%s/%s", c->id, meta_names[m]);
     }
-    if (c->meta[M_TS_HW] >= 0)
-        attr_str(c->meta[M_TS_HW], "note", "0: the driver has no camera clock");
-    if (c->meta[M_TS] >= 0)
-        attr_str(c->meta[M_TS], "clock", "CLOCK_REALTIME ns at the end of the frame's arrival");
+    static const struct {
+        int m;
+        const char *key, *text;
+    } notes[] = {
+        {M_TS_HW, "note",
+         "the camera clock at the beginning of the frame, as camera_timestamp_ns; "
+         "0: the driver has no camera clock"},
+        {M_TS, "clock", "CLOCK_REALTIME ns at the end of the frame's arrival"},
+        {M_TRIGGER, "note", "1-based trigger this frame answers; 0: not triggered"},
+        {M_CAM_TS, "clock",
+         "the camera's own clock at the beginning of the frame (its timebase, "
+         "ns); 0: the driver has no camera clock"},
+        {M_ARRIVAL_MONO, "clock", "host CLOCK_MONOTONIC ns when the engine took the frame"},
+        {M_ARRIVAL_REAL, "clock", "host CLOCK_REALTIME (Unix) ns when the engine took the frame"},
+        {M_EXPOSURE_START, "clock",
+         "estimated exposure start, host CLOCK_REALTIME (Unix) ns, "
+         "through the camera's fitted clock model; 0: unknown"},
+    };
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+        if (c->meta[notes[i].m] >= 0)
+            attr_str(c->meta[notes[i].m], notes[i].key, notes[i].text);
     attr_str(c->meta[M_FLAGS], "bits",
              "1 camera lost frames before this one, 2 recorder dropped frames before this one, "
-             "4 heap frame (pool exhausted or off), 8 numbering discontinuity");
+             "4 heap frame (pool exhausted or off), 8 numbering discontinuity, "
+             "16 beyond frames_per_trigger for its trigger");
     c->missing = create_series(c->grp, "missing", H5T_NATIVE_UINT64, 3, 64);
     if (c->missing < 0)
         return daq_err(err, err_len, "cannot create /entry/%s/missing", c->id);
@@ -663,6 +714,8 @@ static uint32_t cam_account(daq_recording *r, rec_cam *c, const daq_frame_meta *
     uint32_t flags = heap ? F_HEAP : 0;
     if (m->flags & DAQ_FRAME_FLAG_DISCONTINUITY)
         flags |= F_DISCONTINUITY;
+    if (m->flags & DAQ_FRAME_FLAG_TRIGGER_EXTRA)
+        flags |= F_TRIGGER_EXTRA;
     if (c->have_prev) {
         uint64_t dseq = m->sequence > c->prev_seq ? m->sequence - c->prev_seq - 1 : 0;
         uint64_t dhw = m->hw_frame_number > c->prev_hw ? m->hw_frame_number - c->prev_hw - 1 : 0;
@@ -690,11 +743,16 @@ static void frame_values(daq_recording *r, const daq_frame_meta *m, uint32_t fla
     double exp_ms = (double)m->exposure_ns / 1e6;
     vals[M_FRAME_NUMBER] = m->hw_frame_number;
     vals[M_SEQUENCE] = m->sequence;
-    vals[M_TS_HW] = 0;
+    vals[M_TS_HW] = m->cam_bof_ns;
     vals[M_TS] = m->eof_ns >= r->mono0 ? r->real0 + (m->eof_ns - r->mono0)
                                        : r->real0 - (r->mono0 - m->eof_ns);
     memcpy(&vals[M_EXPOSURE], &exp_ms, sizeof exp_ms);
     vals[M_FLAGS] = flags;
+    vals[M_TRIGGER] = m->trigger_index;
+    vals[M_CAM_TS] = m->cam_bof_ns;
+    vals[M_ARRIVAL_MONO] = m->arrival_mono_ns;
+    vals[M_ARRIVAL_REAL] = m->arrival_real_ns;
+    vals[M_EXPOSURE_START] = m->exposure_start_real_ns;
 }
 
 /* Writes one encoded (or raw) chunk of frame f; false after a disk fault. */

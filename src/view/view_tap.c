@@ -27,13 +27,14 @@
  * requests hold no frame, only a place on the condvar.
  *
  * Encoding.  The reply is built in one buffer (the server frees it,
- * free_body): 128-byte header, then the payload written straight from the
- * frame's pixels -- one copy for bin 1, the block means for bin 2/4 (the
- * whole-frame u16 case by daq_downsample_u16, the gRPC PREVIEW/FAST
- * reduction itself; crops and 8-bit frames by the same rule here), and
- * for lz4=1 one raw LZ4 block compressed from the frame (bin 1, whole
- * frame) or from a scratch copy of the binned pixels.  Binning a 2048^2
- * 16-bit frame at bin 4 reads 8 MiB and takes ~3 ms on one core; a
+ * free_body): 128-byte header (docs/live-view.md; offsets 116 and 120 carry
+ * trigger_index and the estimated exposure start), then the payload written
+ * straight from the frame's pixels -- one copy for bin 1, the block means
+ * for bin 2/4 (the whole-frame u16 case by daq_downsample_u16, the gRPC
+ * PREVIEW/FAST reduction itself; crops and 8-bit frames by the same rule
+ * here), and for lz4=1 one raw LZ4 block compressed from the frame (bin 1,
+ * whole frame) or from a scratch copy of the binned pixels.  Binning a
+ * 2048^2 16-bit frame at bin 4 reads 8 MiB and takes ~3 ms on one core; a
  * viewer's max fps bounds how often it is asked for.
  */
 #define _GNU_SOURCE
@@ -615,6 +616,10 @@ static void encode_reply(view_tap *t, const frame_args *a, daq_frame *f, uint64_
     put64(h + 96, st.lost);
     put64(h + 104, st.pool.misses);
     put32(h + 112, (uint32_t)payload_len);
+    /* ADR 0011: in what were 12 reserved bytes, so no version change (an
+     * older page reads zeros there and ignores them) */
+    put32(h + 116, (uint32_t)m->trigger_index); /* low 32 bits: 4e9 triggers per arm */
+    put64(h + 120, m->exposure_start_real_ns);
     out->status = 200;
     out->content_type = "application/octet-stream";
     out->body = (char *)reply;

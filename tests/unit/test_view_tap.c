@@ -414,11 +414,14 @@ static bool frame_ok(poller *p, const reply *rp, char *why, size_t whylen)
                  le32(h + 76), le32(h + 80), le32(h + 84));
         return false;
     }
-    for (unsigned k = 116; k < HDR; k++)
-        if (h[k]) {
-            snprintf(why, whylen, "reserved byte %u is %u", k, h[k]);
-            return false;
-        }
+    /* ADR 0011: trigger_index (free-running: 0) and the estimated exposure
+     * start (the engine's, never 0 for the sim) where 12 bytes were
+     * reserved */
+    if (le32(h + 116) != 0 || le64(h + 120) == 0) {
+        snprintf(why, whylen, "trigger_index %u exposure_start_ns %" PRIu64, le32(h + 116),
+                 le64(h + 120));
+        return false;
+    }
     if (plen != rp->len - HDR) {
         snprintf(why, whylen, "payload_len %u in a %zu-byte body", plen, rp->len);
         return false;

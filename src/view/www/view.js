@@ -253,6 +253,11 @@ function parseFrame(buf) {
     frames_lost: u64(dv, 96),
     pool_misses: u64(dv, 104),
     payload_len: dv.getUint32(112, true),
+    // ADR 0011, in what were reserved bytes (still version 1): the trigger
+    // this frame answers (low 32 bits, 0 = not triggered) and the estimated
+    // exposure start, Unix ns (0 = unknown; a BigInt, beyond 2^53)
+    trigger_index: dv.getUint32(116, true),
+    exposure_start_ns: dv.getBigUint64(120, true),
   };
   if (hl < HEADER_LEN || hl + f.payload_len > buf.byteLength)
     throw new Error(`frame: header ${hl} + payload ${f.payload_len} > ${buf.byteLength} bytes`);
@@ -1441,6 +1446,10 @@ function state() {
     height: f ? f.height : null,
     bin: f ? f.bin : null,
     bit_depth: f ? f.bit_depth : null,
+    trigger_index: f ? f.trigger_index : null,
+    // a decimal string: exact (a Number would round Unix ns to 256 ns) and
+    // JSON-safe (a BigInt is not)
+    exposure_start_ns: f ? f.exposure_start_ns.toString() : null,
     received: S.received,
     displayed: S.displayed,
     dropped: S.dropped,
