@@ -285,6 +285,12 @@ static int sync_groups_create(daq_devices *ds, char *err, size_t err_len)
         daq_sync_config_init(&sc);
         sc.name = sg->name;
         sc.match_timeout_ms = sg->match_timeout_ms;
+        /* A camera never waits for its group: a frame that finds the queue
+         * full (the matcher starved for 8 frame periods) is dropped for the
+         * group and counted in the member's subscription drops, which then
+         * explain the mismatch it causes.  The bench, which must see every
+         * frame, keeps the bounded wait. */
+        sc.lossless_timeout_ms = 0;
         char why[256];
         daq_sync_group *g =
             daq_sync_group_create(&sc, ids, (unsigned)sg->n_devices, why, sizeof why);
