@@ -107,9 +107,11 @@ static const struct {
     const char *text;
     int status;
 } error_codes[] = {
-    {"not armed", DAQ_RPC_FAILED_PRECONDITION},       /* camera.c, contract */
-    {"trigger.mode is", DAQ_RPC_FAILED_PRECONDITION}, /* internal or external mode */
-    {"not supported", DAQ_RPC_UNIMPLEMENTED},         /* no software trigger */
+    {"not armed", DAQ_RPC_FAILED_PRECONDITION}, /* camera.c, contract */
+    /* a trigger.* setting the camera cannot honour at (re)start: the mode
+     * (internal, external, one it lacks), frames_per_trigger, the source */
+    {"trigger.", DAQ_RPC_FAILED_PRECONDITION},
+    {"not supported", DAQ_RPC_UNIMPLEMENTED}, /* no software trigger */
     {"[limits] memory_mb", DAQ_RPC_RESOURCE_EXHAUSTED},
     {"is unavailable", DAQ_RPC_UNAVAILABLE}, /* the device went down */
     {"is starting", DAQ_RPC_FAILED_PRECONDITION},

@@ -9,19 +9,19 @@ usage: test_pvcam_daemon.py DAQD FAKE_LIBPVCAM
 """
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
 
+import grpc
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import Client, decode_pixels, sim_pattern  # noqa: E402
-from daqd_harness import Daemon, run  # noqa: E402
+from daqd_harness import Daemon, run, wait_for  # noqa: E402
 
 DAQD = None
 FAKE = None
@@ -122,6 +122,49 @@ class PvcamValidate(unittest.TestCase):
         self.assertIn("corrupt frames", c)
         self.assertTrue(c["corrupt frames"]["pass"])
         self.assertEqual(c["lost frames"]["measured"], 0)
+
+
+class PvcamTrigger(unittest.TestCase):
+    """Triggers through the daemon (issue 15): software mode set in the
+    config before the camera opens, Arm and Trigger round-trip the fake's
+    pl_exp_trigger; a camera that turns out not to have the configured mode
+    is refused at Arm with FAILED_PRECONDITION naming what it has."""
+
+    CONFIG = pvcam_config("%s").replace('test_pattern = "sim"', 'test_pattern = "sim"\n'
+                                        '"trigger.mode" = "software"')
+
+    def daemon(self, modes):
+        env = dict(fake_env(), FAKE_PVCAM_WIDTH="64", FAKE_PVCAM_HEIGHT="64",
+                   FAKE_PVCAM_EXPOSURE_MODES=modes)
+        d = Daemon(DAQD, self.CONFIG % FAKE, env=env, name="pvtrig").start()
+        self.addCleanup(lambda: (d.signal(signal.SIGTERM), d.wait(20)))
+        c = Client("127.0.0.1:%d" % d.grpc_port)
+        self.addCleanup(c.close)
+        return d, c
+
+    def test_software_trigger_round_trip(self):
+        d, c = self.daemon("1792,3072")
+        self.assertEqual(c.get("pv0", "trigger.mode"), "software")
+        self.assertTrue(c.arm("pv0"), d.log())
+        self.assertIs(c.get("pv0", "trigger.armed"), True)
+        for _ in range(3):
+            self.assertTrue(c.trigger("pv0").success, d.log())
+
+        def answered():
+            _, text = d.get("/metrics")
+            line = 'daq_trigger_outcome_total{device="pv0",outcome="answered"} '
+            return next((float(x[len(line):]) for x in text.splitlines()
+                         if x.startswith(line)), None) == 3
+        self.assertTrue(wait_for(answered), d.log())
+
+    def test_mode_the_camera_lacks_refused_at_arm(self):
+        d, c = self.daemon("1792,2304")
+        with self.assertRaises(grpc.RpcError) as cm:
+            c.arm("pv0")
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(cm.exception.details(),
+                         "trigger.mode: camera 'pv0' (pvcam) has no mode 'software'; it has: "
+                         "internal, external_edge")
 
 
 class MissingLibrary(unittest.TestCase):
