@@ -523,6 +523,27 @@ class Page(BrowserCase):
         self.assertTrue(ok, "#btn-start did not start the camera%s" % self.diag())
         self.wait_frames(n=2)
 
+    def test_9_triggered_frames_show_their_trigger(self):
+        # issue 15: a software-triggered camera's frames carry their trigger
+        # index to the page (header offset 116) and the info bar shows it
+        hidden = "() => document.querySelector('#frame-trigger').hidden"
+        self.assertIs(self.b.eval("a", hidden), True)  # free-running: no trigger shown
+        self.c.stop_stream("cam0")  # the mode is fixed while streaming
+        self.c.set("cam0", "trigger.mode", "software")
+        try:
+            self.assertTrue(self.c.arm("cam0"))
+            for i in range(1, 4):
+                self.assertTrue(self.c.trigger("cam0").success)
+                self.wait_frames(n=1, trigger_index=i)
+            self.assertEqual(self.text("#trigger-index"), "3")
+            self.assertIs(self.b.eval("a", hidden), False)
+            s = self.state()
+            self.assertGreater(int(s["exposure_start_ns"]), 0)
+        finally:
+            self.c.stop_stream("cam0")
+            self.c.set("cam0", "trigger.mode", "internal")
+            self.c.start_stream("cam0")
+
 
 # ---- three viewers, one of them throttled ----------------------------------------------------
 

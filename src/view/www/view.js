@@ -489,6 +489,8 @@ function paint(f, fresh) {
     S.timing.push([sent - f.arrival_ms, f.recv_ms - sent, now - f.recv_ms]);
     if (S.timing.length > LAT_KEEP) S.timing.shift();
     setText($('frame-number'), String(f.frame_number));
+    $('frame-trigger').hidden = f.trigger_index === 0; // free-running: no trigger
+    setText($('trigger-index'), String(f.trigger_index));
     $('nosignal').hidden = true;
   }
   // Per frame only what the frame changes: the image's place (its crop or
