@@ -48,6 +48,17 @@
  * attributes (end_time, counts, final_metadata) are written after the
  * SWMR file is closed, by reopening it normally.  Each flush ends with
  * fdatasync: a flushed frame survives a power cut, not only a crash.
+ *
+ * A group recording (params.sync_group, issue 15) also writes, when it
+ * finalises, /entry/sync/<group>: the members' frames matched by
+ * (trigger_index, rank) (storage/sync_index.c).  The join is computed from
+ * the trigger_index datasets read back from the reopened file, not kept
+ * during the recording: the writers stay as they were, the index describes
+ * exactly the rows the file holds, and it costs 8 bytes per frame per
+ * member only while the close runs (the join: ~25 ms for two members of
+ * 10^6 frames).  Like the closing attributes it cannot be written under
+ * SWMR, and it is skipped after a disk fault (the closing attributes
+ * matter more); a file without it can be joined from its datasets.
  */
 #define _GNU_SOURCE
 #include "storage/recording.h"
@@ -67,6 +78,7 @@
 
 #include "daq/log.h"
 #include "storage/codec.h"
+#include "storage/sync_index.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/fatal.h"
@@ -169,6 +181,7 @@ struct daq_recording {
     char reserve[DAQ_STORAGE_PATH_MAX + 16]; /* the ballast file; "" when gone */
     char name[128];
     char scan_id[128];
+    char sync_group[64]; /* "" unless a group recording */
     daq_storage_hdf5 hdf5;
     uint32_t flush_interval_ms, test_delay_us;
     uint64_t frame_limit, duration_ms, max_buffer_bytes;
@@ -584,6 +597,8 @@ static int file_create(daq_recording *r, const daq_recording_params *p, char *er
     attr_u64(entry, "chunk_size", r->hdf5.chunk_size);
     attr_u64(entry, "flush_interval_ms", r->flush_interval_ms);
     attr_str(entry, "devices", devs);
+    if (r->sync_group[0])
+        attr_str(entry, "sync_group", r->sync_group); /* /entry/sync/<it> comes at the close */
     kv_group(entry, "metadata", p->metadata, p->n_metadata);
     kv_group(entry, "final_metadata", NULL, 0);
     int rc = 0;
@@ -905,6 +920,166 @@ static bool all_writers_done(daq_recording *r)
     return true;
 }
 
+/* ---- a group recording's matched sets -------------------------------------------------- */
+
+/* Member c's trigger indices as written, frames beyond frames_per_trigger
+ * zeroed (the live matcher leaves them out too: a doubled trigger's surplus
+ * has no partner by design); *extra counts those.  *out is the caller's to
+ * free.  0, or -1 with why. */
+static int sync_read_member(hid_t entry, const rec_cam *c, uint64_t **out, size_t *n,
+                            uint64_t *extra, char *why, size_t why_len)
+{
+    char path[96];
+    *out = NULL;
+    *n = 0;
+    *extra = 0;
+    snprintf(path, sizeof path, "%s/trigger_index", c->id);
+    hid_t d = H5Dopen2(entry, path, H5P_DEFAULT);
+    if (d < 0)
+        return daq_err(why, why_len, "cannot open /entry/%s", path);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[1] = {0};
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    int rc = 0;
+    if (dims[0]) {
+        *out = malloc(dims[0] * sizeof(uint64_t));
+        if (!*out)
+            rc = daq_err(why, why_len, "out of memory reading /entry/%s", path);
+        else if (H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+            rc = daq_err(why, why_len, "cannot read /entry/%s", path);
+    }
+    H5Dclose(d);
+    if (rc != 0 || !dims[0]) {
+        free(*out);
+        *out = NULL;
+        return rc;
+    }
+    *n = dims[0];
+    /* the flags, 64 Ki rows at a time (256 KiB) */
+    snprintf(path, sizeof path, "%s/flags", c->id);
+    d = H5Dopen2(entry, path, H5P_DEFAULT);
+    if (d < 0)
+        return 0; /* no flags, no extras */
+    static const hsize_t block = 65536;
+    uint32_t *flags = malloc(block * sizeof *flags);
+    hid_t fs = H5Dget_space(d);
+    hsize_t fdims[1] = {0};
+    H5Sget_simple_extent_dims(fs, fdims, NULL);
+    hsize_t rows = fdims[0] < dims[0] ? fdims[0] : dims[0];
+    for (hsize_t off = 0; flags && off < rows; off += block) {
+        hsize_t cnt = rows - off < block ? rows - off : block;
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+        hid_t ms = H5Screate_simple(1, &cnt, NULL);
+        herr_t e = H5Dread(d, H5T_NATIVE_UINT32, ms, fs, H5P_DEFAULT, flags);
+        H5Sclose(ms);
+        if (e < 0)
+            break;
+        for (hsize_t i = 0; i < cnt; i++)
+            if ((flags[i] & F_TRIGGER_EXTRA) && (*out)[off + i]) {
+                (*out)[off + i] = 0;
+                (*extra)++;
+            }
+    }
+    free(flags);
+    H5Sclose(fs);
+    H5Dclose(d);
+    return 0;
+}
+
+/* A (K,) u64 dataset under g.  0 or -1. */
+static int sync_series(hid_t g, const char *name, const uint64_t *v, size_t k, hsize_t chunk,
+                       const char *note)
+{
+    hid_t d = create_series(g, name, H5T_NATIVE_UINT64, 0, chunk);
+    if (d < 0)
+        return -1;
+    uint64_t have = 0;
+    int rc = append(d, H5T_NATIVE_UINT64, &have, v, k, 1);
+    if (note)
+        attr_str(d, "note", note);
+    H5Dclose(d);
+    return rc;
+}
+
+/* Writes /entry/sync/<group>; on the reopened file, under h5_mu.  A failure
+ * is logged and leaves the rest of the file as it is. */
+static void sync_write(daq_recording *r, hid_t entry)
+{
+    uint64_t *idx[MAX_CAMS] = {0}, extra[MAX_CAMS] = {0};
+    daq_sync_index_member mem[MAX_CAMS];
+    daq_sync_index x;
+    memset(mem, 0, sizeof mem);
+    memset(&x, 0, sizeof x);
+    char why[256] = "";
+    int rc = 0;
+    for (size_t i = 0; i < r->n_cams && rc == 0; i++)
+        rc = sync_read_member(entry, &r->cams[i], &idx[i], &mem[i].n, &extra[i], why, sizeof why);
+    for (size_t i = 0; i < r->n_cams; i++)
+        mem[i].trigger_index = idx[i];
+    if (rc == 0)
+        rc = daq_sync_index_build(mem, r->n_cams, &x, why, sizeof why);
+    hid_t sync = -1, g = -1;
+    if (rc == 0) {
+        sync = H5Lexists(entry, "sync", H5P_DEFAULT) > 0
+                   ? H5Gopen2(entry, "sync", H5P_DEFAULT)
+                   : create_group(entry, "sync", "NXcollection");
+        g = sync >= 0 ? create_group(sync, r->sync_group, "NXcollection") : -1;
+        if (g < 0)
+            rc = daq_err(why, sizeof why, "cannot create /entry/sync/%s", r->sync_group);
+    }
+    hsize_t chunk = r->hdf5.chunk_size ? r->hdf5.chunk_size : 4096;
+    if (rc == 0 &&
+        (sync_series(g, "trigger_index", x.trigger_index, x.matched, chunk,
+                     "the trigger index of each matched set (a frame of it on every member), "
+                     "ascending") != 0 ||
+         sync_series(g, "rank", x.rank, x.matched, chunk,
+                     "the set's rank within its trigger (frames_per_trigger > 1), 0-based") != 0))
+        rc = daq_err(why, sizeof why, "cannot write /entry/sync/%s", r->sync_group);
+    char devs[MAX_CAMS * 65] = "";
+    for (size_t i = 0; i < r->n_cams && rc == 0; i++) {
+        rec_cam *c = &r->cams[i];
+        snprintf(devs + strlen(devs), sizeof devs - strlen(devs), "%s%s", i ? "," : "", c->id);
+        char note[160];
+        snprintf(note, sizeof note, "the row of each matched set's frame in /entry/%s/data", c->id);
+        if (sync_series(g, c->id, x.rows[i], x.matched, chunk, note) != 0) {
+            rc = daq_err(why, sizeof why, "cannot write /entry/sync/%s/%s", r->sync_group, c->id);
+            break;
+        }
+        char name[96];
+        snprintf(name, sizeof name, "triggered_%s", c->id);
+        attr_u64(g, name, x.triggered[i]);
+        snprintf(name, sizeof name, "unmatched_%s", c->id);
+        attr_u64(g, name, x.unmatched[i]);
+        snprintf(name, sizeof name, "edge_%s", c->id);
+        attr_u64(g, name, x.edge[i]);
+        snprintf(name, sizeof name, "extra_%s", c->id);
+        attr_u64(g, name, extra[i]);
+    }
+    if (rc == 0) {
+        attr_str(g, "devices", devs);
+        attr_u64(g, "matched", x.matched);
+        attr_str(g, "note",
+                 "frames matched by (trigger_index, rank) on every member; per member: "
+                 "triggered = matched + unmatched + edge (edge: before the latest first or after "
+                 "the earliest last set of the members, where start and stop reach the cameras "
+                 "apart); extra: frames beyond frames_per_trigger, left out");
+        DAQ_LOG(DAQ_LOG_INFO, LOG_REC, "group recording matched", DAQ_F_STR("recording_id", r->id),
+                DAQ_F_STR("group", r->sync_group), DAQ_F_U64("matched", x.matched));
+    } else {
+        DAQ_LOG(DAQ_LOG_WARN, LOG_REC, "group recording: no matched sets written",
+                DAQ_F_STR("recording_id", r->id), DAQ_F_STR("group", r->sync_group),
+                DAQ_F_STR("error", why));
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    if (sync >= 0)
+        H5Gclose(sync);
+    daq_sync_index_free(&x);
+    for (size_t i = 0; i < r->n_cams; i++)
+        free(idx[i]);
+}
+
 /* Closing attributes, by reopening the closed SWMR file normally. */
 static void write_closing(daq_recording *r, const daq_kv *final, size_t n_final, bool counts)
 {
@@ -939,6 +1114,8 @@ static void write_closing(daq_recording *r, const daq_kv *final, size_t n_final,
             attr_u64(entry, "frames_written", total);
             if (atomic_load(&r->failed))
                 attr_str(entry, "error", r->error);
+            else if (r->sync_group[0])
+                sync_write(r, entry); /* not after a disk fault: the closing attributes first */
         }
         if (n_final)
             kv_group(entry, "final_metadata", final, n_final);
@@ -1191,6 +1368,7 @@ daq_recording *daq_recording_start(const daq_recording_params *p, char *err, siz
     snprintf(r->path, sizeof r->path, "%s", p->path);
     snprintf(r->name, sizeof r->name, "%s", p->name ? p->name : "");
     snprintf(r->scan_id, sizeof r->scan_id, "%s", p->scan_id ? p->scan_id : "");
+    snprintf(r->sync_group, sizeof r->sync_group, "%s", p->sync_group ? p->sync_group : "");
     r->hdf5 = p->hdf5;
     r->flush_interval_ms = p->flush_interval_ms ? p->flush_interval_ms : 1000;
     r->test_delay_us = p->test_write_delay_us;

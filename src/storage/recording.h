@@ -45,6 +45,11 @@ typedef struct daq_recording_params {
     const char *scan_id, *run_uid; /* "" when absent */
     daq_device *const *devices;    /* streaming cameras, borrowed */
     size_t n_devices;
+    /* A group recording (metadata "sync_group"): the group's name, its
+     * members being devices[] in the group's order; at finalisation the
+     * recording writes /entry/sync/<name> (storage/sync_index.h).  NULL or
+     * "": none. */
+    const char *sync_group;
 } daq_recording_params;
 
 /* Creates the file's layout, subscribes to every camera and starts the

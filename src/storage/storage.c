@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "daq/log.h"
+#include "daq/sync.h"
 #include "storage/catalog.h"
 #include "storage/codec.h"
 #include "storage/paths.h"
@@ -283,8 +284,8 @@ static bool streaming(daq_device *d)
 }
 
 /* The cameras a request names (metadata "devices") or every streaming one. */
-static int pick_devices(daq_storage *st, const daq_record_request *req, daq_device **out, size_t *n,
-                        char *err, size_t err_len)
+static int pick_list(daq_storage *st, const daq_record_request *req, daq_device **out, size_t *n,
+                     char *err, size_t err_len)
 {
     *n = 0;
     const char *list = meta_find(req, "devices");
@@ -322,6 +323,77 @@ static int pick_devices(daq_storage *st, const daq_record_request *req, daq_devi
             p++;
     }
     return *n ? 0 : daq_err(err, err_len, "No streaming camera to record");
+}
+
+/* A group recording (metadata "sync_group", issue 15): exactly the members
+ * of the daemon's [[sync_groups]] group of that name, in its order (the
+ * file's /entry/sync/<group> lists them so).  A "devices" list as well must
+ * name the same cameras. */
+static int pick_group(daq_storage *st, const char *group, const daq_record_request *req,
+                      daq_device **out, size_t *n, char *err, size_t err_len)
+{
+    *n = 0;
+    daq_sync_group *g = NULL;
+    char names[512] = "";
+    size_t ng = daq_devices_sync_count(st->devices);
+    for (size_t i = 0; i < ng; i++) {
+        daq_sync_group *gi = daq_devices_sync_at(st->devices, i);
+        const char *name = daq_sync_group_name(gi);
+        if (strcmp(name, group) == 0)
+            g = gi;
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", name);
+    }
+    if (!g && ng)
+        return daq_err(err, err_len, "Unknown sync group '%s' (groups: %s)", group, names);
+    if (!g)
+        return daq_err(err, err_len, "Unknown sync group '%s' (no [[sync_groups]] configured)",
+                       group);
+    daq_sync_stats gs;
+    daq_sync_group_stats(g, &gs);
+    char members[DAQ_SYNC_MAX_MEMBERS * 66] = "";
+    for (unsigned k = 0; k < gs.n_members; k++)
+        snprintf(members + strlen(members), sizeof members - strlen(members), "%s%s", k ? ", " : "",
+                 gs.member[k].device);
+    const char *list = meta_find(req, "devices");
+    if (list && *list) {
+        daq_device *named[DAQ_CONFIG_MAX_DEVICES];
+        size_t n_named = 0;
+        if (pick_list(st, req, named, &n_named, err, err_len) != 0)
+            return -1;
+        bool same = n_named == gs.n_members;
+        for (size_t i = 0; i < n_named && same; i++) {
+            bool in = false;
+            for (unsigned k = 0; k < gs.n_members && !in; k++)
+                in = strcmp(daq_device_id(named[i]), gs.member[k].device) == 0;
+            same = in;
+        }
+        if (!same)
+            return daq_err(err, err_len, "Metadata devices '%s' differ from sync group '%s' (%s)",
+                           list, group, members);
+    }
+    for (unsigned k = 0; k < gs.n_members; k++) {
+        const char *id = gs.member[k].device;
+        daq_device *d = daq_devices_find(st->devices, id);
+        if (!d || !streaming(d))
+            return daq_err(err, err_len, "Device %s of sync group '%s' is not streaming", id,
+                           group);
+        /* its rows become /entry/sync/<group>/<id>, beside these two */
+        if (strcmp(id, "trigger_index") == 0 || strcmp(id, "rank") == 0)
+            return daq_err(err, err_len,
+                           "Device id '%s' of sync group '%s' clashes with /entry/sync/%s/%s", id,
+                           group, group, id);
+        out[(*n)++] = d;
+    }
+    return 0;
+}
+
+static int pick_devices(daq_storage *st, const daq_record_request *req, daq_device **out, size_t *n,
+                        char *err, size_t err_len)
+{
+    const char *group = meta_find(req, "sync_group");
+    if (group && *group)
+        return pick_group(st, group, req, out, n, err, err_len);
+    return pick_list(st, req, out, n, err, err_len);
 }
 
 static bool cur_active(daq_storage *st)
@@ -374,6 +446,7 @@ int daq_storage_start(daq_storage *st, const daq_record_request *req, daq_record
             .run_uid = req->run_uid ? req->run_uid : "",
             .devices = devs,
             .n_devices = n_devs,
+            .sync_group = meta_find(req, "sync_group"),
         };
         st->cur = daq_recording_start(&p, err, err_len);
         st->cur_stopped = false;
