@@ -151,3 +151,34 @@ def run(args, env=None, timeout=60):
     if env:
         e.update(env)
     return subprocess.run(args, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def sync_pair_config(miss_every, jitter_us=0.0, extra=""):
+    """Two 64x64 sim cameras, "left" and "right", in external_edge mode on
+    the line "laser" of the sync group "pair" (match_timeout_ms 200): left's
+    generator pulses the line at 200 Hz, right misses every miss_every-th
+    pulse, both with a trigger jitter of 0..jitter_us; extra is appended
+    (a [storage] table, ...).  For the sync group tests (issue 15)."""
+    camera = """
+[[devices]]
+id = "%s"
+autostart = true
+[devices.driver]
+type = "sim"
+width = 64
+height = 64
+exposure_ms = 0.5
+frame_rate_hz = 1000.0
+"trigger.mode" = "external_edge"
+"fault.trigger_jitter_us" = %.1f
+%s
+"""
+    return (camera % ("left", jitter_us, '"trigger.line_hz" = 200.0')
+            + camera % ("right", jitter_us, '"fault.trigger_miss_every" = %d' % miss_every)
+            + """
+[[sync_groups]]
+name = "pair"
+devices = ["left", "right"]
+line = "laser"
+match_timeout_ms = 200
+""" + extra)

@@ -34,34 +34,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 from daq_client import Client, RecordingError  # noqa: E402
-from daqd_harness import Daemon, wait_for  # noqa: E402
+from daqd_harness import Daemon, sync_pair_config, wait_for  # noqa: E402
 
 DAQD = None
 MISS_EVERY = 10
 
-CAMERA = """
-[[devices]]
-id = "%s"
-autostart = true
-[devices.driver]
-type = "sim"
-width = 64
-height = 64
-exposure_ms = 0.5
-frame_rate_hz = 1000.0
-"trigger.mode" = "external_edge"
-%s
-"""
-
-CONFIG = (CAMERA % ("left", '"trigger.line_hz" = 200.0')
-          + CAMERA % ("right", '"fault.trigger_miss_every" = %d' % MISS_EVERY)
-          + """
-[[sync_groups]]
-name = "pair"
-devices = ["left", "right"]
-line = "laser"
-match_timeout_ms = 200
-
+CONFIG = sync_pair_config(MISS_EVERY, extra="""
 [storage]
 root = "%s"
 compression = "none"

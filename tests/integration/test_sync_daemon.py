@@ -29,35 +29,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from daqd_harness import Daemon, wait_for  # noqa: E402
+from daqd_harness import Daemon, sync_pair_config, wait_for  # noqa: E402
 
 DAQD = None
 JITTER_US = 200.0
 
-CAMERA = """
-[[devices]]
-id = "%s"
-autostart = true
-[devices.driver]
-type = "sim"
-width = 64
-height = 64
-exposure_ms = 0.5
-frame_rate_hz = 1000.0
-"trigger.mode" = "external_edge"
-"fault.trigger_jitter_us" = %.1f
-%s
-"""
-
-CONFIG = (CAMERA % ("left", JITTER_US, '"trigger.line_hz" = 200.0')
-          + CAMERA % ("right", JITTER_US, '"fault.trigger_miss_every" = 50')
-          + """
-[[sync_groups]]
-name = "pair"
-devices = ["left", "right"]
-line = "laser"
-match_timeout_ms = 200
-""")
+CONFIG = sync_pair_config(50, JITTER_US)
 
 
 def scrape(d):
