@@ -62,7 +62,7 @@ static void wait_for(daq_acq *a, uint64_t n)
         usleep(500);
 }
 
-static struct run stream(bool use_pool, unsigned warm, unsigned frames)
+static struct run stream(bool use_pool, bool shareable, unsigned warm, unsigned frames)
 {
     char err[256];
     daq_camera *cam = daq_camera_create("sim", "bench", err, sizeof err);
@@ -87,6 +87,7 @@ static struct run stream(bool use_pool, unsigned warm, unsigned frames)
     }
     daq_acq_config cfg;
     daq_acq_config_init(&cfg);
+    cfg.pool.shareable = shareable;
     daq_acq *a = daq_acq_create(cam, bus, &cfg, err, sizeof err);
     if (a)
         daq_acq_set_use_pool(a, use_pool);
@@ -183,7 +184,10 @@ int bench_frames_main(int argc, char **argv)
     unsetenv("PVCAM_USE_POOL");
     daq_log_set_filter("warn", NULL, 0);
 
-    struct run pool = stream(true, 200, frames);
+    struct run pool = stream(true, false, 200, frames);
+    /* The arena in a sealed memfd, mapped shared (issue 16's tap): the
+     * frame path must not notice. */
+    struct run shared = stream(true, true, 200, frames);
     /* Like for like: the engine's copies rotated over the pool's high-water
      * count of slots (LIFO keeps them hot), so the roofline copies into that
      * many; the all-cold variant (16 destinations) is shown beside it. */
@@ -191,7 +195,7 @@ int bench_frames_main(int argc, char **argv)
     double roof_cold = roofline_fps(frames / 2, DST);
     /* The heap path last: pinning the mmap threshold is one-way. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    struct run heap = stream(false, 20, heap_frames);
+    struct run heap = stream(false, false, 20, heap_frames);
 
     bench_result("fps", pool.fps, "1/s",
                  "sim instant, 2048x2048x16, 3 null consumers, pool on; median of 9 windows");
@@ -208,6 +212,11 @@ int bench_frames_main(int argc, char **argv)
                  "bare 8 MiB memcpy, 32-frame ring -> pool_slots_used rotating buffers");
     bench_result("ratio_vs_roofline", pool.fps / roof, "x", "fps / roofline_fps (target >= 0.9)");
     bench_result("roofline_cold_fps", roof_cold, "1/s", "same into 16 rotating buffers");
+    bench_result("shared_fps", shared.fps, "1/s", "the pool's arena in a sealed memfd (shareable)");
+    bench_result("shared_faults_per_frame", shared.faults_per_frame, "", "");
+    bench_result("shared_mallocs_per_frame", shared.mallocs_per_frame, "", "");
+    bench_result("ratio_shared_vs_private", shared.fps / pool.fps, "x",
+                 "shared_fps / fps (target: 1 within noise)");
     bench_result("heap_fps", heap.fps, "1/s", "use_pool=false, M_MMAP_THRESHOLD=131072");
     bench_result("heap_faults_per_frame", heap.faults_per_frame, "", "");
     bench_result("heap_mallocs_per_frame", heap.mallocs_per_frame, "", "");

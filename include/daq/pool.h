@@ -69,7 +69,12 @@ typedef struct daq_pool_config {
     bool prefault;       /* write every page at creation (default true) */
     bool huge_pages;     /* 2 MiB-align the arena and madvise(MADV_HUGEPAGE) */
     bool lock_memory;    /* mlock the arena; refusal is reported, not fatal */
-    bool use_pool;       /* false: every frame-path alloc goes to the heap */
+    /* The arena in a memfd (sealed: it can neither grow nor shrink) mapped
+     * MAP_SHARED, so another process can map the same pages read-only
+     * (daq_pool_memfd; the zero-copy tap, issue 16).  Same cost on the
+     * frame path: prefaulted once like the private arena. */
+    bool shareable;
+    bool use_pool; /* false: every frame-path alloc goes to the heap */
     daq_pool_policy policy;
     uint32_t wait_timeout_ms;      /* for DAQ_POOL_POLICY_WAIT */
     daq_pool_policy wait_fallback; /* HEAP or DROP, after a wait times out */
@@ -166,6 +171,12 @@ DAQ_API bool daq_pool_policy_valid(daq_pool_policy policy, daq_pool_policy fallb
 /* Static facts, borrowed for the pool's lifetime. */
 DAQ_API const char *daq_pool_name(const daq_pool *p);
 DAQ_API size_t daq_pool_slot_bytes(const daq_pool *p);
+/* A shareable pool's memfd, borrowed: the pool closes it at its end (dup it
+ * to keep it, or to send it with SCM_RIGHTS); -1 for a private arena. */
+DAQ_API int daq_pool_memfd(const daq_pool *p);
+/* The arena's bytes (the memfd's size) and slot's pixels' offset in it. */
+DAQ_API size_t daq_pool_arena_bytes(const daq_pool *p);
+DAQ_API size_t daq_pool_slot_offset(const daq_pool *p, uint32_t slot);
 DAQ_API uint32_t daq_pool_slot_count(const daq_pool *p);
 
 /* The frame whose pixels start at data.  For fill-mode drivers that get

@@ -47,6 +47,7 @@
 #include "daq/pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -110,6 +111,7 @@ struct daq_pool {
     daq_frame *frames; /* slot headers, count of them */
     unsigned char *arena;
     size_t arena_bytes;
+    int memfd;     /* the arena's sealed memfd (shareable), else -1 */
     size_t stride; /* distance between slots' pixels */
     size_t slot_bytes;
     size_t alignment;
@@ -285,8 +287,10 @@ static size_t round_up(size_t v, size_t a)
     return (v + a - 1) / a * a;
 }
 
-/* Maps len bytes aligned to align (a multiple of the page size). */
-static void *map_aligned(size_t len, size_t align)
+/* Maps len bytes aligned to align (a multiple of the page size): private
+ * anonymous memory, or fd (shared) placed over the aligned part of an
+ * anonymous reservation. */
+static void *map_aligned(size_t len, size_t align, int fd)
 {
     size_t span = len + align;
     unsigned char *raw =
@@ -299,7 +303,34 @@ static void *map_aligned(size_t len, size_t align)
     size_t tail = (size_t)(raw + span - (start + len));
     if (tail)
         munmap(start + len, tail);
+    if (fd >= 0 &&
+        mmap(start, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        int e = errno;
+        munmap(start, len);
+        errno = e;
+        return NULL;
+    }
     return start;
+}
+
+/* A memfd of len bytes that can neither grow nor shrink, sealed so: a
+ * reader that maps it can trust its size for the pool's life (a shrink
+ * under a reader's mapping would SIGBUS it).  -1 with errno. */
+static int memfd_sealed(const char *name, size_t len)
+{
+    char label[64];
+    snprintf(label, sizeof label, "daq-pool:%s", name);
+    int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)len) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 static void pool_free(daq_pool *p)
@@ -309,6 +340,8 @@ static void pool_free(daq_pool *p)
             munlock(p->arena, p->arena_bytes);
         munmap(p->arena, p->arena_bytes);
     }
+    if (p->memfd >= 0)
+        close(p->memfd);
     free(p->frames);
     free(p->stack);
     pthread_cond_destroy(&p->cv);
@@ -337,7 +370,9 @@ static bool arena_setup(daq_pool *p, const daq_pool_config *cfg)
     if (cfg->alignment > map_align)
         map_align = cfg->alignment;
     p->arena_bytes = round_up(p->stride * p->count, map_align);
-    p->arena = map_aligned(p->arena_bytes, map_align);
+    if (cfg->shareable && (p->memfd = memfd_sealed(p->name, p->arena_bytes)) < 0)
+        return false;
+    p->arena = map_aligned(p->arena_bytes, map_align, p->memfd);
     if (!p->arena)
         return false;
     if (cfg->huge_pages)
@@ -373,6 +408,7 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     }
     pthread_mutex_init(&p->mu, NULL);
     daq_cond_init_monotonic(&p->cv);
+    p->memfd = -1;
     snprintf(p->name, sizeof p->name, "%s", name);
     p->count = cfg->slot_count;
     p->slot_bytes = cfg->slot_bytes;
@@ -716,6 +752,23 @@ daq_pool_policy daq_pool_policy_get(const daq_pool *p, uint32_t *wait_timeout_ms
 const char *daq_pool_name(const daq_pool *p)
 {
     return p->name;
+}
+
+int daq_pool_memfd(const daq_pool *p)
+{
+    return p->memfd;
+}
+
+size_t daq_pool_arena_bytes(const daq_pool *p)
+{
+    return p->arena_bytes;
+}
+
+size_t daq_pool_slot_offset(const daq_pool *p, uint32_t slot)
+{
+    if (slot >= p->count)
+        daq_fatal("pool '%s': slot %u of %u", p->name, slot, p->count);
+    return (size_t)slot * p->stride;
 }
 
 size_t daq_pool_slot_bytes(const daq_pool *p)
