@@ -694,6 +694,28 @@ static void modes_and_params(void **state)
     daq_camera_destroy(cam);
 }
 
+/* trigger.line is any string a client sets: the process keeps at most 256
+ * lines, and a start on one more is refused with the reason. */
+static void line_registry_is_bounded(void **state)
+{
+    (void)state;
+    char name[32];
+    for (int i = 0; i < 256; i++) {
+        snprintf(name, sizeof name, "bounded-%d", i);
+        assert_int_equal(daq_sim_line_pulse(name), 1);
+    }
+    assert_int_equal(daq_sim_line_pulse("one-too-many"), 0);
+    assert_int_equal(daq_sim_line_pulse("bounded-7"), 2); /* existing lines still work */
+    static const char *const kv[] = {"trigger.mode", "external_edge", "trigger.line", "another",
+                                     NULL};
+    daq_camera *cam = make_sim("cam0", kv);
+    char err[256] = "";
+    assert_int_equal(daq_camera_start(cam, err, sizeof err), -1);
+    assert_string_equal(err, "trigger.line: cannot create sim trigger line 'another' (at most 256 "
+                             "lines per process; reuse a name)");
+    daq_camera_destroy(cam);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(software_1000_triggers),
     cmocka_unit_test(software_first_sequence),
@@ -710,6 +732,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(clock_drift_and_offset),
     cmocka_unit_test(jitter_shows_in_both_clocks),
     cmocka_unit_test(modes_and_params),
+    cmocka_unit_test(line_registry_is_bounded),
 };
 
 DAQ_TEST_MAIN("sim_trigger", tests)

@@ -189,7 +189,10 @@ static int sim_start(daq_camera *cam, char *err, size_t err_len)
         const char *name = s->run.line[0] ? s->run.line : daq_camera_id(cam);
         sim_line *l = sim_line_get(name);
         if (!l)
-            return daq_err(err, err_len, "sim: out of memory for trigger line '%s'", name);
+            return daq_err(err, err_len,
+                           "trigger.line: cannot create sim trigger line '%s' (at most 256 "
+                           "lines per process; reuse a name)",
+                           name);
         if (sim_line_listen(l, s, s->run.line_hz, err, err_len) < 0)
             return -1;
         s->line = l;

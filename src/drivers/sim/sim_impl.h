@@ -127,7 +127,8 @@ typedef struct sim_line sim_line;
 struct sim;
 
 /* The line called name, created on first use and never freed (so a
- * pointer to it stays valid); NULL only when out of memory. */
+ * pointer to it stays valid); NULL when the process has its 256 lines
+ * already, or out of memory. */
 sim_line *sim_line_get(const char *name);
 /* Control thread, at start: pulses of l are queued into s's trigger queue
  * from now on; hz > 0 also keeps the line's generator running at (the

@@ -14,8 +14,10 @@
  * waits in the queue (up to SIM_TRIGQ_CAP) instead of being lost.
  *
  * Lines are created on first use and never freed: a few hundred bytes
- * each, and a pointer a camera or test holds can never dangle.  Lookup is a
- * list walk under one registry mutex (a handful of lines per process).
+ * each, and a pointer a camera or test holds can never dangle.  So that no
+ * client can grow the registry without bound (trigger.line is any string),
+ * there are at most SIM_LINES_MAX (256) lines per process; a start on a
+ * 257th is refused.  Lookup is a list walk under one registry mutex.
  *
  * The generator: one thread per line at most, running while at least one
  * listener has trigger.line_hz > 0, at the fastest such rate (absolute
@@ -54,8 +56,11 @@ struct sim_line {
     pthread_t gen_thread;
 };
 
+#define SIM_LINES_MAX 256
+
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static sim_line *lines;
+static unsigned n_lines; /* under reg_mu */
 
 static sim_line *find_locked(const char *name)
 {
@@ -77,7 +82,8 @@ sim_line *sim_line_get(const char *name)
 {
     pthread_mutex_lock(&reg_mu);
     sim_line *l = find_locked(name);
-    if (!l && (l = calloc(1, sizeof *l)) != NULL) {
+    if (!l && n_lines < SIM_LINES_MAX && (l = calloc(1, sizeof *l)) != NULL) {
+        n_lines++;
         snprintf(l->name, sizeof l->name, "%s", name);
         pthread_mutex_init(&l->mu, NULL);
         daq_cond_init_monotonic(&l->cv);
