@@ -251,8 +251,10 @@ DAQ_API bool daq_camera_armed(daq_camera *cam);
  * software trigger not supported ..." when the driver has none, or the
  * driver's failure. */
 DAQ_API int daq_camera_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size_t err_len);
-/* Any thread: the trigger counters (daq/trigger.h's identities hold in
- * every snapshot); expires pending triggers whose timeout has passed. */
+/* Any thread, without the camera's lock: the trigger counters (daq/
+ * trigger.h's identities hold in every snapshot), with the mode and armed
+ * state of the current (or last) stream; expires pending triggers whose
+ * timeout has passed. */
 DAQ_API void daq_camera_trigger_stats(daq_camera *cam, daq_trigger_stats *out);
 
 /* Any thread, no lock: makes a blocked driver wait return promptly. */

@@ -89,8 +89,8 @@ typedef struct daq_trigger_answer {
 } daq_trigger_answer;
 
 typedef struct daq_trigger_stats {
-    daq_trigger_mode mode;
-    bool armed;
+    daq_trigger_mode mode;            /* of the current (or last) stream */
+    bool armed;                       /* streaming in a trigger mode now */
     uint64_t sent, accepted, ignored; /* software triggers */
     uint64_t seen;                    /* trigger indices known */
     uint64_t answered, missed, pending;

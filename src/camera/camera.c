@@ -616,9 +616,10 @@ int daq_camera_start(daq_camera *cam, char *err, size_t err_len)
             r = cam->ops->start(cam, err, err_len);
             if (snap)
                 snap_end(cam);
-            if (r < 0)
+            if (r < 0) {
                 cam->ops->stop(cam); /* tidy up whatever start left behind */
-            else
+                daq_trigger_track_end(&cam->track);
+            } else
                 cam->streaming = true;
         }
     }
@@ -707,15 +708,9 @@ int daq_camera_trigger(daq_camera *cam, daq_trigger_answer *out, char *err, size
 
 void daq_camera_trigger_stats(daq_camera *cam, daq_trigger_stats *out)
 {
+    /* The tracker's own lock only: a scrape never waits for a slow control
+     * call holding the camera's. */
     daq_trigger_track_stats(&cam->track, daq_now_ns(), out);
-    if (!lock_for_read(cam)) {
-        out->mode = cam->trig.mode; /* not written while a start runs */
-        pthread_mutex_unlock(&cam->snap_mu);
-        return;
-    }
-    out->mode = cam->trig.mode;
-    out->armed = armed_locked(cam);
-    pthread_mutex_unlock(&cam->lock);
 }
 
 void daq_camera_interrupt(daq_camera *cam)

@@ -98,6 +98,8 @@ void daq_trigger_track_reset(daq_trigger_track *t, const daq_trigger_config *cfg
     expire(t, UINT64_MAX);
     t->cfg = *cfg;
     t->external = cfg->mode >= DAQ_TRIGGER_EXTERNAL_EDGE;
+    t->st.mode = cfg->mode;
+    t->st.armed = cfg->mode != DAQ_TRIGGER_INTERNAL;
     t->base = t->newest = t->oldest_pending = 0;
     pthread_mutex_unlock(&t->mu);
 }
@@ -106,6 +108,7 @@ void daq_trigger_track_end(daq_trigger_track *t)
 {
     pthread_mutex_lock(&t->mu);
     expire(t, UINT64_MAX);
+    t->st.armed = false;
     pthread_mutex_unlock(&t->mu);
 }
 

@@ -40,24 +40,25 @@ typedef struct daq_trigger_track {
     uint64_t base;           /* lowest index in the window; 0: nothing learned since reset */
     uint64_t newest;         /* highest index learned */
     uint64_t oldest_pending; /* expiry's cursor */
-    daq_trigger_stats st;    /* cumulative over the camera's life; mode/armed unused */
+    daq_trigger_stats st;    /* counters cumulative over the camera's life; mode and
+                              * armed those of the current (or last) stream */
     track_entry win[TRACK_WINDOW];
 } daq_trigger_track;
 
 void daq_trigger_track_init(daq_trigger_track *t);
 void daq_trigger_track_destroy(daq_trigger_track *t);
-/* A new stream in cfg's mode: what is still pending is missed, indices
- * start over. */
+/* A new stream in cfg's mode (armed unless internal): what is still
+ * pending is missed, indices start over. */
 void daq_trigger_track_reset(daq_trigger_track *t, const daq_trigger_config *cfg);
-/* The stream ended: what is still pending is missed. */
+/* The stream ended (or its start failed): what is still pending is
+ * missed, and the camera is no longer armed. */
 void daq_trigger_track_end(daq_trigger_track *t);
 /* A software trigger was sent: accepted with its index, or ignored. */
 void daq_trigger_track_sent(daq_trigger_track *t, bool accepted, uint64_t index, uint64_t now_ns);
 /* A frame carrying index (> 0) arrived at now_ns; returns the frame flags
  * it earns (DAQ_FRAME_FLAG_TRIGGER_EXTRA beyond frames_per_trigger). */
 uint32_t daq_trigger_track_frame(daq_trigger_track *t, uint64_t index, uint64_t now_ns);
-/* Expires what is due at now_ns and copies the counters into out (mode
- * and armed are the caller's). */
+/* Expires what is due at now_ns and copies the counters into out. */
 void daq_trigger_track_stats(daq_trigger_track *t, uint64_t now_ns, daq_trigger_stats *out);
 
 #endif
