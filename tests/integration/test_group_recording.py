@@ -142,8 +142,9 @@ class GroupRecording(unittest.TestCase):
                              at["matched"] + at["unmatched_" + d] + at["edge_" + d])
 
     def test_ended_by_its_frame_limit(self):
-        # a recording that finalises by itself (max_frames) writes the sets too
-        r = wait_for(lambda: self.record_or_none({"sync_group": "pair", "max_frames": "60"}),
+        # a recording that finalises by itself (max_frames) writes the sets
+        # too; the client's own arguments this time (sync_group=, frames=)
+        r = wait_for(lambda: self.record_or_none(None, sync_group="pair", frames=60),
                      timeout=10)
         self.assertIsNotNone(r, self.d.log())
         st = self.c.wait_recording(r["recording_id"], timeout=15)
@@ -163,11 +164,11 @@ class GroupRecording(unittest.TestCase):
         for d in ("left", "right"):
             self.assertTrue(np.array_equal(ti[d][rows[d]], want), d)
 
-    def record_or_none(self, metadata):
+    def record_or_none(self, metadata, **kw):
         """StartRecording, or None while a member is not streaming yet or the
         other test's recording is still closing."""
         try:
-            return self.c.record("grp", metadata=metadata)
+            return self.c.record("grp", metadata=metadata, **kw)
         except RecordingError as e:
             if "is not streaming" not in str(e) and "already in progress" not in str(e):
                 raise

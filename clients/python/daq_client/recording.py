@@ -149,9 +149,11 @@ class RecordingMixin:
     # ---- one recording -----------------------------------------------------------
 
     def record(self, name, devices=None, frames=None, duration=None, compression=None,
-               metadata=None, scan_id=None, run_uid=None, compression_level=None):
+               metadata=None, scan_id=None, run_uid=None, compression_level=None,
+               sync_group=None):
         """StartRecording of the streaming cameras (or devices: an id or a
-        list of ids).  frames: stop by itself after that many frames per
+        list of ids; or sync_group: the cameras of that [[sync_groups]]
+        group, whose matched sets the file gets in /entry/sync/<group>).  frames: stop by itself after that many frames per
         camera; duration: after that long (seconds or a timedelta).
         compression: "none", "gzip", "lz4" or "bslz4" for this recording
         only.  metadata (str -> str) is stored in the file's /entry/metadata.
@@ -164,6 +166,8 @@ class RecordingMixin:
             if not ids or any(not d or "," in d for d in ids):
                 raise ValueError("devices: %r is not a list of device ids" % (devices,))
             _put(meta, "devices", ",".join(ids))
+        if sync_group is not None:
+            _put(meta, "sync_group", str(sync_group))
         if frames is not None:
             if int(frames) <= 0:
                 raise ValueError("frames: %r is not a positive count" % (frames,))
