@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "daq/camera.h"
+#include "daq/pool.h"
 
 static inline int daq_test_main(int argc, char **argv, const char *group,
                                 const struct CMUnitTest *tests, size_t n)
@@ -65,6 +66,52 @@ static inline uint64_t daq_test_extra(const daq_camera_stats *s, const char *nam
     if (!x)
         fail_msg("driver stat %s missing", name);
     return x ? x->value : 0;
+}
+
+/* Sets params given as name/text pairs (NULL-terminated; kv may be NULL);
+ * a refused one fails the test. */
+static inline void daq_test_set_params(daq_camera *cam, const char *const *kv)
+{
+    char err[256] = "";
+    for (size_t i = 0; kv && kv[i]; i += 2)
+        if (daq_camera_set_param_text(cam, kv[i], kv[i + 1], err, sizeof err) < 0)
+            fail_msg("set %s=%s: %s", kv[i], kv[i + 1], err);
+}
+
+/* A sim camera called id with params kv (daq_test_set_params); the caller
+ * owns it. */
+static inline daq_camera *daq_test_sim(const char *id, const char *const *kv)
+{
+    char err[256] = "";
+    daq_camera *cam = daq_camera_create("sim", id, err, sizeof err);
+    if (!cam)
+        fail_msg("create: %s", err);
+    daq_test_set_params(cam, kv);
+    return cam;
+}
+
+/* Starts cam; a failure fails the test. */
+static inline void daq_test_start(daq_camera *cam)
+{
+    char err[256] = "";
+    if (daq_camera_start(cam, err, sizeof err) < 0)
+        fail_msg("start: %s", err);
+}
+
+/* A pool of slots x slot_bytes with the heap policy; the caller owns it. */
+static inline daq_pool *daq_test_pool(const char *name, size_t slot_bytes, uint32_t slots)
+{
+    daq_pool_config c;
+    daq_pool_config_init(&c);
+    c.name = name;
+    c.slot_bytes = slot_bytes;
+    c.slot_count = slots;
+    c.policy = DAQ_POOL_POLICY_HEAP;
+    char err[256] = "";
+    daq_pool *p = daq_pool_create(&c, err, sizeof err);
+    if (!p)
+        fail_msg("pool: %s", err);
+    return p;
 }
 
 #define DAQ_TEST_MAIN(group, tests)                                                                \

@@ -39,17 +39,7 @@ static _Atomic unsigned thread_failures;
 
 static daq_pool *make_pool(uint32_t slots)
 {
-    daq_pool_config c;
-    daq_pool_config_init(&c);
-    c.name = "bus-test";
-    c.slot_bytes = 4096;
-    c.slot_count = slots;
-    c.policy = DAQ_POOL_POLICY_HEAP;
-    char err[256] = "";
-    daq_pool *p = daq_pool_create(&c, err, sizeof err);
-    if (!p)
-        fail_msg("pool: %s", err);
-    return p;
+    return daq_test_pool("bus-test", 4096, slots);
 }
 
 static daq_pool_metrics pool_metrics(const daq_pool *p)

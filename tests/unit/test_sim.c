@@ -31,21 +31,12 @@ static void sleep_ms(unsigned ms)
 /* Creates a sim with params given as name/text pairs, NULL-terminated. */
 static daq_camera *make_sim(const char *const *kv)
 {
-    char err[256] = "";
-    daq_camera *cam = daq_camera_create("sim", "test", err, sizeof err);
-    if (!cam)
-        fail_msg("create: %s", err);
-    for (size_t i = 0; kv && kv[i]; i += 2)
-        if (daq_camera_set_param_text(cam, kv[i], kv[i + 1], err, sizeof err) < 0)
-            fail_msg("set %s=%s: %s", kv[i], kv[i + 1], err);
-    return cam;
+    return daq_test_sim("test", kv);
 }
 
 static void start_ok(daq_camera *cam)
 {
-    char err[256] = "";
-    if (daq_camera_start(cam, err, sizeof err) < 0)
-        fail_msg("start: %s", err);
+    daq_test_start(cam);
 }
 
 static uint64_t stat_of(daq_camera *cam, const char *name)
@@ -402,9 +393,9 @@ static void scene_is_smooth_with_shot_noise(void **state)
                 sum_s += (double)s;
                 sum_r2 += (double)(r * r);
             }
-        assert_true(smin >= m / 50 && smin <= m / 40);     /* about 2 % */
+        assert_true(smin >= m / 50 && smin <= m / 40);    /* about 2 % */
         assert_true(smax >= m * 3 / 20 && smax <= m / 5); /* up to 20 % */
-        double ratio = sum_r2 / sum_s;                   /* var(noise) / mean(signal) */
+        double ratio = sum_r2 / sum_s;                    /* var(noise) / mean(signal) */
         if (ratio < 0.9 || ratio > 1.1)
             fail_msg("depth %u: noise variance / signal = %.3f, want about 1", bd, ratio);
     }

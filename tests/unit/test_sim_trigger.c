@@ -37,26 +37,16 @@ static void sleep_ms(unsigned ms)
 /* A 64 x 16 sim with params given as name/text pairs, NULL-terminated. */
 static daq_camera *make_sim(const char *id, const char *const *kv)
 {
-    char err[256] = "";
-    daq_camera *cam = daq_camera_create("sim", id, err, sizeof err);
-    if (!cam)
-        fail_msg("create: %s", err);
     static const char *const base[] = {"width", "64",          "height", "16", "bit_depth",
                                        "16",    "ring_frames", "256",    NULL};
-    for (size_t i = 0; base[i]; i += 2)
-        if (daq_camera_set_param_text(cam, base[i], base[i + 1], err, sizeof err) < 0)
-            fail_msg("set %s=%s: %s", base[i], base[i + 1], err);
-    for (size_t i = 0; kv && kv[i]; i += 2)
-        if (daq_camera_set_param_text(cam, kv[i], kv[i + 1], err, sizeof err) < 0)
-            fail_msg("set %s=%s: %s", kv[i], kv[i + 1], err);
+    daq_camera *cam = daq_test_sim(id, base);
+    daq_test_set_params(cam, kv);
     return cam;
 }
 
 static void start_ok(daq_camera *cam)
 {
-    char err[256] = "";
-    if (daq_camera_start(cam, err, sizeof err) < 0)
-        fail_msg("start: %s", err);
+    daq_test_start(cam);
 }
 
 static uint64_t extra_of(daq_camera *cam, const char *name)

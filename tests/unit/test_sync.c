@@ -19,17 +19,7 @@
 
 static daq_pool *make_pool(uint32_t slots)
 {
-    daq_pool_config c;
-    daq_pool_config_init(&c);
-    c.name = "sync-test";
-    c.slot_bytes = 64;
-    c.slot_count = slots;
-    c.policy = DAQ_POOL_POLICY_HEAP;
-    char err[256] = "";
-    daq_pool *p = daq_pool_create(&c, err, sizeof err);
-    if (!p)
-        fail_msg("pool: %s", err);
-    return p;
+    return daq_test_pool("sync-test", 64, slots);
 }
 
 static uint32_t pool_in_use(const daq_pool *p)
