@@ -487,6 +487,12 @@ static void *poller_main(void *arg)
                          "), %zu bytes",
                          p->idx, rp.has_seq ? "" : "out", rp.x_seq, p->last_seq, rp.len);
             p->n204++;
+        } else if (rp.status == 503 && rp.body &&
+                   strncmp((char *)rp.body, "view busy: 4 requests are encoding frames of cam0",
+                           49) == 0) {
+            /* 6 pollers, at most 4 encodes at once: under a slow (TSan)
+             * build the fifth may be told to come back, as any viewer. */
+            sleep_ms(2);
         } else {
             rig_fail(r, "poller %u: %s: %d %s", p->idx, path, rp.status,
                      rp.body ? (char *)rp.body : "");
