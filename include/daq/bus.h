@@ -77,6 +77,20 @@ typedef struct daq_sub_config {
      * daq_bus_unsubscribe has returned. */
     void (*notify)(void *ctx);
     void *notify_ctx;
+    /* A direct subscription (the zero-copy tap, ADR 0012) has no queue: a
+     * frame that passes the gates is handed to deliver on the publishing
+     * thread, under the subscription's lock.  deliver borrows f and takes
+     * its own reference if it keeps it; it returns true when it took the
+     * frame (counted enqueued and delivered) and false when it refused it
+     * (counted dropped_full: drop-newest).  An end of stream calls
+     * deliver(ctx, NULL), whose return is ignored.  The rules of notify
+     * hold: O(1), leaf locks only, never waits (a non-blocking send is
+     * fine), never called once daq_sub_close or daq_bus_unsubscribe has
+     * returned.  queue_depth is then the most frames the consumer holds at
+     * once (it counts in daq_bus_frames_bound), policy reads DROP_NEWEST
+     * and daq_sub_next answers DAQ_SUB_CLOSED.  NULL: a queued subscription. */
+    bool (*deliver)(void *ctx, daq_frame *f);
+    void *deliver_ctx;
 } daq_sub_config;
 
 /* Defaults: DROP_OLDEST, depth 4, lossless timeout 100 ms, no gates. */

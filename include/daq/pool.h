@@ -179,6 +179,46 @@ DAQ_API size_t daq_pool_arena_bytes(const daq_pool *p);
 DAQ_API size_t daq_pool_slot_offset(const daq_pool *p, uint32_t slot);
 DAQ_API uint32_t daq_pool_slot_count(const daq_pool *p);
 
+/* The shared header of one slot of a shareable pool (issue 16, ADR 0012):
+ * 64 bytes, little-endian, in a second sealed memfd of slot_count of them
+ * (daq_pool_header_memfd), so a process that maps the arena can tell what a
+ * slot holds and whether it still holds it.  The pool bumps generation
+ * (a full barrier) each time the slot leaves the free list, before anyone
+ * writes the new frame's pixels; a reader that loads generation after
+ * reading pixels and finds the value of its descriptor knows the pixels were
+ * that frame's (seqlock fashion).  The other fields are the frame's summary,
+ * written by whoever shares the frame (the tap) before it tells a reader.
+ * This layout is part of the "daq-slots-v1" wire format: never reorder. */
+typedef struct daq_slot_header {
+    uint64_t generation; /* atomic (__atomic builtins); 1 after the first use */
+    uint64_t sequence;   /* the frame's daq_frame_meta.sequence */
+    uint64_t hw_frame_number;
+    uint64_t eof_ns;          /* CLOCK_MONOTONIC */
+    uint64_t arrival_real_ns; /* Unix ns */
+    uint32_t width, height, stride_bytes;
+    uint16_t pixel_format; /* daq_pixel_format */
+    uint16_t bit_depth;
+    uint32_t payload_bytes;
+    uint32_t flags; /* DAQ_FRAME_FLAG_* */
+} daq_slot_header;
+
+/* A shareable pool's header memfd (borrowed, like daq_pool_memfd; -1 for a
+ * private arena), its size (slot_count * 64 rounded up to a page) and slot
+ * i's header, writable by the daemon (NULL for a private arena).  Both
+ * memfds are sealed against grow, shrink and future writes once the pool
+ * has mapped them: another process can map them read-only only. */
+DAQ_API int daq_pool_header_memfd(const daq_pool *p);
+DAQ_API size_t daq_pool_header_bytes(const daq_pool *p);
+DAQ_API daq_slot_header *daq_pool_slot_header(daq_pool *p, uint32_t slot);
+
+/* A number no other pool of this process has had (1, 2, ...): tells a
+ * pool from a later one at the same address. */
+DAQ_API uint64_t daq_pool_serial(const daq_pool *p);
+
+/* The pool whose slot f is, borrowed while the caller holds a reference
+ * on f (a pool lives as long as its frames); NULL for a heap frame. */
+DAQ_API daq_pool *daq_frame_pool(const daq_frame *f);
+
 /* The frame whose pixels start at data.  For fill-mode drivers that get
  * only a buffer pointer back from an SDK.  Aborts if data is not the start
  * of a slot of this pool.  Borrowed: no reference is taken. */

@@ -108,6 +108,8 @@ struct daq_sub {
     char name[64];
     void (*notify)(void *ctx); /* under mu, after a frame or EOS is queued */
     void *notify_ctx;
+    bool (*deliver)(void *ctx, daq_frame *f); /* direct: under mu, instead of a queue */
+    void *deliver_ctx;
 
     /* Under mu. */
     uint32_t head, count;
@@ -190,7 +192,7 @@ static bool config_ok(const daq_sub_config *cfg, uint32_t *depth, uint64_t *inte
                 (int)cfg->policy);
         return false;
     }
-    *depth = cfg->policy == DAQ_SUB_LATEST ? 1 : cfg->queue_depth;
+    *depth = cfg->policy == DAQ_SUB_LATEST && !cfg->deliver ? 1 : cfg->queue_depth;
     if (*depth < 1 || *depth > DAQ_SUB_MAX_DEPTH) {
         daq_err(err, err_len, "subscribe '%s': queue_depth %u is not in 1..%u",
                 cfg->name ? cfg->name : "", cfg->queue_depth, DAQ_SUB_MAX_DEPTH);
@@ -329,6 +331,15 @@ static enum offer sub_offer(daq_sub *s, daq_frame *f, uint64_t *ts)
     pthread_mutex_lock(&s->mu);
     if (s->closed || !gates_pass_locked(s, f, ts)) {
         r = OFFER_OUT;
+    } else if (s->deliver) {
+        s->st.offered++;
+        if (s->deliver(s->deliver_ctx, f)) {
+            s->st.enqueued++;
+            s->st.delivered++;
+            r = OFFER_IN;
+        } else {
+            s->st.dropped_full++;
+        }
     } else if (s->count < s->depth) {
         enqueue_locked(s, f);
         r = OFFER_IN;
@@ -421,6 +432,10 @@ daq_sub *daq_bus_subscribe(daq_bus *bus, const daq_sub_config *cfg, char *err, s
     copy_name(s->name, sizeof s->name, cfg->name, "unnamed");
     s->notify = cfg->notify;
     s->notify_ctx = cfg->notify_ctx;
+    s->deliver = cfg->deliver;
+    s->deliver_ctx = cfg->deliver_ctx;
+    if (s->deliver)
+        s->policy = DAQ_SUB_DROP_NEWEST; /* what a refusal is */
 
     pthread_mutex_lock(&bus->mu);
     bool full = bus->n == BUS_MAX_SUBS;
@@ -531,7 +546,9 @@ void daq_bus_end_stream(daq_bus *bus)
     for (unsigned i = 0; i < n; i++) {
         daq_sub *s = subs[i];
         pthread_mutex_lock(&s->mu);
-        if (!s->closed) {
+        if (!s->closed && s->deliver) {
+            s->deliver(s->deliver_ctx, NULL);
+        } else if (!s->closed) {
             s->eos_tail++;
             if (s->consumers_waiting)
                 pthread_cond_signal(&s->not_empty);
@@ -568,7 +585,7 @@ unsigned daq_bus_sub_count(const daq_bus *cbus)
 /* One result without waiting; DAQ_SUB_TIMEOUT when there is nothing. */
 static int take_locked(daq_sub *s, daq_frame **out)
 {
-    if (s->closed)
+    if (s->closed || s->deliver)
         return DAQ_SUB_CLOSED;
     if (s->count) {
         entry *e = &s->ring[s->head];

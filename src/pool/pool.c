@@ -93,6 +93,11 @@ typedef struct lat_hist {
     _Atomic uint64_t buckets[DAQ_LAT_BUCKETS];
 } lat_hist;
 
+_Static_assert(sizeof(daq_slot_header) == 64, "daq-slots-v1: one 64-byte header per slot");
+
+/* daq_pool_serial: pools created by this process so far. */
+static _Atomic uint64_t pool_serials;
+
 struct daq_pool {
     pthread_mutex_t mu;
     /* Under mu. */
@@ -111,8 +116,14 @@ struct daq_pool {
     daq_frame *frames; /* slot headers, count of them */
     unsigned char *arena;
     size_t arena_bytes;
-    int memfd;     /* the arena's sealed memfd (shareable), else -1 */
-    size_t stride; /* distance between slots' pixels */
+    int memfd; /* the arena's sealed memfd (shareable), else -1 */
+    /* Shareable only: the slots' shared headers, in a memfd of their own
+     * (a reader maps them apart from the pixels); else NULL / -1. */
+    daq_slot_header *headers;
+    size_t header_bytes;
+    int header_memfd;
+    uint64_t serial; /* daq_pool_serial */
+    size_t stride;   /* distance between slots' pixels */
     size_t slot_bytes;
     size_t alignment;
     uint32_t count;
@@ -313,24 +324,32 @@ static void *map_aligned(size_t len, size_t align, int fd)
     return start;
 }
 
-/* A memfd of len bytes that can neither grow nor shrink, sealed so: a
- * reader that maps it can trust its size for the pool's life (a shrink
- * under a reader's mapping would SIGBUS it).  -1 with errno. */
-static int memfd_sealed(const char *name, size_t len)
+/* A memfd of len bytes, sealable; mem_seal seals it once mapped.  -1 with
+ * errno. */
+static int memfd_sized(const char *kind, const char *name, size_t len)
 {
     char label[64];
-    snprintf(label, sizeof label, "daq-pool:%s", name);
+    snprintf(label, sizeof label, "daq-%s:%s", kind, name);
     int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;
-    if (ftruncate(fd, (off_t)len) != 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    if (ftruncate(fd, (off_t)len) != 0) {
         int e = errno;
         close(fd);
         errno = e;
         return -1;
     }
     return fd;
+}
+
+/* After the pool's own writable mapping exists: no grow, no shrink (a
+ * shrink under a reader's mapping would SIGBUS it), no writable mapping or
+ * write() by anyone else (F_SEAL_FUTURE_WRITE keeps ours), no more seals.
+ * A reader that maps the fd can trust its size and can only read it. */
+static bool mem_seal(int fd)
+{
+    return fcntl(fd, F_ADD_SEALS,
+                 F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) == 0;
 }
 
 static void pool_free(daq_pool *p)
@@ -342,6 +361,10 @@ static void pool_free(daq_pool *p)
     }
     if (p->memfd >= 0)
         close(p->memfd);
+    if (p->headers)
+        munmap(p->headers, p->header_bytes);
+    if (p->header_memfd >= 0)
+        close(p->header_memfd);
     free(p->frames);
     free(p->stack);
     pthread_cond_destroy(&p->cv);
@@ -370,10 +393,10 @@ static bool arena_setup(daq_pool *p, const daq_pool_config *cfg)
     if (cfg->alignment > map_align)
         map_align = cfg->alignment;
     p->arena_bytes = round_up(p->stride * p->count, map_align);
-    if (cfg->shareable && (p->memfd = memfd_sealed(p->name, p->arena_bytes)) < 0)
+    if (cfg->shareable && (p->memfd = memfd_sized("pool", p->name, p->arena_bytes)) < 0)
         return false;
     p->arena = map_aligned(p->arena_bytes, map_align, p->memfd);
-    if (!p->arena)
+    if (!p->arena || (p->memfd >= 0 && !mem_seal(p->memfd)))
         return false;
     if (cfg->huge_pages)
         p->huge_pages = madvise(p->arena, p->arena_bytes, MADV_HUGEPAGE) == 0;
@@ -386,6 +409,22 @@ static bool arena_setup(daq_pool *p, const daq_pool_config *cfg)
     if (cfg->lock_memory)
         p->memory_locked = mlock(p->arena, p->arena_bytes) == 0;
     return true;
+}
+
+/* The shared slot headers of a shareable pool: 64 bytes a slot, written
+ * (and so prefaulted) here, generation 0 = never used. */
+static bool headers_setup(daq_pool *p)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    p->header_bytes = round_up(sizeof(daq_slot_header) * p->count, page);
+    if ((p->header_memfd = memfd_sized("slots", p->name, p->header_bytes)) < 0)
+        return false;
+    void *h = mmap(NULL, p->header_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, p->header_memfd, 0);
+    if (h == MAP_FAILED)
+        return false;
+    p->headers = h;
+    memset(p->headers, 0, p->header_bytes);
+    return mem_seal(p->header_memfd);
 }
 
 daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
@@ -409,6 +448,8 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     pthread_mutex_init(&p->mu, NULL);
     daq_cond_init_monotonic(&p->cv);
     p->memfd = -1;
+    p->header_memfd = -1;
+    p->serial = atomic_fetch_add_explicit(&pool_serials, 1, memory_order_relaxed) + 1;
     snprintf(p->name, sizeof p->name, "%s", name);
     p->count = cfg->slot_count;
     p->slot_bytes = cfg->slot_bytes;
@@ -416,7 +457,7 @@ daq_pool *daq_pool_create(const daq_pool_config *cfg, char *err, size_t err_len)
     p->stride = round_up(cfg->slot_bytes, cfg->alignment);
     p->frames = aligned_alloc(64, round_up(sizeof(daq_frame) * p->count, 64));
     p->stack = calloc(p->count, sizeof *p->stack);
-    if (!p->frames || !p->stack || !arena_setup(p, cfg)) {
+    if (!p->frames || !p->stack || !arena_setup(p, cfg) || (cfg->shareable && !headers_setup(p))) {
         daq_err(err, err_len, "pool '%s': cannot allocate %u slots of %zu bytes: %s", name,
                 p->count, cfg->slot_bytes, strerror(errno));
         pool_free(p);
@@ -484,6 +525,10 @@ static daq_frame *slot_out(daq_pool *p, daq_frame *f)
         daq_fatal("pool '%s': free slot %d has refcount %u (a released frame was used)", p->name,
                   f->slot, atomic_load_explicit(&f->refcount, memory_order_relaxed));
     atomic_store_explicit(&f->refcount, 1, memory_order_relaxed);
+    /* A full barrier: the new generation is visible before any pixel of
+     * the slot's next frame (a reader checks it after reading pixels). */
+    if (p->headers)
+        __atomic_fetch_add(&p->headers[f->slot].generation, 1, __ATOMIC_SEQ_CST);
     return f;
 }
 
@@ -757,6 +802,33 @@ const char *daq_pool_name(const daq_pool *p)
 int daq_pool_memfd(const daq_pool *p)
 {
     return p->memfd;
+}
+
+int daq_pool_header_memfd(const daq_pool *p)
+{
+    return p->header_memfd;
+}
+
+size_t daq_pool_header_bytes(const daq_pool *p)
+{
+    return p->header_bytes;
+}
+
+daq_slot_header *daq_pool_slot_header(daq_pool *p, uint32_t slot)
+{
+    if (slot >= p->count)
+        daq_fatal("pool '%s': slot %u of %u", p->name, slot, p->count);
+    return p->headers ? &p->headers[slot] : NULL;
+}
+
+uint64_t daq_pool_serial(const daq_pool *p)
+{
+    return p->serial;
+}
+
+daq_pool *daq_frame_pool(const daq_frame *f)
+{
+    return f->slot == DAQ_FRAME_HEAP_SLOT ? NULL : f->pool;
 }
 
 size_t daq_pool_arena_bytes(const daq_pool *p)

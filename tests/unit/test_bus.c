@@ -307,6 +307,73 @@ static void drop_newest_exact(void **state)
     daq_pool_destroy(p);
 }
 
+/* A direct subscription (the tap): no queue, the consumer's deliver is
+ * called on the publishing thread and keeps up to its own cap; a refusal
+ * is a drop-newest, an end of stream is deliver(NULL), and after
+ * unsubscribe nothing more arrives.  The counters keep their identities. */
+typedef struct direct_ctx {
+    daq_frame *held[8];
+    unsigned n, cap, eos;
+} direct_ctx;
+
+static bool direct_deliver(void *ctx, daq_frame *f)
+{
+    direct_ctx *d = ctx;
+    if (!f) {
+        d->eos++;
+        return false;
+    }
+    if (d->n == d->cap)
+        return false;
+    d->held[d->n++] = daq_frame_ref(f);
+    return true;
+}
+
+static void direct_subscription_exact(void **state)
+{
+    daq_pool *p = make_pool(16);
+    daq_bus *b = daq_bus_create("direct");
+    direct_ctx d = {.cap = 3};
+    daq_sub_config c;
+    daq_sub_config_init(&c);
+    c.name = "tap";
+    c.queue_depth = 3;
+    c.policy = DAQ_SUB_LATEST; /* ignored: a direct subscription drops newest */
+    c.deliver = direct_deliver;
+    c.deliver_ctx = &d;
+    c.decimate = 2;
+    daq_sub *s = sub_cfg(b, &c);
+    assert_int_equal(daq_bus_frames_bound(b), 4);
+    for (unsigned i = 1; i <= 10; i++)
+        assert_int_equal(pub(b, p, i, 0), i % 2 == 1 && i <= 5 ? 1 : 0);
+    assert_int_equal(d.n, 3);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(daq_frame_meta_get(d.held[i])->hw_frame_number, 2 * i + 1);
+    daq_sub_stats st = stats_of(s);
+    assert_int_equal(st.policy, DAQ_SUB_DROP_NEWEST);
+    assert_int_equal(st.offered, 10);
+    assert_int_equal(st.skipped_decimate, 5);
+    assert_int_equal(st.enqueued, 3);
+    assert_int_equal(st.delivered, 3);
+    assert_int_equal(st.dropped_full, 2);
+    assert_int_equal(st.queued, 0);
+    check_consistent(&st);
+    daq_frame *f = NULL;
+    assert_int_equal(daq_sub_next(s, 0, &f), DAQ_SUB_CLOSED);
+    daq_bus_end_stream(b);
+    assert_int_equal(d.eos, 1);
+    daq_bus_unsubscribe(b, s);
+    assert_int_equal(pub(b, p, 11, 0), 0);
+    daq_bus_end_stream(b);
+    assert_int_equal(d.eos, 1);
+    assert_int_equal(pool_metrics(p).in_use, 3); /* the consumer's own references */
+    for (unsigned i = 0; i < d.n; i++)
+        daq_frame_unref(d.held[i]);
+    assert_int_equal(pool_metrics(p).in_use, 0);
+    daq_bus_destroy(b);
+    daq_pool_destroy(p);
+}
+
 static void drop_oldest_exact(void **state)
 {
     daq_pool *p = make_pool(16);
@@ -1384,6 +1451,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(invalid_configs),
     cmocka_unit_test(subscription_cap),
     cmocka_unit_test(drop_newest_exact),
+    cmocka_unit_test(direct_subscription_exact),
     cmocka_unit_test(drop_oldest_exact),
     cmocka_unit_test(latest_exact),
     cmocka_unit_test(lossless_timeout_drops),

@@ -2,6 +2,7 @@
  * policy, waiting and waking, lifetime, the toggle, metrics. */
 #define _GNU_SOURCE
 #define _GNU_SOURCE /* F_GET_SEALS */
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -579,10 +580,12 @@ static void shareable_arena_is_a_sealed_memfd(void **state)
     struct stat st;
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal((size_t)st.st_size, daq_pool_arena_bytes(p));
-    int seals = fcntl(fd, F_GET_SEALS);
-    assert_int_equal(seals & (F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL),
-                     F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+    const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+    assert_int_equal(fcntl(fd, F_GET_SEALS) & want, want);
     assert_int_equal(ftruncate(fd, 4096), -1); /* nobody can shrink it under a reader */
+    /* Nobody else can map it writable, whatever the fd's mode. */
+    assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+    assert_int_equal(errno, EPERM);
 
     daq_frame *f[4];
     for (int i = 0; i < 4; i++) {
@@ -615,10 +618,66 @@ static void shareable_arena_is_a_sealed_memfd(void **state)
         daq_frame_unref(f[i]);
     daq_pool_destroy(p);
 
-    /* A private arena has no memfd. */
+    /* A private arena has no memfd, no headers. */
     daq_pool *q = make_pool(2, DAQ_POOL_POLICY_HEAP);
     assert_int_equal(daq_pool_memfd(q), -1);
+    assert_int_equal(daq_pool_header_memfd(q), -1);
+    assert_null(daq_pool_slot_header(q, 0));
+    assert_true(daq_pool_serial(q) > 0);
     daq_pool_destroy(q);
+}
+
+/* The shared slot headers: a sealed memfd of 64 bytes a slot, read-only to
+ * everybody but the pool; a slot's generation goes up by one each time it
+ * leaves the free list, so a reader holding (slot, generation) can tell a
+ * recycled slot from its frame.  Heap frames belong to no pool. */
+static void shareable_slot_headers_count_generations(void **state)
+{
+    (void)state;
+    daq_pool_config c;
+    daq_pool_config_init(&c);
+    c.name = "hdr";
+    c.slot_bytes = 4096;
+    c.slot_count = 3;
+    c.shareable = true;
+    char err[256] = "";
+    daq_pool *p = daq_pool_create(&c, err, sizeof err);
+    assert_non_null(p);
+    int hfd = daq_pool_header_memfd(p);
+    assert_true(hfd >= 0);
+    assert_int_equal(daq_pool_header_bytes(p) % 4096, 0);
+    assert_true(daq_pool_header_bytes(p) >= 3 * sizeof(daq_slot_header));
+    const int want = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+    assert_int_equal(fcntl(hfd, F_GET_SEALS) & want, want);
+    assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, hfd, 0) == MAP_FAILED);
+    const daq_slot_header *ro = mmap(NULL, daq_pool_header_bytes(p), PROT_READ, MAP_SHARED, hfd, 0);
+    assert_true(ro != MAP_FAILED);
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(ro[i].generation, 0);
+
+    daq_frame *f = daq_pool_try_acquire(p);
+    uint32_t slot = (uint32_t)daq_frame_slot(f);
+    assert_ptr_equal(daq_frame_pool(f), p);
+    assert_int_equal(ro[slot].generation, 1);
+    daq_pool_slot_header(p, slot)->sequence = 77; /* the sharer's summary */
+    assert_int_equal(ro[slot].sequence, 77);
+    daq_frame_unref(f);
+    assert_int_equal(ro[slot].generation, 1); /* a return does not bump */
+    f = daq_pool_alloc(p, NULL);              /* LIFO: the same slot again */
+    assert_int_equal(daq_frame_slot(f), (int32_t)slot);
+    assert_int_equal(ro[slot].generation, 2);
+    daq_frame_unref(f);
+
+    daq_pool_set_use_pool(p, false);
+    daq_frame *h = daq_pool_alloc(p, NULL);
+    assert_null(daq_frame_pool(h));
+    daq_frame_unref(h);
+
+    daq_pool *q = daq_pool_create(&c, err, sizeof err);
+    assert_true(daq_pool_serial(q) > daq_pool_serial(p));
+    daq_pool_destroy(q);
+    munmap((void *)ro, daq_pool_header_bytes(p));
+    daq_pool_destroy(p);
 }
 
 static const struct CMUnitTest tests[] = {
@@ -641,6 +700,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bad_configs_rejected),
     cmocka_unit_test(huge_pages_and_mlock_degrade),
     cmocka_unit_test(shareable_arena_is_a_sealed_memfd),
+    cmocka_unit_test(shareable_slot_headers_count_generations),
 };
 
 DAQ_TEST_MAIN("pool", tests)
