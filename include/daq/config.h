@@ -209,6 +209,32 @@ typedef struct daq_config_rollback {
     uint32_t auto_after_s;     /* symptom active this long first, 0..3600, default 5 */
 } daq_config_rollback;
 
+/* [tap]: the zero-copy tap (ADR 0012, docs/tap.md).  Local readers map a
+ * camera's pool read-only through one Unix SOCK_SEQPACKET socket.  On, the
+ * pools live in sealed memfds and an auto-sized pool keeps room for
+ * max_readers * (max_lease_cap + 1) + history frames more. */
+#define DAQ_TAP_MAX_IDS 16
+typedef struct daq_config_tap {
+    bool enabled; /* default false */
+    /* The socket; "" (default) = <runtime dir>/daq/tap-<gRPC port>.sock, the
+     * runtime dir being $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, /run as root,
+     * else /tmp.  At most 107 bytes (sun_path). */
+    char path[108];
+    uint32_t mode; /* of the socket file, default 0660 */
+    /* Peers allowed (SO_PEERCRED): uid in allowed_uids or gid in
+     * allowed_gids; both empty (default) = the daemon's own uid only.
+     * Root is not implied. */
+    uint32_t allowed_uids[DAQ_TAP_MAX_IDS];
+    size_t n_allowed_uids;
+    uint32_t allowed_gids[DAQ_TAP_MAX_IDS];
+    size_t n_allowed_gids;
+    uint32_t max_readers;      /* at once, all devices, 1..64, default 4 */
+    uint32_t lease_cap;        /* a reader's default lease cap, 1..max_lease_cap, default 4 */
+    uint32_t max_lease_cap;    /* the most a reader may ask, 1..64, default 8 */
+    uint32_t lease_timeout_ms; /* revoke a lease held longer; 0 = never; default 5000 */
+    uint32_t history;          /* recent frames kept per camera for new readers, 0..16, default 0 */
+} daq_config_tap;
+
 typedef struct daq_config_warning {
     daq_toml_pos pos;
     char text[192];
@@ -251,6 +277,9 @@ typedef struct daq_config {
 
     /* [storage] */
     daq_config_storage storage;
+
+    /* [tap] */
+    daq_config_tap tap;
 
     /* [[sync_groups]] */
     size_t n_sync_groups;
