@@ -43,15 +43,15 @@
 extern "C" {
 #endif
 
-#define DAQ_TAP_MAGIC         0x50415444u /* "DTAP" as little-endian bytes */
-#define DAQ_TAP_VERSION       1u
-#define DAQ_TAP_FORMAT        "daq-slots-v1" /* GetRingBufferTapInfo.data_format */
-#define DAQ_TAP_DEVICE_MAX    64u            /* device id bytes, NUL included */
-#define DAQ_TAP_MAX_LEASES    64u            /* a reader's lease cap, at most */
-#define DAQ_TAP_MAX_QUEUE     256u           /* a reader's queue depth, at most */
-#define DAQ_TAP_MAX_RELEASE   62u            /* lease numbers in one RELEASE */
-#define DAQ_TAP_MESSAGE_MAX   512u           /* no packet is longer */
-#define DAQ_TAP_ERROR_TEXT    240u
+#define DAQ_TAP_MAGIC       0x50415444u /* "DTAP" as little-endian bytes */
+#define DAQ_TAP_VERSION     1u
+#define DAQ_TAP_FORMAT      "daq-slots-v1" /* GetRingBufferTapInfo.data_format */
+#define DAQ_TAP_DEVICE_MAX  64u            /* device id bytes, NUL included */
+#define DAQ_TAP_MAX_LEASES  64u            /* a reader's lease cap, at most */
+#define DAQ_TAP_MAX_QUEUE   256u           /* a reader's queue depth, at most */
+#define DAQ_TAP_MAX_RELEASE 62u            /* lease numbers in one RELEASE */
+#define DAQ_TAP_MESSAGE_MAX 512u           /* no packet is longer */
+#define DAQ_TAP_ERROR_TEXT  240u
 
 typedef enum daq_tap_type {
     DAQ_TAP_HELLO = 1,
@@ -67,13 +67,13 @@ typedef enum daq_tap_type {
 
 /* ERROR codes; the text says what exactly. */
 typedef enum daq_tap_error_code {
-    DAQ_TAP_ERR_NOT_ALLOWED = 1,  /* the peer's uid/gid is not in [tap] allowed_* */
-    DAQ_TAP_ERR_BAD_MESSAGE = 2,  /* magic, version, type, length or fds wrong */
-    DAQ_TAP_ERR_BAD_HELLO = 3,    /* a value out of range */
-    DAQ_TAP_ERR_NO_DEVICE = 4,    /* no camera device of that id */
-    DAQ_TAP_ERR_TOO_MANY = 5,     /* [tap] max_readers are connected */
+    DAQ_TAP_ERR_NOT_ALLOWED = 1,   /* the peer's uid/gid is not in [tap] allowed_* */
+    DAQ_TAP_ERR_BAD_MESSAGE = 2,   /* magic, version, type, length or fds wrong */
+    DAQ_TAP_ERR_BAD_HELLO = 3,     /* a value out of range */
+    DAQ_TAP_ERR_NO_DEVICE = 4,     /* no camera device of that id */
+    DAQ_TAP_ERR_TOO_MANY = 5,      /* [tap] max_readers are connected */
     DAQ_TAP_ERR_HELLO_TIMEOUT = 6, /* no HELLO within 2 s of connecting */
-    DAQ_TAP_ERR_SHUTDOWN = 7,     /* the daemon is stopping */
+    DAQ_TAP_ERR_SHUTDOWN = 7,      /* the daemon is stopping */
 } daq_tap_error_code;
 
 typedef struct daq_tap_head {
@@ -141,12 +141,12 @@ typedef struct daq_tap_frame_msg {
     uint32_t leases_held;     /* by this reader, this one included */
 } daq_tap_frame_msg;
 
-typedef struct daq_tap_release {
+typedef struct daq_tap_release_msg {
     daq_tap_head head;
     uint32_t count; /* 1..DAQ_TAP_MAX_RELEASE; the packet is 16 + 8 * count bytes */
     uint32_t reserved;
     uint64_t lease[DAQ_TAP_MAX_RELEASE];
-} daq_tap_release;
+} daq_tap_release_msg;
 
 typedef struct daq_tap_revoked {
     daq_tap_head head;
@@ -156,12 +156,12 @@ typedef struct daq_tap_revoked {
     uint32_t reserved;
 } daq_tap_revoked;
 
-typedef struct daq_tap_error {
+typedef struct daq_tap_error_msg {
     daq_tap_head head;
     uint32_t code; /* daq_tap_error_code */
     uint32_t reserved;
     char message[DAQ_TAP_ERROR_TEXT]; /* NUL-terminated: "tap: ..." */
-} daq_tap_error;
+} daq_tap_error_msg;
 
 /* EOS and BYE are a bare daq_tap_head. */
 
@@ -171,9 +171,9 @@ _Static_assert(sizeof(daq_tap_hello) == 104, "daq-slots-v1");
 _Static_assert(sizeof(daq_tap_welcome) == 120, "daq-slots-v1");
 _Static_assert(sizeof(daq_tap_map) == 56, "daq-slots-v1");
 _Static_assert(sizeof(daq_tap_frame_msg) == 176, "daq-slots-v1");
-_Static_assert(sizeof(daq_tap_release) == 512, "daq-slots-v1");
+_Static_assert(sizeof(daq_tap_release_msg) == 512, "daq-slots-v1");
 _Static_assert(sizeof(daq_tap_revoked) == 32, "daq-slots-v1");
-_Static_assert(sizeof(daq_tap_error) == 256, "daq-slots-v1");
+_Static_assert(sizeof(daq_tap_error_msg) == 256, "daq-slots-v1");
 #endif
 
 #ifdef __cplusplus
