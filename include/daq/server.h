@@ -58,6 +58,12 @@ DAQ_API daq_server *daq_server_start(daq_devices *devices, const daq_server_conf
 /* The port actually bound. */
 DAQ_API uint16_t daq_server_port(const daq_server *s);
 
+/* The zero-copy tap's socket path for GetRingBufferTapInfo (copied); NULL
+ * or "" = the tap is off, the default (UNAVAILABLE).  A setter rather than
+ * a config field: the tap's default path names the bound gRPC port, so the
+ * daemon makes the tap after daq_server_start.  Any thread. */
+DAQ_API void daq_server_set_tap(daq_server *s, const char *path);
+
 /* Stops accepting, cancels every call, joins the stream threads, frees.
  * NULL ok. */
 DAQ_API void daq_server_stop(daq_server *s);

@@ -485,6 +485,82 @@ static int storage_key(ctx *c, const char *k, const char *p, const daq_toml *v, 
     return 1;
 }
 
+/* [tap] allowed_uids / allowed_gids: up to DAQ_TAP_MAX_IDS ids, each a
+ * uid_t/gid_t other than (uid_t)-1 (which chown and friends read as "no
+ * change", never a real peer's credential). */
+static int get_ids(ctx *c, const char *path, const daq_toml *v, uint32_t *out, size_t *n)
+{
+    if (want(c, path, v, DAQ_TOML_ARRAY))
+        return -1;
+    size_t count = daq_toml_array_size(v);
+    if (count > DAQ_TAP_MAX_IDS)
+        return fail(c, daq_toml_pos_of(v), path, "%zu ids (at most %d)", count, DAQ_TAP_MAX_IDS);
+    for (size_t i = 0; i < count; i++) {
+        char ep[224];
+        snprintf(ep, sizeof ep, "%s[%zu]", path, i);
+        if (get_u32(c, ep, daq_toml_array_at(v, i), 0, UINT32_MAX - 1, &out[i]))
+            return -1;
+    }
+    *n = count;
+    return 0;
+}
+
+/* [tap].  mode is an integer: TOML's 0o660 reads as it looks; a decimal
+ * 660 (0o1224) is refused rather than silently giving odd permissions. */
+static int tap_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
+{
+    daq_config_tap *t = &((daq_config *)dst)->tap;
+    if (strcmp(k, "enabled") == 0)
+        return get_bool(c, p, v, &t->enabled);
+    if (strcmp(k, "path") == 0)
+        return get_str(c, p, v, t->path, sizeof t->path);
+    if (strcmp(k, "mode") == 0) {
+        if (want(c, p, v, DAQ_TOML_INTEGER))
+            return -1;
+        int64_t m = daq_toml_integer(v);
+        if (m < 0 || m > 0777)
+            return fail(c, daq_toml_pos_of(v), p,
+                        "%lld is not a permission mode (0 to 0o777; write it as 0o660)",
+                        (long long)m);
+        t->mode = (uint32_t)m;
+        return 0;
+    }
+    if (strcmp(k, "allowed_uids") == 0)
+        return get_ids(c, p, v, t->allowed_uids, &t->n_allowed_uids);
+    if (strcmp(k, "allowed_gids") == 0)
+        return get_ids(c, p, v, t->allowed_gids, &t->n_allowed_gids);
+    if (strcmp(k, "max_readers") == 0)
+        return get_u32(c, p, v, 1, 64, &t->max_readers);
+    if (strcmp(k, "lease_cap") == 0)
+        return get_u32(c, p, v, 1, 64, &t->lease_cap); /* <= max_lease_cap: tap_table */
+    if (strcmp(k, "max_lease_cap") == 0)
+        return get_u32(c, p, v, 1, 64, &t->max_lease_cap);
+    if (strcmp(k, "lease_timeout_ms") == 0)
+        return get_u32(c, p, v, 0, 3600000, &t->lease_timeout_ms);
+    if (strcmp(k, "history") == 0)
+        return get_u32(c, p, v, 0, 16, &t->history);
+    return 1;
+}
+
+/* The keys, then lease_cap against max_lease_cap (either may come first).
+ * An absent lease_cap follows a smaller max_lease_cap down; a written one
+ * above it is an error at the lease_cap. */
+static int tap_table(ctx *c, const daq_toml *t, const char *path)
+{
+    if (walk(c, t, path, tap_key, c->cfg))
+        return -1;
+    daq_config_tap *tap = &c->cfg->tap;
+    if (tap->lease_cap <= tap->max_lease_cap)
+        return 0;
+    const daq_toml *lc = daq_toml_table_find(t, "lease_cap");
+    if (!lc) {
+        tap->lease_cap = tap->max_lease_cap;
+        return 0;
+    }
+    return fail(c, daq_toml_pos_of(lc), "tap.lease_cap", "%u is more than tap.max_lease_cap (%u)",
+                tap->lease_cap, tap->max_lease_cap);
+}
+
 static int consumer_key(ctx *c, const char *k, const char *p, const daq_toml *v, void *dst)
 {
     daq_config_consumer *cs = dst;
@@ -817,6 +893,8 @@ static int top_key(ctx *c, const char *k, const char *p, const daq_toml *v, void
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (strcmp(k, tables[i].name) == 0)
             return want(c, p, v, DAQ_TOML_TABLE) ? -1 : walk(c, v, p, tables[i].fn, c->cfg);
+    if (strcmp(k, "tap") == 0)
+        return want(c, p, v, DAQ_TOML_TABLE) ? -1 : tap_table(c, v, p);
     return 1;
 }
 
@@ -868,6 +946,13 @@ void daq_config_defaults(daq_config *g)
     daq_config_limits_init(&g->limits);
     daq_config_recovery_init(&g->recovery);
     daq_config_rollback_init(&g->rollback);
+    g->tap = (daq_config_tap){.enabled = false, /* path "" = the runtime dir's default */
+                              .mode = 0660,
+                              .max_readers = 4,
+                              .lease_cap = 4,
+                              .max_lease_cap = 8,
+                              .lease_timeout_ms = 5000,
+                              .history = 0};
     daq_config_storage *s = &g->storage; /* rust-daq's HDF5Config defaults */
     snprintf(s->root, sizeof s->root, "data");
     snprintf(s->compression, sizeof s->compression, "gzip");

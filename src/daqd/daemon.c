@@ -35,6 +35,15 @@
  * the handlers, checks, token and audit line a gRPC client's does.  At
  * stop the HTTP server goes before the gRPC server: the bridge's handlers
  * belong to the gRPC services, which daq_server_stop frees.
+ *
+ * The zero-copy tap (ADR 0012, [tap] enabled): the pools go into sealed
+ * memfds (acq.pool.shareable) and an auto-sized pool keeps
+ * daq_tap_pool_frames() more slots (4 readers x (8 leases + 1) = 36 by
+ * default) so readers at their caps never dry it.  Its socket is made
+ * after the gRPC server -- the default path names the bound gRPC port --
+ * and before the ready line; a failure there is fatal, like a port in use.
+ * At stop it goes before the devices and the recorder: its readers' leases
+ * are frame references.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -57,9 +66,10 @@
 #include "daq/watch.h"
 #include "daqd/daqd.h"
 #include "daqd/diag.h"
-#include "server/stream_frames.h"
 #include "server/rpc_auth.h"
 #include "server/rpc_bridge.h"
+#include "server/stream_frames.h"
+#include "tap/tap_server.h"
 #include "util/addr_list.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -167,6 +177,9 @@ typedef struct daemon_state {
     daq_rpc_tokens *tokens;   /* --tokens / [security] tokens_file; NULL: none */
     daqd_diag_src diag;       /* /debug/...: config_text borrowed from run() */
     daq_view *view;           /* the live view (/, /assets/..., /api/view/...) */
+    /* [tap]: made once the gRPC port is bound (its default path names it),
+     * before the ready line; NULL when off and before. */
+    _Atomic(daq_tap_server *) tap;
     /* /api/rpc/...: built once the gRPC server runs (its method table),
      * after the HTTP server has started; NULL before (a 404). */
     _Atomic(daq_rpc_bridge *) bridge;
@@ -214,6 +227,8 @@ static void metrics_reply(daemon_state *st, daq_http_response *out)
         return;
     }
     size_t cap = out->len, len = daq_view_metrics_append(st->view, &out->body, out->len, &cap);
+    if (len != (size_t)-1)
+        len = daq_tap_metrics_append(atomic_load(&st->tap), &out->body, len, &cap);
     if (len == (size_t)-1) {
         free(out->body);
         out->body = NULL;
@@ -573,6 +588,11 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
      * 0010): neither the stream limit nor viewers can exhaust a pool. */
     uint32_t allowance =
         daq_frame_streams_pool_allowance(cfg->limits.streams) + DAQ_VIEW_POOL_FRAMES;
+    if (cfg->tap.enabled) {
+        /* the tap's readers at their lease caps, and pools they can map */
+        allowance += daq_tap_pool_frames(&cfg->tap);
+        cfg->acq.pool.shareable = true;
+    }
     if (cfg->acq.dynamic_allowance < allowance)
         cfg->acq.dynamic_allowance = allowance;
     st.devices = daq_devices_create(cfg, NULL, err, sizeof err);
@@ -651,6 +671,25 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
         DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "the HTTP bridge to the gRPC methods is off",
                 DAQ_F_STR("error", "out of memory"));
     atomic_store(&st.bridge, bridge);
+    char tap_path[108] = "";
+    if (cfg->tap.enabled) {
+        daq_tap_server *tap = NULL;
+        if (daq_tap_default_path(&cfg->tap, daq_server_port(grpc), tap_path, sizeof tap_path, err,
+                                 sizeof err) == 0)
+            tap = daq_tap_server_create(st.devices, &cfg->tap, tap_path, err, sizeof err);
+        if (!tap) {
+            daq_view_shutdown(st.view);
+            daq_http_stop(http);
+            daq_rpc_bridge_destroy(bridge);
+            daq_view_destroy(st.view);
+            daq_server_stop(grpc);
+            storage_destroy(st.storage);
+            daq_devices_destroy(st.devices);
+            return fail_start("", err);
+        }
+        atomic_store(&st.tap, tap);
+        daq_server_set_tap(grpc, daq_tap_server_path(tap)); /* GetRingBufferTapInfo */
+    }
     daq_devices_autostart(st.devices);
     if (daq_devices_recovery_start(st.devices, err, sizeof err) != 0)
         DAQ_LOG(DAQ_LOG_ERROR, LOG_DAQD, "devices will not be retried", DAQ_F_STR("error", err));
@@ -663,11 +702,24 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     char view_url[300];
     live_view_url(cfg->bind, daq_http_port(http), cfg->security.http_tls, view_url,
                   sizeof view_url);
-    DAQ_LOG(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", DAQ_F_STR("config", cfg->path),
-            DAQ_F_U64("devices", n), DAQ_F_U64("devices_up", up), DAQ_F_STR("bind", cfg->bind),
-            DAQ_F_U64("grpc_port", daq_server_port(grpc)),
-            DAQ_F_U64("metrics_port", daq_http_port(http)), DAQ_F_STR("live_view", view_url),
-            DAQ_F_U64("pid", (uint64_t)getpid()));
+    if (daq_log_enabled(LOG_DAQD, DAQ_LOG_INFO)) {
+        /* tap="..." only when the tap is on */
+        daq_log_field f[] = {DAQ_F_STR("config", cfg->path),
+                             DAQ_F_U64("devices", n),
+                             DAQ_F_U64("devices_up", up),
+                             DAQ_F_STR("bind", cfg->bind),
+                             DAQ_F_U64("grpc_port", daq_server_port(grpc)),
+                             DAQ_F_U64("metrics_port", daq_http_port(http)),
+                             DAQ_F_STR("live_view", view_url),
+                             DAQ_F_U64("pid", (uint64_t)getpid()),
+                             DAQ_F_END,
+                             DAQ_F_END};
+        if (tap_path[0]) {
+            f[8] = f[7];
+            f[7] = DAQ_F_STR("tap", tap_path);
+        }
+        daq_log_write(DAQ_LOG_INFO, LOG_DAQD, "daqd ready", f);
+    }
 
     sigset_t s = daemon_signals();
     int sig = 0;
@@ -691,7 +743,11 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     daq_http_stop(http);
     daq_rpc_bridge_destroy(bridge);
     daq_view_destroy(st.view);
-    daq_server_stop(grpc);       /* cancels every call, joins the stream threads */
+    daq_server_stop(grpc); /* cancels every call, joins the stream threads */
+    /* Before the recorder and the devices: its readers' leases are frame
+     * references into their pools. */
+    daq_tap_server_destroy(atomic_load(&st.tap));
+    atomic_store(&st.tap, NULL);
     storage_destroy(st.storage); /* finalises a running recording */
     daq_devices_destroy(st.devices);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");

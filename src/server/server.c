@@ -25,6 +25,7 @@
 #define MAX_METHODS 48
 
 struct daq_server {
+    daq_devices *devices; /* borrowed: GetRingBufferTapInfo's camera */
     daq_health *health;
     daq_service *service;
 #ifdef DAQ_WITH_STORAGE
@@ -56,6 +57,7 @@ daq_server *daq_server_start(daq_devices *devices, const daq_server_config *cfg,
         daq_err(err, err_len, "out of memory");
         return NULL;
     }
+    s->devices = devices;
     bool storage_ok = true, serves_storage = false;
 #ifdef DAQ_WITH_STORAGE
     if (cfg->storage)
@@ -132,6 +134,17 @@ size_t daq_server_methods(const daq_server *s, daq_rpc_method *out, size_t max)
 uint16_t daq_server_port(const daq_server *s)
 {
     return daq_rpc_server_port(s->rpc);
+}
+
+void daq_server_set_tap(daq_server *s, const char *path)
+{
+#ifdef DAQ_WITH_STORAGE
+    if (s)
+        daq_storage_service_set_tap(s->storage, s->devices, path);
+#else
+    (void)s;
+    (void)path; /* no StorageService: GetRingBufferTapInfo is UNIMPLEMENTED */
+#endif
 }
 
 void daq_server_stop(daq_server *s)

@@ -5,6 +5,12 @@
  * Every request is decoded with protobuf-c; a payload that does not decode
  * is INVALID_ARGUMENT, an unknown device NOT_FOUND with rust-daq's message
  * text, so clients that match on codes behave the same with either daemon.
+ *
+ * ListDevices' DeviceInfo carries daq's consumers extension (field 1000,
+ * issue 16): every subscription of the camera's bus -- gRPC streams, the
+ * recorder, the live view, tap readers -- from one daq_bus_stats_snapshot.
+ * A bus holds at most 320 subscriptions (~200 B of stats each), so the
+ * snapshot goes to the heap, once per camera per call.
  */
 #define _GNU_SOURCE
 #include "server/service.h"
@@ -17,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "daq/bus.h"
 #include "daq/watch.h"
 #include "daq_c.pb-c.h"
 #include "server/calls.h"
@@ -120,6 +127,41 @@ static void device_info(daq_device *d, Daq__DeviceInfo *info, Daq__DeviceMetadat
     info->metadata = md;
 }
 
+/* The consumers of one camera, as ListDevices sends them: the wire
+ * messages point into stats. */
+#define CONSUMERS_MAX 320u /* a bus's subscriptions, at most (bus.c) */
+typedef struct consumers {
+    daq_sub_stats stats[CONSUMERS_MAX];
+    Daq__ConsumerInfo info[CONSUMERS_MAX];
+    Daq__ConsumerInfo *ptrs[CONSUMERS_MAX];
+} consumers;
+
+/* info->consumers from d's bus; *out is the caller's to free (NULL when
+ * out of memory: the list is left empty rather than the call failed). */
+static void device_consumers(daq_device *d, Daq__DeviceInfo *info, consumers **out)
+{
+    daq_bus *bus = daq_device_bus(d);
+    consumers *c = bus ? malloc(sizeof *c) : NULL;
+    *out = c;
+    if (!c)
+        return;
+    unsigned n = daq_bus_stats_snapshot(bus, c->stats, CONSUMERS_MAX);
+    for (unsigned i = 0; i < n; i++) {
+        const daq_sub_stats *st = &c->stats[i];
+        Daq__ConsumerInfo *ci = &c->info[i];
+        daq__consumer_info__init(ci);
+        ci->name = (char *)st->name;
+        ci->policy = (char *)daq_sub_policy_name(st->policy);
+        ci->queue_depth = st->queue_depth;
+        ci->delivered = st->delivered;
+        ci->dropped = st->dropped;
+        ci->queued = st->queued;
+        c->ptrs[i] = ci;
+    }
+    info->n_consumers = n;
+    info->consumers = c->ptrs;
+}
+
 static bool has_cap(char **capv, size_t n, const char *want)
 {
     for (size_t i = 0; i < n; i++)
@@ -150,6 +192,7 @@ static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
     Daq__DeviceMetadata md[DAQ_CONFIG_MAX_DEVICES];
     Daq__RegistrationFailure fail[DAQ_CONFIG_MAX_DEVICES], *fails[DAQ_CONFIG_MAX_DEVICES];
     char *capv[DAQ_CONFIG_MAX_DEVICES][4];
+    consumers *cons[DAQ_CONFIG_MAX_DEVICES] = {NULL};
     size_t n_out = 0, n_fail = 0;
     for (size_t i = 0; i < n; i++) {
         daq_device *d = daq_devices_at(s->devices, i);
@@ -167,6 +210,7 @@ static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
         device_info(d, &info[n_out], &md[n_out], capv[n_out], &ncap);
         if (want && !has_cap(capv[n_out], ncap, want))
             continue;
+        device_consumers(d, &info[n_out], &cons[n_out]);
         infos[n_out] = &info[n_out];
         n_out++;
     }
@@ -176,6 +220,8 @@ static void list_devices(void *ctx, const uint8_t *req, size_t len, daq_rpc_repl
     out.n_registration_failures = n_fail;
     out.registration_failures = fails;
     daq_call_reply(r, &out.base);
+    for (size_t i = 0; i < n_out; i++)
+        free(cons[i]);
     daq__list_devices_request__free_unpacked(in, NULL);
 }
 

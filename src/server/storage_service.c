@@ -22,6 +22,15 @@
  * polls the recorder's status -- every POLL_NS while waiting for a
  * recording or for the one it follows to finish, and sends a message at
  * start, every update interval and when the recording finishes.
+ *
+ * GetRingBufferTapInfo (rust-daq's "ring buffer tap") describes daq's
+ * zero-copy tap (ADR 0012) instead of a ring file: the socket path and the
+ * "daq-slots-v1" format, the first camera's pool.  It reads no disk, so it
+ * is a plain unary handler on the rpc core's thread, not a queued one.  The
+ * service never names the tap module (src/tap sits above src/server): the
+ * daemon hands it the path as a string once its tap listens
+ * (daq_storage_service_set_tap), and until then -- or with [tap] off -- the
+ * answer is UNAVAILABLE.
  */
 #define _GNU_SOURCE
 #ifdef DAQ_WITH_STORAGE
@@ -36,6 +45,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "daq/acq.h"
+#include "daq/pool.h"
+#include "daq/tap_proto.h"
 #include "daq_c.pb-c.h"
 #include "server/calls.h"
 #include "server/stream_set.h"
@@ -86,6 +98,10 @@ struct daq_storage_service {
     method_ctx ctx[N_UNARY];
     daq_stream_set *streams;
     atomic_uint n_progress;
+    /* GetRingBufferTapInfo: set once by daq_storage_service_set_tap */
+    pthread_mutex_t tap_mu;
+    daq_devices *devices; /* borrowed; under tap_mu; NULL: tap off */
+    char tap_path[108];   /* under tap_mu; sun_path's size */
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -796,6 +812,70 @@ static int progress_start(void *ctx, daq_rpc_call *call, const uint8_t *req, siz
     return DAQ_RPC_OK;
 }
 
+/* ---- GetRingBufferTapInfo -------------------------------------------------------------- */
+
+/* The text a client gets while the tap is off: says how to turn it on. */
+#define TAP_OFF "tap: not enabled ([tap] enabled = true in the config)"
+
+/* The bytes of d's pool while it streams into a shareable one: arena and
+ * slot headers; 0 and 0 otherwise.  The engine frees a pool only when a
+ * later start has made its successor (acq.c, prepare_pool), and that start
+ * needs this stream stopped first: between the state check and the reads
+ * (nanoseconds) a stop, a new pool's creation and prefault (milliseconds)
+ * would have to fit. */
+static void tap_pool_bytes(daq_device *d, uint64_t *arena, uint64_t *headers)
+{
+    *arena = *headers = 0;
+    daq_acq *acq = d ? daq_device_acq(d) : NULL;
+    if (!acq || daq_acq_state_get(acq) != DAQ_ACQ_STREAMING)
+        return;
+    daq_pool *p = daq_acq_pool(acq);
+    if (!p || daq_pool_memfd(p) < 0)
+        return;
+    *arena = daq_pool_arena_bytes(p);
+    *headers = daq_pool_header_bytes(p);
+}
+
+static void get_ring_buffer_tap_info(void *ctx, const uint8_t *req, size_t len, daq_rpc_reply *r)
+{
+    daq_storage_service *s = ctx;
+    DAQ_CALL_DECODE(Daq__GetRingBufferTapInfoRequest, daq__get_ring_buffer_tap_info_request, in,
+                    req, len, r);
+    daq__get_ring_buffer_tap_info_request__free_unpacked(in, NULL);
+    char path[sizeof s->tap_path];
+    pthread_mutex_lock(&s->tap_mu);
+    daq_devices *devices = s->devices;
+    memcpy(path, s->tap_path, sizeof path);
+    pthread_mutex_unlock(&s->tap_mu);
+    if (!devices || !path[0]) {
+        daq_call_fail(r, DAQ_RPC_UNAVAILABLE, "%s", TAP_OFF);
+        return;
+    }
+    daq_device *d = daq_devices_count(devices) ? daq_devices_at(devices, 0) : NULL;
+    uint64_t arena, headers;
+    tap_pool_bytes(d, &arena, &headers);
+    Daq__RingBufferTapInfo out = DAQ__RING_BUFFER_TAP_INFO__INIT;
+    out.file_path = path;
+    out.total_size_bytes = arena + headers;
+    out.capacity_bytes = arena;
+    out.header_size = sizeof(daq_slot_header);
+    out.stream_id = d ? (char *)daq_device_id(d) : "";
+    out.magic = DAQ_TAP_MAGIC;
+    out.data_format = DAQ_TAP_FORMAT;
+    daq_call_reply(r, &out.base);
+}
+
+void daq_storage_service_set_tap(daq_storage_service *s, daq_devices *devices, const char *path)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->tap_mu);
+    bool on = devices && path && path[0];
+    s->devices = on ? devices : NULL;
+    snprintf(s->tap_path, sizeof s->tap_path, "%s", on ? path : "");
+    pthread_mutex_unlock(&s->tap_mu);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static const unary_def unary_defs[N_UNARY] = {
@@ -817,6 +897,7 @@ daq_storage_service *daq_storage_service_create(daq_storage *st)
         return NULL;
     s->st = st;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->tap_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->tail = &s->head;
     atomic_init(&s->n_progress, 0);
@@ -847,19 +928,22 @@ void daq_storage_service_destroy(daq_storage_service *s)
         pthread_join(s->workers[i], NULL); /* each drains the queue before it returns */
     daq_stream_set_destroy(s->streams);
     pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->tap_mu);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
 size_t daq_storage_service_methods(daq_storage_service *s, daq_rpc_method *out, size_t max)
 {
-    daq_rpc_method all[N_UNARY + 1];
+    daq_rpc_method all[N_UNARY + 2];
     for (size_t i = 0; i < N_UNARY; i++)
         all[i] = (daq_rpc_method){unary_defs[i].path, NULL, unary_start, &s->ctx[i],
                                   unary_defs[i].audit};
     all[N_UNARY] = (daq_rpc_method){"/daq.StorageService/StreamRecordingProgress", NULL,
                                     progress_start, s, false};
-    return daq_rpc_methods_copy(out, max, all, N_UNARY + 1);
+    all[N_UNARY + 1] = (daq_rpc_method){"/daq.StorageService/GetRingBufferTapInfo",
+                                        get_ring_buffer_tap_info, NULL, s, false};
+    return daq_rpc_methods_copy(out, max, all, N_UNARY + 2);
 }
 
 size_t daq_storage_service_bridge_methods(daq_storage_service *s, daq_rpc_method *out, size_t max)

@@ -45,6 +45,12 @@ size_t daq_storage_service_methods(daq_storage_service *s, daq_rpc_method *out, 
  * stream as it is (the bridge refuses streams).  Same return as above. */
 size_t daq_storage_service_bridge_methods(daq_storage_service *s, daq_rpc_method *out, size_t max);
 
+/* GetRingBufferTapInfo's answer: the tap's socket path (copied) and the
+ * devices whose first camera it describes (borrowed; they outlive the
+ * service).  NULL devices or a NULL/"" path: the tap is off (UNAVAILABLE),
+ * as before the first call.  Any thread. */
+void daq_storage_service_set_tap(daq_storage_service *s, daq_devices *devices, const char *path);
+
 /* Joins the worker and stream threads (the gRPC server must be stopped)
  * and frees.  NULL ok. */
 void daq_storage_service_destroy(daq_storage_service *s);

@@ -9,8 +9,12 @@
  *   /api/view/<device>/status                     the camera's state, JSON
  * GET and HEAD only (405 with "Allow: GET, HEAD" otherwise).  Everything is
  * read from the device table's own thread-safe snapshots (daq_acq_stats,
- * the watch's symptoms, the camera's parameters): a status costs a few
- * microseconds and takes no lock the acquisition thread waits on.
+ * the watch's symptoms, the camera's parameters, the bus's consumers): a
+ * status costs a few microseconds and takes no lock the acquisition thread
+ * waits on (the bus snapshot holds each subscription's lock for a copy).
+ * The consumers list (issue 16) names every subscription of the camera's
+ * bus -- gRPC streams, the recorder, this view, tap readers "tap:<id>:<pid>"
+ * -- at most a bus's 320, so its snapshot goes to the heap.
  *
  * The janitor is one thread for the whole view, waking once a second (a
  * condvar wait, cut short at destroy) to unsubscribe taps nobody polled
@@ -27,6 +31,7 @@
 #include <string.h>
 
 #include "daq/acq.h"
+#include "daq/bus.h"
 #include "daq/camera.h"
 #include "daq/log.h"
 #include "daq/watch.h"
@@ -260,6 +265,27 @@ static void answer_devices(daq_view *v, daq_http_response *out)
     answer_json(out, &b);
 }
 
+/* "consumers":[{name, policy, delivered, dropped}, ...] of d's bus; an
+ * empty list when out of memory (the status still answers). */
+#define VIEW_CONSUMERS_MAX 320u /* a bus's subscriptions, at most */
+static void json_consumers(daq_sbuf *b, daq_device *d)
+{
+    daq_bus *bus = daq_device_bus(d);
+    daq_sub_stats *st = bus ? malloc(VIEW_CONSUMERS_MAX * sizeof *st) : NULL;
+    unsigned n = st ? daq_bus_stats_snapshot(bus, st, VIEW_CONSUMERS_MAX) : 0;
+    daq_sbuf_puts(b, ",\"consumers\":[");
+    for (unsigned i = 0; i < n; i++) {
+        daq_sbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        sb_json_str(b, st[i].name);
+        daq_sbuf_puts(b, ",\"policy\":");
+        sb_json_str(b, daq_sub_policy_name(st[i].policy));
+        daq_sbuf_printf(b, ",\"delivered\":%" PRIu64 ",\"dropped\":%" PRIu64 "}", st[i].delivered,
+                        st[i].dropped);
+    }
+    daq_sbuf_puts(b, "]");
+    free(st);
+}
+
 static void answer_status(view_tap *t, daq_http_response *out)
 {
     daq_device *d = t->dev;
@@ -340,6 +366,7 @@ static void answer_status(view_tap *t, daq_http_response *out)
     sb_json_str(&b, rb.reason);
     daq_sbuf_puts(&b, ",\"rollback_advice\":");
     sb_json_str(&b, ROLLBACK_ADVICE);
+    json_consumers(&b, d);
     daq_sbuf_printf(
         &b, ",\"view\":{\"viewers\":%u,\"frames_served\":%" PRIu64 ",\"seq\":%" PRIu64 "}}\n",
         viewers, served, seq);

@@ -260,10 +260,16 @@ class Base(unittest.TestCase):
 
 class Api(Base):
     def test_unimplemented_and_malformed(self):
+        # served since issue 16 (the zero-copy tap): UNAVAILABLE while [tap] is off
         with self.assertRaises(grpc.RpcError) as e:
             self.channel.unary_unary("/daq.StorageService/GetRingBufferTapInfo")(b"", timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(e.exception.details(),
+                         "tap: not enabled ([tap] enabled = true in the config)")
+        with self.assertRaises(grpc.RpcError) as e:
+            self.channel.unary_unary("/daq.StorageService/NoSuchMethod")(b"", timeout=5)
         self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
-        for rpc in UNARY:
+        for rpc in UNARY + ("GetRingBufferTapInfo",):
             with self.subTest(rpc=rpc):
                 with self.assertRaises(grpc.RpcError) as e:
                     self.channel.unary_unary("/daq.StorageService/" + rpc)(GARBAGE, timeout=5)

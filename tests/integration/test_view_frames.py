@@ -358,8 +358,12 @@ class ViewFramesTest(unittest.TestCase):
         keys = ("device", "streaming", "width", "height", "bit_depth", "camera_fps",
                 "frames_delivered", "frames_lost", "exposure_ms", "use_pool", "pool_slots",
                 "pool_in_use", "pool_hit_rate", "pool_misses", "heap_fallbacks", "symptoms",
-                "auto_rollbacks", "auto_rollback_reason", "rollback_advice", "view")
+                "auto_rollbacks", "auto_rollback_reason", "rollback_advice", "consumers",
+                "view")
         self.assertEqual(sorted(s), sorted(keys))
+        # the bus's subscribers (issue 16): this view's own among them
+        for c in s["consumers"]:
+            self.assertEqual(sorted(c), ["delivered", "dropped", "name", "policy"])
         self.assertEqual(sorted(s["view"]), ["frames_served", "seq", "viewers"])
         self.assertEqual((s["device"], s["width"], s["height"], s["bit_depth"]),
                          ("cam0", 256, 192, 16))

@@ -5,9 +5,9 @@
  * Conformance to the whole TOML 1.0 grammar is the toml.suite test's job
  * (tests/toml/run_toml_test.py against the official toml-test cases).
  *
- * Then the hardware config's [storage] table on top of it (daq/config.h):
- * defaults, every key read, and the exact errors of wrong keys, types and
- * ranges.  (The other tables are checked through `daqd check-config` by
+ * Then the hardware config's [storage] and [tap] tables on top of it
+ * (daq/config.h): defaults, every key read, and the exact errors of wrong
+ * keys, types and ranges.  (The other tables are checked through `daqd check-config` by
  * tests/integration/check_configs.py.) */
 #include <fcntl.h>
 #include <math.h>
@@ -812,6 +812,144 @@ static void storage_errors_name_key_and_place(void **state)
                         "or contains NUL");
 }
 
+/* ---- [tap] ------------------------------------------------------------------------ */
+
+static void tap_defaults(void **state)
+{
+    (void)state;
+    static daq_config cfg;
+    load_config("", &cfg);
+    const daq_config_tap *t = &cfg.tap;
+    assert_false(t->enabled);
+    assert_string_equal(t->path, "");
+    assert_int_equal(t->mode, 0660);
+    assert_int_equal(t->n_allowed_uids, 0);
+    assert_int_equal(t->n_allowed_gids, 0);
+    assert_int_equal(t->max_readers, 4);
+    assert_int_equal(t->lease_cap, 4);
+    assert_int_equal(t->max_lease_cap, 8);
+    assert_int_equal(t->lease_timeout_ms, 5000);
+    assert_int_equal(t->history, 0);
+    static daq_config d;
+    daq_config_defaults(&d);
+    assert_memory_equal(&d.tap, t, sizeof *t);
+}
+
+static void tap_every_key_read(void **state)
+{
+    (void)state;
+    static daq_config cfg;
+    load_config("[tap]\n"
+                "enabled = true\n"
+                "path = \"/run/daq/tap.sock\"\n"
+                "mode = 0o600\n"
+                "allowed_uids = [1000, 0, 4294967294]\n"
+                "allowed_gids = [27]\n"
+                "max_readers = 64\n"
+                "lease_cap = 64\n"
+                "max_lease_cap = 64\n"
+                "lease_timeout_ms = 3600000\n"
+                "history = 16\n",
+                &cfg);
+    const daq_config_tap *t = &cfg.tap;
+    assert_true(t->enabled);
+    assert_string_equal(t->path, "/run/daq/tap.sock");
+    assert_int_equal(t->mode, 0600);
+    assert_int_equal(t->n_allowed_uids, 3);
+    assert_int_equal(t->allowed_uids[0], 1000);
+    assert_int_equal(t->allowed_uids[1], 0);
+    assert_int_equal(t->allowed_uids[2], 4294967294u);
+    assert_int_equal(t->n_allowed_gids, 1);
+    assert_int_equal(t->allowed_gids[0], 27);
+    assert_int_equal(t->max_readers, 64);
+    assert_int_equal(t->lease_cap, 64);
+    assert_int_equal(t->max_lease_cap, 64);
+    assert_int_equal(t->lease_timeout_ms, 3600000);
+    assert_int_equal(t->history, 16);
+
+    /* the low ends; a decimal mode is taken as written (432 = 0o660) */
+    load_config("[tap]\nmode = 432\nmax_readers = 1\nlease_cap = 1\nmax_lease_cap = 1\n"
+                "lease_timeout_ms = 0\nhistory = 0\nallowed_uids = []\n",
+                &cfg);
+    assert_int_equal(cfg.tap.mode, 0660);
+    assert_int_equal(cfg.tap.max_readers, 1);
+    assert_int_equal(cfg.tap.lease_cap, 1);
+    assert_int_equal(cfg.tap.max_lease_cap, 1);
+    assert_int_equal(cfg.tap.lease_timeout_ms, 0);
+    assert_int_equal(cfg.tap.n_allowed_uids, 0);
+
+    /* a 107-byte path fits sun_path */
+    char text[256];
+    snprintf(text, sizeof text, "[tap]\npath = \"/%0106d\"\n", 0);
+    load_config(text, &cfg);
+    assert_int_equal(strlen(cfg.tap.path), 107);
+
+    /* an absent lease_cap follows a smaller max_lease_cap; a written one may
+     * come before max_lease_cap */
+    load_config("[tap]\nmax_lease_cap = 2\n", &cfg);
+    assert_int_equal(cfg.tap.lease_cap, 2);
+    assert_int_equal(cfg.tap.max_lease_cap, 2);
+    load_config("[tap]\nlease_cap = 12\nmax_lease_cap = 12\n", &cfg);
+    assert_int_equal(cfg.tap.lease_cap, 12);
+}
+
+static void tap_errors_name_key_and_place(void **state)
+{
+    (void)state;
+    expect_config_error("[tap]\nenabled = 1\n",
+                        "hw.toml:2:11: tap.enabled: expected bool, found integer");
+    expect_config_error("[tap]\npath = 1\n",
+                        "hw.toml:2:8: tap.path: expected string, found integer");
+    char text[256];
+    snprintf(text, sizeof text, "[tap]\npath = \"/%0107d\"\n", 0);
+    expect_config_error(text, "hw.toml:2:8: tap.path: string too long (at most 107 bytes) or "
+                              "contains NUL");
+    expect_config_error("[tap]\nmode = 0o1000\n",
+                        "hw.toml:2:8: tap.mode: 512 is not a permission mode (0 to 0o777; write "
+                        "it as 0o660)");
+    expect_config_error("[tap]\nmode = 660\n",
+                        "hw.toml:2:8: tap.mode: 660 is not a permission mode (0 to 0o777; write "
+                        "it as 0o660)");
+    expect_config_error("[tap]\nmode = -1\n",
+                        "hw.toml:2:8: tap.mode: -1 is not a permission mode (0 to 0o777; write "
+                        "it as 0o660)");
+    expect_config_error("[tap]\nmode = \"0660\"\n",
+                        "hw.toml:2:8: tap.mode: expected integer, found string");
+    expect_config_error("[tap]\nallowed_uids = 1000\n",
+                        "hw.toml:2:16: tap.allowed_uids: expected array, found integer");
+    expect_config_error("[tap]\nallowed_uids = [1000, \"bob\"]\n",
+                        "hw.toml:2:23: tap.allowed_uids[1]: expected integer, found string");
+    expect_config_error("[tap]\nallowed_gids = [-1]\n",
+                        "hw.toml:2:17: tap.allowed_gids[0]: -1 is out of range [0, 4294967294]");
+    expect_config_error("[tap]\nallowed_gids = [4294967295]\n",
+                        "hw.toml:2:17: tap.allowed_gids[0]: 4294967295 is out of range [0, "
+                        "4294967294]");
+    snprintf(text, sizeof text, "[tap]\nallowed_uids = [%s]\n",
+             "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17");
+    expect_config_error(text, "hw.toml:2:16: tap.allowed_uids: 17 ids (at most 16)");
+    expect_config_error("[tap]\nmax_readers = 0\n",
+                        "hw.toml:2:15: tap.max_readers: 0 is out of range [1, 64]");
+    expect_config_error("[tap]\nmax_readers = 65\n",
+                        "hw.toml:2:15: tap.max_readers: 65 is out of range [1, 64]");
+    expect_config_error("[tap]\nlease_cap = 0\n",
+                        "hw.toml:2:13: tap.lease_cap: 0 is out of range [1, 64]");
+    expect_config_error("[tap]\nmax_lease_cap = 65\n",
+                        "hw.toml:2:17: tap.max_lease_cap: 65 is out of range [1, 64]");
+    expect_config_error("[tap]\nlease_timeout_ms = 3600001\n",
+                        "hw.toml:2:20: tap.lease_timeout_ms: 3600001 is out of range [0, 3600000]");
+    expect_config_error("[tap]\nhistory = 17\n",
+                        "hw.toml:2:11: tap.history: 17 is out of range [0, 16]");
+    /* the cross-check, at the lease_cap whichever key comes first */
+    expect_config_error("[tap]\nlease_cap = 9\n",
+                        "hw.toml:2:13: tap.lease_cap: 9 is more than tap.max_lease_cap (8)");
+    expect_config_error("[tap]\nmax_lease_cap = 3\nlease_cap = 4\n",
+                        "hw.toml:3:13: tap.lease_cap: 4 is more than tap.max_lease_cap (3)");
+    expect_config_error("[tap]\nlease_cap = 4\nmax_lease_cap = 3\n",
+                        "hw.toml:2:13: tap.lease_cap: 4 is more than tap.max_lease_cap (3)");
+    expect_config_error("[tap]\nreaders = 2\n", "hw.toml:2:1: tap.readers: unknown key");
+    expect_config_error("tap = true\n", "hw.toml:1:7: tap: expected table, found bool");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +981,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(storage_defaults_are_rust_daqs),
         cmocka_unit_test(storage_every_key_read),
         cmocka_unit_test(storage_errors_name_key_and_place),
+        cmocka_unit_test(tap_defaults),
+        cmocka_unit_test(tap_every_key_read),
+        cmocka_unit_test(tap_errors_name_key_and_place),
     };
     return daq_test_main(argc, argv, "toml", tests, sizeof tests / sizeof tests[0]);
 }

@@ -21,6 +21,11 @@ stubs()).  Nothing is ever written into the package's own directory.
         c.wait_recording(rec["recording_id"])       # ends by itself after 100 frames
         print(c.stop_recording(rec["recording_id"])["total_samples"])
         c.stop_stream("cam0")
+
+    from daq_client import TapReader           # the zero-copy tap (tap.py), same host
+    with TapReader("/run/user/1000/daq/tap-50051.sock") as tap:
+        with tap.next(timeout=1.0) as f:        # a read-only numpy view, no copy
+            print(f.hw_frame_number, f.array.mean())
 """
 import importlib
 import importlib.util
@@ -37,9 +42,10 @@ import numpy as np
 from . import _protogen
 from .auth import make_channel
 from .recording import RecordingError, RecordingMixin, message_to_dict
+from .tap import TapClosed, TapError, TapReader
 
-__all__ = ["Client", "Frame", "RecordingError", "Stubs", "decode_pixels", "mean_downsample",
-           "message_to_dict", "sim_pattern", "stubs"]
+__all__ = ["Client", "Frame", "RecordingError", "Stubs", "TapClosed", "TapError", "TapReader",
+           "decode_pixels", "mean_downsample", "message_to_dict", "sim_pattern", "stubs"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The daq source tree's protos, for a run from clients/python (no build).

@@ -6,6 +6,7 @@
   record NAME [--device ID ...] [--frames N | --duration S] [--compression C]
               [--meta KEY=VALUE ...] [--start-stream] [--json]
   recordings [--pattern GLOB] [--limit N] [--json]
+  tap SOCKET [--device ID] [-n N] [--timeout S]
 
 arm starts DEVICE's stream in its trigger.mode (set it first: set DEVICE
 trigger.mode software); trigger sends N software triggers (default 1), one
@@ -15,6 +16,11 @@ record waits for a recording with a limit (--frames, --duration) to end by
 itself, and for one without until Ctrl-C, then stops it and prints its
 summary (one JSON object with --json).  Progress goes to stderr.  Exit
 status 1 when the daemon refuses or the recording ends in error.
+
+tap reads N frames (default 10) straight from the daemon's pool through its
+tap socket ([tap] path; same host, no gRPC, --address unused), one line
+each; exit 1 when the daemon refuses (the reason on stderr) or no frame
+comes within --timeout seconds.
 """
 import argparse
 import datetime
@@ -26,6 +32,7 @@ import time
 import grpc
 
 from . import Client, RecordingError
+from .tap import TapClosed, TapError, TapReader
 
 POLL_S = 0.2  # how often record looks at the recording's status
 
@@ -154,6 +161,31 @@ def cmd_recordings(c, a):
             r["file_path"]))
 
 
+def cmd_tap(a):
+    """N frames from the tap, one line each; no gRPC channel is opened."""
+    try:
+        with TapReader(a.socket, device=a.device) as tap:
+            w = tap.welcome
+            print("tap: reader %d on %s, lease cap %d, %s" % (w["reader_id"], w["device"],
+                                                            w["lease_cap"], w["format"]))
+            for _ in range(a.n):
+                f = tap.next(a.timeout)
+                if f is None:
+                    print("daq_client: tap: no frame within %.1f s" % a.timeout,
+                          file=sys.stderr)
+                    return 1
+                with f:
+                    line = "frame %d  seq %d  %dx%d  mean %.1f  dropped %d" % (
+                        f.hw_frame_number, f.sequence, f.width, f.height, f.array.mean(),
+                        f.dropped)
+                    ok = f.valid()
+                print(line if ok else line + "  (revoked while read)")
+    except (TapError, TapClosed, OSError) as e:
+        print("daq_client: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="daq_client", description="daqd's gRPC client")
     ap.add_argument("--address", default="127.0.0.1:50051")
@@ -209,7 +241,14 @@ def main(argv=None):
     ls.add_argument("--pattern", help="glob on the recording's name")
     ls.add_argument("--limit", type=int)
     ls.add_argument("--json", action="store_true")
+    tp = sub.add_parser("tap", help="frames from the zero-copy tap socket (same host)")
+    tp.add_argument("socket", help="the daemon's [tap] path")
+    tp.add_argument("--device", default="", help="camera id (default: the first)")
+    tp.add_argument("-n", type=int, default=10)
+    tp.add_argument("--timeout", type=float, default=5.0, metavar="S")
     a = ap.parse_args(argv)
+    if a.cmd == "tap":
+        return cmd_tap(a)
     try:
         with Client(a.address, tls_ca=a.tls_ca, tls_cert=a.tls_cert, tls_key=a.tls_key,
                     token=a.token, token_file=a.token_file,

@@ -964,6 +964,24 @@ function renderStatus(st) {
   setText($('dev-info'), `${st.width}×${st.height} · ${st.bit_depth}-bit`);
   setText($('viewers'), orDash(st.view ? st.view.viewers : null));
   renderSymptoms($('symptoms'), st.symptoms || [], true);
+  renderConsumers($('consumers'), st.consumers || []);
+}
+
+// One line per subscriber of the camera's frames: name, policy, delivered
+// and dropped.  Rebuilt only when something changed.
+function renderConsumers(ul, list) {
+  const key = JSON.stringify(list);
+  if (ul.dataset.key === key) return;
+  ul.dataset.key = key;
+  ul.textContent = '';
+  for (const c of list) {
+    const li = document.createElement('li');
+    const b = document.createElement('b');
+    b.textContent = c.name;
+    li.append(b, ` ${c.policy} · ${c.delivered} delivered · ${c.dropped} dropped`);
+    if (c.dropped > 0) li.className = 'dropping';
+    ul.append(li);
+  }
 }
 
 function renderSymptoms(ul, list, rich) {
