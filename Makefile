@@ -163,6 +163,7 @@ bench: deps build
 	$(REL)/bench/daq-bench record
 	$(REL)/bench/daq-bench view
 	$(REL)/bench/daq-bench sync
+	$(REL)/bench/daq-bench tap
 
 clean:
 	rm -rf $(BUILD)

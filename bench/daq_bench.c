@@ -9,6 +9,7 @@ int bench_grpc_main(int argc, char **argv);
 int bench_aravis_main(int argc, char **argv);
 int bench_view_main(int argc, char **argv);
 int bench_sync_main(int argc, char **argv);
+int bench_tap_main(int argc, char **argv);
 #ifdef DAQ_WITH_STORAGE
 int bench_record_main(int argc, char **argv);
 #endif
@@ -27,6 +28,8 @@ static const struct suite {
      "the live view in headless Chromium: displayed fps, latency, daemon CPU vs gRPC PREVIEW"},
     {"sync", bench_sync_main,
      "two sim cameras on one trigger line: matched sets, mismatches vs injected, skew"},
+    {"tap", bench_tap_main,
+     "the zero-copy tap: C and Python readers vs gRPC FULL, a copying reader and iceoryx"},
 #ifdef DAQ_WITH_STORAGE
     {"record", bench_record_main,
      "recording to HDF5 on a disk and a tmpfs vs write()+fdatasync and plain H5Dwrite"},

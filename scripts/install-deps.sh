@@ -22,7 +22,9 @@ set -eu
 # systemd for systemd-analyze (the unit's verify and security score) and the
 # libseccomp its sandbox test loads; Debian's chromium for the live view's
 # tests in a headless browser, driven from Node (puppeteer-core comes from
-# npm, pinned in tests/browser/package-lock.json, into the build tree).
+# npm, pinned in tests/browser/package-lock.json, into the build tree);
+# iceoryx 2.0.3 (iox-roudi and its C binding) for daq-bench tap's
+# shared-memory latency baseline.
 PACKAGES="
 build-essential
 cmake
@@ -58,6 +60,8 @@ python3-pip
 python3-setuptools
 python3-wheel
 libhdf5-dev
+iceoryx
+libiceoryx-binding-c-dev
 libssl-dev
 openssl
 zlib1g-dev

@@ -76,20 +76,6 @@
 #include "daq/storage.h"
 #endif
 
-/* A label value: backslash, double quote and line feed escaped (the
- * format's three escapes). */
-static void sb_put_label_value(daq_sbuf *sb, const char *v)
-{
-    for (const char *s = v; *s; s++) {
-        switch (*s) {
-        case '\\': daq_sbuf_put(sb, "\\\\", 2); break;
-        case '"': daq_sbuf_put(sb, "\\\"", 2); break;
-        case '\n': daq_sbuf_put(sb, "\\n", 2); break;
-        default: daq_sbuf_put(sb, s, 1);
-        }
-    }
-}
-
 /* ---- number formatting ------------------------------------------------------ */
 
 /* Large enough for any value written below. */
@@ -150,17 +136,7 @@ typedef struct label {
 
 static void family_begin(daq_sbuf *sb, const char *name, family_type type, const char *help)
 {
-    /* Help texts are constants here without backslashes or line feeds, so
-     * they need no escaping. */
-    daq_sbuf_puts(sb, "# HELP ");
-    daq_sbuf_puts(sb, name);
-    daq_sbuf_puts(sb, " ");
-    daq_sbuf_puts(sb, help);
-    daq_sbuf_puts(sb, "\n# TYPE ");
-    daq_sbuf_puts(sb, name);
-    daq_sbuf_puts(sb, " ");
-    daq_sbuf_puts(sb, family_type_names[type]);
-    daq_sbuf_puts(sb, "\n");
+    daq_sbuf_prom_family(sb, name, family_type_names[type], help);
 }
 
 /* name[suffix]{l0="v0",...} value */
@@ -177,7 +153,7 @@ static void sample(daq_sbuf *sb, const char *name, const char *suffix, const lab
                 daq_sbuf_puts(sb, ",");
             daq_sbuf_puts(sb, labels[i].name);
             daq_sbuf_puts(sb, "=\"");
-            sb_put_label_value(sb, labels[i].value ? labels[i].value : "");
+            daq_sbuf_prom_label(sb, labels[i].value ? labels[i].value : "");
             daq_sbuf_puts(sb, "\"");
         }
         daq_sbuf_puts(sb, "}");

@@ -67,29 +67,11 @@ size_t daq_tap_server_readers(daq_tap_server *t, daq_tap_reader_stats *out, size
 
 /* ---- metrics -------------------------------------------------------------------------------- */
 
-static void family(daq_sbuf *b, const char *name, const char *type, const char *help)
-{
-    daq_sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value as Prometheus wants it (\\, \", \n escaped). */
-static void sb_label(daq_sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            daq_sbuf_put(b, (const char[]){'\\', *s}, 2);
-        else if (*s == '\n')
-            daq_sbuf_puts(b, "\\n");
-        else
-            daq_sbuf_put(b, s, 1);
-    }
-}
-
 /* name{device="d",reader="1",pid="2",uid="3"<extra>} */
 static void reader_labels(daq_sbuf *b, const char *name, const daq_tap_reader_stats *r)
 {
     daq_sbuf_printf(b, "%s{device=\"", name);
-    sb_label(b, r->device);
+    daq_sbuf_prom_label(b, r->device);
     daq_sbuf_printf(b, "\",reader=\"%" PRIu64 "\",pid=\"%d\",uid=\"%u\"", r->id, (int)r->pid,
                     (unsigned)r->uid);
 }
@@ -106,44 +88,50 @@ size_t daq_tap_metrics_append(daq_tap_server *t, char **buf, size_t len, size_t 
         return (size_t)-1;
     size_t n = daq_tap_server_readers(t, rs, max);
     daq_sbuf b = {*buf, len, *cap, false};
-    family(&b, "daq_tap_readers", "gauge", "Zero-copy tap readers connected now (past HELLO).");
+    daq_sbuf_prom_family(&b, "daq_tap_readers", "gauge",
+                         "Zero-copy tap readers connected now (past HELLO).");
     daq_sbuf_printf(&b, "daq_tap_readers %u\n", st.readers);
-    family(&b, "daq_tap_connections_total", "counter",
-           "Tap connections by outcome: accepted, refused_not_allowed (SO_PEERCRED), "
-           "refused_other (bad message or hello, no device, too many, hello timeout).");
+    daq_sbuf_prom_family(
+        &b, "daq_tap_connections_total", "counter",
+        "Tap connections by outcome: accepted, refused_not_allowed (SO_PEERCRED), "
+        "refused_other (bad message or hello, no device, too many, hello timeout).");
     daq_sbuf_printf(&b, "daq_tap_connections_total{outcome=\"accepted\"} %" PRIu64 "\n",
                     st.accepted);
     daq_sbuf_printf(&b, "daq_tap_connections_total{outcome=\"refused_not_allowed\"} %" PRIu64 "\n",
                     st.refused_not_allowed);
     daq_sbuf_printf(&b, "daq_tap_connections_total{outcome=\"refused_other\"} %" PRIu64 "\n",
                     st.refused_other);
-    family(&b, "daq_tap_disconnects_total", "counter",
-           "Tap readers gone (EOF, BYE, error); their leases were released.");
+    daq_sbuf_prom_family(&b, "daq_tap_disconnects_total", "counter",
+                         "Tap readers gone (EOF, BYE, error); their leases were released.");
     daq_sbuf_printf(&b, "daq_tap_disconnects_total %" PRIu64 "\n", st.disconnects);
 
-    family(&b, "daq_tap_leases_held", "gauge", "Frames a tap reader holds now.");
+    daq_sbuf_prom_family(&b, "daq_tap_leases_held", "gauge", "Frames a tap reader holds now.");
     for (size_t i = 0; i < n; i++) {
         reader_labels(&b, "daq_tap_leases_held", &rs[i]);
         daq_sbuf_printf(&b, "} %u\n", rs[i].leases_held);
     }
-    family(&b, "daq_tap_lease_cap", "gauge", "The most frames a tap reader may hold at once.");
+    daq_sbuf_prom_family(&b, "daq_tap_lease_cap", "gauge",
+                         "The most frames a tap reader may hold at once.");
     for (size_t i = 0; i < n; i++) {
         reader_labels(&b, "daq_tap_lease_cap", &rs[i]);
         daq_sbuf_printf(&b, "} %u\n", rs[i].lease_cap);
     }
-    family(&b, "daq_tap_frames_sent_total", "counter", "FRAMEs sent to a tap reader (leases).");
+    daq_sbuf_prom_family(&b, "daq_tap_frames_sent_total", "counter",
+                         "FRAMEs sent to a tap reader (leases).");
     for (size_t i = 0; i < n; i++) {
         reader_labels(&b, "daq_tap_frames_sent_total", &rs[i]);
         daq_sbuf_printf(&b, "} %" PRIu64 "\n", rs[i].frames_sent);
     }
-    family(&b, "daq_tap_releases_total", "counter", "Leases a tap reader returned by RELEASE.");
+    daq_sbuf_prom_family(&b, "daq_tap_releases_total", "counter",
+                         "Leases a tap reader returned by RELEASE.");
     for (size_t i = 0; i < n; i++) {
         reader_labels(&b, "daq_tap_releases_total", &rs[i]);
         daq_sbuf_printf(&b, "} %" PRIu64 "\n", rs[i].releases);
     }
-    family(&b, "daq_tap_drops_total", "counter",
-           "Frames a tap reader lost, by reason: lease_cap (it held its cap), socket_full (its "
-           "socket's queue was full), unshareable (a heap frame or a private pool).");
+    daq_sbuf_prom_family(
+        &b, "daq_tap_drops_total", "counter",
+        "Frames a tap reader lost, by reason: lease_cap (it held its cap), socket_full (its "
+        "socket's queue was full), unshareable (a heap frame or a private pool).");
     for (size_t i = 0; i < n; i++) {
         static const char *const reasons[3] = {"lease_cap", "socket_full", "unshareable"};
         const uint64_t v[3] = {rs[i].drops_lease_cap, rs[i].drops_socket_full,
@@ -153,8 +141,8 @@ size_t daq_tap_metrics_append(daq_tap_server *t, char **buf, size_t len, size_t 
             daq_sbuf_printf(&b, ",reason=\"%s\"} %" PRIu64 "\n", reasons[k], v[k]);
         }
     }
-    family(&b, "daq_tap_revocations_total", "counter",
-           "Leases revoked after [tap] lease_timeout_ms.");
+    daq_sbuf_prom_family(&b, "daq_tap_revocations_total", "counter",
+                         "Leases revoked after [tap] lease_timeout_ms.");
     for (size_t i = 0; i < n; i++) {
         reader_labels(&b, "daq_tap_revocations_total", &rs[i]);
         daq_sbuf_printf(&b, "} %" PRIu64 "\n", rs[i].revoked);

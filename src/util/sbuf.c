@@ -54,3 +54,20 @@ void daq_sbuf_printf(daq_sbuf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
 }
+
+void daq_sbuf_prom_family(daq_sbuf *b, const char *name, const char *type, const char *help)
+{
+    daq_sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void daq_sbuf_prom_label(daq_sbuf *b, const char *value)
+{
+    for (const char *s = value; *s; s++) {
+        switch (*s) {
+        case '\\': daq_sbuf_put(b, "\\\\", 2); break;
+        case '"': daq_sbuf_put(b, "\\\"", 2); break;
+        case '\n': daq_sbuf_put(b, "\\n", 2); break;
+        default: daq_sbuf_put(b, s, 1);
+        }
+    }
+}

@@ -28,4 +28,11 @@ void daq_sbuf_puts(daq_sbuf *b, const char *s);
 /* printf, whole (no truncation). */
 __attribute__((format(printf, 2, 3))) void daq_sbuf_printf(daq_sbuf *b, const char *fmt, ...);
 
+/* Prometheus text: a family's "# HELP" and "# TYPE" lines (help is a
+ * constant without backslashes or line feeds: not escaped), and a label
+ * value with the format's three escapes (backslash, double quote, line
+ * feed).  One copy for /metrics, the live view's and the tap's families. */
+void daq_sbuf_prom_family(daq_sbuf *b, const char *name, const char *type, const char *help);
+void daq_sbuf_prom_label(daq_sbuf *b, const char *value);
+
 #endif

@@ -452,24 +452,6 @@ bool daq_view_http(daq_view *v, const daq_http_request *req, daq_http_response *
 /* ---- metrics -----------------------------------------------------------------------------------
  */
 
-static void family(daq_sbuf *b, const char *name, const char *type, const char *help)
-{
-    daq_sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value as Prometheus wants it (\\, \", \n escaped). */
-static void sb_label(daq_sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            daq_sbuf_put(b, (const char[]){'\\', *s}, 2);
-        else if (*s == '\n')
-            daq_sbuf_puts(b, "\\n");
-        else
-            daq_sbuf_put(b, s, 1);
-    }
-}
-
 size_t daq_view_metrics_append(daq_view *v, char **buf, size_t len, size_t *cap)
 {
     if (!v)
@@ -494,30 +476,32 @@ size_t daq_view_metrics_append(daq_view *v, char **buf, size_t len, size_t *cap)
         pthread_mutex_unlock(&t->mu);
     }
     static const char *const bins[3] = {"1", "2", "4"};
-    family(&b, "daq_view_frames_served_total", "counter",
-           "Frames the live view answered, by device and binning.");
+    daq_sbuf_prom_family(&b, "daq_view_frames_served_total", "counter",
+                         "Frames the live view answered, by device and binning.");
     for (size_t i = 0; i < v->n; i++)
         for (int k = 0; k < 3; k++) {
             daq_sbuf_puts(&b, "daq_view_frames_served_total{device=\"");
-            sb_label(&b, v->taps[i].id);
+            daq_sbuf_prom_label(&b, v->taps[i].id);
             daq_sbuf_printf(&b, "\",bin=\"%s\"} %" PRIu64 "\n", bins[k], s[i].served[k]);
         }
-    family(&b, "daq_view_viewers", "gauge",
-           "Distinct viewer ids that asked the live view for a frame in the last 5 s.");
+    daq_sbuf_prom_family(
+        &b, "daq_view_viewers", "gauge",
+        "Distinct viewer ids that asked the live view for a frame in the last 5 s.");
     for (size_t i = 0; i < v->n; i++) {
         daq_sbuf_puts(&b, "daq_view_viewers{device=\"");
-        sb_label(&b, v->taps[i].id);
+        daq_sbuf_prom_label(&b, v->taps[i].id);
         daq_sbuf_printf(&b, "\"} %u\n", s[i].viewers);
     }
-    family(&b, "daq_view_requests_total", "counter",
-           "Live view frame requests by result: frame, timeout (no new frame in wait_ms: 204) "
-           "or error (4xx/5xx).");
+    daq_sbuf_prom_family(
+        &b, "daq_view_requests_total", "counter",
+        "Live view frame requests by result: frame, timeout (no new frame in wait_ms: 204) "
+        "or error (4xx/5xx).");
     for (size_t i = 0; i < v->n; i++) {
         const uint64_t by[3] = {s[i].frame, s[i].timeout, s[i].error};
         static const char *const results[3] = {"frame", "timeout", "error"};
         for (int k = 0; k < 3; k++) {
             daq_sbuf_puts(&b, "daq_view_requests_total{device=\"");
-            sb_label(&b, v->taps[i].id);
+            daq_sbuf_prom_label(&b, v->taps[i].id);
             daq_sbuf_printf(&b, "\",result=\"%s\"} %" PRIu64 "\n", results[k], by[k]);
         }
     }

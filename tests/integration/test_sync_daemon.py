@@ -69,8 +69,16 @@ class SyncGroup(unittest.TestCase):
                 env=dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "..", "clients",
                                                              "python")),
                 capture_output=True, text=True, timeout=30).returncode, 0)
+            # Open sets resolve at the match timeout, by whoever looks next:
+            # a busy host may need more than one look.
+            def settled():
+                x = scrape(d)
+                inj = val(x, "daq_camera_events_total", device="right",
+                          event="trigger_injected_miss")
+                mis = val(x, "daq_sync_mismatch_total", group="pair", device="right")
+                return x if inj is not None and mis == inj else None
             time.sleep(0.6)
-            m = scrape(d)
+            m = wait_for(settled, timeout=5) or scrape(d)
             matched = val(m, "daq_sync_matched_total", group="pair")
             mis_left = val(m, "daq_sync_mismatch_total", group="pair", device="left")
             mis_right = val(m, "daq_sync_mismatch_total", group="pair", device="right")
@@ -89,7 +97,10 @@ class SyncGroup(unittest.TestCase):
             missed_right = val(m, "daq_trigger_outcome_total", device="right", outcome="missed")
             self.assertEqual(val(m, "daq_trigger_outcome_total", device="left", outcome="missed"),
                              0)
-            self.assertEqual(missed_right, injected)
+            # A miss on the last pulse before the line stopped has no later
+            # index to reveal it to the camera's counter (the group still
+            # counts it, by its match timeout): at most that one is unknown.
+            self.assertIn(missed_right, (injected - 1, injected), d.log())
             self.assertEqual(matched + mis_left, ans_right)
             self.assertGreaterEqual(ans_left, ans_right + missed_right)
             p99 = val(m, "daq_sync_skew_seconds", group="pair", quantile="0.99")

@@ -41,21 +41,11 @@ WELCOME_FMT = "<IHHQ64sIIIIII16s"  # daq_tap_welcome, 120 bytes
 TAP_OFF = "tap: not enabled ([tap] enabled = true in the config)"
 
 
-def generate_stubs():
-    """daq_pb2 and daq_pb2_grpc from proto/daq.proto, into a temporary directory."""
-    out = tempfile.mkdtemp(prefix="daq-tap-stubs-")
-    plugin = shutil.which("grpc_python_plugin")
-    if not plugin:
-        raise RuntimeError("grpc_python_plugin not found (Debian: protobuf-compiler-grpc)")
-    subprocess.run(["protoc", "-I", PROTO, "--python_out=" + out, "--grpc_python_out=" + out,
-                    "--plugin=protoc-gen-grpc_python=" + plugin, "daq.proto"], check=True)
-    sys.path.insert(0, out)
-    import daq_pb2
-    import daq_pb2_grpc
-    return daq_pb2, daq_pb2_grpc
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+import daq_client  # noqa: E402
 
-
-pb, pbg = generate_stubs()
+_stubs = daq_client.stubs(proto_dir=PROTO)
+pb, pbg = _stubs.daq, _stubs.daq_grpc
 
 
 def config(tap=None, autostart=True):

@@ -253,6 +253,7 @@ class TapReader:
             if msg != WELCOME:
                 raise TapError(0, "tap: expected WELCOME, got message type %d" % msg)
             f = WELCOME_S.unpack_from(self._buf)
+            self._flush_at = max(1, f[5] // 2)
             self.welcome = {"reader_id": f[3], "device": _cstr(f[4]), "lease_cap": f[5],
                             "queue_depth": f[6], "history": f[7], "lease_timeout_ms": f[8],
                             "daemon_pid": f[9], "format": _cstr(f[11])}
@@ -264,13 +265,15 @@ class TapReader:
 
     # -- receiving
 
-    def _recv(self, timeout):
-        """One message into self._buf: its type, or None on timeout.
-        MAP, ERROR and EOF are handled here (ERROR raises TapError)."""
-        if timeout != self._rcvtimeo:
+    def _recv(self, timeout, poll=False):
+        """One message into self._buf: its type, or None on timeout (poll:
+        at once, without touching the socket's timeout).  MAP, ERROR and EOF
+        are handled here (ERROR raises TapError)."""
+        if not poll and timeout != self._rcvtimeo:
             self._set_rcvtimeo(timeout)
         try:
-            n, anc, flags, _ = self.sock.recvmsg_into((self._view,), _ANC)
+            n, anc, flags, _ = self.sock.recvmsg_into((self._view,), _ANC,
+                                                      socket.MSG_DONTWAIT if poll else 0)
         except BlockingIOError:
             return None
         if n == 0:
@@ -331,14 +334,23 @@ class TapReader:
 
     def next(self, timeout=None):
         """The next frame, or None when none came within timeout seconds
-        (None: wait forever).  Sends queued releases first.  Raises TapError
-        on ERROR, TapClosed when the daemon closed."""
-        if self._pending:
+        (None: wait forever).  Raises TapError on ERROR, TapClosed when the
+        daemon closed.
+
+        Queued releases go out before it would wait, or once half the lease
+        cap is queued: a reader that keeps up with the camera sends one
+        RELEASE per batch of frames, not one per frame (the daemon counts a
+        queued release as a held lease until it arrives)."""
+        if len(self._pending) >= self._flush_at:
             self.flush()
         deadline = None
         t = timeout
         while True:
-            typ = self._recv(t)
+            typ = self._recv(0, poll=True) if self._pending else None
+            if typ is None:
+                if self._pending:
+                    self.flush()
+                typ = self._recv(t)
             if typ == FRAME:
                 f = FRAME_S.unpack_from(self._buf)
                 pool = self._pools.get(f[4])
