@@ -3,7 +3,9 @@
  *
  * daq_tap_open connects to the daemon's tap socket, says HELLO and maps
  * the camera's pool read-only (once per pool, never per frame; the pages
- * are touched once at map time so the first frames do not fault).  Each
+ * are touched once at map time so the first frames do not fault), then
+ * says READY: the daemon holds frames back while we map (HELLO flag
+ * DAQ_TAP_HELLO_READY), so the stream starts without drops.  Each
  * daq_tap_next hands out one frame as a pointer into that mapping plus its
  * metadata: no copy.  The frame is a lease: the daemon keeps the slot for
  * you until daq_tap_release (batched: sent with the next daq_tap_next, or

@@ -18,6 +18,13 @@
  *   daemon -> FRAME     one per frame: the notification and a lease (one
  *                       reference on the frame, held by the daemon for the
  *                       reader until RELEASE, EOF or revocation)
+ *   reader -> READY     (with HELLO flag DAQ_TAP_HELLO_READY) it has mapped
+ *                       the first MAP: the daemon sends that MAP alone and no
+ *                       FRAME until READY, so frames published while a
+ *                       reader maps and prefaults the pool (tens of ms for
+ *                       hundreds of MiB) are not its frames -- not sent,
+ *                       not counted as its drops -- and its stream starts
+ *                       complete.  Later MAPs (a new pool) are not gated.
  *   reader -> RELEASE   lease numbers, batched (unknown ones are counted and
  *                       ignored: a revoked lease may be released late)
  *   daemon -> REVOKED   a lease held past [tap] lease_timeout_ms: the daemon
@@ -63,7 +70,11 @@ typedef enum daq_tap_type {
     DAQ_TAP_EOS = 7,
     DAQ_TAP_BYE = 8,
     DAQ_TAP_ERROR = 9,
+    DAQ_TAP_READY = 10,
 } daq_tap_type;
+
+/* HELLO flags. */
+#define DAQ_TAP_HELLO_READY 1u /* the reader sends READY after its first MAP */
 
 /* ERROR codes; the text says what exactly. */
 typedef enum daq_tap_error_code {
@@ -90,7 +101,7 @@ typedef struct daq_tap_hello {
     uint32_t history;     /* recent frames wanted at once, 0..[tap] history */
     uint32_t decimate;    /* every N-th frame; 0 or 1 = all */
     double max_fps;       /* at most this rate; 0 = unlimited */
-    uint32_t flags;       /* 0 */
+    uint32_t flags;       /* DAQ_TAP_HELLO_*; others refused */
     uint32_t reserved;    /* 0 */
 } daq_tap_hello;
 
@@ -163,7 +174,7 @@ typedef struct daq_tap_error_msg {
     char message[DAQ_TAP_ERROR_TEXT]; /* NUL-terminated: "tap: ..." */
 } daq_tap_error_msg;
 
-/* EOS and BYE are a bare daq_tap_head. */
+/* EOS, BYE and READY are a bare daq_tap_head. */
 
 #ifndef __cplusplus
 _Static_assert(sizeof(daq_tap_head) == 8, "daq-slots-v1");

@@ -419,7 +419,8 @@ daq_tap *daq_tap_open(const char *socket_path, const daq_tap_options *opt, char 
                        .queue_depth = opt->queue_depth,
                        .history = opt->history,
                        .decimate = opt->decimate,
-                       .max_fps = opt->max_fps};
+                       .max_fps = opt->max_fps,
+                       .flags = DAQ_TAP_HELLO_READY};
     head_init(&h.head, DAQ_TAP_HELLO);
     memcpy(h.device, device, strlen(device) + 1);
     /* A daemon that refuses the peer answers ERROR and closes without
@@ -650,10 +651,16 @@ int daq_tap_next(daq_tap *t, int64_t timeout_ns, daq_tap_frame *out)
                 return rc;
             break; /* refused here: wait on for the next */
         }
-        case DAQ_TAP_MAP:
-            if (tap_on_map(t, fds, n_fds) < 0)
+        case DAQ_TAP_MAP: {
+            /* Mapped and prefaulted: READY starts the stream (the daemon
+             * holds frames back from us until then; later MAPs need none,
+             * and a READY then is harmless). */
+            daq_tap_head ready;
+            head_init(&ready, DAQ_TAP_READY);
+            if (tap_on_map(t, fds, n_fds) < 0 || send_msg(t, &ready, sizeof ready) < 0)
                 return DAQ_TAP_NEXT_ERROR;
             break;
+        }
         case DAQ_TAP_REVOKED: {
             int i = lease_find(t, t->msg.revoked.lease);
             if (i >= 0 && !t->held[i].revoked) {

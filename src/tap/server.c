@@ -181,6 +181,7 @@ static size_t expected_len(uint16_t type, const uint8_t *msg, size_t n)
     switch (type) {
     case DAQ_TAP_HELLO: return sizeof(daq_tap_hello);
     case DAQ_TAP_BYE: return sizeof(daq_tap_head);
+    case DAQ_TAP_READY: return sizeof(daq_tap_head);
     case DAQ_TAP_RELEASE: {
         if (n < 16)
             return 16;
@@ -424,6 +425,11 @@ static bool hello(daq_tap_server *t, tap_conn *c, const daq_tap_hello *h)
         return false;
     }
     uint32_t depth = h->queue_depth ? h->queue_depth : cap;
+    if (h->flags & ~DAQ_TAP_HELLO_READY) {
+        send_error(t, c, c->fd, DAQ_TAP_ERR_BAD_HELLO, "tap: unknown HELLO flags 0x%x",
+                   h->flags & ~DAQ_TAP_HELLO_READY);
+        return false;
+    }
     if (isnan(h->max_fps) || h->max_fps < 0 || isinf(h->max_fps)) {
         send_error(t, c, c->fd, DAQ_TAP_ERR_BAD_HELLO, "tap: max_fps %g is not a rate (0 or more)",
                    h->max_fps);
@@ -500,6 +506,8 @@ static bool hello(daq_tap_server *t, tap_conn *c, const daq_tap_hello *h)
     daq_frame *hist[16];
     uint32_t nh = w.history ? tap_history_take(t, c->bus, hist, w.history) : 0;
     pthread_mutex_lock(&c->mu);
+    /* With history the stream has begun: its MAP and frames are queued. */
+    c->await_ready = (h->flags & DAQ_TAP_HELLO_READY) && nh == 0;
     c->welcomed = tap_send(c->fd, &w, sizeof w) == 0;
     for (uint32_t i = 0; c->welcomed && i < nh; i++)
         if (tap_conn_send_frame(c, hist[i], false)) {
@@ -588,7 +596,8 @@ static void conn_readable(daq_tap_server *t, tap_conn *c)
             bad_message(t, c, "tap: protocol version %u is not %u", h.version, DAQ_TAP_VERSION);
             return;
         }
-        bool want = c->reader ? (h.type == DAQ_TAP_RELEASE || h.type == DAQ_TAP_BYE)
+        bool want = c->reader ? (h.type == DAQ_TAP_RELEASE || h.type == DAQ_TAP_BYE ||
+                                 h.type == DAQ_TAP_READY)
                               : (h.type == DAQ_TAP_HELLO || h.type == DAQ_TAP_BYE);
         if (!want) {
             bad_message(t, c, "tap: unexpected message type %u", h.type);
@@ -614,6 +623,12 @@ static void conn_readable(daq_tap_server *t, tap_conn *c)
                 conn_close(t, c, &t->refused_other);
                 return;
             }
+            continue;
+        }
+        if (h.type == DAQ_TAP_READY) {
+            pthread_mutex_lock(&c->mu);
+            c->await_ready = false; /* a READY without a wait: harmless */
+            pthread_mutex_unlock(&c->mu);
             continue;
         }
         tap_conn_release(c, msg.release.lease, msg.release.count);

@@ -62,6 +62,10 @@ struct tap_conn {
 
     pthread_mutex_t mu; /* leaf: everything below */
     bool welcomed;      /* WELCOME sent: deliver may send */
+    /* HELLO asked DAQ_TAP_HELLO_READY and READY has not come: deliver sends
+     * the first MAP alone and skips frames (counted, not drops). */
+    bool await_ready;
+    uint64_t skipped_before_ready;
     tap_lease leases[DAQ_TAP_MAX_LEASES];
     uint32_t held;
     uint64_t next_lease;

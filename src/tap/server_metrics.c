@@ -49,6 +49,7 @@ static void reader_stats(tap_conn *c, daq_tap_reader_stats *s)
     s->drops_socket_full = c->drops_socket_full;
     s->drops_unshareable = c->drops_unshareable;
     s->revoked = c->revoked;
+    s->before_ready = c->skipped_before_ready;
     pthread_mutex_unlock(&c->mu);
 }
 

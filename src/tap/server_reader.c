@@ -185,6 +185,21 @@ bool tap_conn_send_frame(tap_conn *c, daq_frame *f, bool write_header)
     return true;
 }
 
+/* Before READY (DAQ_TAP_HELLO_READY): the first MAP goes out alone, and
+ * the frame is not the reader's -- it is mapping the pool, and its stream
+ * starts with the first frame after READY.  Counted apart from drops. */
+static void deliver_before_ready(tap_conn *c, daq_frame *f)
+{
+    daq_pool *p = daq_frame_pool(f);
+    if (p && daq_pool_memfd(p) >= 0 && daq_pool_serial(p) != c->mapped_serial) {
+        if (send_map(c, p) == 0)
+            c->mapped_serial = daq_pool_serial(p);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+            atomic_store(&c->dead, true);
+    }
+    c->skipped_before_ready++;
+}
+
 bool tap_deliver(void *ctx, daq_frame *f)
 {
     tap_conn *c = ctx;
@@ -198,6 +213,8 @@ bool tap_deliver(void *ctx, daq_frame *f)
         tap_head_init(&eos, DAQ_TAP_EOS);
         if (tap_send(c->fd, &eos, sizeof eos) < 0 && errno != EAGAIN)
             atomic_store(&c->dead, true);
+    } else if (c->await_ready) {
+        deliver_before_ready(c, f);
     } else if (c->hist_serial && daq_frame_pool(f) &&
                daq_pool_serial(daq_frame_pool(f)) == c->hist_serial &&
                daq_frame_meta_get(f)->sequence <= c->hist_last_seq) {

@@ -74,6 +74,9 @@ typedef struct daq_tap_reader_stats {
     uint64_t drops_socket_full; /* frames lost: the socket's queue was full */
     uint64_t drops_unshareable; /* frames lost: a heap frame, or a private pool */
     uint64_t revoked;           /* leases revoked after lease_timeout_ms */
+    /* Frames published while the reader mapped its first pool and had not
+     * said READY (DAQ_TAP_HELLO_READY): not its frames, not drops. */
+    uint64_t before_ready;
 } daq_tap_reader_stats;
 
 typedef struct daq_tap_server_stats {

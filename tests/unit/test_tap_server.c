@@ -1053,6 +1053,59 @@ static void test_history(void **state)
 
 /* One case a line: tests/CMakeLists.txt finds them by line. */
 // clang-format off
+/* DAQ_TAP_HELLO_READY: the first MAP comes alone; frames published while
+ * the reader maps are not sent and not its drops; READY starts a complete
+ * stream.  An unknown flag is a bad hello. */
+static void test_ready_gate(void **state)
+{
+    (void)state;
+    daq_config_tap tap;
+    tap_defaults(&tap);
+    rig r;
+    rig_up(&r, &tap, true);
+    int fd = cl_connect(r.path);
+    daq_tap_hello h = hello_msg("cam0", 4);
+    h.flags = DAQ_TAP_HELLO_READY;
+    daq_tap_welcome w = cl_hello(fd, &h);
+    msg m;
+    int fds[4], nfds;
+    ssize_t n = cl_recv(fd, m.b, sizeof m.b, 2000, fds, &nfds);
+    assert_int_equal(n, sizeof(daq_tap_map));
+    assert_int_equal(msg_type(m.b), DAQ_TAP_MAP);
+    cl_map cm = {0};
+    cl_map_take(&cm, &m.map, fds, nfds);
+    /* A slow mapper: 200 ms at 200 frames/s, far past the lease cap of 4. */
+    sleep_ms(200);
+    assert_int_equal(cl_recv(fd, m.b, sizeof m.b, 0, NULL, NULL), -1); /* nothing but the MAP */
+    daq_tap_reader_stats rs = reader_stats(&r, w.reader_id);
+    assert_int_equal(rs.frames_sent, 0);
+    assert_true(rs.before_ready >= 10);
+    assert_int_equal(rs.drops_lease_cap + rs.drops_socket_full + rs.drops_unshareable, 0);
+    daq_tap_head ready;
+    head(&ready, DAQ_TAP_READY);
+    assert_int_equal(send(fd, &ready, sizeof ready, 0), sizeof ready);
+    uint64_t last = 0;
+    for (int i = 0; i < 20; i++) {
+        daq_tap_frame_msg f;
+        assert_true(cl_next_frame(fd, &cm, &f, 2000));
+        assert_int_equal(f.lease, (uint64_t)i + 1);
+        assert_int_equal(f.dropped, 0);
+        if (last)
+            assert_int_equal(f.sequence, last + 1);
+        last = f.sequence;
+        cl_release(fd, &f.lease, 1);
+    }
+    close(fd);
+    cl_map_drop(&cm);
+
+    fd = cl_connect(r.path);
+    h.flags = 2;
+    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
+    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO, "tap: unknown HELLO flags 0x2");
+    close(fd);
+    rig_down(&r);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_lease_cap),
@@ -1060,6 +1113,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_eof_releases),
     cmocka_unit_test(test_revocation),
     cmocka_unit_test(test_history),
+    cmocka_unit_test(test_ready_gate),
     cmocka_unit_test(test_not_allowed),
     cmocka_unit_test(test_bad_messages),
     cmocka_unit_test(test_too_many),

@@ -62,6 +62,8 @@ MAX_RELEASE = 62
 MESSAGE_MAX = 512
 
 HELLO, WELCOME, MAP, FRAME, RELEASE, REVOKED, EOS, BYE, ERROR = range(1, 10)
+READY = 10
+HELLO_READY = 1  # HELLO flag: READY is sent after the first MAP
 (NOT_ALLOWED, BAD_MESSAGE, BAD_HELLO, NO_DEVICE, TOO_MANY, HELLO_TIMEOUT,
  SHUTDOWN) = range(1, 8)
 
@@ -241,7 +243,7 @@ class TapReader:
             self.sock.settimeout(None)  # blocking; waits use SO_RCVTIMEO
             try:
                 self.sock.send(HELLO_S.pack(MAGIC, VERSION, HELLO, dev, lease_cap, queue_depth,
-                                            history, decimate, float(max_fps), 0, 0))
+                                            history, decimate, float(max_fps), HELLO_READY, 0))
             except OSError:
                 # A refused peer may be closed on before its HELLO is sent;
                 # the daemon's ERROR (the reason) is still queued here.
@@ -325,6 +327,9 @@ class TapReader:
         if old is not None and old.held == 0:
             old.unmap()
         self._gc()
+        # Mapped and prefaulted: READY starts the stream (HELLO_READY: the
+        # daemon holds frames back until then; after later MAPs harmless).
+        self.sock.send(HEAD.pack(MAGIC, VERSION, READY))
 
     def _gc(self):
         """Unmaps older pools no lease points into any more."""
