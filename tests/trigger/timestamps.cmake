@@ -19,6 +19,8 @@ if(TARGET daqd)
   add_test(NAME trigger.clock_drift
            COMMAND ${DAQ_PY} ${DAQ_IT}/test_timestamps.py $<TARGET_FILE:daqd> ClockDrift
            WORKING_DIRECTORY ${DAQ_IT})
+  # Alone: it fits a clock from 10 s of arrival times, and a neighbour's
+  # load skews the fit (75 ppm for a true 80 once, beside other tests).
   set_tests_properties(trigger.clock_drift PROPERTIES LABELS "integration;trigger;throughput"
-                       TIMEOUT 90)
+                       TIMEOUT 90 RUN_SERIAL TRUE)
 endif()
