@@ -264,6 +264,17 @@ static void cl_expect_error(int fd, uint32_t code, const char *text)
     assert_int_equal(nfds, 0);
 }
 
+/* A fresh connection sends pkt (len bytes) and is refused: ERROR code
+ * with text, then EOF. */
+static void cl_refused(const char *path, const void *pkt, size_t len, uint32_t code,
+                       const char *text)
+{
+    int fd = cl_connect(path);
+    assert_int_equal(send(fd, pkt, len, 0), (ssize_t)len);
+    cl_expect_error(fd, code, text);
+    close(fd);
+}
+
 static void cl_release(int fd, const uint64_t *leases, uint32_t n)
 {
     daq_tap_release_msg r;
@@ -650,26 +661,19 @@ static void test_bad_messages(void **state)
     rig r;
     rig_up(&r, &tap, true);
 
-    int fd = cl_connect(r.path);
     daq_tap_hello h = hello_msg("cam0", 0);
     h.head.magic = 0x12345678;
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_MESSAGE, "tap: bad magic 0x12345678 (want 0x50415444)");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_MESSAGE,
+               "tap: bad magic 0x12345678 (want 0x50415444)");
 
-    fd = cl_connect(r.path);
-    assert_int_equal(send(fd, "DTAP", 4, 0), 4);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_MESSAGE,
-                    "tap: a 4-byte packet is shorter than a message head");
-    close(fd);
+    cl_refused(r.path, "DTAP", 4, DAQ_TAP_ERR_BAD_MESSAGE,
+               "tap: a 4-byte packet is shorter than a message head");
 
-    fd = cl_connect(r.path);
     h = hello_msg("cam0", 0);
-    assert_int_equal(send(fd, &h, sizeof h - 8, 0), sizeof h - 8);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_MESSAGE, "tap: message type 1 is 96 bytes, not 104");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h - 8, DAQ_TAP_ERR_BAD_MESSAGE,
+               "tap: message type 1 is 96 bytes, not 104");
 
-    fd = cl_connect(r.path); /* a HELLO carrying an fd */
+    int fd = cl_connect(r.path); /* a HELLO carrying an fd */
     h = hello_msg("cam0", 0);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     union {
@@ -690,40 +694,28 @@ static void test_bad_messages(void **state)
     cl_expect_error(fd, DAQ_TAP_ERR_BAD_MESSAGE, "tap: readers send no file descriptors");
     close(fd);
 
-    fd = cl_connect(r.path);
     h = hello_msg("cam0", 9);
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO, "tap: lease_cap 9 is more than max_lease_cap 8");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_HELLO,
+               "tap: lease_cap 9 is more than max_lease_cap 8");
 
-    fd = cl_connect(r.path);
     h = hello_msg("cam0", 0);
     h.queue_depth = 257;
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO, "tap: queue_depth 257 is more than 256");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_HELLO,
+               "tap: queue_depth 257 is more than 256");
 
-    fd = cl_connect(r.path);
     h = hello_msg("cam0", 0);
     h.max_fps = -1;
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO, "tap: max_fps -1 is not a rate (0 or more)");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_HELLO,
+               "tap: max_fps -1 is not a rate (0 or more)");
 
-    fd = cl_connect(r.path);
     h = hello_msg("cam0", 0);
     memset(h.device, 'x', sizeof h.device);
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO,
-                    "tap: device id is not NUL-terminated within 64 bytes");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_HELLO,
+               "tap: device id is not NUL-terminated within 64 bytes");
 
-    fd = cl_connect(r.path);
     h = hello_msg("nope", 0);
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_NO_DEVICE,
-                    "tap: no camera device 'nope' (devices: cam0, cam1)");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_NO_DEVICE,
+               "tap: no camera device 'nope' (devices: cam0, cam1)");
 
     /* A reader past HELLO that sends a second HELLO is dropped too. */
     fd = cl_connect(r.path);
@@ -1098,11 +1090,8 @@ static void test_ready_gate(void **state)
     close(fd);
     cl_map_drop(&cm);
 
-    fd = cl_connect(r.path);
     h.flags = 2;
-    assert_int_equal(send(fd, &h, sizeof h, 0), sizeof h);
-    cl_expect_error(fd, DAQ_TAP_ERR_BAD_HELLO, "tap: unknown HELLO flags 0x2");
-    close(fd);
+    cl_refused(r.path, &h, sizeof h, DAQ_TAP_ERR_BAD_HELLO, "tap: unknown HELLO flags 0x2");
     rig_down(&r);
 }
 
