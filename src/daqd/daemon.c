@@ -487,6 +487,25 @@ static void storage_destroy(struct daq_storage *storage)
 #endif
 }
 
+/* Stops and frees what serve() has made so far (whatever is not made yet
+ * is NULL), in the one safe order: HTTP before gRPC -- the bridge runs the
+ * gRPC services' handlers, which daq_server_stop frees, and daq_http_stop
+ * waits for the last of them --; the tap before the recorder and the
+ * devices -- its readers' leases are frame references into their pools. */
+static void serve_teardown(daemon_state *st, daq_http *http, daq_rpc_bridge *bridge,
+                           daq_server *grpc)
+{
+    daq_view_shutdown(st->view); /* wakes the long polls daq_http_stop waits for */
+    daq_http_stop(http);
+    daq_rpc_bridge_destroy(bridge);
+    daq_view_destroy(st->view);
+    daq_server_stop(grpc); /* cancels every call, joins the stream threads */
+    daq_tap_server_destroy(atomic_load(&st->tap));
+    atomic_store(&st->tap, NULL);
+    storage_destroy(st->storage); /* finalises a running recording */
+    daq_devices_destroy(st->devices);
+}
+
 static int fail_start(const char *what, const char *why)
 {
     fprintf(stderr, "daqd: %s%s\n", what, why);
@@ -621,8 +640,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
      * its long polls, which daq_view_shutdown has woken). */
     st.view = daq_view_create(st.devices, NULL);
     if (!st.view) {
-        storage_destroy(st.storage);
-        daq_devices_destroy(st.devices);
+        serve_teardown(&st, NULL, NULL, NULL);
         return fail_start("live view: ", "out of memory");
     }
     daq_http_opts ho = {.bind = cfg->bind,
@@ -636,9 +654,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
         (!(pem_cert = pem_read(cfg->security.tls_cert, err, sizeof err)) ||
          !(pem_key = pem_read(cfg->security.tls_key, err, sizeof err)))) {
         free(pem_cert);
-        daq_view_destroy(st.view);
-        storage_destroy(st.storage);
-        daq_devices_destroy(st.devices);
+        serve_teardown(&st, NULL, NULL, NULL);
         return fail_start("TLS: ", err);
     }
     ho.tls_cert_pem = pem_cert;
@@ -647,19 +663,13 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     pem_free(pem_cert);
     pem_free(pem_key);
     if (!http) {
-        daq_view_destroy(st.view);
-        storage_destroy(st.storage);
-        daq_devices_destroy(st.devices);
+        serve_teardown(&st, NULL, NULL, NULL);
         return fail_start("metrics endpoint: ", err);
     }
     atomic_store(&st.http, http);
     daq_server *grpc = grpc_start(cfg, st.devices, st.storage, st.start_ns, err, sizeof err);
     if (!grpc) {
-        daq_view_shutdown(st.view);
-        daq_http_stop(http);
-        daq_view_destroy(st.view);
-        storage_destroy(st.storage);
-        daq_devices_destroy(st.devices);
+        serve_teardown(&st, http, NULL, NULL);
         return fail_start("gRPC: ", err);
     }
     /* The bridge runs the gRPC server's own method table (so its services'
@@ -678,13 +688,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
                                  sizeof err) == 0)
             tap = daq_tap_server_create(st.devices, &cfg->tap, tap_path, err, sizeof err);
         if (!tap) {
-            daq_view_shutdown(st.view);
-            daq_http_stop(http);
-            daq_rpc_bridge_destroy(bridge);
-            daq_view_destroy(st.view);
-            daq_server_stop(grpc);
-            storage_destroy(st.storage);
-            daq_devices_destroy(st.devices);
+            serve_teardown(&st, http, bridge, grpc);
             return fail_start("", err);
         }
         atomic_store(&st.tap, tap);
@@ -737,19 +741,7 @@ static int serve(daq_config *cfg, const daqd_daemon_opts *o, daq_rpc_tokens *tok
     daq_devices_watch_stop(st.devices);
     daq_devices_recovery_stop(st.devices); /* before the stop, which it would undo */
     daq_devices_stop_all(st.devices);      /* streams and recorder queues get their end of stream */
-    /* HTTP before gRPC: the bridge runs the gRPC services' handlers, which
-     * daq_server_stop frees; daq_http_stop waits for the last of them. */
-    daq_view_shutdown(st.view); /* wakes the long polls daq_http_stop waits for */
-    daq_http_stop(http);
-    daq_rpc_bridge_destroy(bridge);
-    daq_view_destroy(st.view);
-    daq_server_stop(grpc); /* cancels every call, joins the stream threads */
-    /* Before the recorder and the devices: its readers' leases are frame
-     * references into their pools. */
-    daq_tap_server_destroy(atomic_load(&st.tap));
-    atomic_store(&st.tap, NULL);
-    storage_destroy(st.storage); /* finalises a running recording */
-    daq_devices_destroy(st.devices);
+    serve_teardown(&st, http, bridge, grpc);
     daq_logf(DAQ_LOG_INFO, LOG_DAQD, "daqd stopped");
     return DAQD_EXIT_OK;
 }
